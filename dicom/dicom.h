@@ -1,0 +1,119 @@
+/* dicom.h -- the C face of DCMTK. Everything DICOM-specific lives behind this header:
+ * parsing a buffer, reading tags, Orthanc's /tags JSON, writing a buffer, and (see the
+ * DIMSE section) the C-ECHO / C-STORE listener. The implementation is the only C++ in the
+ * project (dcmtk_*.cpp); no DCMTK type crosses this header, and every exported function
+ * catches C++ exceptions and turns them, or a bad OFCondition, into a DcmError.
+ *
+ * Threads: after dcm_global_init() (called once by main before other threads start), every
+ * function may be called from any thread; a DcmObject must not be used by two threads at once
+ * (the cache hands out pinned objects read-only: the dcm_get_* / dcm_tags_json functions only
+ * read and are safe to call concurrently on one object).
+ *
+ * Tags are written as uint32_t: (group << 16) | element, e.g. 0x00100020 for PatientID.
+ */
+#ifndef MP_DICOM_H
+#define MP_DICOM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Error codes. DCM_ERR_FORMAT is "the bytes are not a DICOM file we can read" (Orthanc's
+ * BadFileFormat); DCM_ERR_MISSING is "a required tag is absent". */
+enum {
+    DCM_OK = 0,
+    DCM_ERR_FORMAT = 1,
+    DCM_ERR_MISSING = 2,
+    DCM_ERR_NOMEM = 3,
+    DCM_ERR_ARG = 4,
+    DCM_ERR_NETWORK = 5,
+    DCM_ERR_INTERNAL = 6,
+};
+
+typedef struct DcmError {
+    int code;
+    char message[256];
+} DcmError;
+
+/* Log levels for the callback, same numbers as server/log.h. */
+enum { DCM_LOG_ERROR = 0, DCM_LOG_WARNING = 1, DCM_LOG_INFO = 2, DCM_LOG_DEBUG = 3 };
+typedef void (*DcmLogFn)(int level, const char *message);
+
+/* Loads the data dictionary and quiets DCMTK's own logger to warnings. Call once, before any
+ * other thread starts. false if the dictionary cannot be loaded. */
+bool dcm_global_init(DcmError *err);
+/* Sets the log callback (NULL: discard). Call before threads start. */
+void dcm_set_log_fn(DcmLogFn fn);
+/* Registers a private tag from the "Dictionary" configuration option; vr is "LO", "UL", ...
+ * Call before threads start. */
+bool dcm_dictionary_add(DcmError *err, uint32_t tag, const char *vr, const char *name,
+                        int min_multiplicity, int max_multiplicity, const char *private_creator);
+
+/* ---- Parsed DICOM objects ------------------------------------------------------------ */
+
+typedef struct DcmObject DcmObject; /* opaque: a parsed file (meta header + dataset) */
+
+enum {
+    /* Stop parsing before PixelData (7FE0,0010): the object then holds only the header.
+     * The rest of the buffer is still checked to be a complete element (a truncated file is
+     * rejected), without copying the pixels. */
+    DCM_PARSE_HEADER_ONLY = 1u << 0,
+};
+
+/* Parses a DICOM Part-10 file (with or without the 128-byte preamble) or a raw dataset
+ * without meta header (transfer syntax guessed: implicit/explicit, little/big endian), in any
+ * transfer syntax DCMTK reads. Truncated input is an error (DCM_ERR_FORMAT).
+ * `buf` is borrowed: the object copies what it keeps. On success *out is the caller's, to
+ * free with dcm_object_destroy(). */
+bool dcm_parse(DcmError *err, const void *buf, size_t len, unsigned flags, DcmObject **out);
+void dcm_object_destroy(DcmObject *obj); /* NULL is fine */
+
+/* Approximate heap bytes held by the object (for the cache's byte bound). */
+size_t dcm_object_memory(const DcmObject *obj);
+
+/* The transfer syntax UID of the file (from the meta header, or the one detected for a
+ * dataset without meta header). Borrowed, valid while obj lives. Never NULL. */
+const char *dcm_object_transfer_syntax(const DcmObject *obj);
+/* true if the file had a Part-10 meta header. */
+bool dcm_object_has_meta(const DcmObject *obj);
+/* Byte offset of PixelData's value in the parsed buffer (as Orthanc's PixelDataOffset
+ * metadata), or 0 when the dataset has no PixelData at top level. */
+uint64_t dcm_object_pixel_data_offset(const DcmObject *obj);
+
+/* Reads a top-level tag of the dataset as text, converted to UTF-8 from the file's
+ * SpecificCharacterSet (or Latin-1 when it has none), trailing/leading spaces removed, values
+ * joined with '\\' as Orthanc does. Returns:
+ *   1 and *value = malloc'd string (caller frees with free()) when the tag is present
+ *     (an empty string if it is present with no value),
+ *   0 and *value = NULL when absent,
+ *  -1 on error (err filled). Sequences and binary VRs (OB, OW, UN, ...) give -1 / DCM_ERR_ARG. */
+int dcm_get_string(DcmError *err, const DcmObject *obj, uint32_t tag, char **value);
+
+/* Orthanc's JSON views of the dataset (top level down through sequences), stopping before
+ * PixelData. */
+enum {
+    DCM_JSON_FULL = 0,     /* /tags: {"0010,0010": {"Name","Type","Value"[, "PrivateCreator"]}} */
+    DCM_JSON_SIMPLIFY = 1, /* /simplified-tags, /tags?simplify: {"PatientName": "value"} */
+    DCM_JSON_SHORT = 2,    /* /tags?short: {"0010,0010": "value"} */
+};
+/* max_length: string values longer than this are "TooLong" (Type TooLong, Value null, or null
+ * in the simplified views); 0 means no limit. Orthanc's REST default is 256.
+ * Returns a new cJSON tree (caller deletes) or NULL with err set. */
+cJSON *dcm_to_json(DcmError *err, const DcmObject *obj, int format, size_t max_length);
+
+/* Serializes the object as a Part-10 file (meta header regenerated) in `transfer_syntax`
+ * (NULL: keep the current one). *buf is malloc'd (free with free()). */
+bool dcm_write(DcmError *err, DcmObject *obj, const char *transfer_syntax, void **buf,
+               size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

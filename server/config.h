@@ -1,0 +1,105 @@
+/* config.h -- the configuration (Orthanc.json), part of server/ (included by server.h).
+ *
+ * DESIGN: a Redis-style table in config.c, one row per option (name, type, offset in Cfg,
+ * default, bounds). cfg_load() reads the file, drops // and block comments (cJSON_Minify,
+ * careful to keep line numbers for messages by minifying a copy only after locating errors),
+ * checks each known option's type and range (a wrong type or a malformed file stops start-up
+ * with a message naming the option and the line), logs unknown options at warning, then
+ * applies environment overrides ORTHANC__<OPTION>: the option name in upper snake case
+ * (HttpPort -> ORTHANC__HTTP_PORT, DicomAet -> ORTHANC__DICOM_AET, RegisteredUsers ->
+ * ORTHANC__REGISTERED_USERS with a JSON value). Without a file (path NULL) the embedded
+ * defaults apply (Orthanc's), with StorageDirectory = IndexDirectory = "OrthancStorage".
+ *
+ * Cfg is read-only once loaded: any thread may read it without locking.
+ */
+#ifndef MP_CONFIG_H
+#define MP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct CfgUser {
+    char *name;
+    char *password;
+} CfgUser;
+
+typedef struct CfgModality {
+    char *name;  /* key in DicomModalities */
+    char *aet;
+    char *host;
+    int port;
+} CfgModality;
+
+typedef struct CfgDictEntry {  /* one "Dictionary" entry: "0009,1001": ["LO", "Name", 1, 1, "Creator"] */
+    uint32_t tag;
+    char *vr;
+    char *name;
+    int min_multiplicity, max_multiplicity;
+    char *private_creator;     /* NULL if none */
+} CfgDictEntry;
+
+typedef struct CfgUserMetadata { /* "UserMetadata": {"Name": 1024, ...} */
+    char *name;
+    int number;
+} CfgUserMetadata;
+
+typedef struct Cfg {
+    char *name;                       /* Name, "MiniPACS" */
+    char *storage_dir;                /* StorageDirectory, "OrthancStorage" */
+    char *index_dir;                  /* IndexDirectory, defaults to StorageDirectory */
+    int http_port;                    /* HttpPort, 8042 */
+    int dicom_port;                   /* DicomPort, 4242 */
+    char *dicom_aet;                  /* DicomAet, "ORTHANC" */
+    bool dicom_check_called_aet;      /* DicomCheckCalledAet, false */
+    CfgModality *modalities;          /* DicomModalities, {} */
+    size_t nmodalities;
+    int dicom_scp_timeout;            /* DicomScpTimeout, 30 (s) */
+    int max_associations;             /* MaximumAssociations, 20 (ours; Orthanc has no limit) */
+    bool dicom_always_allow_store;    /* DicomAlwaysAllowStore, true */
+    bool dicom_check_modality_host;   /* DicomCheckModalityHost, false */
+    bool dicom_tcp_nodelay;           /* DicomTcpNoDelay, true */
+    bool remote_access_allowed;       /* RemoteAccessAllowed, false */
+    bool authentication_enabled;      /* AuthenticationEnabled; when absent: true iff remote
+                                         access is allowed (Orthanc's rule) */
+    bool authentication_explicit;     /* the file set AuthenticationEnabled */
+    CfgUser *users;                   /* RegisteredUsers, {} */
+    size_t nusers;
+    bool ssl_enabled;                 /* SslEnabled, false */
+    char *ssl_certificate;            /* SslCertificate, "certificate.pem" */
+    int concurrent_jobs;              /* ConcurrentJobs, 2 */
+    int jobs_history_size;            /* JobsHistorySize, 10 */
+    bool save_jobs;                   /* SaveJobs, true */
+    uint64_t maximum_storage_size;    /* MaximumStorageSize, MB, 0 = unlimited */
+    uint64_t maximum_patient_count;   /* MaximumPatientCount, 0 = unlimited */
+    char *maximum_storage_mode;       /* MaximumStorageMode, "Recycle" | "Reject" */
+    int malloc_arena_max;             /* MallocArenaMax, 5 */
+    bool metrics_enabled;             /* MetricsEnabled, true */
+    int http_threads;                 /* HttpThreadsCount, 0 = cores x 2 */
+    int http_timeout;                 /* HttpRequestTimeout, 30 (s) */
+    uint64_t maximum_upload_size;     /* MaximumUploadSize, MB, 2048 (ours) */
+    bool sync_storage;                /* SyncStorageArea, true */
+    bool overwrite_instances;         /* OverwriteInstances, false */
+    int stable_age;                   /* StableAge, 60 (s) */
+    char *default_encoding;           /* DefaultEncoding, "Latin1" */
+    CfgDictEntry *dictionary;         /* Dictionary, {} */
+    size_t ndictionary;
+    CfgUserMetadata *user_metadata;   /* UserMetadata, {} */
+    size_t nuser_metadata;
+    int memory_trimming_interval;     /* MemoryTrimmingInterval, 30 (s), 0 = off (ours) */
+    int dicom_cache_size;             /* DicomCacheSize, 128 (MB) (ours) */
+    char *log_level;                  /* LogLevel, "info" (ours): error|warning|info|debug */
+} Cfg;
+
+typedef struct CfgError {
+    int code;  /* 0 ok, 1 cannot read, 2 malformed JSON, 3 bad option value */
+    char message[256];
+} CfgError;
+
+/* Loads path (NULL: embedded defaults) then the ORTHANC__* environment. On failure the
+ * message names the file, the line when known, and the option. *out is filled on success
+ * and must be released with cfg_cleanup(). */
+bool cfg_load(CfgError *err, const char *path, Cfg *out);
+void cfg_cleanup(Cfg *cfg);
+
+#endif

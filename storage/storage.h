@@ -1,0 +1,235 @@
+/* storage.h -- the storage area (files on disk, prefix sto_) and the SQLite index (prefix
+ * idx_). A leaf module: it stores what it is given and calls nothing of ours.
+ *
+ * Storage area: StorageDirectory/ab/cd/<uuid>, where uuid is a random v4 UUID and ab, cd its
+ * first two hex pairs. A file is written to "<uuid>.tmp" in its final folder, fsync'ed when
+ * the area was opened with sync=true, then renamed: never visible half-written.
+ *
+ * Index: IndexDirectory/index.sqlite in WAL mode. Patients, studies, series and instances
+ * (one table of resources with a parent link), their main DICOM tags, metadata (name/value),
+ * the instance attachment (file uuid, size, MD5), the changes log, running totals, pending
+ * file uuids and saved jobs. Crash rules: a uuid is noted as pending (idx_pending_add) before
+ * its file is written, and cleared in the same transaction that adds its row; a delete moves
+ * the uuids of removed rows into the pending list in the deleting transaction, and the caller
+ * clears them once the files are gone. At start-up only pending uuids are checked.
+ *
+ * Threads: every function may be called from any thread. Writes are serialized on one
+ * connection behind a mutex; reads run concurrently on a small pool of read connections.
+ * Errors: functions return bool (or NULL) and fill the caller's StoError.
+ */
+#ifndef MP_STORAGE_H
+#define MP_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    STO_OK = 0,
+    STO_ERR_IO = 1,        /* read/write/rename failed (message says which, with errno text) */
+    STO_ERR_FULL = 2,      /* ENOSPC / EDQUOT: the disk is full */
+    STO_ERR_NOT_FOUND = 3, /* unknown resource or missing file */
+    STO_ERR_DB = 4,        /* SQLite error */
+    STO_ERR_NOMEM = 5,
+    STO_ERR_ARG = 6,       /* bad argument (wrong level, malformed uuid, ...) */
+    STO_ERR_CONFLICT = 7,  /* e.g. If-Match mismatch on metadata */
+};
+
+typedef struct StoError {
+    int code;
+    char message[256];
+} StoError;
+
+/* ---- Storage area ---------------------------------------------------------------------- */
+
+#define STO_UUID_LEN 37 /* 36 characters + NUL */
+
+typedef struct StoArea StoArea;
+
+/* Opens (creating it if needed) the storage directory. sync: fsync each file before rename. */
+StoArea *sto_area_open(StoError *err, const char *dir, bool sync);
+void sto_area_close(StoArea *area); /* NULL is fine */
+
+/* Fills out with a new random (v4) uuid, lower-case hex with dashes. */
+void sto_uuid_new(char out[STO_UUID_LEN]);
+/* true if s has the shape of a uuid (36 chars, hex and dashes): guards every path built. */
+bool sto_uuid_valid(const char *s);
+
+/* Writes buf under uuid atomically (temp name, optional fsync, rename). On failure no file
+ * and no temp file remain; ENOSPC gives STO_ERR_FULL. */
+bool sto_area_write(StoError *err, StoArea *area, const char *uuid, const void *buf, size_t len);
+/* Reads the whole file. *buf is malloc'd (caller frees with free()). */
+bool sto_area_read(StoError *err, StoArea *area, const char *uuid, void **buf, size_t *len);
+/* Opens the file read-only; returns the fd (caller closes, or hands it to MHD) and its size,
+ * or -1 with err set. */
+int sto_area_open_fd(StoError *err, StoArea *area, const char *uuid, uint64_t *size);
+/* Removes the file and a leftover "<uuid>.tmp"; a missing file is not an error. */
+bool sto_area_remove(StoError *err, StoArea *area, const char *uuid);
+/* Full path of the file for uuid into out (size >= 4096). */
+void sto_area_path(const StoArea *area, const char *uuid, char *out, size_t size);
+
+/* ---- Index ------------------------------------------------------------------------------- */
+
+enum { IDX_PATIENT = 0, IDX_STUDY = 1, IDX_SERIES = 2, IDX_INSTANCE = 3 };
+#define IDX_LEVELS 4
+#define IDX_ID_LEN 45 /* "6e67da51-d119d6ae-c5667437-87b9a8a5-0f07c49f" + NUL */
+
+typedef struct IdxDb IdxDb;
+
+/* Opens (creating schema if needed) "<dir>/index.sqlite" in WAL mode. */
+IdxDb *idx_open(StoError *err, const char *dir);
+void idx_close(IdxDb *db); /* NULL is fine */
+
+typedef struct IdxTag {
+    uint32_t tag;      /* (group << 16) | element */
+    const char *value; /* UTF-8, never NULL ("" for present-but-empty) */
+} IdxTag;
+
+typedef struct IdxMeta {
+    const char *name;  /* Orthanc's metadata name: "ReceptionDate", "RemoteAET", ... */
+    const char *value;
+} IdxMeta;
+
+typedef struct IdxNewInstance {
+    const char *ids[IDX_LEVELS];     /* public IDs: patient, study, series, instance */
+    const IdxTag *tags[IDX_LEVELS];  /* main DICOM tags of each level */
+    size_t ntags[IDX_LEVELS];
+    const IdxMeta *meta[IDX_LEVELS]; /* metadata to set on each level (instance: ReceptionDate,
+                                        Origin, ...; series: RemoteAET, ...). Patient, study
+                                        and series also get "LastUpdate" = now automatically. */
+    size_t nmeta[IDX_LEVELS];
+    const char *uuid;                /* the file, already written, noted pending */
+    uint64_t size;                   /* its size in bytes */
+    const char *md5;                 /* 32 lower-case hex chars, or NULL: computed on demand */
+    bool overwrite;                  /* replace an existing instance with the same ID */
+} IdxNewInstance;
+
+typedef struct IdxStoreResult {
+    bool already_stored;             /* the instance existed and overwrite was false: nothing
+                                        changed; the caller removes its new file */
+    bool created[IDX_LEVELS];        /* which levels this instance created */
+    char old_uuid[STO_UUID_LEN];     /* overwrite replaced this file: it is now pending; the
+                                        caller removes it and clears it. "" otherwise */
+    int64_t change_seq;              /* Seq of the NewInstance change */
+} IdxStoreResult;
+
+/* Adds a uuid to the pending list (its own small transaction). */
+bool idx_pending_add(StoError *err, IdxDb *db, const char *uuid);
+/* Removes uuids from the pending list (one transaction). */
+bool idx_pending_clear(StoError *err, IdxDb *db, const char *const *uuids, size_t n);
+/* Pending uuids, with for each whether an attachment row still references it.
+ * *uuids is one malloc'd array of n entries (free with free()). */
+typedef struct IdxPending {
+    char uuid[STO_UUID_LEN];
+    bool referenced;
+} IdxPending;
+bool idx_pending_list(StoError *err, IdxDb *db, IdxPending **uuids, size_t *n);
+
+/* In one transaction: create the missing patient/study/series rows (with their main tags),
+ * the instance row, its tags, metadata and attachment; log the changes NewInstance, then
+ * NewSeries, NewStudy, NewPatient for the created levels (in that order); update the running
+ * totals and LastUpdate; clear in->uuid from the pending list. */
+bool idx_store_instance(StoError *err, IdxDb *db, const IdxNewInstance *in, IdxStoreResult *out);
+
+/* A resource as read back. Strings are owned by the struct: release with
+ * idx_resource_cleanup(). */
+typedef struct IdxResource {
+    int level;
+    int64_t internal_id;
+    char id[IDX_ID_LEN];
+    char parent_id[IDX_ID_LEN];  /* "" for a patient */
+    size_t ntags;
+    uint32_t *tag_keys;          /* main DICOM tags of this level */
+    char **tag_values;
+    size_t nchildren;
+    char **children;             /* public IDs of the children, in insertion order */
+    size_t nmeta;
+    char **meta_names;           /* all metadata of the resource, sorted by name */
+    char **meta_values;
+    /* instances only: */
+    char uuid[STO_UUID_LEN];
+    uint64_t file_size;
+    char md5[33];
+} IdxResource;
+
+/* Reads one resource. level: IDX_* or -1 for any level. NOT_FOUND if absent (or of another
+ * level). */
+bool idx_resource_get(StoError *err, IdxDb *db, int level, const char *id, IdxResource *out);
+void idx_resource_cleanup(IdxResource *r); /* zeroes it; safe on a zeroed struct */
+/* The value of one metadata item of r (borrowed from r), or NULL if absent. */
+const char *idx_resource_metadata(const IdxResource *r, const char *name);
+
+/* Lists the public IDs of a level in insertion order, skipping `since` and returning at most
+ * `limit` (0 = no limit). *ids: malloc'd array of malloc'd strings, free with
+ * idx_strings_free(). */
+bool idx_list(StoError *err, IdxDb *db, int level, uint64_t since, uint64_t limit, char ***ids,
+              size_t *n);
+void idx_strings_free(char **strings, size_t n);
+
+/* All instances under a resource (itself if an instance), in insertion order. */
+typedef struct IdxFile {
+    char id[IDX_ID_LEN];  /* instance public ID */
+    char uuid[STO_UUID_LEN];
+    uint64_t size;
+} IdxFile;
+bool idx_instances_of(StoError *err, IdxDb *db, int level, const char *id, IdxFile **files,
+                      size_t *n); /* *files: one malloc'd array, free() */
+
+/* Counts of descendants, for /{level}/{id}/statistics. */
+typedef struct IdxCounts {
+    uint64_t studies, series, instances, disk_size;
+} IdxCounts;
+bool idx_resource_counts(StoError *err, IdxDb *db, int level, const char *id, IdxCounts *out);
+
+/* Deletes a resource and its descendants, and the ancestors it leaves empty, in one
+ * transaction; logs a "Deleted" change per removed resource; moves the removed files' uuids
+ * into the pending list. The caller removes those files, then idx_pending_clear()s them. */
+typedef struct IdxDeleteResult {
+    IdxFile *files;              /* malloc'd, free() */
+    size_t nfiles;
+    int remaining_level;         /* -1 when no ancestor remains */
+    char remaining_id[IDX_ID_LEN];
+} IdxDeleteResult;
+bool idx_delete(StoError *err, IdxDb *db, int level, const char *id, IdxDeleteResult *out);
+
+/* Running totals (kept in the index, not recounted). */
+typedef struct IdxTotals {
+    uint64_t count[IDX_LEVELS];
+    uint64_t disk_size;          /* bytes of all stored files */
+    uint64_t uncompressed_size;  /* same as disk_size: files are stored uncompressed */
+} IdxTotals;
+bool idx_totals(StoError *err, IdxDb *db, IdxTotals *out);
+
+/* The changes log. Seq is global, increasing and never reused (even after clear). */
+typedef struct IdxChange {
+    int64_t seq;
+    char type[32];               /* "NewInstance", "StableSeries", "Deleted", ... */
+    int level;
+    char id[IDX_ID_LEN];
+    char date[16];               /* "20261125T204400" (UTC) */
+} IdxChange;
+bool idx_change_add(StoError *err, IdxDb *db, const char *type, int level, const char *id);
+/* Changes with seq > since, at most limit (0 = 100). done: no more after these.
+ * last: seq of the newest change in the log (0 if none). */
+bool idx_changes(StoError *err, IdxDb *db, int64_t since, uint64_t limit, IdxChange **out,
+                 size_t *n, bool *done, int64_t *last);
+/* Only the newest change (the `?last` form). *n is 0 or 1. */
+bool idx_changes_last(StoError *err, IdxDb *db, IdxChange **out, size_t *n, int64_t *last);
+bool idx_changes_clear(StoError *err, IdxDb *db);
+
+/* Metadata on any resource. set: insert or replace. delete: NOT_FOUND if absent. */
+bool idx_metadata_set(StoError *err, IdxDb *db, int level, const char *id, const char *name,
+                      const char *value);
+bool idx_metadata_delete(StoError *err, IdxDb *db, int level, const char *id, const char *name);
+
+/* Saved jobs: an opaque text (JSON) per job ID. */
+bool idx_job_save(StoError *err, IdxDb *db, const char *job_id, const char *json);
+bool idx_job_delete(StoError *err, IdxDb *db, const char *job_id);
+/* Calls fn(ctx, id, json) for every saved job in the order they were first saved. */
+bool idx_jobs_load(StoError *err, IdxDb *db,
+                   void (*fn)(void *ctx, const char *id, const char *json), void *ctx);
+
+/* Database schema version reported by /system ("DatabaseVersion"). */
+#define IDX_SCHEMA_VERSION 6
+
+#endif

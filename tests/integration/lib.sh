@@ -1,0 +1,91 @@
+# lib.sh -- sourced by every integration scenario (NN_<scenario>.sh).
+# Gives a temp dir, free ports, a config, the real server started and waited for, and
+# stops it on exit, printing its log when the scenario failed.
+# Environment (set by ctest): MINIPACS_BIN, MP_SRC, PYDICOM_FILES.
+set -euo pipefail
+: "${MINIPACS_BIN:?MINIPACS_BIN not set (run through ctest)}"
+: "${MP_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${PYDICOM_FILES:=/usr/lib/python3/dist-packages/pydicom/data/test_files}"
+PY=/usr/bin/python3
+export TCP_NODELAY=1
+
+T=$(mktemp -d /tmp/mp-it.XXXXXX)
+SERVER_PID=""
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "PASS: $*"; }
+
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+HTTP_PORT=$(free_port)
+DICOM_PORT=$(free_port)
+while [ "$DICOM_PORT" = "$HTTP_PORT" ]; do DICOM_PORT=$(free_port); done
+URL="http://127.0.0.1:$HTTP_PORT"
+
+# write_config [extra JSON members, e.g. '"OverwriteInstances": true']
+write_config() {
+  local extra="${1:-}"
+  cat > "$T/Orthanc.json" <<JSON
+{
+  // written by lib.sh
+  "Name": "it",
+  "StorageDirectory": "$T/db",
+  "IndexDirectory": "$T/db",
+  "HttpPort": $HTTP_PORT,
+  "DicomPort": $DICOM_PORT,
+  "SyncStorageArea": false,
+  "LogLevel": "info"${extra:+,
+  $extra}
+}
+JSON
+}
+
+start_server() {
+  [ -f "$T/Orthanc.json" ] || write_config
+  "$MINIPACS_BIN" "$T/Orthanc.json" >>"$T/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 200); do
+    if curl -sf "$URL/system" >/dev/null 2>&1; then return 0; fi
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$T/server.log" >&2; fail "server exited at start"; }
+    sleep 0.05
+  done
+  fail "server did not answer /system"
+}
+
+stop_server() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID"
+    for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=""
+}
+
+kill9_server() {
+  [ -n "$SERVER_PID" ] && kill -KILL "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+
+on_exit() {
+  local rc=$?
+  stop_server
+  if [ $rc -ne 0 ]; then
+    echo "---- server log ($T/server.log) ----" >&2
+    tail -n 80 "$T/server.log" >&2 2>/dev/null || true
+  else
+    rm -rf "$T"
+  fi
+  exit $rc
+}
+trap on_exit EXIT
+
+# http METHOD PATH [curl args...] -> body on stdout, status in $T/status
+http() {
+  local m=$1 p=$2; shift 2
+  curl -s -o "$T/body" -w '%{http_code}' -X "$m" "$URL$p" "$@" > "$T/status" || true
+  cat "$T/body"
+}
+status() { cat "$T/status"; }
+# json EXPR: evaluates a Python expression on the JSON read from stdin (bound to j)
+json() { $PY -c "import json,sys; j=json.load(sys.stdin); r=($1); print(r if not isinstance(r,(dict,list)) else json.dumps(r))"; }
+upload() { curl -sf -X POST --data-binary @"$1" -H 'Content-Type: application/dicom' "$URL/instances"; }
