@@ -1,1 +1,87 @@
-/* placeholder: being written */
+/* routes.c -- the route table, one line per route, and the matcher.
+ * "{level}" matches only patients|studies|series|instances; any other "{x}" matches any one
+ * segment (its value goes to call->params in order);
+ * a final "*" matches one or more remaining segments. A path that matches some pattern with
+ * another method is 405 with Allow; no match at all is 404. */
+#include <stdio.h>
+#include <string.h>
+
+#include "rest/rest_int.h"
+
+static const RestRoute routes[] = {
+    { "POST", "/instances", h_upload },
+    { "GET", "/patients", h_list },
+    { "GET", "/studies", h_list },
+    { "GET", "/series", h_list },
+    { "GET", "/instances", h_list },
+    { "GET", "/{level}/{id}", h_get },
+    { "DELETE", "/{level}/{id}", h_delete },
+    { "GET", "/{level}/{id}/statistics", h_statistics_resource },
+    { "GET", "/{level}/{id}/patients", h_related },
+    { "GET", "/{level}/{id}/studies", h_related },
+    { "GET", "/{level}/{id}/series", h_related },
+    { "GET", "/{level}/{id}/instances", h_related },
+    { "GET", "/{level}/{id}/patient", h_related },
+    { "GET", "/{level}/{id}/study", h_related },
+    { "GET", "/instances/{id}/file", h_file },
+    { "GET", "/instances/{id}/tags", h_tags },
+    { "GET", "/instances/{id}/simplified-tags", h_simplified_tags },
+    { "GET", "/system", h_system },
+    { "GET", "/statistics", h_statistics },
+    { "GET", "/changes", h_changes },
+    { "DELETE", "/changes", h_changes_delete },
+};
+
+#define NROUTES (sizeof routes / sizeof routes[0])
+
+int rest_level_from_route(const char *segment)
+{
+    for (int l = 0; l < IDX_LEVELS; l++)
+        if (!strcmp(segment, srv_level_route(l))) return l;
+    return -1;
+}
+
+/* Matches the path against a pattern, filling params. */
+static bool match(RestCall *call, const char *pattern)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", pattern);
+    char *save = NULL;
+    size_t i = 0;
+    call->nparams = 0;
+    for (char *p = strtok_r(buf, "/", &save); p; p = strtok_r(NULL, "/", &save), i++) {
+        if (!strcmp(p, "*")) return i < call->nseg;
+        if (i >= call->nseg) return false;
+        if (!strcmp(p, "{level}") && rest_level_from_route(call->seg[i]) < 0) return false;
+        if (p[0] == '{') {
+            if (call->nparams < REST_MAX_PARAMS) call->params[call->nparams++] = call->seg[i];
+        } else if (strcmp(p, call->seg[i]) != 0) {
+            return false;
+        }
+    }
+    return i == call->nseg;
+}
+
+void rest_dispatch(RestCall *call)
+{
+    char allow[64] = "";
+    for (size_t r = 0; r < NROUTES; r++) {
+        if (!match(call, routes[r].pattern)) continue;
+        if (!strcmp(routes[r].method, call->method)) {
+            routes[r].fn(call);
+            return;
+        }
+        if (!strstr(allow, routes[r].method) && strlen(allow) + strlen(routes[r].method) + 2 < sizeof allow) {
+            if (allow[0]) strcat(allow, ",");
+            strcat(allow, routes[r].method);
+        }
+    }
+    if (allow[0]) {
+        snprintf(call->allow, sizeof call->allow, "%s", allow);
+        SrvError e = { .code = SRV_BAD_REQUEST, .http_status = 405 };
+        snprintf(e.message, sizeof e.message, "method %s not allowed on %s", call->method, call->url);
+        rest_reply_error(call, &e);
+        return;
+    }
+    rest_fail(call, SRV_UNKNOWN_RESOURCE, "unknown route %s", call->url);
+}

@@ -102,6 +102,16 @@ void srv_now_iso(char out[16]);
 /* Strips leading and trailing spaces (and NULs) in place; returns s. */
 char *srv_strip(char *s);
 
+/* ---- Main DICOM tags (server/maintags.c): Orthanc 1.10's defaults per level ------------- */
+typedef struct SrvMainTag {
+    uint32_t tag;
+    const char *name;
+} SrvMainTag;
+/* The main tags of a level (IDX_*), *n set to their count. */
+const SrvMainTag *srv_main_tags(int level, size_t *n);
+/* Name of a main tag of any level, NULL if it is not one. */
+const char *srv_main_tag_name(uint32_t tag);
+
 /* ---- The server context ------------------------------------------------------------------ */
 typedef struct Srv {
     Cfg cfg;                 /* read-only after start */

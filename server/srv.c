@@ -1,1 +1,112 @@
-/* placeholder: being written */
+/* srv.c -- the server context: opening the storage area and the index, the start-up recovery
+ * of pending files, and deletion (rows first in one transaction, then files; the pending list
+ * covers a crash between the two). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "server/server.h"
+
+/* At start-up: a pending uuid whose row exists is a finished write (the mark is stale);
+ * otherwise its file is an orphan from a crash, or a deleted file not yet removed. */
+static bool recover_pending(SrvError *err, Srv *srv)
+{
+    StoError se = { 0 };
+    IdxPending *p = NULL;
+    size_t n = 0;
+    if (!idx_pending_list(&se, srv->db, &p, &n)) {
+        srv_error_from_sto(err, &se);
+        return false;
+    }
+    size_t removed = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!p[i].referenced) {
+            if (!sto_area_remove(&se, srv->area, p[i].uuid)) {
+                SRV_LOG_WARN("recovery", "cannot remove orphan %s: %s", p[i].uuid, se.message);
+                continue;
+            }
+            removed++;
+        }
+        const char *u = p[i].uuid;
+        if (!idx_pending_clear(&se, srv->db, &u, 1))
+            SRV_LOG_WARN("recovery", "cannot clear pending %s: %s", u, se.message);
+    }
+    if (n) SRV_LOG_INFO("recovery", "%zu pending file(s) checked, %zu orphan(s) removed", n, removed);
+    free(p);
+    return true;
+}
+
+static bool make_dir(SrvError *err, const char *path)
+{
+    char tmp[4096];
+    size_t len = strlen(path);
+    if (len == 0 || len >= sizeof tmp) return srv_fail(err, SRV_PARAMETER_OUT_OF_RANGE, "bad directory name");
+    memcpy(tmp, path, len + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+            return srv_fail(err, SRV_CANNOT_WRITE_FILE, "cannot create %s: %s", tmp, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+        return srv_fail(err, SRV_CANNOT_WRITE_FILE, "cannot create %s: %s", tmp, strerror(errno));
+    return true;
+}
+
+bool srv_open(SrvError *err, Srv *srv)
+{
+    StoError se = { 0 };
+    srv->started = time(NULL);
+    if (!make_dir(err, srv->cfg.storage_dir) || !make_dir(err, srv->cfg.index_dir)) return false;
+    srv->area = sto_area_open(&se, srv->cfg.storage_dir, srv->cfg.sync_storage);
+    if (!srv->area) goto fail;
+    srv->db = idx_open(&se, srv->cfg.index_dir);
+    if (!srv->db) goto fail;
+    if (!recover_pending(err, srv)) {
+        srv_close(srv);
+        return false;
+    }
+    return true;
+fail:
+    srv_error_from_sto(err, &se);
+    srv_close(srv);
+    return false;
+}
+
+void srv_close(Srv *srv)
+{
+    idx_close(srv->db);
+    srv->db = NULL;
+    sto_area_close(srv->area);
+    srv->area = NULL;
+}
+
+bool srv_delete(SrvError *err, Srv *srv, int level, const char *id, int *remaining_level,
+                char remaining_id[IDX_ID_LEN])
+{
+    StoError se = { 0 };
+    IdxDeleteResult dr = { 0 };
+    if (!idx_delete(&se, srv->db, level, id, &dr)) {
+        srv_error_from_sto(err, &se);
+        return false;
+    }
+    const char **done = malloc((dr.nfiles ? dr.nfiles : 1) * sizeof *done);
+    size_t ndone = 0;
+    for (size_t i = 0; i < dr.nfiles; i++) {
+        if (sto_area_remove(&se, srv->area, dr.files[i].uuid)) {
+            if (done) done[ndone++] = dr.files[i].uuid;
+        } else {
+            SRV_LOG_WARN("delete", "cannot remove %s: %s", dr.files[i].uuid, se.message);
+        }
+    }
+    if (done && ndone && !idx_pending_clear(&se, srv->db, done, ndone))
+        SRV_LOG_WARN("delete", "cannot clear pending files: %s", se.message);
+    free(done);
+    free(dr.files);
+    *remaining_level = dr.remaining_level;
+    memcpy(remaining_id, dr.remaining_id, IDX_ID_LEN);
+    SRV_LOG_INFO("delete", "deleted %s %s (%zu file(s))", srv_level_name(level), id, dr.nfiles);
+    return true;
+}

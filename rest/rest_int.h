@@ -1,0 +1,104 @@
+/* rest_int.h -- what the handlers (h_*.c), the router and the MHD glue share. */
+#ifndef MP_REST_INT_H
+#define MP_REST_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "rest/rest.h"
+
+#define REST_MAX_SEGMENTS 16
+#define REST_MAX_ARGS 32
+#define REST_MAX_PARAMS 4
+
+typedef struct RestArg {
+    char *key;
+    char *value; /* "" when given without a value (?expand) */
+} RestArg;
+
+typedef struct RestCall {
+    Srv *srv;
+    struct MHD_Connection *conn;
+    const char *method;             /* "GET", ... (MHD's string) */
+    char *url;                      /* path, as received (decoded by MHD) */
+    char *seg[REST_MAX_SEGMENTS];   /* path segments (point into segbuf) */
+    size_t nseg;
+    char *segbuf;
+    const char *params[REST_MAX_PARAMS]; /* values matched by {..} in the route, in order */
+    size_t nparams;
+    RestArg args[REST_MAX_ARGS];    /* query arguments */
+    size_t nargs;
+    char remote_ip[64];
+    char *user;                     /* authenticated user or NULL */
+    /* request body, held once; ceiling fixed at the first call */
+    char *body;
+    size_t body_len, body_cap, body_max;
+    bool body_too_large;
+    bool gzip;
+    /* response */
+    int status;
+    char *resp;                     /* malloc'd body, handed to MHD */
+    size_t resp_len;
+    const char *resp_type;
+    int resp_fd;                    /* >= 0: send this file */
+    uint64_t resp_fd_size;
+    char allow[64];                 /* for 405 */
+    char extra_header[2][2][96];    /* up to two extra headers (name, value) */
+    double started_ms;
+    bool queued;                    /* a response was queued */
+} RestCall;
+
+typedef void (*RestHandler)(RestCall *call);
+
+typedef struct RestRoute {
+    const char *method;
+    const char *pattern;            /* "/instances/{id}/file"; a final "*" matches the rest */
+    RestHandler fn;
+} RestRoute;
+
+/* IDX_* level for "patients", "studies", "series", "instances"; -1 otherwise. */
+int rest_level_from_route(const char *segment);
+/* routes.c: the table, and dispatch (404 for no route, 405 with Allow for a wrong method). */
+void rest_dispatch(RestCall *call);
+
+/* Replies (http.c). Each sets the response; the last one called wins. */
+void rest_reply_json(RestCall *call, int status, cJSON *json); /* takes json */
+void rest_reply_buffer(RestCall *call, int status, const char *type, char *buf, size_t len); /* takes buf */
+void rest_reply_text(RestCall *call, int status, const char *type, const char *text); /* copies */
+void rest_reply_fd(RestCall *call, const char *type, int fd, uint64_t size); /* takes fd */
+void rest_reply_error(RestCall *call, const SrvError *err);
+/* Shorthand: builds the SrvError and replies. */
+void rest_fail(RestCall *call, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void rest_add_header(RestCall *call, const char *name, const char *value);
+
+/* Query arguments. */
+const char *rest_arg(const RestCall *call, const char *key); /* NULL if absent */
+bool rest_arg_bool(const RestCall *call, const char *key);   /* present and not "false"/"0" */
+/* Parses an unsigned argument; false (and a 400 reply) if malformed. def if absent. */
+bool rest_arg_u64(RestCall *call, const char *key, uint64_t def, uint64_t *out);
+/* Parses the body as JSON (NULL and a 400 reply if malformed; an empty body gives {}). */
+cJSON *rest_body_json(RestCall *call);
+
+/* h_resources.c helpers shared with other handler families. */
+cJSON *rest_resource_json(RestCall *call, int level, const char *id, bool *ok); /* reply set on error */
+cJSON *rest_main_tags_json(const IdxResource *r);
+
+/* Handler families, registered in routes.c. */
+void h_upload(RestCall *call);
+void h_list(RestCall *call);
+void h_get(RestCall *call);
+void h_delete(RestCall *call);
+void h_statistics_resource(RestCall *call);
+void h_related(RestCall *call);
+void h_file(RestCall *call);
+void h_tags(RestCall *call);
+void h_simplified_tags(RestCall *call);
+void h_system(RestCall *call);
+void h_statistics(RestCall *call);
+void h_changes(RestCall *call);
+void h_changes_delete(RestCall *call);
+
+#endif
