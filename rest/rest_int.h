@@ -59,6 +59,11 @@ typedef struct RestRoute {
     RestHandler fn;
 } RestRoute;
 
+typedef struct RestRouteTable {
+    const RestRoute *routes;
+    size_t n;
+} RestRouteTable;
+
 /* IDX_* level for "patients", "studies", "series", "instances"; -1 otherwise. */
 int rest_level_from_route(const char *segment);
 /* routes.c: the table, and dispatch (404 for no route, 405 with Allow for a wrong method). */

@@ -8,7 +8,9 @@
 
 #include "rest/rest_int.h"
 
-static const RestRoute routes[] = {
+/* The core routes. Other families (h_<family>.c) define their own tables, listed in
+ * `tables` below. */
+static const RestRoute core_routes[] = {
     { "POST", "/instances", h_upload },
     { "GET", "/patients", h_list },
     { "GET", "/studies", h_list },
@@ -32,7 +34,13 @@ static const RestRoute routes[] = {
     { "DELETE", "/changes", h_changes_delete },
 };
 
-#define NROUTES (sizeof routes / sizeof routes[0])
+static const RestRouteTable core_table = { core_routes, sizeof core_routes / sizeof core_routes[0] };
+
+/* Order matters only where patterns overlap: the first match wins. */
+static const RestRouteTable *const tables[] = {
+    &core_table,
+};
+#define NTABLES (sizeof tables / sizeof tables[0])
 
 int rest_level_from_route(const char *segment)
 {
@@ -65,15 +73,18 @@ static bool match(RestCall *call, const char *pattern)
 void rest_dispatch(RestCall *call)
 {
     char allow[64] = "";
-    for (size_t r = 0; r < NROUTES; r++) {
-        if (!match(call, routes[r].pattern)) continue;
-        if (!strcmp(routes[r].method, call->method)) {
-            routes[r].fn(call);
-            return;
-        }
-        if (!strstr(allow, routes[r].method) && strlen(allow) + strlen(routes[r].method) + 2 < sizeof allow) {
-            if (allow[0]) strcat(allow, ",");
-            strcat(allow, routes[r].method);
+    for (size_t t = 0; t < NTABLES; t++) {
+        for (size_t r = 0; r < tables[t]->n; r++) {
+            const RestRoute *route = &tables[t]->routes[r];
+            if (!match(call, route->pattern)) continue;
+            if (!strcmp(route->method, call->method)) {
+                route->fn(call);
+                return;
+            }
+            if (!strstr(allow, route->method) && strlen(allow) + strlen(route->method) + 2 < sizeof allow) {
+                if (allow[0]) strcat(allow, ",");
+                strcat(allow, route->method);
+            }
         }
     }
     if (allow[0]) {
