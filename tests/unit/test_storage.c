@@ -1,0 +1,1053 @@
+/* test_storage.c -- unit tests of storage/: the storage area (files) and the SQLite index.
+ * Each test works in its own temporary directory (mkdtemp), removed at the end. */
+#include "storage/storage.h"
+#include "tests/check.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- fixtures --------------------------------------------------------------------------- */
+
+static char *make_tmpdir(void)
+{
+    char tmpl[] = "/tmp/mp-test-storage-XXXXXX";
+    char *d = mkdtemp(tmpl);
+    if (!d) {
+        perror("mkdtemp");
+        exit(2);
+    }
+    return strdup(d);
+}
+
+static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    chmod(path, 0755);
+    return remove(path);
+}
+
+static void rm_tree(char *dir)
+{
+    chmod(dir, 0755);
+    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    free(dir);
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* A synthetic instance: IDs are "P<p>", "P<p>S<s>", ... so each chain is distinct. */
+typedef struct Fake {
+    char ids[IDX_LEVELS][IDX_ID_LEN];
+    char uuid[STO_UUID_LEN];
+    char values[IDX_LEVELS][2][64];
+    IdxTag tags[IDX_LEVELS][2];
+    IdxMeta meta[IDX_LEVELS][1];
+    IdxNewInstance in;
+} Fake;
+
+static void fake_init(Fake *f, int p, int s, int r, int i, uint64_t size)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->ids[0], IDX_ID_LEN, "P%d", p);
+    snprintf(f->ids[1], IDX_ID_LEN, "P%dS%d", p, s);
+    snprintf(f->ids[2], IDX_ID_LEN, "P%dS%dR%d", p, s, r);
+    snprintf(f->ids[3], IDX_ID_LEN, "P%dS%dR%dI%d", p, s, r, i);
+    sto_uuid_new(f->uuid);
+    static const uint32_t keys[IDX_LEVELS][2] = {
+        {0x00100020, 0x00100010}, /* unsorted on purpose: read-back sorts by tag */
+        {0x0020000d, 0x00080020},
+        {0x0020000e, 0x00080060},
+        {0x00080018, 0x00200013},
+    };
+    static const char *const meta_names[IDX_LEVELS] = {"PatMeta", "StudyMeta", "RemoteAET",
+                                                       "ReceptionDate"};
+    for (int l = 0; l < IDX_LEVELS; l++) {
+        for (int k = 0; k < 2; k++) {
+            snprintf(f->values[l][k], sizeof f->values[l][k], "%s-v%d", f->ids[l], k);
+            f->tags[l][k].tag = keys[l][k];
+            f->tags[l][k].value = f->values[l][k];
+        }
+        f->meta[l][0].name = meta_names[l];
+        f->meta[l][0].value = f->ids[l];
+        f->in.ids[l] = f->ids[l];
+        f->in.tags[l] = f->tags[l];
+        f->in.ntags[l] = 2;
+        f->in.meta[l] = f->meta[l];
+        f->in.nmeta[l] = 1;
+    }
+    f->in.uuid = f->uuid;
+    f->in.size = size;
+    f->in.md5 = "0123456789abcdef0123456789abcdef";
+}
+
+/* What ingest does: pending first, then the row (the file write is skipped here). */
+static bool fake_store(IdxDb *db, Fake *f, IdxStoreResult *res)
+{
+    StoError err = {0};
+    if (!idx_pending_add(&err, db, f->uuid)) {
+        fprintf(stderr, "pending_add: %s\n", err.message);
+        return false;
+    }
+    if (!idx_store_instance(&err, db, &f->in, res)) {
+        fprintf(stderr, "store: %s\n", err.message);
+        return false;
+    }
+    return true;
+}
+
+static size_t pending_count(IdxDb *db, const char *uuid, bool *referenced)
+{
+    StoError err = {0};
+    IdxPending *p = NULL;
+    size_t n = 0, found = 0;
+    CHECK(idx_pending_list(&err, db, &p, &n));
+    for (size_t i = 0; i < n; i++) {
+        if (!uuid || strcmp(p[i].uuid, uuid) == 0) {
+            found++;
+            if (referenced)
+                *referenced = p[i].referenced;
+        }
+    }
+    free(p);
+    return found;
+}
+
+/* ---- storage area ------------------------------------------------------------------------ */
+
+static void test_storage_uuid(void)
+{
+    char a[STO_UUID_LEN], b[STO_UUID_LEN];
+    sto_uuid_new(a);
+    sto_uuid_new(b);
+    CHECK(strlen(a) == 36);
+    CHECK(sto_uuid_valid(a));
+    CHECK(sto_uuid_valid(b));
+    CHECK(strcmp(a, b) != 0);
+    CHECK(a[14] == '4');
+    CHECK(strchr("89ab", a[19]) != NULL);
+    CHECK(sto_uuid_valid("0123abcd-ef01-4567-89ab-cdef01234567"));
+    CHECK(sto_uuid_valid("0123ABCD-EF01-4567-89AB-CDEF01234567"));
+    CHECK(!sto_uuid_valid(NULL));
+    CHECK(!sto_uuid_valid(""));
+    CHECK(!sto_uuid_valid("0123abcd-ef01-4567-89ab-cdef0123456"));   /* 35 */
+    CHECK(!sto_uuid_valid("0123abcd-ef01-4567-89ab-cdef012345678")); /* 37 */
+    CHECK(!sto_uuid_valid("0123abcd-ef01-4567-89ab-cdef0123456g"));
+    CHECK(!sto_uuid_valid("0123abcd0ef01-4567-89ab-cdef01234567"));
+    CHECK(!sto_uuid_valid("0123abc-def01-4567-89ab-cdef01234567"));
+    CHECK(!sto_uuid_valid("../../../../etc/passwd/aaaaaaaaaaaaaa"));
+    CHECK(!sto_uuid_valid("0123abcd-ef01-4567-89ab-cdef0123/567"));
+    CHECK(!sto_uuid_valid("0123abcd-ef01-4567-89ab-cdef01234567/"));
+}
+
+static void test_storage_area_roundtrip(void)
+{
+    char *dir = make_tmpdir();
+    char sub[4096], path[4096], tmp[4300], uuid[STO_UUID_LEN];
+    StoError err = {0};
+    snprintf(sub, sizeof sub, "%s/a/b/storage", dir); /* mkdir -p */
+    StoArea *area = sto_area_open(&err, sub, true);
+    CHECK(area != NULL);
+    if (!area)
+        goto out;
+
+    static const char data[] = "DICM some bytes\0with a NUL";
+    sto_uuid_new(uuid);
+    CHECK(sto_area_write(&err, area, uuid, data, sizeof data));
+    sto_area_path(area, uuid, path, sizeof path);
+    char expect[4300];
+    snprintf(expect, sizeof expect, "%s/%.2s/%.2s/%s", sub, uuid, uuid + 2, uuid);
+    CHECK_STR(path, expect);
+    CHECK(exists(path));
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    CHECK(!exists(tmp));
+
+    void *buf = NULL;
+    size_t len = 0;
+    CHECK(sto_area_read(&err, area, uuid, &buf, &len));
+    CHECK(len == sizeof data && buf && memcmp(buf, data, len) == 0);
+    free(buf);
+
+    uint64_t size = 0;
+    int fd = sto_area_open_fd(&err, area, uuid, &size);
+    CHECK(fd >= 0);
+    CHECK(size == sizeof data);
+    if (fd >= 0) {
+        CHECK((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+        close(fd);
+    }
+
+    /* empty file */
+    char empty[STO_UUID_LEN];
+    sto_uuid_new(empty);
+    CHECK(sto_area_write(&err, area, empty, "", 0));
+    CHECK(sto_area_read(&err, area, empty, &buf, &len));
+    CHECK(len == 0);
+    free(buf);
+
+    CHECK(sto_area_remove(&err, area, uuid));
+    CHECK(!exists(path));
+    CHECK(sto_area_remove(&err, area, uuid)); /* missing is fine */
+    err.code = 0;
+    CHECK(!sto_area_read(&err, area, uuid, &buf, &len));
+    CHECK(err.code == STO_ERR_NOT_FOUND);
+    CHECK(sto_area_open_fd(&err, area, uuid, &size) < 0);
+    CHECK(err.code == STO_ERR_NOT_FOUND);
+
+    err.code = 0;
+    CHECK(!sto_area_write(&err, area, "../../etc/passwd", data, 4));
+    CHECK(err.code == STO_ERR_ARG);
+    CHECK(!sto_area_read(&err, area, "0123abcd-ef01-4567-89ab-cdef0123/567", &buf, &len));
+    CHECK(err.code == STO_ERR_ARG);
+
+    /* without sync too */
+    StoArea *nosync = sto_area_open(&err, sub, false);
+    sto_uuid_new(uuid);
+    CHECK(nosync && sto_area_write(&err, nosync, uuid, data, sizeof data));
+    CHECK(nosync && sto_area_read(&err, nosync, uuid, &buf, &len) && len == sizeof data);
+    free(buf);
+    sto_area_close(nosync);
+out:
+    sto_area_close(area);
+    rm_tree(dir);
+}
+
+static void test_storage_area_failure(void)
+{
+    char *dir = make_tmpdir();
+    char path[4096], tmp[4300], uuid[STO_UUID_LEN];
+    StoError err = {0};
+    StoArea *area = sto_area_open(&err, dir, true);
+    CHECK(area != NULL);
+    if (!area)
+        goto out;
+
+    /* rename fails (the final name is a non-empty folder): no temp file may remain. */
+    sto_uuid_new(uuid);
+    sto_area_path(area, uuid, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s/x", path);
+    char folder[4096];
+    snprintf(folder, sizeof folder, "%s/%.2s", dir, uuid);
+    mkdir(folder, 0755);
+    snprintf(folder, sizeof folder, "%s/%.2s/%.2s", dir, uuid, uuid + 2);
+    mkdir(folder, 0755);
+    CHECK(mkdir(path, 0755) == 0);
+    CHECK(mkdir(tmp, 0755) == 0);
+    CHECK(!sto_area_write(&err, area, uuid, "abc", 3));
+    CHECK(err.code == STO_ERR_IO);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    CHECK(!exists(tmp));
+
+    /* a read-only area (only meaningful when not root: root ignores permissions) */
+    if (geteuid() != 0) {
+        char ro[4096];
+        snprintf(ro, sizeof ro, "%s/ro", dir);
+        StoArea *roa = sto_area_open(&err, ro, true);
+        CHECK(roa != NULL);
+        CHECK(chmod(ro, 0555) == 0);
+        sto_uuid_new(uuid);
+        err.code = 0;
+        CHECK(roa && !sto_area_write(&err, roa, uuid, "abc", 3));
+        CHECK(err.code == STO_ERR_IO);
+        if (roa) {
+            sto_area_path(roa, uuid, path, sizeof path);
+            snprintf(tmp, sizeof tmp, "%s.tmp", path);
+            CHECK(!exists(path) && !exists(tmp));
+        }
+        sto_area_close(roa);
+    } else {
+        fprintf(stderr, "     (running as root: read-only folder case skipped)\n");
+    }
+out:
+    sto_area_close(area);
+    rm_tree(dir);
+}
+
+/* ---- index ------------------------------------------------------------------------------ */
+
+static void test_storage_store_levels(void)
+{
+    char *dir = make_tmpdir();
+    StoError err = {0};
+    IdxDb *db = idx_open(&err, dir);
+    CHECK(db != NULL);
+    if (!db)
+        goto out;
+
+    Fake f;
+    fake_init(&f, 1, 1, 1, 1, 1000);
+    IdxStoreResult res;
+    CHECK(idx_pending_add(&err, db, f.uuid));
+    CHECK(pending_count(db, f.uuid, NULL) == 1);
+    CHECK(idx_store_instance(&err, db, &f.in, &res));
+    CHECK(!res.already_stored);
+    for (int l = 0; l < IDX_LEVELS; l++)
+        CHECK(res.created[l]);
+    CHECK(res.old_uuid[0] == '\0');
+    CHECK(pending_count(db, f.uuid, NULL) == 0);
+
+    IdxChange *ch = NULL;
+    size_t n = 0;
+    bool done = false;
+    int64_t last = 0;
+    CHECK(idx_changes(&err, db, 0, 0, &ch, &n, &done, &last));
+    CHECK(n == 4);
+    if (n == 4) {
+        static const char *const want[4] = {"NewInstance", "NewSeries", "NewStudy", "NewPatient"};
+        for (int i = 0; i < 4; i++) {
+            CHECK_STR(ch[i].type, want[i]);
+            CHECK(ch[i].level == 3 - i);
+            CHECK_STR(ch[i].id, f.ids[3 - i]);
+            CHECK(strlen(ch[i].date) == 15 && ch[i].date[8] == 'T');
+            if (i)
+                CHECK(ch[i].seq > ch[i - 1].seq);
+        }
+        CHECK(ch[0].seq == res.change_seq);
+        CHECK(last == ch[3].seq);
+    }
+    CHECK(done);
+    free(ch);
+
+    /* a second instance in the same series creates only the instance */
+    Fake g;
+    fake_init(&g, 1, 1, 1, 2, 500);
+    CHECK(fake_store(db, &g, &res));
+    CHECK(res.created[IDX_INSTANCE] && !res.created[IDX_SERIES] && !res.created[IDX_STUDY] &&
+          !res.created[IDX_PATIENT]);
+    CHECK(idx_changes(&err, db, last, 0, &ch, &n, &done, &last));
+    CHECK(n == 1 && ch && strcmp(ch[0].type, "NewInstance") == 0);
+    free(ch);
+
+    IdxTotals t;
+    CHECK(idx_totals(&err, db, &t));
+    CHECK(t.count[0] == 1 && t.count[1] == 1 && t.count[2] == 1 && t.count[3] == 2);
+    CHECK(t.disk_size == 1500 && t.uncompressed_size == 1500);
+
+    /* schema version and persistence across reopen */
+    idx_close(db);
+    db = idx_open(&err, dir);
+    CHECK(db != NULL);
+    if (!db)
+        goto out;
+    CHECK(idx_totals(&err, db, &t));
+    CHECK(t.count[3] == 2);
+
+    /* bad input */
+    Fake bad;
+    fake_init(&bad, 9, 9, 9, 9, 1);
+    bad.in.uuid = "not-a-uuid";
+    err.code = 0;
+    CHECK(!idx_store_instance(&err, db, &bad.in, &res));
+    CHECK(err.code == STO_ERR_ARG);
+out:
+    idx_close(db);
+    rm_tree(dir);
+}
+
+static void test_storage_already_stored(void)
+{
+    char *dir = make_tmpdir();
+    StoError err = {0};
+    IdxDb *db = idx_open(&err, dir);
+    CHECK(db != NULL);
+    if (!db)
+        goto out;
+    Fake f, again;
+    IdxStoreResult res;
+    fake_init(&f, 1, 1, 1, 1, 100);
+    CHECK(fake_store(db, &f, &res));
+    int64_t seq = res.change_seq;
+
+    fake_init(&again, 1, 1, 1, 1, 999); /* same IDs, new file */
+    CHECK(fake_store(db, &again, &res));
+    CHECK(res.already_stored);
+    for (int l = 0; l < IDX_LEVELS; l++)
+        CHECK(!res.created[l]);
+    CHECK(res.old_uuid[0] == '\0');
+    /* the new file stays pending (unreferenced) until the caller removes it and clears it */
+    bool referenced = true;
+    CHECK(pending_count(db, again.uuid, &referenced) == 1);
+    CHECK(!referenced);
+    const char *u = again.uuid;
+    CHECK(idx_pending_clear(&err, db, &u, 1));
+    CHECK(pending_count(db, NULL, NULL) == 0);
+
+    IdxTotals t;
+    CHECK(idx_totals(&err, db, &t));
+    CHECK(t.count[3] == 1 && t.disk_size == 100);
+    IdxChange *ch = NULL;
+    size_t n = 0;
+    int64_t last;
+    CHECK(idx_changes_last(&err, db, &ch, &n, &last));
+    CHECK(n == 1 && ch && last == ch[0].seq && ch[0].seq == seq + 3);
+    free(ch);
+    IdxResource r;
+    CHECK(idx_resource_get(&err, db, IDX_INSTANCE, f.ids[3], &r));
+    CHECK_STR(r.uuid, f.uuid);
+    idx_resource_cleanup(&r);
+out:
+    idx_close(db);
+    rm_tree(dir);
+}
+
+static void test_storage_overwrite(void)
+{
+    char *dir = make_tmpdir();
+    StoError err = {0};
+    IdxDb *db = idx_open(&err, dir);
+    CHECK(db != NULL);
+    if (!db)
+        goto out;
+    Fake f, g;
+    IdxStoreResult res;
+    fake_init(&f, 1, 1, 1, 1, 100);
+    CHECK(fake_store(db, &f, &res));
+    fake_init(&g, 1, 1, 1, 1, 250);
+    g.in.overwrite = true;
+    g.values[3][0][0] = 'X'; /* a changed tag */
+    CHECK(fake_store(db, &g, &res));
+    CHECK(!res.already_stored);
+    CHECK_STR(res.old_uuid, f.uuid);
+    for (int l = 0; l < IDX_LEVELS; l++)
+        CHECK(!res.created[l]);
+    bool referenced = true;
+    CHECK(pending_count(db, f.uuid, &referenced) == 1);
+    CHECK(!referenced);
+    CHECK(pending_count(db, g.uuid, NULL) == 0);
+
+    IdxResource r;
+    CHECK(idx_resource_get(&err, db, IDX_INSTANCE, f.ids[3], &r));
+    CHECK_STR(r.uuid, g.uuid);
+    CHECK(r.file_size == 250);
+    CHECK(r.ntags == 2);
+    if (r.ntags == 2)
+        CHECK(r.tag_values[0][0] == 'X');
+    CHECK(r.nmeta == 1);
+    idx_resource_cleanup(&r);
+
+    IdxTotals t;
+    CHECK(idx_totals(&err, db, &t));
+    CHECK(t.count[0] == 1 && t.count[3] == 1 && t.disk_size == 250);
+    IdxChange *ch = NULL;
+    size_t n = 0;
+    int64_t last;
+    CHECK(idx_changes_last(&err, db, &ch, &n, &last));
+    CHECK(n == 1 && ch && strcmp(ch[0].type, "NewInstance") == 0 && ch[0].seq == res.change_seq);
+    free(ch);
+out:
+    idx_close(db);
+    rm_tree(dir);
+}
+
+static void test_storage_readback(void)
+{
+    char *dir = make_tmpdir();
+    StoError err = {0};
+    IdxDb *db = idx_open(&err, dir);
+    CHECK(db != NULL);
+    if (!db)
+        goto out;
+    Fake f[4];
+    IdxStoreResult res;
+    fake_init(&f[0], 1, 1, 1, 1, 10);
+    fake_init(&f[1], 1, 2, 1, 1, 20); /* second study */
+    fake_init(&f[2], 1, 1, 1, 2, 30); /* second instance of the first series */
+    fake_init(&f[3], 1, 1, 2, 1, 40); /* second series of the first study */
+    for (int i = 0; i < 4; i++)
+        CHECK(fake_store(db, &f[i], &res));
+
+    IdxResource r;
+    CHECK(idx_resource_get(&err, db, IDX_PATIENT, "P1", &r));
+    CHECK(r.level == IDX_PATIENT);
+    CHECK_STR(r.id, "P1");
+    CHECK_STR(r.parent_id, "");
+    CHECK(r.nchildren == 2);
+    if (r.nchildren == 2) {
+        CHECK_STR(r.children[0], "P1S1");
+        CHECK_STR(r.children[1], "P1S2");
+    }
+    CHECK(r.ntags == 2);
+    if (r.ntags == 2) {
+        CHECK(r.tag_keys[0] == 0x00100010 && r.tag_keys[1] == 0x00100020);
+        CHECK_STR(r.tag_values[0], "P1-v1");
+        CHECK_STR(r.tag_values[1], "P1-v0");
+    }
+    CHECK(r.nmeta == 2);
+    if (r.nmeta == 2) {
+        CHECK_STR(r.meta_names[0], "LastUpdate");
+        CHECK_STR(r.meta_names[1], "PatMeta");
+    }
+    const char *lu = idx_resource_metadata(&r, "LastUpdate");
+    CHECK(lu && strlen(lu) == 15 && lu[8] == 'T');
+    CHECK_STR(idx_resource_metadata(&r, "PatMeta"), "P1");
+    CHECK(idx_resource_metadata(&r, "Nope") == NULL);
+    idx_resource_cleanup(&r);
+    idx_resource_cleanup(&r); /* twice is fine */
+
+    CHECK(idx_resource_get(&err, db, IDX_STUDY, "P1S1", &r));
+    CHECK_STR(r.parent_id, "P1");
+    CHECK(r.nchildren == 2);
+    if (r.nchildren == 2) {
+        CHECK_STR(r.children[0], "P1S1R1");
+        CHECK_STR(r.children[1], "P1S1R2");
+    }
+    idx_resource_cleanup(&r);
+
+    CHECK(idx_resource_get(&err, db, -1, "P1S1R1", &r));
+    CHECK(r.level == IDX_SERIES);
+    CHECK(r.nchildren == 2);
+    if (r.nchildren == 2) {
+        CHECK_STR(r.children[0], "P1S1R1I1");
+        CHECK_STR(r.children[1], "P1S1R1I2");
+    }
+    CHECK_STR(idx_resource_metadata(&r, "RemoteAET"), "P1S1R1");
+    CHECK(idx_resource_metadata(&r, "LastUpdate") != NULL);
+    idx_resource_cleanup(&r);
+
+    CHECK(idx_resource_get(&err, db, IDX_INSTANCE, "P1S1R1I2", &r));
+    CHECK_STR(r.parent_id, "P1S1R1");
+    CHECK(r.nchildren == 0);
+    CHECK_STR(r.uuid, f[2].uuid);
+    CHECK(r.file_size == 30);
+    CHECK_STR(r.md5, "0123456789abcdef0123456789abcdef");
+    CHECK_STR(idx_resource_metadata(&r, "ReceptionDate"), "P1S1R1I2");
+    CHECK(idx_resource_metadata(&r, "LastUpdate") == NULL);
+    CHECK(r.ntags == 2 && r.tag_keys[0] == 0x00080018);
+    idx_resource_cleanup(&r);
+
+    err.code = 0;
+    CHECK(!idx_resource_get(&err, db, IDX_STUDY, "P1", &r)); /* wrong level */
+    CHECK(err.code == STO_ERR_NOT_FOUND);
+    CHECK(!idx_resource_get(&err, db, -1, "nope", &r));
+    CHECK(err.code == STO_ERR_NOT_FOUND);
+
+    /* instances_of and counts */
+    IdxFile *files = NULL;
+    size_t n = 0;
+    CHECK(idx_instances_of(&err, db, IDX_PATIENT, "P1", &files, &n));
+    CHECK(n == 4);
+    if (n == 4) {
+        for (int i = 0; i < 4; i++) {
+            CHECK_STR(files[i].id, f[i].ids[3]); /* insertion order */
+            CHECK_STR(files[i].uuid, f[i].uuid);
+            CHECK(files[i].size == f[i].in.size);
+        }
+    }
+    free(files);
+    CHECK(idx_instances_of(&err, db, IDX_INSTANCE, "P1S2R1I1", &files, &n));
+    CHECK(n == 1 && strcmp(files[0].uuid, f[1].uuid) == 0);
+    free(files);
+    CHECK(!idx_instances_of(&err, db, IDX_SERIES, "P1S2R1I1", &files, &n));
+    CHECK(err.code == STO_ERR_NOT_FOUND && files == NULL && n == 0);
+
+    IdxCounts cnt;
+    CHECK(idx_resource_counts(&err, db, IDX_PATIENT, "P1", &cnt));
+    CHECK(cnt.studies == 2 && cnt.series == 3 && cnt.instances == 4 && cnt.disk_size == 100);
+    CHECK(idx_resource_counts(&err, db, IDX_STUDY, "P1S1", &cnt));
+    CHECK(cnt.studies == 1 && cnt.series == 2 && cnt.instances == 3 && cnt.disk_size == 80);
+    CHECK(idx_resource_counts(&err, db, IDX_INSTANCE, "P1S1R2I1", &cnt));
+    CHECK(cnt.series == 0 && cnt.instances == 1 && cnt.disk_size == 40);
+
+    /* metadata set / delete */
+    CHECK(idx_metadata_set(&err, db, IDX_STUDY, "P1S1", "1024", "user value"));
+    CHECK(idx_metadata_set(&err, db, IDX_STUDY, "P1S1", "1024", "changed"));
+    CHECK(idx_resource_get(&err, db, IDX_STUDY, "P1S1", &r));
+    CHECK_STR(idx_resource_metadata(&r, "1024"), "changed");
+    CHECK(r.nmeta == 3 && strcmp(r.meta_names[0], "1024") == 0);
+    idx_resource_cleanup(&r);
+    CHECK(idx_metadata_delete(&err, db, IDX_STUDY, "P1S1", "1024"));
+    CHECK(!idx_metadata_delete(&err, db, IDX_STUDY, "P1S1", "1024"));
+    CHECK(err.code == STO_ERR_NOT_FOUND);
+    CHECK(!idx_metadata_set(&err, db, IDX_SERIES, "P1S1", "x", "y"));
+    CHECK(err.code == STO_ERR_NOT_FOUND);
+out:
+    idx_close(db);
+    rm_tree(dir);
+}
+
+static void test_storage_list(void)
+{
+    char *dir = make_tmpdir();
+    StoError err = {0};
+    IdxDb *db = idx_open(&err, dir);
+    CHECK(db != NULL);
+    if (!db)
+        goto out;
+    Fake f;
+    IdxStoreResult res;
+    for (int p = 1; p <= 5; p++) {
+        fake_init(&f, p, 1, 1, 1, 1);
+        CHECK(fake_store(db, &f, &res));
+    }
+    char **ids = NULL;
+    size_t n = 0;
+    CHECK(idx_list(&err, db, IDX_PATIENT, 0, 0, &ids, &n));
+    CHECK(n == 5);
+    if (n == 5) {
+        CHECK_STR(ids[0], "P1");
+        CHECK_STR(ids[4], "P5");
+    }
+    idx_strings_free(ids, n);
+    CHECK(idx_list(&err, db, IDX_PATIENT, 2, 2, &ids, &n));
+    CHECK(n == 2);
+    if (n == 2) {
+        CHECK_STR(ids[0], "P3");
+        CHECK_STR(ids[1], "P4");
+    }
+    idx_strings_free(ids, n);
+    CHECK(idx_list(&err, db, IDX_PATIENT, 4, 10, &ids, &n));
+    CHECK(n == 1 && strcmp(ids[0], "P5") == 0);
+    idx_strings_free(ids, n);
+    CHECK(idx_list(&err, db, IDX_INSTANCE, 10, 0, &ids, &n));
+    CHECK(n == 0);
+    idx_strings_free(ids, n);
+    CHECK(idx_list(&err, db, IDX_SERIES, 0, 3, &ids, &n));
+    CHECK(n == 3 && strcmp(ids[2], "P3S1R1") == 0);
+    idx_strings_free(ids, n);
+    CHECK(!idx_list(&err, db, 7, 0, 0, &ids, &n));
+    CHECK(err.code == STO_ERR_ARG);
+out:
+    idx_close(db);
+    rm_tree(dir);
+}
+
+static void test_storage_delete(void)
+{
+    char *dir = make_tmpdir();
+    StoError err = {0};
+    IdxDb *db = idx_open(&err, dir);
+    CHECK(db != NULL);
+    if (!db)
+        goto out;
+    Fake f[5];
+    IdxStoreResult res;
+    fake_init(&f[0], 1, 1, 1, 1, 10);
+    fake_init(&f[1], 1, 1, 1, 2, 20);
+    fake_init(&f[2], 1, 2, 1, 1, 30);
+    fake_init(&f[3], 1, 2, 2, 1, 40);
+    fake_init(&f[4], 2, 1, 1, 1, 50); /* another patient */
+    for (int i = 0; i < 5; i++)
+        CHECK(fake_store(db, &f[i], &res));
+    int64_t before;
+    {
+        IdxChange *ch = NULL;
+        size_t n;
+        CHECK(idx_changes_last(&err, db, &ch, &n, &before));
+        free(ch);
+    }
+
+    /* 1. one instance of a two-instance series: only it goes; the series remains */
+    IdxDeleteResult del;
+    CHECK(idx_delete(&err, db, IDX_INSTANCE, "P1S1R1I1", &del));
+    CHECK(del.nfiles == 1 && strcmp(del.files[0].uuid, f[0].uuid) == 0);
+    CHECK(del.remaining_level == IDX_SERIES);
+    CHECK_STR(del.remaining_id, "P1S1R1");
+    bool referenced = true;
+    CHECK(pending_count(db, f[0].uuid, &referenced) == 1 && !referenced);
+    free(del.files);
+
+    /* 2. the last instance of study P1S1: instance, series and study go; patient remains */
+    CHECK(idx_delete(&err, db, IDX_INSTANCE, "P1S1R1I2", &del));
+    CHECK(del.nfiles == 1);
+    CHECK(del.remaining_level == IDX_PATIENT);
+    CHECK_STR(del.remaining_id, "P1");
+    free(del.files);
+    IdxResource r;
+    CHECK(!idx_resource_get(&err, db, -1, "P1S1R1", &r));
+    CHECK(!idx_resource_get(&err, db, -1, "P1S1", &r));
+    CHECK(idx_resource_get(&err, db, IDX_PATIENT, "P1", &r));
+    CHECK(r.nchildren == 1 && strcmp(r.children[0], "P1S2") == 0);
+    idx_resource_cleanup(&r);
+
+    IdxChange *ch = NULL;
+    size_t n = 0;
+    bool done;
+    int64_t last;
+    CHECK(idx_changes(&err, db, before, 0, &ch, &n, &done, &last));
+    CHECK(n == 4); /* Deleted I1; Deleted I2, R1, S1 */
+    if (n == 4) {
+        CHECK_STR(ch[0].type, "Deleted");
+        CHECK_STR(ch[0].id, "P1S1R1I1");
+        CHECK_STR(ch[1].id, "P1S1R1I2");
+        CHECK(ch[2].level == IDX_SERIES && strcmp(ch[2].id, "P1S1R1") == 0);
+        CHECK(ch[3].level == IDX_STUDY && strcmp(ch[3].id, "P1S1") == 0);
+    }
+    free(ch);
+
+    /* 3. a whole patient: cascades through the study and its two series */
+    CHECK(idx_delete(&err, db, IDX_PATIENT, "P1", &del));
+    CHECK(del.nfiles == 2);
+    if (del.nfiles == 2) {
+        CHECK_STR(del.files[0].uuid, f[2].uuid);
+        CHECK_STR(del.files[1].uuid, f[3].uuid);
+    }
+    CHECK(del.remaining_level == -1);
+    free(del.files);
+    CHECK(!idx_resource_get(&err, db, -1, "P1S2R2I1", &r));
+    CHECK(err.code == STO_ERR_NOT_FOUND);
+    char **ids = NULL;
+    CHECK(idx_list(&err, db, IDX_INSTANCE, 0, 0, &ids, &n));
+    CHECK(n == 1 && strcmp(ids[0], "P2S1R1I1") == 0);
+    idx_strings_free(ids, n);
+
+    IdxTotals t;
+    CHECK(idx_totals(&err, db, &t));
+    CHECK(t.count[0] == 1 && t.count[1] == 1 && t.count[2] == 1 && t.count[3] == 1);
+    CHECK(t.disk_size == 50);
+
+    /* 4. the series of the last patient: everything goes, totals back to 0 */
+    CHECK(idx_delete(&err, db, IDX_SERIES, "P2S1R1", &del));
+    CHECK(del.nfiles == 1 && del.remaining_level == -1);
+    free(del.files);
+    CHECK(idx_totals(&err, db, &t));
+    CHECK(t.count[0] == 0 && t.count[1] == 0 && t.count[2] == 0 && t.count[3] == 0);
+    CHECK(t.disk_size == 0 && t.uncompressed_size == 0);
+    for (int l = 0; l < IDX_LEVELS; l++) {
+        CHECK(idx_list(&err, db, l, 0, 0, &ids, &n));
+        CHECK(n == 0);
+        idx_strings_free(ids, n);
+    }
+    /* every deleted file is pending and unreferenced; clearing empties the list */
+    IdxPending *p = NULL;
+    CHECK(idx_pending_list(&err, db, &p, &n));
+    CHECK(n == 5);
+    const char *uuids[5];
+    for (size_t i = 0; i < n && i < 5; i++) {
+        CHECK(!p[i].referenced);
+        uuids[i] = p[i].uuid;
+    }
+    CHECK(idx_pending_clear(&err, db, uuids, n < 5 ? n : 5));
+    free(p);
+    CHECK(pending_count(db, NULL, NULL) == 0);
+
+    err.code = 0;
+    CHECK(!idx_delete(&err, db, IDX_PATIENT, "P2", &del));
+    CHECK(err.code == STO_ERR_NOT_FOUND && del.files == NULL);
+out:
+    idx_close(db);
+    rm_tree(dir);
+}
+
+static void test_storage_pending(void)
+{
+    char *dir = make_tmpdir();
+    StoError err = {0};
+    IdxDb *db = idx_open(&err, dir);
+    CHECK(db != NULL);
+    if (!db)
+        goto out;
+    char a[STO_UUID_LEN], b[STO_UUID_LEN];
+    sto_uuid_new(a);
+    sto_uuid_new(b);
+    CHECK(idx_pending_add(&err, db, a));
+    CHECK(idx_pending_add(&err, db, a)); /* twice is fine */
+    CHECK(idx_pending_add(&err, db, b));
+    CHECK(pending_count(db, NULL, NULL) == 2);
+    CHECK(!idx_pending_add(&err, db, "x"));
+    CHECK(err.code == STO_ERR_ARG);
+
+    /* a stored instance whose uuid is (again) pending shows as referenced */
+    Fake f;
+    IdxStoreResult res;
+    fake_init(&f, 1, 1, 1, 1, 5);
+    CHECK(fake_store(db, &f, &res));
+    CHECK(idx_pending_add(&err, db, f.uuid));
+    bool referenced = false;
+    CHECK(pending_count(db, f.uuid, &referenced) == 1 && referenced);
+    referenced = true;
+    CHECK(pending_count(db, a, &referenced) == 1 && !referenced);
+
+    const char *both[2] = {a, b};
+    CHECK(idx_pending_clear(&err, db, both, 2));
+    CHECK(idx_pending_clear(&err, db, both, 0));
+    CHECK(pending_count(db, NULL, NULL) == 1);
+out:
+    idx_close(db);
+    rm_tree(dir);
+}
+
+static void test_storage_changes(void)
+{
+    char *dir = make_tmpdir();
+    StoError err = {0};
+    IdxDb *db = idx_open(&err, dir);
+    CHECK(db != NULL);
+    if (!db)
+        goto out;
+    IdxChange *ch = NULL;
+    size_t n = 9;
+    bool done = false;
+    int64_t last = -1;
+
+    CHECK(idx_changes(&err, db, 0, 0, &ch, &n, &done, &last));
+    CHECK(n == 0 && done && last == 0);
+    free(ch);
+    CHECK(idx_changes_last(&err, db, &ch, &n, &last));
+    CHECK(n == 0 && ch == NULL && last == 0);
+
+    char id[IDX_ID_LEN];
+    for (int i = 1; i <= 250; i++) {
+        snprintf(id, sizeof id, "R%d", i);
+        CHECK(idx_change_add(&err, db, "StableSeries", IDX_SERIES, id));
+    }
+    CHECK(idx_changes(&err, db, 0, 0, &ch, &n, &done, &last));
+    CHECK(n == 100 && !done && last == 100); /* default limit */
+    CHECK(n && ch[0].seq == 1 && strcmp(ch[0].id, "R1") == 0);
+    free(ch);
+    CHECK(idx_changes(&err, db, 240, 5, &ch, &n, &done, &last));
+    CHECK(n == 5 && !done && last == 245 && ch[0].seq == 241);
+    free(ch);
+    CHECK(idx_changes(&err, db, 245, 5, &ch, &n, &done, &last));
+    CHECK(n == 5 && done && last == 250); /* exactly the rest: done */
+    free(ch);
+    CHECK(idx_changes(&err, db, 250, 5, &ch, &n, &done, &last));
+    CHECK(n == 0 && done && last == 250); /* empty page: Orthanc reports the last seq */
+    free(ch);
+    CHECK(idx_changes_last(&err, db, &ch, &n, &last));
+    CHECK(n == 1 && ch[0].seq == 250 && last == 250);
+    CHECK_STR(ch[0].type, "StableSeries");
+    free(ch);
+
+    CHECK(idx_changes_clear(&err, db));
+    CHECK(idx_changes(&err, db, 0, 0, &ch, &n, &done, &last));
+    CHECK(n == 0 && done && last == 250);
+    free(ch);
+    CHECK(idx_changes_last(&err, db, &ch, &n, &last));
+    CHECK(n == 0 && last == 250);
+    /* after a clear, and after a reopen, seqs continue */
+    idx_close(db);
+    db = idx_open(&err, dir);
+    CHECK(db != NULL);
+    if (!db)
+        goto out;
+    CHECK(idx_change_add(&err, db, "NewPatient", IDX_PATIENT, "P9"));
+    CHECK(idx_changes(&err, db, 0, 10, &ch, &n, &done, &last));
+    CHECK(n == 1 && ch[0].seq == 251 && done && last == 251);
+    free(ch);
+
+    CHECK(!idx_change_add(&err, db, "AVeryLongChangeTypeThatDoesNotFitAtAll", 0, "P9"));
+    CHECK(err.code == STO_ERR_ARG);
+out:
+    idx_close(db);
+    rm_tree(dir);
+}
+
+typedef struct JobSeen {
+    int n;
+    char ids[4][16];
+    char json[4][32];
+} JobSeen;
+
+static void job_cb(void *ctx, const char *id, const char *json)
+{
+    JobSeen *s = ctx;
+    if (s->n < 4) {
+        snprintf(s->ids[s->n], sizeof s->ids[0], "%s", id);
+        snprintf(s->json[s->n], sizeof s->json[0], "%s", json);
+    }
+    s->n++;
+}
+
+static void test_storage_jobs(void)
+{
+    char *dir = make_tmpdir();
+    StoError err = {0};
+    IdxDb *db = idx_open(&err, dir);
+    CHECK(db != NULL);
+    if (!db)
+        goto out;
+    CHECK(idx_job_save(&err, db, "job-b", "{\"n\":1}"));
+    CHECK(idx_job_save(&err, db, "job-a", "{\"n\":2}"));
+    CHECK(idx_job_save(&err, db, "job-c", "{\"n\":3}"));
+    CHECK(idx_job_save(&err, db, "job-b", "{\"n\":4}")); /* update keeps its place */
+    CHECK(idx_job_delete(&err, db, "job-a"));
+    CHECK(idx_job_delete(&err, db, "job-zzz")); /* absent: fine */
+    idx_close(db);
+    db = idx_open(&err, dir);
+    CHECK(db != NULL);
+    if (!db)
+        goto out;
+    JobSeen seen = {0};
+    CHECK(idx_jobs_load(&err, db, job_cb, &seen));
+    CHECK(seen.n == 2);
+    CHECK_STR(seen.ids[0], "job-b");
+    CHECK_STR(seen.json[0], "{\"n\":4}");
+    CHECK_STR(seen.ids[1], "job-c");
+    CHECK(idx_job_save(&err, db, "job-d", "{}"));
+    memset(&seen, 0, sizeof seen);
+    CHECK(idx_jobs_load(&err, db, job_cb, &seen));
+    CHECK(seen.n == 3 && strcmp(seen.ids[2], "job-d") == 0);
+out:
+    idx_close(db);
+    rm_tree(dir);
+}
+
+/* ---- concurrency and speed ------------------------------------------------------------------ */
+
+#define WRITERS 4
+#define PER_WRITER 500
+
+typedef struct Shared {
+    IdxDb *db;
+    int writer;
+    _Atomic int writers_done;
+    _Atomic int failures;
+    _Atomic long reads;
+} Shared;
+
+typedef struct WriterArg {
+    Shared *sh;
+    int index;
+} WriterArg;
+
+static void *writer_main(void *p)
+{
+    WriterArg *a = p;
+    Fake f;
+    IdxStoreResult res;
+    for (int i = 0; i < PER_WRITER; i++) {
+        /* per writer: 5 patients x 2 studies x 5 series x 10 instances */
+        fake_init(&f, a->index * 100 + i / 100, (i / 50) % 2, (i / 10) % 5, i % 10, 100);
+        if (!fake_store(a->sh->db, &f, &res) || res.already_stored || !res.created[3])
+            a->sh->failures++;
+    }
+    a->sh->writers_done++;
+    return NULL;
+}
+
+static void *reader_main(void *p)
+{
+    Shared *sh = p;
+    StoError err = {0};
+    while (sh->writers_done < WRITERS) {
+        char **ids = NULL;
+        size_t n = 0;
+        IdxTotals t;
+        if (!idx_list(&err, sh->db, IDX_SERIES, 0, 0, &ids, &n) || !idx_totals(&err, sh->db, &t))
+            sh->failures++;
+        for (size_t i = 0; i < n; i += 7) {
+            IdxResource r;
+            if (!idx_resource_get(&err, sh->db, IDX_SERIES, ids[i], &r) || r.nchildren == 0 ||
+                r.ntags != 2)
+                sh->failures++;
+            idx_resource_cleanup(&r);
+        }
+        idx_strings_free(ids, n);
+        if (t.count[IDX_INSTANCE] > (uint64_t)WRITERS * PER_WRITER)
+            sh->failures++;
+        sh->reads++;
+    }
+    return NULL;
+}
+
+static void test_storage_concurrency(void)
+{
+    char *dir = make_tmpdir();
+    StoError err = {0};
+    Shared sh = {0};
+    sh.db = idx_open(&err, dir);
+    CHECK(sh.db != NULL);
+    if (!sh.db)
+        goto out;
+    pthread_t w[WRITERS], r[2];
+    WriterArg args[WRITERS];
+    for (int i = 0; i < 2; i++)
+        CHECK(pthread_create(&r[i], NULL, reader_main, &sh) == 0);
+    for (int i = 0; i < WRITERS; i++) {
+        args[i].sh = &sh;
+        args[i].index = i + 1;
+        CHECK(pthread_create(&w[i], NULL, writer_main, &args[i]) == 0);
+    }
+    for (int i = 0; i < WRITERS; i++)
+        pthread_join(w[i], NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_join(r[i], NULL);
+    CHECK(sh.failures == 0);
+    IdxTotals t;
+    CHECK(idx_totals(&err, sh.db, &t));
+    CHECK(t.count[IDX_PATIENT] == WRITERS * 5);
+    CHECK(t.count[IDX_STUDY] == WRITERS * 10);
+    CHECK(t.count[IDX_SERIES] == WRITERS * 50);
+    CHECK(t.count[IDX_INSTANCE] == WRITERS * PER_WRITER);
+    CHECK(t.disk_size == WRITERS * PER_WRITER * 100);
+    CHECK(pending_count(sh.db, NULL, NULL) == 0);
+    IdxChange *ch = NULL;
+    size_t n;
+    int64_t last;
+    CHECK(idx_changes_last(&err, sh.db, &ch, &n, &last));
+    CHECK(last == WRITERS * (PER_WRITER + 50 + 10 + 5));
+    free(ch);
+    fprintf(stderr, "     (concurrency: %d instances by %d writers, %ld reader passes)\n",
+            WRITERS * PER_WRITER, WRITERS, (long)sh.reads);
+out:
+    idx_close(sh.db);
+    rm_tree(dir);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void test_storage_store_rate(void)
+{
+    char *dir = make_tmpdir();
+    StoError err = {0};
+    IdxDb *db = idx_open(&err, dir);
+    CHECK(db != NULL);
+    if (!db)
+        goto out;
+    enum { N = 5000 };
+    Fake f;
+    IdxStoreResult res;
+    double t0 = now_s();
+    int ok = 0;
+    for (int i = 0; i < N; i++) {
+        fake_init(&f, i / 500, (i / 100) % 5, (i / 20) % 5, i % 20, 1000);
+        ok += idx_store_instance(&err, db, &f.in, &res);
+    }
+    double t1 = now_s();
+    for (int i = 0; i < N; i++) {
+        fake_init(&f, 100 + i / 500, (i / 100) % 5, (i / 20) % 5, i % 20, 1000);
+        ok += fake_store(db, &f, &res);
+    }
+    double t2 = now_s();
+    CHECK(ok == 2 * N);
+    fprintf(stderr, "     (idx_store_instance: %.0f/s alone, %.0f/s with idx_pending_add)\n",
+            N / (t1 - t0), N / (t2 - t1));
+out:
+    idx_close(db);
+    rm_tree(dir);
+}
+
+int main(void)
+{
+    RUN(test_storage_uuid);
+    RUN(test_storage_area_roundtrip);
+    RUN(test_storage_area_failure);
+    RUN(test_storage_store_levels);
+    RUN(test_storage_already_stored);
+    RUN(test_storage_overwrite);
+    RUN(test_storage_readback);
+    RUN(test_storage_list);
+    RUN(test_storage_delete);
+    RUN(test_storage_pending);
+    RUN(test_storage_changes);
+    RUN(test_storage_jobs);
+    RUN(test_storage_concurrency);
+    RUN(test_storage_store_rate);
+    return CHECK_DONE();
+}
