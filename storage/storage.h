@@ -16,6 +16,12 @@
  * Threads: every function may be called from any thread. Writes are serialized on one
  * connection behind a mutex; reads run concurrently on a small pool of read connections.
  * Errors: functions return bool (or NULL) and fill the caller's StoError.
+ *
+ * Durability: WAL with synchronous=NORMAL. A committed transaction survives a crash of the
+ * process (kill -9); a power cut may lose the last commits, never corrupt the index.
+ *
+ * Levels: wherever a function takes `int level` together with an ID, -1 means "any level";
+ * a resource of another level than the one asked is NOT_FOUND. A level outside -1..3 is ARG.
  */
 #ifndef MP_STORAGE_H
 #define MP_STORAGE_H
@@ -113,12 +119,15 @@ typedef struct IdxStoreResult {
     int64_t change_seq;              /* Seq of the NewInstance change */
 } IdxStoreResult;
 
-/* Adds a uuid to the pending list (its own small transaction). */
+/* Adds a uuid to the pending list (its own small transaction). Adding it twice is fine; a
+ * malformed uuid is STO_ERR_ARG. */
 bool idx_pending_add(StoError *err, IdxDb *db, const char *uuid);
 /* Removes uuids from the pending list (one transaction). */
 bool idx_pending_clear(StoError *err, IdxDb *db, const char *const *uuids, size_t n);
 /* Pending uuids, with for each whether an attachment row still references it.
- * *uuids is one malloc'd array of n entries (free with free()). */
+ * *uuids is one malloc'd array of n entries (free with free()).
+ * Start-up rule (call it before ingest starts, since in-flight uuids are pending too):
+ * referenced -> keep the file; not referenced -> sto_area_remove() it. Then clear all. */
 typedef struct IdxPending {
     char uuid[STO_UUID_LEN];
     bool referenced;
@@ -128,7 +137,19 @@ bool idx_pending_list(StoError *err, IdxDb *db, IdxPending **uuids, size_t *n);
 /* In one transaction: create the missing patient/study/series rows (with their main tags),
  * the instance row, its tags, metadata and attachment; log the changes NewInstance, then
  * NewSeries, NewStudy, NewPatient for the created levels (in that order); update the running
- * totals and LastUpdate; clear in->uuid from the pending list. */
+ * totals and LastUpdate; clear in->uuid from the pending list.
+ * Details:
+ * - in->meta[l] is applied on every store to every level, created or existing (like Orthanc;
+ *   a given value overrides the automatic LastUpdate). Main tags of existing patient, study
+ *   and series rows are left as they are.
+ * - Already stored, !overwrite: returns true with already_stored; nothing changes and in->uuid
+ *   STAYS pending: the caller removes the new file, then idx_pending_clear()s it.
+ * - Already stored, overwrite: the instance keeps its row; its attachment, main tags and
+ *   metadata are replaced; the old uuid moves to pending (out->old_uuid); totals follow the
+ *   size change; a NewInstance change is logged; created[] is all false.
+ * - On failure (returns false) the transaction is rolled back and in->uuid stays pending.
+ * - in->md5 may be NULL: the attachment then reads back with md5 "".
+ * out->change_seq is 0 when already_stored. */
 bool idx_store_instance(StoError *err, IdxDb *db, const IdxNewInstance *in, IdxStoreResult *out);
 
 /* A resource as read back. Strings are owned by the struct: release with
@@ -175,15 +196,19 @@ typedef struct IdxFile {
 bool idx_instances_of(StoError *err, IdxDb *db, int level, const char *id, IdxFile **files,
                       size_t *n); /* *files: one malloc'd array, free() */
 
-/* Counts of descendants, for /{level}/{id}/statistics. */
+/* Counts of descendants, for /{level}/{id}/statistics. The resource counts itself, as in
+ * Orthanc: a study has studies == 1, an instance instances == 1. disk_size sums the files. */
 typedef struct IdxCounts {
     uint64_t studies, series, instances, disk_size;
 } IdxCounts;
 bool idx_resource_counts(StoError *err, IdxDb *db, int level, const char *id, IdxCounts *out);
 
 /* Deletes a resource and its descendants, and the ancestors it leaves empty, in one
- * transaction; logs a "Deleted" change per removed resource; moves the removed files' uuids
- * into the pending list. The caller removes those files, then idx_pending_clear()s them. */
+ * transaction; logs a "Deleted" change for the resource asked and for each emptied ancestor
+ * (not for every descendant: cheap on big patients); moves the removed files' uuids into the
+ * pending list. The caller removes those files, then idx_pending_clear()s them.
+ * remaining_*: the nearest ancestor still present (-1 / "" if none). out->files is NULL on
+ * failure. */
 typedef struct IdxDeleteResult {
     IdxFile *files;              /* malloc'd, free() */
     size_t nfiles;
@@ -209,23 +234,27 @@ typedef struct IdxChange {
     char date[16];               /* "20261125T204400" (UTC) */
 } IdxChange;
 bool idx_change_add(StoError *err, IdxDb *db, const char *type, int level, const char *id);
-/* Changes with seq > since, at most limit (0 = 100). done: no more after these.
- * last: seq of the newest change in the log (0 if none). */
+/* Changes with seq > since, at most limit (0 = 100), in seq order. done: no more after these.
+ * last, as Orthanc's "Last": the seq of the last change returned; when none is returned, the
+ * last seq ever handed out (it survives idx_changes_clear), 0 if none ever was. */
 bool idx_changes(StoError *err, IdxDb *db, int64_t since, uint64_t limit, IdxChange **out,
                  size_t *n, bool *done, int64_t *last);
-/* Only the newest change (the `?last` form). *n is 0 or 1. */
+/* Only the newest change (the `?last` form). *n is 0 or 1; *out is malloc'd (free()) or
+ * NULL. last: its seq, or the last seq ever handed out when the log is empty. */
 bool idx_changes_last(StoError *err, IdxDb *db, IdxChange **out, size_t *n, int64_t *last);
 bool idx_changes_clear(StoError *err, IdxDb *db);
 
-/* Metadata on any resource. set: insert or replace. delete: NOT_FOUND if absent. */
+/* Metadata on any resource. set: insert or replace. delete: NOT_FOUND if absent. Neither
+ * logs a change (the caller may idx_change_add "UpdatedMetadata" for user metadata). */
 bool idx_metadata_set(StoError *err, IdxDb *db, int level, const char *id, const char *name,
                       const char *value);
 bool idx_metadata_delete(StoError *err, IdxDb *db, int level, const char *id, const char *name);
 
 /* Saved jobs: an opaque text (JSON) per job ID. */
 bool idx_job_save(StoError *err, IdxDb *db, const char *job_id, const char *json);
-bool idx_job_delete(StoError *err, IdxDb *db, const char *job_id);
-/* Calls fn(ctx, id, json) for every saved job in the order they were first saved. */
+bool idx_job_delete(StoError *err, IdxDb *db, const char *job_id); /* absent: true */
+/* Calls fn(ctx, id, json) for every saved job in the order they were first saved (saving an
+ * existing ID again updates its text, keeps its place). fn runs with no index lock held. */
 bool idx_jobs_load(StoError *err, IdxDb *db,
                    void (*fn)(void *ctx, const char *id, const char *json), void *ctx);
 
