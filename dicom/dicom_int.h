@@ -1,0 +1,69 @@
+/* dicom_int.h -- internals shared by the C++ files of dicom/ (dcmtk_parse.cpp, and later
+ * dcmtk_modify.cpp, dcmtk_scp.cpp). C++ only, never included outside dicom/.
+ *
+ * A DcmObject is a DcmFileFormat plus what the parse learnt about the bytes (transfer syntax,
+ * meta header, PixelData offset) and a sorted index of the top-level elements. Every read of
+ * the DCMTK tree goes through `lock`: DCMTK mutates on read (list cursors, string modes, byte
+ * swapping), so "read-only" C functions still serialize on one object.
+ */
+#ifndef MP_DICOM_INT_H
+#define MP_DICOM_INT_H
+
+#ifndef __cplusplus
+#error "dicom_int.h is C++ only"
+#endif
+
+#include "dcmtk/config/osconfig.h" /* first, as DCMTK requires */
+#include "dcmtk/dcmdata/dcfilefo.h"
+#include "dcmtk/dcmdata/dcelem.h"
+
+#include <cstdarg>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h> /* at global scope first: dicom.h's include of it is then a no-op */
+
+namespace mp {
+
+struct DcmObject; /* declared first, so that dicom.h's typedef names this one, not DCMTK's */
+#include "dicom/dicom.h"
+
+struct DcmObject {
+    std::unique_ptr<DcmFileFormat> ff; /* never NULL */
+    std::mutex lock;           /* guards every access to ff (see top comment) */
+    std::string ts;            /* transfer syntax UID, never empty */
+    std::string charset;       /* top-level SpecificCharacterSet, raw (empty if absent) */
+    bool has_meta = false;
+    bool header_only = false;  /* parsed with DCM_PARSE_HEADER_ONLY */
+    bool has_pixel_data = false; /* the file had top-level PixelData (even if not kept) */
+    uint64_t pixel_offset = 0;
+    size_t memory = 0;
+    std::vector<DcmElement *> index; /* top-level elements sorted by tag (borrowed from ff) */
+};
+
+/* Fills err (may be NULL) and logs at debug; always returns false. */
+bool dcm_int_fail(DcmError *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Logs through the callback set by dcm_set_log_fn (no-op when none). */
+void dcm_int_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Wraps a DcmFileFormat that the caller built or modified (e.g. anonymization) into a new
+ * DcmObject (has_meta true, no pixel offset): takes ownership of ff, computes ts (from the
+ * dataset's current transfer syntax), charset, index and memory. Throws std::bad_alloc. */
+DcmObject *dcm_int_object_from(std::unique_ptr<DcmFileFormat> ff);
+/* Rebuilds index, charset and memory after the dataset was changed in place. Call with
+ * obj->lock held (or before the object is shared). */
+void dcm_int_object_refresh(DcmObject *obj);
+
+/* Converts a raw value in the given SpecificCharacterSet (raw, possibly multi-valued) to
+ * UTF-8. is_pn: PN rules for ISO 2022 resets ('^' and '='). */
+std::string dcm_int_to_utf8(const std::string &charset, const char *s, size_t n, bool is_pn);
+
+} // namespace mp
+
+#endif
