@@ -1191,6 +1191,9 @@ extern "C" bool dcm_global_init(DcmError *err)
         root.removeAllAppenders();
         root.addAppender(dcmtk::log4cplus::SharedAppenderPtr(new CallbackAppender));
         root.setLogLevel(dcmtk::log4cplus::WARN_LOG_LEVEL);
+        /* dcmdata warns on every header-only parse ("PixelData encountered, skipping rest") and
+         * on many harmless oddities; its errors are enough (and cheaper: no message built). */
+        OFLog::getLogger("dcmtk.dcmdata").setLogLevel(OFLogger::ERROR_LOG_LEVEL);
         if (!dcmDataDict.isDictionaryLoaded())
             return dcm_int_fail(err, DCM_ERR_INTERNAL,
                                 "DICOM dictionary not loaded (check DCMDICTPATH)");

@@ -58,6 +58,9 @@ bool dcm_dictionary_add(DcmError *err, uint32_t tag, const char *vr, const char 
 /* ---- Parsed DICOM objects ------------------------------------------------------------ */
 
 typedef struct DcmObject DcmObject; /* opaque: a parsed file (meta header + dataset) */
+/* (Implementation note: DCMTK has a C++ class named DcmObject at global scope, so the C++ files
+ * of dicom/ include this header through dicom/dicom_int.h, inside `namespace mp`. C callers are
+ * unaffected: the functions are extern "C".) */
 
 enum {
     /* Stop parsing before PixelData (7FE0,0010): the object then holds only the header.
@@ -73,6 +76,15 @@ enum {
  * free with dcm_object_destroy(). */
 bool dcm_parse(DcmError *err, const void *buf, size_t len, unsigned flags, DcmObject **out);
 void dcm_object_destroy(DcmObject *obj); /* NULL is fine */
+/* Notes on dcm_parse:
+ * - The whole buffer is checked for framing (every element, item and fragment inside it; a
+ *   partial element at the end is an error), also in header-only mode, without copying pixels.
+ * - A buffer starting with "DICM" but no preamble is accepted too.
+ * - Header-only objects do not hold PixelData nor what follows it: dcm_get_string() of
+ *   0x7FE00010 answers 0 (absent) for them, -1/DCM_ERR_ARG (binary) for full ones.
+ * - Deflated files are always inflated and parsed fully (PixelData then dropped in header-only
+ *   mode); their dcm_object_pixel_data_offset() is 0, as the offset has no meaning in the file.
+ */
 
 /* Approximate heap bytes held by the object (for the cache's byte bound). */
 size_t dcm_object_memory(const DcmObject *obj);
@@ -88,7 +100,9 @@ uint64_t dcm_object_pixel_data_offset(const DcmObject *obj);
 
 /* Reads a top-level tag of the dataset as text, converted to UTF-8 from the file's
  * SpecificCharacterSet (or Latin-1 when it has none), trailing/leading spaces removed, values
- * joined with '\\' as Orthanc does. Returns:
+ * joined with '\\' as Orthanc does. (Conversion: every defined term incl. ISO 2022 escapes,
+ * UTF-8, GB18030/GBK; bytes invalid in the character set become U+FFFD; numbers (US, UL, FL,
+ * ...) come as DCMTK prints them, AT as "gggg,eeee".) Returns:
  *   1 and *value = malloc'd string (caller frees with free()) when the tag is present
  *     (an empty string if it is present with no value),
  *   0 and *value = NULL when absent,
@@ -104,11 +118,24 @@ enum {
 };
 /* max_length: string values longer than this are "TooLong" (Type TooLong, Value null, or null
  * in the simplified views); 0 means no limit. Orthanc's REST default is 256.
+ * Details: values as dcm_get_string (UTF-8, stripped; a sequence item's own
+ * SpecificCharacterSet applies inside it). Types: "String" (text and numbers; an empty text
+ * value is ""), "Null" (a number/AT element without value), "Binary" (OB, OW, OF, OD, OL, OV,
+ * UN, ... Value null), "Sequence" (Value = array of item objects), "TooLong". Names are DCMTK's
+ * dictionary names (retired tags are "RETIRED_..."); unknown tags "Unknown Tag & Data"; private
+ * data elements carry "PrivateCreator". Keys within an entry: Name, PrivateCreator?, Type,
+ * Value. Group 0002 is never listed; top-level PixelData and all after it are not listed (a
+ * PixelData nested in a sequence, e.g. an icon, is, as Binary). SIMPLIFY keys by name, except
+ * unknown tags and name clashes, keyed "gggg,eeee".
  * Returns a new cJSON tree (caller deletes) or NULL with err set. */
 cJSON *dcm_to_json(DcmError *err, const DcmObject *obj, int format, size_t max_length);
 
 /* Serializes the object as a Part-10 file (meta header regenerated) in `transfer_syntax`
- * (NULL: keep the current one). *buf is malloc'd (free with free()). */
+ * (NULL: keep the current one). *buf is malloc'd (free with free()).
+ * DCM_ERR_ARG: an object parsed with DCM_PARSE_HEADER_ONLY that had pixel data (it would lose
+ * them), an unknown transfer syntax, or a change to or from a compressed one (pixels are never
+ * decoded). Uncompressed changes (implicit/explicit, little/big endian, deflated) are fine.
+ * Sequences are written with explicit lengths, group lengths recomputed where present. */
 bool dcm_write(DcmError *err, DcmObject *obj, const char *transfer_syntax, void **buf,
                size_t *len);
 
