@@ -553,6 +553,21 @@ Leaf leaf_text(DcmElement *e, LazyConv &conv, std::string &out)
         out.assign(s.c_str(), s.length());
         return LEAF_TEXT;
     }
+    case EVR_UN: {
+        /* A public text element stored as UN (explicit VR files written by tools that did
+         * not know the tag): read it as its dictionary VR says, like pydicom does. */
+        DcmTag known(e->getTag().getGroup(), e->getTag().getElement());
+        Uint8 *b = nullptr;
+        if (e->getTag().isPrivate() || !known.getVR().isaString() || known.getEVR() == EVR_UN)
+            return LEAF_BINARY;
+        if (e->getLengthField() == 0 || e->getUint8Array(b).bad() || !b)
+            return LEAF_TEXT;
+        const char *p = reinterpret_cast<const char *>(b);
+        size_t n = e->getLengthField();
+        strip(p, n);
+        conv.convert(p, n, known.getEVR() == EVR_PN, out);
+        return LEAF_TEXT;
+    }
     default:
         return LEAF_BINARY;
     }

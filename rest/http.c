@@ -255,8 +255,11 @@ static void format_ip(const struct sockaddr *sa, char *out, size_t size)
     if (!sa) return;
     if (sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)size);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)size);
+    else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a)) inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)size);
+        else inet_ntop(AF_INET6, a, out, (socklen_t)size);
+    }
 }
 
 static enum MHD_Result queue(RestCall *call)
@@ -333,6 +336,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     Rest *rest = cls;
     RestCall *call = *req_cls;
 
+    static _Thread_local bool named;
+    if (!named) {
+        srv_thread_name("http");
+        named = true;
+    }
     if (!call) { /* first call: set up, refuse early what we can */
         call = calloc(1, sizeof *call);
         if (!call) return MHD_NO;
@@ -451,10 +459,10 @@ bool rest_start(SrvError *err, Srv *srv, Rest **out)
     if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES) flags |= MHD_USE_EPOLL;
     rest->daemon = MHD_start_daemon(
         flags, (uint16_t)srv->cfg.http_port, NULL, NULL, handler, rest,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->cfg.http_timeout,
         MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_CONNECTION_LIMIT, 1000u,
         MHD_OPTION_END);
     if (!rest->daemon) {
@@ -462,10 +470,10 @@ bool rest_start(SrvError *err, Srv *srv, Rest **out)
         flags &= ~(unsigned)MHD_USE_DUAL_STACK;
         rest->daemon = MHD_start_daemon(
             flags, (uint16_t)srv->cfg.http_port, NULL, NULL, handler, rest,
+            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
             MHD_OPTION_THREAD_POOL_SIZE, threads,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->cfg.http_timeout,
             MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
             MHD_OPTION_CONNECTION_LIMIT, 1000u,
             MHD_OPTION_END);
     }
