@@ -1,1 +1,541 @@
-/* placeholder: being written */
+/* config.c -- Orthanc.json, read once at start-up.
+ *
+ * DESIGN: a table with one row per option (name, type, offset in Cfg, default, bounds), in
+ * the manner of Redis's config.c. Loading is: defaults from the table; the file, with // and
+ * block comments blanked to spaces (newlines kept, so cJSON's error offset still gives the
+ * right line); every known key checked for type and range (an error names the option and its
+ * line); unknown keys logged; then ORTHANC__<UPPER_SNAKE> environment variables, which win
+ * over the file. Structured options (RegisteredUsers, DicomModalities, UserMetadata,
+ * Dictionary) have their own parsers, shared by the file and the environment (as JSON text).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+
+#include "server/server.h"
+
+typedef enum { CFG_INT, CFG_BOOL, CFG_STRING, CFG_U64, CFG_SPECIAL } CfgType;
+
+typedef struct CfgCtx CfgCtx;
+typedef bool (*CfgParseFn)(CfgCtx *ctx, const cJSON *value, Cfg *cfg);
+
+typedef struct CfgOption {
+    const char *name;
+    CfgType type;
+    size_t offset;
+    long long def;       /* int, bool, u64 */
+    const char *def_str; /* string */
+    long long min, max;
+    CfgParseFn parse;    /* CFG_SPECIAL */
+} CfgOption;
+
+struct CfgCtx {
+    CfgError *err;
+    const char *source; /* file name or "environment" */
+    const char *text;   /* file text, for line numbers; NULL for the environment */
+    const char *option;
+};
+
+static bool parse_users(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
+static bool parse_modalities(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
+static bool parse_user_metadata(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
+static bool parse_dictionary(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
+
+#define OFF(f) offsetof(Cfg, f)
+static const CfgOption options[] = {
+    { "Name", CFG_STRING, OFF(name), 0, "MiniPACS", 0, 0, NULL },
+    { "StorageDirectory", CFG_STRING, OFF(storage_dir), 0, "OrthancStorage", 0, 0, NULL },
+    { "IndexDirectory", CFG_STRING, OFF(index_dir), 0, NULL, 0, 0, NULL },
+    { "HttpPort", CFG_INT, OFF(http_port), 8042, NULL, 1, 65535, NULL },
+    { "DicomPort", CFG_INT, OFF(dicom_port), 4242, NULL, 1, 65535, NULL },
+    { "DicomAet", CFG_STRING, OFF(dicom_aet), 0, "ORTHANC", 0, 0, NULL },
+    { "DicomCheckCalledAet", CFG_BOOL, OFF(dicom_check_called_aet), 0, NULL, 0, 1, NULL },
+    { "DicomModalities", CFG_SPECIAL, 0, 0, NULL, 0, 0, parse_modalities },
+    { "DicomScpTimeout", CFG_INT, OFF(dicom_scp_timeout), 30, NULL, 0, 86400, NULL },
+    { "MaximumAssociations", CFG_INT, OFF(max_associations), 20, NULL, 1, 1000, NULL },
+    { "DicomAlwaysAllowStore", CFG_BOOL, OFF(dicom_always_allow_store), 1, NULL, 0, 1, NULL },
+    { "DicomCheckModalityHost", CFG_BOOL, OFF(dicom_check_modality_host), 0, NULL, 0, 1, NULL },
+    { "DicomTcpNoDelay", CFG_BOOL, OFF(dicom_tcp_nodelay), 1, NULL, 0, 1, NULL },
+    { "RemoteAccessAllowed", CFG_BOOL, OFF(remote_access_allowed), 0, NULL, 0, 1, NULL },
+    { "AuthenticationEnabled", CFG_BOOL, OFF(authentication_enabled), 0, NULL, 0, 1, NULL },
+    { "RegisteredUsers", CFG_SPECIAL, 0, 0, NULL, 0, 0, parse_users },
+    { "SslEnabled", CFG_BOOL, OFF(ssl_enabled), 0, NULL, 0, 1, NULL },
+    { "SslCertificate", CFG_STRING, OFF(ssl_certificate), 0, "certificate.pem", 0, 0, NULL },
+    { "ConcurrentJobs", CFG_INT, OFF(concurrent_jobs), 2, NULL, 1, 64, NULL },
+    { "JobsHistorySize", CFG_INT, OFF(jobs_history_size), 10, NULL, 0, 100000, NULL },
+    { "SaveJobs", CFG_BOOL, OFF(save_jobs), 1, NULL, 0, 1, NULL },
+    { "MaximumStorageSize", CFG_U64, OFF(maximum_storage_size), 0, NULL, 0, 1LL << 40, NULL },
+    { "MaximumPatientCount", CFG_U64, OFF(maximum_patient_count), 0, NULL, 0, 1LL << 40, NULL },
+    { "MaximumStorageMode", CFG_STRING, OFF(maximum_storage_mode), 0, "Recycle", 0, 0, NULL },
+    { "MallocArenaMax", CFG_INT, OFF(malloc_arena_max), 5, NULL, 0, 1024, NULL },
+    { "MetricsEnabled", CFG_BOOL, OFF(metrics_enabled), 1, NULL, 0, 1, NULL },
+    { "HttpThreadsCount", CFG_INT, OFF(http_threads), 0, NULL, 0, 1024, NULL },
+    { "HttpRequestTimeout", CFG_INT, OFF(http_timeout), 30, NULL, 1, 86400, NULL },
+    { "MaximumUploadSize", CFG_U64, OFF(maximum_upload_size), 2048, NULL, 1, 1LL << 20, NULL },
+    { "SyncStorageArea", CFG_BOOL, OFF(sync_storage), 1, NULL, 0, 1, NULL },
+    { "OverwriteInstances", CFG_BOOL, OFF(overwrite_instances), 0, NULL, 0, 1, NULL },
+    { "StableAge", CFG_INT, OFF(stable_age), 60, NULL, 0, 86400 * 365, NULL },
+    { "DefaultEncoding", CFG_STRING, OFF(default_encoding), 0, "Latin1", 0, 0, NULL },
+    { "Dictionary", CFG_SPECIAL, 0, 0, NULL, 0, 0, parse_dictionary },
+    { "UserMetadata", CFG_SPECIAL, 0, 0, NULL, 0, 0, parse_user_metadata },
+    { "MemoryTrimmingInterval", CFG_INT, OFF(memory_trimming_interval), 30, NULL, 0, 86400, NULL },
+    { "DicomCacheSize", CFG_INT, OFF(dicom_cache_size), 128, NULL, 0, 65536, NULL },
+    { "LogLevel", CFG_STRING, OFF(log_level), 0, "info", 0, 0, NULL },
+};
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+/* Orthanc options an Orthanc.json may carry that this server accepts and ignores. */
+static const char *const ignored[] = {
+    "Plugins", "OrthancExplorerEnabled", "StorageCompression", "HttpCompressionEnabled",
+    "HttpDescribeErrors", "HttpServerEnabled", "DicomServerEnabled", "StoreMD5ForAttachments",
+    "LuaScripts", "LuaHeartBeatPeriod", "DicomWeb", "Worklists", "PostgreSQL", "MySQL",
+    "Gdcm", "Transfers", "DicomScuTimeout", "DicomAssociationCloseDelay", "QueryRetrieveSize",
+    "OrthancPeers", "OrthancPeersInDatabase", "DicomModalitiesInDatabase", "HttpProxy",
+    "HttpVerbose", "HttpsVerifyPeers", "HttpsCACertificates", "KeepAlive", "TcpNoDelay",
+    "StorageAccessOnFind", "LimitFindResults", "LimitFindInstances", "LogExportedResources",
+    "MediaArchiveSize", "StoreDicom", "CaseSensitivePN", "LoadPrivateDictionary",
+    "SynchronousCMove", "UnknownSopClassAccepted", "DeidentifyLogs", "DeidentifyLogsDicomVersion",
+    "ExecuteLuaEnabled", "DicomTlsEnabled", "HttpTimeout", "DicomAlwaysAllowEcho",
+    "DicomAlwaysAllowFind", "DicomAlwaysAllowMove", "DicomAlwaysAllowGet",
+    "DicomEchoChecksFind", "CheckRevisions", "SslVerifyPeers", "SslTrustedClientCertificates",
+    "WebDavEnabled", "WebDavDeleteAllowed", "WebDavUploadAllowed", "AcceptedTransferSyntaxes",
+    "IngestTranscoding", "IngestTranscodingOfUncompressed", "IngestTranscodingOfCompressed",
+    "BuiltinDecoderTranscoderOrder", "DicomLossyTranscodingQuality",
+    "ExtraMainDicomTags", "MaximumPduLength", "StorageCommitmentReportsSize",
+    "TranscodeDicomProtocol", "ZipLoaderThreads", "DicomThreadsCount",
+    "DatabaseServerIdentifier", "WarnOnUnimplemented",
+};
+
+static void fail_at(CfgCtx *ctx, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Line of the first occurrence of "\"name\"" in the text, 0 if unknown. */
+static int line_of(const char *text, const char *name)
+{
+    if (!text || !name) return 0;
+    char key[128];
+    snprintf(key, sizeof key, "\"%s\"", name);
+    const char *p = strstr(text, key);
+    if (!p) return 0;
+    int line = 1;
+    for (const char *q = text; q < p; q++)
+        if (*q == '\n') line++;
+    return line;
+}
+
+static void fail_at(CfgCtx *ctx, int code, const char *fmt, ...)
+{
+    char what[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    ctx->err->code = code;
+    int line = line_of(ctx->text, ctx->option);
+    if (line)
+        snprintf(ctx->err->message, sizeof ctx->err->message, "%s:%d: option \"%s\": %s",
+                 ctx->source, line, ctx->option, what);
+    else
+        snprintf(ctx->err->message, sizeof ctx->err->message, "%s: option \"%s\": %s",
+                 ctx->source, ctx->option, what);
+}
+
+static char *dup_or_die(const char *s)
+{
+    char *d = strdup(s ? s : "");
+    SRV_ASSERT(d);
+    return d;
+}
+
+/* ---- structured options ---- */
+
+static bool parse_users(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
+{
+    if (!cJSON_IsObject(v)) {
+        fail_at(ctx, 3, "expected an object {\"user\": \"password\"}");
+        return false;
+    }
+    for (size_t i = 0; i < cfg->nusers; i++) { free(cfg->users[i].name); free(cfg->users[i].password); }
+    free(cfg->users);
+    cfg->nusers = (size_t)cJSON_GetArraySize(v);
+    cfg->users = calloc(cfg->nusers ? cfg->nusers : 1, sizeof *cfg->users);
+    SRV_ASSERT(cfg->users);
+    size_t i = 0;
+    for (const cJSON *u = v->child; u; u = u->next, i++) {
+        if (!cJSON_IsString(u)) {
+            cfg->nusers = i;
+            fail_at(ctx, 3, "the password of \"%s\" must be a string", u->string);
+            return false;
+        }
+        cfg->users[i].name = dup_or_die(u->string);
+        cfg->users[i].password = dup_or_die(u->valuestring);
+    }
+    return true;
+}
+
+static bool parse_modalities(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
+{
+    if (!cJSON_IsObject(v)) {
+        fail_at(ctx, 3, "expected an object {\"name\": [\"AET\", \"host\", port]}");
+        return false;
+    }
+    for (size_t i = 0; i < cfg->nmodalities; i++) {
+        free(cfg->modalities[i].name); free(cfg->modalities[i].aet); free(cfg->modalities[i].host);
+    }
+    free(cfg->modalities);
+    cfg->nmodalities = 0;
+    size_t n = (size_t)cJSON_GetArraySize(v);
+    cfg->modalities = calloc(n ? n : 1, sizeof *cfg->modalities);
+    SRV_ASSERT(cfg->modalities);
+    for (const cJSON *m = v->child; m; m = m->next) {
+        const cJSON *aet, *host, *port;
+        if (cJSON_IsArray(m) && cJSON_GetArraySize(m) >= 3) {
+            aet = cJSON_GetArrayItem(m, 0); host = cJSON_GetArrayItem(m, 1); port = cJSON_GetArrayItem(m, 2);
+        } else if (cJSON_IsObject(m)) {
+            aet = cJSON_GetObjectItem(m, "AET"); host = cJSON_GetObjectItem(m, "Host"); port = cJSON_GetObjectItem(m, "Port");
+        } else {
+            fail_at(ctx, 3, "modality \"%s\" must be [AET, host, port] or {\"AET\",\"Host\",\"Port\"}", m->string);
+            return false;
+        }
+        int p = cJSON_IsNumber(port) ? port->valueint
+              : cJSON_IsString(port) ? atoi(port->valuestring) : -1;
+        if (!cJSON_IsString(aet) || !cJSON_IsString(host) || p < 1 || p > 65535) {
+            fail_at(ctx, 3, "modality \"%s\" needs a string AET, a string host and a port 1-65535", m->string);
+            return false;
+        }
+        CfgModality *d = &cfg->modalities[cfg->nmodalities++];
+        d->name = dup_or_die(m->string);
+        d->aet = dup_or_die(aet->valuestring);
+        d->host = dup_or_die(host->valuestring);
+        d->port = p;
+    }
+    return true;
+}
+
+static bool parse_user_metadata(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
+{
+    if (!cJSON_IsObject(v)) {
+        fail_at(ctx, 3, "expected an object {\"Name\": number}");
+        return false;
+    }
+    for (size_t i = 0; i < cfg->nuser_metadata; i++) free(cfg->user_metadata[i].name);
+    free(cfg->user_metadata);
+    cfg->nuser_metadata = 0;
+    size_t n = (size_t)cJSON_GetArraySize(v);
+    cfg->user_metadata = calloc(n ? n : 1, sizeof *cfg->user_metadata);
+    SRV_ASSERT(cfg->user_metadata);
+    for (const cJSON *m = v->child; m; m = m->next) {
+        if (!cJSON_IsNumber(m) || m->valueint < 1024 || m->valueint > 65535) {
+            fail_at(ctx, 3, "user metadata \"%s\" needs a number from 1024 to 65535", m->string);
+            return false;
+        }
+        cfg->user_metadata[cfg->nuser_metadata].name = dup_or_die(m->string);
+        cfg->user_metadata[cfg->nuser_metadata++].number = m->valueint;
+    }
+    return true;
+}
+
+static bool parse_dictionary(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
+{
+    if (!cJSON_IsObject(v)) {
+        fail_at(ctx, 3, "expected an object {\"gggg,eeee\": [VR, Name, min, max, creator]}");
+        return false;
+    }
+    for (size_t i = 0; i < cfg->ndictionary; i++) {
+        free(cfg->dictionary[i].vr); free(cfg->dictionary[i].name); free(cfg->dictionary[i].private_creator);
+    }
+    free(cfg->dictionary);
+    cfg->ndictionary = 0;
+    size_t n = (size_t)cJSON_GetArraySize(v);
+    cfg->dictionary = calloc(n ? n : 1, sizeof *cfg->dictionary);
+    SRV_ASSERT(cfg->dictionary);
+    for (const cJSON *d = v->child; d; d = d->next) {
+        unsigned g, e;
+        char tail;
+        const cJSON *vr = cJSON_GetArrayItem(d, 0), *name = cJSON_GetArrayItem(d, 1);
+        if (sscanf(d->string, "%4x,%4x%c", &g, &e, &tail) != 2 || !cJSON_IsArray(d) ||
+            !cJSON_IsString(vr) || strlen(vr->valuestring) != 2 || !cJSON_IsString(name)) {
+            fail_at(ctx, 3, "entry \"%s\" must be \"gggg,eeee\": [VR, Name, ...]", d->string);
+            return false;
+        }
+        CfgDictEntry *x = &cfg->dictionary[cfg->ndictionary++];
+        x->tag = (uint32_t)(g << 16 | e);
+        x->vr = dup_or_die(vr->valuestring);
+        x->name = dup_or_die(name->valuestring);
+        const cJSON *mn = cJSON_GetArrayItem(d, 2), *mx = cJSON_GetArrayItem(d, 3), *pc = cJSON_GetArrayItem(d, 4);
+        x->min_multiplicity = cJSON_IsNumber(mn) ? mn->valueint : 1;
+        x->max_multiplicity = cJSON_IsNumber(mx) ? mx->valueint : 1;
+        x->private_creator = cJSON_IsString(pc) ? dup_or_die(pc->valuestring) : NULL;
+    }
+    return true;
+}
+
+/* ---- scalar options ---- */
+
+static bool set_option(CfgCtx *ctx, const CfgOption *o, const cJSON *v, Cfg *cfg)
+{
+    char *base = (char *)cfg;
+    ctx->option = o->name;
+    switch (o->type) {
+    case CFG_INT:
+    case CFG_U64: {
+        double d;
+        if (cJSON_IsNumber(v)) d = v->valuedouble;
+        else { fail_at(ctx, 3, "expected a number"); return false; }
+        if (d != (double)(long long)d || d < (double)o->min || d > (double)o->max) {
+            fail_at(ctx, 3, "expected an integer from %lld to %lld", o->min, o->max);
+            return false;
+        }
+        if (o->type == CFG_INT) *(int *)(base + o->offset) = (int)d;
+        else *(uint64_t *)(base + o->offset) = (uint64_t)d;
+        return true;
+    }
+    case CFG_BOOL:
+        if (!cJSON_IsBool(v)) { fail_at(ctx, 3, "expected true or false"); return false; }
+        *(bool *)(base + o->offset) = cJSON_IsTrue(v);
+        if (o->offset == OFF(authentication_enabled)) cfg->authentication_explicit = true;
+        return true;
+    case CFG_STRING: {
+        if (!cJSON_IsString(v)) { fail_at(ctx, 3, "expected a string"); return false; }
+        char **p = (char **)(base + o->offset);
+        free(*p);
+        *p = dup_or_die(v->valuestring);
+        return true;
+    }
+    case CFG_SPECIAL:
+        return o->parse(ctx, v, cfg);
+    }
+    return false;
+}
+
+/* "DicomAet" -> "DICOM_AET", "HttpThreadsCount" -> "HTTP_THREADS_COUNT". */
+TESTABLE void cfg_env_name(const char *option, char *out, size_t size)
+{
+    size_t n = (size_t)snprintf(out, size, "ORTHANC__");
+    for (size_t i = 0; option[i] && n + 2 < size; i++) {
+        char c = option[i];
+        if (i > 0 && isupper((unsigned char)c) &&
+            (islower((unsigned char)option[i - 1]) || isdigit((unsigned char)option[i - 1]) ||
+             (option[i + 1] && islower((unsigned char)option[i + 1]) &&
+              isupper((unsigned char)option[i - 1]))))
+            out[n++] = '_';
+        out[n++] = (char)toupper((unsigned char)c);
+    }
+    out[n] = '\0';
+}
+
+/* Converts an environment value to the cJSON the option expects. */
+static cJSON *env_value(const CfgOption *o, const char *s)
+{
+    switch (o->type) {
+    case CFG_INT:
+    case CFG_U64: {
+        char *end;
+        errno = 0;
+        long long x = strtoll(s, &end, 10);
+        if (!*s || *end || errno) return NULL;
+        return cJSON_CreateNumber((double)x);
+    }
+    case CFG_BOOL:
+        if (!strcasecmp(s, "true") || !strcmp(s, "1") || !strcasecmp(s, "yes")) return cJSON_CreateTrue();
+        if (!strcasecmp(s, "false") || !strcmp(s, "0") || !strcasecmp(s, "no")) return cJSON_CreateFalse();
+        return NULL;
+    case CFG_STRING:
+        return cJSON_CreateString(s);
+    case CFG_SPECIAL:
+        return cJSON_Parse(s);
+    }
+    return NULL;
+}
+
+/* Replaces comments with spaces, keeping newlines and string contents. */
+TESTABLE void cfg_blank_comments(char *s)
+{
+    bool in_string = false;
+    for (char *p = s; *p; p++) {
+        if (in_string) {
+            if (*p == '\\' && p[1]) p++;
+            else if (*p == '"') in_string = false;
+        } else if (*p == '"') {
+            in_string = true;
+        } else if (p[0] == '/' && p[1] == '/') {
+            while (*p && *p != '\n') *p++ = ' ';
+            if (!*p) break;
+        } else if (p[0] == '/' && p[1] == '*') {
+            *p++ = ' ';
+            *p = ' ';
+            while (p[1] && !(p[1] == '*' && p[2] == '/')) { p++; if (*p != '\n') *p = ' '; }
+            if (p[1]) { p[1] = ' '; p[2] = ' '; p += 2; }
+            else break;
+        }
+    }
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long n = ftell(f);
+        if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
+            *len = fread(buf, 1, (size_t)n, f);
+            buf[*len] = '\0';
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
+static void set_defaults(Cfg *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    char *base = (char *)cfg;
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const CfgOption *o = &options[i];
+        switch (o->type) {
+        case CFG_INT: *(int *)(base + o->offset) = (int)o->def; break;
+        case CFG_U64: *(uint64_t *)(base + o->offset) = (uint64_t)o->def; break;
+        case CFG_BOOL: *(bool *)(base + o->offset) = o->def != 0; break;
+        case CFG_STRING: *(char **)(base + o->offset) = o->def_str ? dup_or_die(o->def_str) : NULL; break;
+        case CFG_SPECIAL: break;
+        }
+    }
+}
+
+static const CfgOption *find_option(const char *name)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (!strcmp(options[i].name, name)) return &options[i];
+    return NULL;
+}
+
+static bool is_ignored(const char *name)
+{
+    for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
+        if (!strcmp(ignored[i], name)) return true;
+    return false;
+}
+
+static bool load_file(CfgError *err, const char *path, Cfg *cfg)
+{
+    size_t len = 0;
+    char *text = read_file(path, &len);
+    if (!text) {
+        err->code = 1;
+        snprintf(err->message, sizeof err->message, "cannot read %s: %s", path, strerror(errno));
+        return false;
+    }
+    cfg_blank_comments(text);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+    bool ok = false;
+    if (!root || !cJSON_IsObject(root)) {
+        int line = 1;
+        const char *at = root ? text : (end ? end : cJSON_GetErrorPtr());
+        for (const char *q = text; at && q < at && q < text + len; q++)
+            if (*q == '\n') line++;
+        err->code = 2;
+        snprintf(err->message, sizeof err->message, "%s:%d: %s", path, line,
+                 root ? "the top level must be a JSON object" : "malformed JSON");
+        goto out;
+    }
+    CfgCtx ctx = { .err = err, .source = path, .text = text };
+    for (const cJSON *item = root->child; item; item = item->next) {
+        const CfgOption *o = find_option(item->string);
+        if (o) {
+            if (!set_option(&ctx, o, item, cfg)) goto out;
+        } else if (!is_ignored(item->string)) {
+            SRV_LOG_WARN("config", "%s:%d: unknown option \"%s\" ignored", path,
+                         line_of(text, item->string), item->string);
+        }
+    }
+    ok = true;
+out:
+    cJSON_Delete(root);
+    free(text);
+    return ok;
+}
+
+static bool load_env(CfgError *err, Cfg *cfg)
+{
+    CfgCtx ctx = { .err = err, .source = "environment" };
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        char name[96];
+        cfg_env_name(options[i].name, name, sizeof name);
+        const char *s = getenv(name);
+        if (!s) continue;
+        cJSON *v = env_value(&options[i], s);
+        ctx.option = options[i].name;
+        if (!v) {
+            err->code = 3;
+            snprintf(err->message, sizeof err->message, "environment %s=\"%.60s\": not a valid %s for option \"%s\"",
+                     name, s, options[i].type == CFG_BOOL ? "boolean" : options[i].type == CFG_SPECIAL ? "JSON value" : "integer",
+                     options[i].name);
+            return false;
+        }
+        bool ok = set_option(&ctx, &options[i], v, cfg);
+        cJSON_Delete(v);
+        if (!ok) {
+            char inner[256];
+            memcpy(inner, err->message, sizeof inner);
+            snprintf(err->message, sizeof err->message, "%.180s (from %.60s)", inner, name);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool cfg_load(CfgError *err, const char *path, Cfg *out)
+{
+    set_defaults(out);
+    if (path && !load_file(err, path, out)) goto fail;
+    if (!load_env(err, out)) goto fail;
+    if (!out->index_dir) out->index_dir = dup_or_die(out->storage_dir);
+    if (!out->authentication_explicit) out->authentication_enabled = out->remote_access_allowed;
+    if (strcmp(out->maximum_storage_mode, "Recycle") && strcmp(out->maximum_storage_mode, "Reject")) {
+        err->code = 3;
+        snprintf(err->message, sizeof err->message,
+                 "option \"MaximumStorageMode\": expected \"Recycle\" or \"Reject\", got \"%.40s\"",
+                 out->maximum_storage_mode);
+        goto fail;
+    }
+    if (!*out->dicom_aet || strlen(out->dicom_aet) > 16) {
+        err->code = 3;
+        snprintf(err->message, sizeof err->message, "option \"DicomAet\": 1 to 16 characters");
+        goto fail;
+    }
+    return true;
+fail:
+    cfg_cleanup(out);
+    return false;
+}
+
+void cfg_cleanup(Cfg *cfg)
+{
+    char *base = (char *)cfg;
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (options[i].type == CFG_STRING) free(*(char **)(base + options[i].offset));
+    for (size_t i = 0; i < cfg->nusers; i++) { free(cfg->users[i].name); free(cfg->users[i].password); }
+    free(cfg->users);
+    for (size_t i = 0; i < cfg->nmodalities; i++) {
+        free(cfg->modalities[i].name); free(cfg->modalities[i].aet); free(cfg->modalities[i].host);
+    }
+    free(cfg->modalities);
+    for (size_t i = 0; i < cfg->ndictionary; i++) {
+        free(cfg->dictionary[i].vr); free(cfg->dictionary[i].name); free(cfg->dictionary[i].private_creator);
+    }
+    free(cfg->dictionary);
+    for (size_t i = 0; i < cfg->nuser_metadata; i++) free(cfg->user_metadata[i].name);
+    free(cfg->user_metadata);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+/* For the unit test: the option names in table order. */
+TESTABLE const char *cfg_option_name(size_t i) { return i < NOPTIONS ? options[i].name : NULL; }
+TESTABLE bool cfg_option_ignored(const char *name) { return is_ignored(name); }
