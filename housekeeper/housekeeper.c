@@ -7,6 +7,9 @@
  * deadlines advanced from the previous deadline (no drift, immune to wall-clock jumps): an
  * idle server wakes exactly once per interval, and hk_stop() signals the condition so the
  * thread exits at once. (Orthanc's first version of this thread polled every 100 ms.)
+ * If the process was stopped for longer than an interval (SIGSTOP, a suspended VM), the next
+ * deadline restarts from now rather than firing a burst of catch-up trims. The thread is named
+ * by hk_start() as well as by itself, so the name is visible as soon as hk_start() returns.
  * mallopt(M_ARENA_MAX) bounds the number of arenas, which bounds fragmentation across threads.
  * Statistics are written by the thread and read by anyone, so they are atomics.
  */
@@ -93,6 +96,10 @@ static void *run(void *arg)
         pthread_mutex_unlock(&hk.lock); /* never trim holding the lock hk_stop needs */
         trim_once();
         pthread_mutex_lock(&hk.lock);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec > deadline.tv_sec + (time_t)hk.interval_s)
+            deadline = now; /* fell behind (process stopped): no burst of trims */
     }
     pthread_mutex_unlock(&hk.lock);
     return NULL;
@@ -130,6 +137,7 @@ bool hk_start(HkError *err, const HkConfig *cfg)
         }
         return false;
     }
+    pthread_setname_np(hk.thread, "housekeeper"); /* visible when we return, not later */
     hk.started = true;
     atomic_store(&st_running, true);
     if (hk.log) {
