@@ -139,6 +139,83 @@ cJSON *dcm_to_json(DcmError *err, const DcmObject *obj, int format, size_t max_l
 bool dcm_write(DcmError *err, DcmObject *obj, const char *transfer_syntax, void **buf,
                size_t *len);
 
+/* ---- DIMSE listener (dicom/dcmtk_scp.cpp) -------------------------------------------------
+ * A DICOM listener with DCMTK's dcmnet: Verification (C-ECHO) and every storage SOP class DCMTK
+ * knows, in the uncompressed transfer syntaxes and the compressed ones (JPEG, JPEG-LS,
+ * JPEG 2000, RLE, MPEG/HEVC) plus deflate, kept as the caller proposed them (the first one in
+ * the SCU's list that we know wins). Datasets are received bit for bit (no parse, no
+ * re-encoding) behind a meta header we write, and handed to the store callback as a Part-10
+ * buffer. One listener thread ("dicom"), one thread per association ("dicom-N"), at most
+ * max_associations at once (more are rejected: transient, local limit exceeded). An
+ * association idle for timeout_s is aborted. */
+
+/* Our implementation class UID (2.25 UUID-derived root) and version name, for meta headers. */
+#define DCM_IMPLEMENTATION_CLASS_UID "2.25.136541954189971727474933460125548376804"
+#define DCM_IMPLEMENTATION_VERSION_NAME "MINIPACS_010"
+
+typedef struct DcmScp DcmScp; /* opaque: a running listener */
+
+/* What the callbacks learn about an association (and, for store, the instance). All strings
+ * are borrowed for the duration of the call; never NULL (may be ""). */
+typedef struct DcmAssocInfo {
+    uint64_t id;                  /* association number, from 1 */
+    const char *calling_aet;      /* trimmed */
+    const char *called_aet;       /* trimmed */
+    const char *peer_host;        /* peer IP address */
+    const char *sop_class_uid;    /* store: AffectedSOPClassUID of the C-STORE-RQ */
+    const char *sop_instance_uid; /* store: AffectedSOPInstanceUID */
+    const char *transfer_syntax;  /* store: the presentation context's transfer syntax */
+} DcmAssocInfo;
+
+/* accept() answers a mask: DCM_SCP_ALLOW_ECHO / DCM_SCP_ALLOW_STORE; presentation contexts of
+ * a service not allowed are refused. 0 rejects the association (permanent; *reject is one of
+ * DCM_SCP_REJECT_*). The listener logs rejections (warning) with AETs, host and `reason`. */
+enum { DCM_SCP_ALLOW_ECHO = 1u, DCM_SCP_ALLOW_STORE = 2u };
+enum { DCM_SCP_REJECT_NO_REASON = 0, DCM_SCP_REJECT_CALLING_AET = 1,
+       DCM_SCP_REJECT_CALLED_AET = 2 };
+
+typedef struct DcmScpConfig {
+    int port;              /* TCP port to listen on (all interfaces) */
+    const char *aet;       /* our AE title (copied) */
+    int timeout_s;         /* idle timeout of an association, and the DIMSE timeout (ACSE:
+                              min(timeout_s, 30)); 0: none */
+    int max_associations;  /* >= 1 */
+    bool tcp_nodelay;      /* sets TCP_NODELAY=1 in the environment (DCMTK reads it) and on
+                              each accepted socket */
+    unsigned max_pdu;      /* largest PDU we receive; 0: DCMTK's maximum (131072) */
+    void *ctx;             /* handed to the callbacks */
+    /* Called on the listener thread for each association request. reason: text for the log. */
+    unsigned (*accept)(void *ctx, const DcmAssocInfo *info, int *reject, char *reason,
+                       size_t reason_size);
+    /* Called on the association's thread for each C-STORE: part10/len is the received instance
+     * (meta header + dataset as received), borrowed for the call. Returns the DIMSE status
+     * (0x0000 success, 0xA700 out of resources, 0xC000 cannot understand, 0x0110 failure, ...);
+     * comment (may stay empty) goes into the response's ErrorComment on failure. */
+    uint16_t (*store)(void *ctx, const void *part10, size_t len, const DcmAssocInfo *info,
+                      char *comment, size_t comment_size);
+    /* Optional: called first on every thread the listener starts ("dicom", "dicom-7"), so the
+     * caller can name it for its log. */
+    void (*thread_start)(void *ctx, const char *name);
+} DcmScpConfig;
+
+/* Opens the port and starts the listener thread. cfg is copied (ctx and callbacks are kept as
+ * given and must outlive the listener). On success *out is the caller's, for dcm_scp_stop().
+ * DCM_ERR_NETWORK if the port cannot be opened. Call from one thread (main). */
+bool dcm_scp_start(DcmError *err, const DcmScpConfig *cfg, DcmScp **out);
+/* Stops accepting (promptly), lets running associations finish for up to grace_ms, then
+ * aborts the rest, waits for their threads, closes the port, logs a summary (info) and frees
+ * scp. NULL is fine. */
+void dcm_scp_stop(DcmScp *scp, unsigned grace_ms);
+/* Live counters (for logs and metrics). */
+typedef struct DcmScpStats {
+    uint64_t associations;   /* accepted so far */
+    uint64_t rejected;       /* rejected (policy or limit) */
+    uint64_t stored;         /* C-STORE answered with success */
+    uint64_t store_failures; /* C-STORE answered with a failure status */
+    uint32_t active;         /* associations running now */
+} DcmScpStats;
+void dcm_scp_stats(const DcmScp *scp, DcmScpStats *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,765 @@
+/* dcmtk_scp.cpp -- the DIMSE listener: C-ECHO and C-STORE SCP on DCMTK's dcmnet.
+ *
+ * DESIGN
+ * - One listener thread ("dicom") polls the listening socket and a self-pipe, so that
+ *   dcm_scp_stop() is immediate; when a connection waits, ASC_receiveAssociation() accepts it
+ *   and reads the A-ASSOCIATE-RQ (bounded by the ACSE timeout). Negotiation happens on the
+ *   listener: the accept callback (AE title policy), then each presentation context: the
+ *   abstract syntax must be Verification or a storage SOP class DCMTK knows (and allowed by the
+ *   policy), and the first proposed transfer syntax we know is accepted (the SCU's preference,
+ *   so instances are stored as they arrive). Over max_associations the request is rejected
+ *   (transient, "local limit exceeded"). Otherwise the association is acknowledged and handed
+ *   to its own detached thread ("dicom-N"), counted under `mu`.
+ * - An association thread waits for the next command in one-second steps (ASC_dataWaiting), so
+ *   it notices both its idle timeout (timeout_s without a command: A-ABORT) and a stop request.
+ *   Once data waits, the command and its dataset are read with the full timeout.
+ * - C-STORE: the dataset is never parsed here. We write a Part-10 preamble and meta header
+ *   (transfer syntax of the presentation context, SOP class/instance of the request, our
+ *   implementation UID and version, the calling AE title as source) into a growable buffer,
+ *   then DIMSE_receiveDataSetInFile() appends the PDV bytes as they arrive through our own
+ *   DcmConsumer: the stored dataset is bit-identical to what was sent (deflated datasets stay
+ *   deflated). The store callback (the server's ingest) parses and checks it and answers the
+ *   DIMSE status; an ErrorComment rides along with failures. The buffer is reused across the
+ *   instances of an association.
+ * - TCP_NODELAY: DCMTK sets it on accepted sockets when the TCP_NODELAY environment variable
+ *   is set at that time; we set the variable before the network is initialised and also set
+ *   the option on every accepted socket ourselves.
+ * - Stop: set `stopping`, wake the listener through the pipe and join it (no new
+ *   associations), then wait up to grace_ms for the association threads: idle ones leave at
+ *   their next one-second step; busy ones finish their current work. After the grace period
+ *   the remaining sockets are shut down (the blocked reads fail, the threads clean up and
+ *   leave), and we wait for the count to reach zero before freeing anything.
+ */
+#include "dcmtk/config/osconfig.h" /* first, as DCMTK requires */
+
+#include "dcmtk/dcmdata/dcdeftag.h"
+#include "dcmtk/dcmdata/dcostrma.h"
+#include "dcmtk/dcmdata/dcuid.h"
+#include "dcmtk/dcmdata/dcvrlo.h"
+#include "dcmtk/dcmnet/assoc.h"
+#include "dcmtk/dcmnet/dcmtrans.h"
+#include "dcmtk/dcmnet/dimse.h"
+#include "dcmtk/dcmnet/dul.h"
+#include "dcmtk/dcmnet/dulstruc.h"
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <set>
+#include <string>
+#include <unordered_set>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dicom/dicom_int.h"
+
+namespace mp {
+
+namespace {
+
+/* Transfer syntaxes we accept, stored as they arrive. */
+const char *const k_transfer_syntaxes[] = {
+    UID_LittleEndianExplicitTransferSyntax,
+    UID_LittleEndianImplicitTransferSyntax,
+    UID_BigEndianExplicitTransferSyntax,
+    UID_DeflatedExplicitVRLittleEndianTransferSyntax,
+    UID_JPEGProcess1TransferSyntax,
+    UID_JPEGProcess2_4TransferSyntax,
+    UID_JPEGProcess3_5TransferSyntax,
+    UID_JPEGProcess6_8TransferSyntax,
+    UID_JPEGProcess7_9TransferSyntax,
+    UID_JPEGProcess10_12TransferSyntax,
+    UID_JPEGProcess11_13TransferSyntax,
+    UID_JPEGProcess14TransferSyntax,
+    UID_JPEGProcess15TransferSyntax,
+    UID_JPEGProcess16_18TransferSyntax,
+    UID_JPEGProcess17_19TransferSyntax,
+    UID_JPEGProcess20_22TransferSyntax,
+    UID_JPEGProcess21_23TransferSyntax,
+    UID_JPEGProcess24_26TransferSyntax,
+    UID_JPEGProcess25_27TransferSyntax,
+    UID_JPEGProcess28TransferSyntax,
+    UID_JPEGProcess29TransferSyntax,
+    UID_JPEGProcess14SV1TransferSyntax,
+    UID_JPEGLSLosslessTransferSyntax,
+    UID_JPEGLSLossyTransferSyntax,
+    UID_JPEG2000LosslessOnlyTransferSyntax,
+    UID_JPEG2000TransferSyntax,
+    UID_JPEG2000Part2MulticomponentImageCompressionLosslessOnlyTransferSyntax,
+    UID_JPEG2000Part2MulticomponentImageCompressionTransferSyntax,
+    UID_RLELosslessTransferSyntax,
+    UID_MPEG2MainProfileAtMainLevelTransferSyntax,
+    UID_MPEG2MainProfileAtHighLevelTransferSyntax,
+    UID_MPEG4HighProfileLevel4_1TransferSyntax,
+    UID_MPEG4BDcompatibleHighProfileLevel4_1TransferSyntax,
+    UID_MPEG4HighProfileLevel4_2_For2DVideoTransferSyntax,
+    UID_MPEG4HighProfileLevel4_2_For3DVideoTransferSyntax,
+    UID_MPEG4StereoHighProfileLevel4_2TransferSyntax,
+    UID_HEVCMainProfileLevel5_1TransferSyntax,
+    UID_HEVCMain10ProfileLevel5_1TransferSyntax,
+};
+
+bool known_transfer_syntax(const char *uid)
+{
+    for (const char *ts : k_transfer_syntaxes)
+        if (strcmp(ts, uid) == 0) return true;
+    return false;
+}
+
+/* Storage SOP classes: DCMTK's list, looked up through a hash set built once. */
+const std::unordered_set<std::string> &storage_classes()
+{
+    static const std::unordered_set<std::string> set = [] {
+        std::unordered_set<std::string> s;
+        for (int i = 0; i < numberOfDcmAllStorageSOPClassUIDs; i++)
+            if (dcmAllStorageSOPClassUIDs[i]) s.insert(dcmAllStorageSOPClassUIDs[i]);
+        return s;
+    }();
+    return set;
+}
+
+/* A growable byte buffer, DCMTK's consumer end of an output stream. */
+class BufConsumer : public DcmConsumer {
+public:
+    ~BufConsumer() override { free(data_); }
+    OFBool good() const override { return ok_; }
+    OFCondition status() const override { return ok_ ? EC_Normal : EC_MemoryExhausted; }
+    OFBool isFlushed() const override { return OFTrue; }
+    offile_off_t avail() const override { return ok_ ? (offile_off_t)1 << 30 : 0; }
+    offile_off_t write(const void *buf, offile_off_t n) override
+    {
+        if (!ok_ || n <= 0) return 0;
+        if (!reserve(len_ + (size_t)n)) return 0;
+        memcpy(data_ + len_, buf, (size_t)n);
+        len_ += (size_t)n;
+        return n;
+    }
+    void flush() override {}
+
+    bool reserve(size_t need)
+    {
+        if (need <= cap_) return true;
+        size_t cap = cap_ ? cap_ : 64 * 1024;
+        while (cap < need) cap *= 2;
+        unsigned char *p = (unsigned char *)realloc(data_, cap);
+        if (!p) { ok_ = false; return false; }
+        data_ = p;
+        cap_ = cap;
+        return true;
+    }
+    void reset() { len_ = 0; ok_ = true; }
+    /* Gives memory back after an unusually large instance. */
+    void shrink(size_t keep)
+    {
+        if (cap_ > keep) { free(data_); data_ = nullptr; cap_ = 0; len_ = 0; }
+    }
+    const unsigned char *data() const { return data_; }
+    size_t size() const { return len_; }
+
+private:
+    unsigned char *data_ = nullptr;
+    size_t len_ = 0, cap_ = 0;
+    bool ok_ = true;
+};
+
+class BufOutputStream : public DcmOutputStream {
+public:
+    explicit BufOutputStream(BufConsumer *c) : DcmOutputStream(c) {}
+};
+
+/* Reaches DcmTransportConnection's protected getSocket() without a downcast. */
+struct SocketPeek : DcmTransportConnection {
+    static DcmNativeSocketType fd(DcmTransportConnection *c)
+    {
+        DcmNativeSocketType (DcmTransportConnection::*get)() = &SocketPeek::getSocket;
+        return (c->*get)();
+    }
+};
+
+int assoc_socket(T_ASC_Association *a)
+{
+    if (!a || !a->DULassociation) return -1;
+    PRIVATE_ASSOCIATIONKEY *k = (PRIVATE_ASSOCIATIONKEY *)a->DULassociation;
+    return k->connection ? (int)SocketPeek::fd(k->connection) : -1;
+}
+
+int listen_socket(T_ASC_Network *net)
+{
+    if (!net || !net->network) return -1;
+    return (int)((PRIVATE_NETWORKKEY *)net->network)->networkSpecific.TCP.listenSocket;
+}
+
+/* --- meta header ---------------------------------------------------------------------- */
+
+void put16(std::string &s, uint16_t v) { s.push_back((char)(v & 0xff)); s.push_back((char)(v >> 8)); }
+void put32(std::string &s, uint32_t v) { put16(s, (uint16_t)(v & 0xffff)); put16(s, (uint16_t)(v >> 16)); }
+
+/* An explicit VR little endian element of group 0002 with a short-form VR. */
+void put_elem(std::string &s, uint16_t elem, const char *vr, const char *value, char pad)
+{
+    size_t n = strlen(value);
+    size_t padded = n + (n & 1);
+    put16(s, 0x0002);
+    put16(s, elem);
+    s.append(vr, 2);
+    put16(s, (uint16_t)padded);
+    s.append(value, n);
+    if (n & 1) s.push_back(pad);
+}
+
+/* Preamble, "DICM" and the meta group, as PS3.10 7.1 wants it. */
+void write_meta(BufConsumer &buf, const char *sop_class, const char *sop_instance,
+                const char *ts, const char *source_aet)
+{
+    std::string body;
+    put16(body, 0x0002); put16(body, 0x0001); body.append("OB", 2); put16(body, 0);
+    put32(body, 2); body.push_back('\0'); body.push_back('\1');
+    put_elem(body, 0x0002, "UI", sop_class, '\0');
+    put_elem(body, 0x0003, "UI", sop_instance, '\0');
+    put_elem(body, 0x0010, "UI", ts, '\0');
+    put_elem(body, 0x0012, "UI", DCM_IMPLEMENTATION_CLASS_UID, '\0');
+    put_elem(body, 0x0013, "SH", DCM_IMPLEMENTATION_VERSION_NAME, ' ');
+    if (source_aet && *source_aet) put_elem(body, 0x0016, "AE", source_aet, ' ');
+    std::string head(128, '\0');
+    head.append("DICM", 4);
+    put16(head, 0x0002); put16(head, 0x0000); head.append("UL", 2); put16(head, 4);
+    put32(head, (uint32_t)body.size());
+    buf.write(head.data(), (offile_off_t)head.size());
+    buf.write(body.data(), (offile_off_t)body.size());
+}
+
+std::string trim(const char *s)
+{
+    std::string r(s ? s : "");
+    size_t b = r.find_first_not_of(' ');
+    size_t e = r.find_last_not_of(' ');
+    return b == std::string::npos ? std::string() : r.substr(b, e - b + 1);
+}
+
+} // namespace
+
+struct Assoc;
+
+struct DcmScp {
+    DcmScpConfig cfg {};
+    std::string aet;
+    T_ASC_Network *net = nullptr;
+    int wake[2] = { -1, -1 };
+    pthread_t listener {};
+    bool listener_started = false;
+    std::atomic<bool> stopping { false };
+
+    std::mutex mu;               /* guards active, live */
+    std::condition_variable cv;  /* signalled when an association thread ends */
+    uint32_t active = 0;
+    std::set<Assoc *> live;
+
+    std::atomic<uint64_t> next_id { 0 };
+    std::atomic<uint64_t> n_assoc { 0 }, n_rejected { 0 }, n_stored { 0 }, n_failed { 0 };
+};
+
+struct Assoc {
+    DcmScp *scp = nullptr;
+    T_ASC_Association *a = nullptr;
+    uint64_t id = 0;
+    std::string calling, called, host;
+    int fd = -1;
+    uint64_t stored = 0, failed = 0, echoes = 0;
+};
+
+namespace {
+
+void call_thread_start(DcmScp *scp, const char *name)
+{
+    char n[16];
+    snprintf(n, sizeof n, "%s", name);
+    pthread_setname_np(pthread_self(), n);
+    if (scp->cfg.thread_start) scp->cfg.thread_start(scp->cfg.ctx, name);
+}
+
+void drop_assoc(T_ASC_Association **a)
+{
+    if (!*a) return;
+    ASC_dropSCPAssociation(*a);
+    ASC_destroyAssociation(a);
+    *a = nullptr;
+}
+
+void reject(T_ASC_Association *a, T_ASC_RejectParametersResult result,
+            T_ASC_RejectParametersSource source, T_ASC_RejectParametersReason reason)
+{
+    T_ASC_RejectParameters rej = { result, source, reason };
+    OFCondition c = ASC_rejectAssociation(a, &rej);
+    if (c.bad()) dcm_int_log(DCM_LOG_DEBUG, "dicom: cannot send A-ASSOCIATE-RJ: %s", c.text());
+}
+
+/* --- the association thread ------------------------------------------------------------ */
+
+/* timeout_s 0 means no timeout: blocking reads. */
+T_DIMSE_BlockingMode dimse_mode(const DcmScp *scp)
+{
+    return scp->cfg.timeout_s > 0 ? DIMSE_NONBLOCKING : DIMSE_BLOCKING;
+}
+
+uint16_t handle_store(Assoc *as, T_ASC_PresentationContextID pid, T_DIMSE_C_StoreRQ &rq,
+                      BufConsumer &buf, bool *fatal)
+{
+    DcmScp *scp = as->scp;
+    T_ASC_PresentationContext pc;
+    memset(&pc, 0, sizeof pc);
+    char comment[128] = "";
+    uint16_t status = STATUS_Success;
+    *fatal = false;
+
+    if (rq.DataSetType == DIMSE_DATASET_NULL) {
+        dcm_int_log(DCM_LOG_WARNING, "dicom: C-STORE without dataset from %s@%s",
+                    as->calling.c_str(), as->host.c_str());
+        status = 0xC000;
+        snprintf(comment, sizeof comment, "no dataset");
+    } else {
+        OFCondition c = ASC_findAcceptedPresentationContext(as->a->params, pid, &pc);
+        const char *ts = c.good() ? pc.acceptedTransferSyntax : UID_LittleEndianImplicitTransferSyntax;
+        buf.reset();
+        write_meta(buf, rq.AffectedSOPClassUID, rq.AffectedSOPInstanceUID, ts,
+                   as->calling.c_str());
+        BufOutputStream out(&buf);
+        T_ASC_PresentationContextID data_pid = 0;
+        c = DIMSE_receiveDataSetInFile(as->a, dimse_mode(scp), scp->cfg.timeout_s, &data_pid,
+                                       &out, nullptr, nullptr);
+        if (c.bad()) {
+            dcm_int_log(DCM_LOG_WARNING, "dicom: receiving a dataset from %s@%s failed: %s",
+                        as->calling.c_str(), as->host.c_str(), c.text());
+            *fatal = true;
+            return 0;
+        }
+        if (!buf.good()) {
+            status = 0xA700;
+            snprintf(comment, sizeof comment, "out of memory");
+        } else if (strcmp(pc.abstractSyntax, rq.AffectedSOPClassUID) != 0) {
+            status = 0x0122; /* SOP class not supported on this context */
+            snprintf(comment, sizeof comment, "SOP class differs from the presentation context");
+        } else {
+            DcmAssocInfo info = { as->id, as->calling.c_str(), as->called.c_str(),
+                                  as->host.c_str(), rq.AffectedSOPClassUID,
+                                  rq.AffectedSOPInstanceUID, ts };
+            status = scp->cfg.store(scp->cfg.ctx, buf.data(), buf.size(), &info, comment,
+                                    sizeof comment);
+        }
+        buf.shrink(64u << 20);
+    }
+
+    T_DIMSE_C_StoreRSP rsp;
+    memset(&rsp, 0, sizeof rsp);
+    rsp.MessageIDBeingRespondedTo = rq.MessageID;
+    rsp.DimseStatus = status;
+    rsp.DataSetType = DIMSE_DATASET_NULL;
+    OFStandard::strlcpy(rsp.AffectedSOPClassUID, rq.AffectedSOPClassUID, sizeof rsp.AffectedSOPClassUID);
+    OFStandard::strlcpy(rsp.AffectedSOPInstanceUID, rq.AffectedSOPInstanceUID, sizeof rsp.AffectedSOPInstanceUID);
+    rsp.opts = O_STORE_AFFECTEDSOPCLASSUID | O_STORE_AFFECTEDSOPINSTANCEUID;
+    if (rq.opts & O_STORE_RQ_BLANK_PADDING) rsp.opts |= O_STORE_RSP_BLANK_PADDING;
+
+    DcmDataset *detail = nullptr;
+    if (status != STATUS_Success && comment[0]) {
+        detail = new DcmDataset;
+        comment[64] = '\0'; /* ErrorComment is LO: 64 characters */
+        detail->putAndInsertString(DCM_ErrorComment, comment);
+    }
+    OFCondition c = DIMSE_sendStoreResponse(as->a, pid, &rq, &rsp, detail);
+    delete detail;
+    if (c.bad()) {
+        dcm_int_log(DCM_LOG_WARNING, "dicom: cannot send C-STORE-RSP to %s@%s: %s",
+                    as->calling.c_str(), as->host.c_str(), c.text());
+        *fatal = true;
+    }
+    return status;
+}
+
+/* Runs one association to its end; returns a word for the log. */
+const char *serve(Assoc *as)
+{
+    DcmScp *scp = as->scp;
+    BufConsumer buf;
+    int idle = 0;
+    for (;;) {
+        if (!ASC_dataWaiting(as->a, 1)) {
+            if (scp->stopping.load()) {
+                ASC_abortAssociation(as->a);
+                return "aborted at shutdown";
+            }
+            if (scp->cfg.timeout_s > 0 && ++idle >= scp->cfg.timeout_s) {
+                ASC_abortAssociation(as->a);
+                return "aborted: idle timeout";
+            }
+            continue;
+        }
+        idle = 0;
+        T_ASC_PresentationContextID pid = 0;
+        T_DIMSE_Message msg;
+        memset(&msg, 0, sizeof msg);
+        OFCondition c = DIMSE_receiveCommand(as->a, dimse_mode(scp), scp->cfg.timeout_s, &pid,
+                                             &msg, nullptr);
+        if (c == DUL_PEERREQUESTEDRELEASE) {
+            ASC_acknowledgeRelease(as->a);
+            return "released";
+        }
+        if (c == DUL_PEERABORTEDASSOCIATION) return "aborted by peer";
+        if (c == DIMSE_NODATAAVAILABLE) {
+            ASC_abortAssociation(as->a);
+            return "aborted: timeout inside a command";
+        }
+        if (c.bad()) {
+            dcm_int_log(DCM_LOG_WARNING, "dicom: association %llu with %s@%s: %s",
+                        (unsigned long long)as->id, as->calling.c_str(), as->host.c_str(),
+                        c.text());
+            ASC_abortAssociation(as->a);
+            return "aborted on error";
+        }
+        switch (msg.CommandField) {
+        case DIMSE_C_ECHO_RQ:
+            as->echoes++;
+            c = DIMSE_sendEchoResponse(as->a, pid, &msg.msg.CEchoRQ, STATUS_Success, nullptr);
+            if (c.bad()) {
+                ASC_abortAssociation(as->a);
+                return "aborted: cannot answer C-ECHO";
+            }
+            break;
+        case DIMSE_C_STORE_RQ: {
+            bool fatal = false;
+            uint16_t st = handle_store(as, pid, msg.msg.CStoreRQ, buf, &fatal);
+            if (fatal) {
+                ASC_abortAssociation(as->a);
+                return "aborted on a network error";
+            }
+            if (st == STATUS_Success) { as->stored++; scp->n_stored++; }
+            else { as->failed++; scp->n_failed++; }
+            break;
+        }
+        default:
+            dcm_int_log(DCM_LOG_WARNING,
+                        "dicom: unsupported DIMSE command 0x%04x from %s@%s, aborting",
+                        (unsigned)msg.CommandField, as->calling.c_str(), as->host.c_str());
+            ASC_abortAssociation(as->a);
+            return "aborted: unsupported command";
+        }
+    }
+}
+
+void *assoc_main(void *arg)
+{
+    Assoc *as = (Assoc *)arg;
+    DcmScp *scp = as->scp;
+    char name[16];
+    snprintf(name, sizeof name, "dicom-%llu", (unsigned long long)as->id);
+    call_thread_start(scp, name);
+    const char *how = "ended";
+    try {
+        how = serve(as);
+    } catch (...) {
+        how = "aborted: internal error";
+        ASC_abortAssociation(as->a);
+    }
+    dcm_int_log(DCM_LOG_INFO, "dicom: association %llu %s -> %s from %s %s: %llu stored, %llu failed, %llu echo",
+                (unsigned long long)as->id, as->calling.c_str(), as->called.c_str(),
+                as->host.c_str(), how, (unsigned long long)as->stored,
+                (unsigned long long)as->failed, (unsigned long long)as->echoes);
+    {
+        std::lock_guard<std::mutex> g(scp->mu);
+        scp->live.erase(as);
+        as->fd = -1;
+    }
+    drop_assoc(&as->a);
+    delete as;
+    /* Last touch of scp: after this, dcm_scp_stop may free it. */
+    std::lock_guard<std::mutex> g(scp->mu);
+    scp->active--;
+    scp->cv.notify_all();
+    return nullptr;
+}
+
+/* --- negotiation on the listener --------------------------------------------------------- */
+
+void negotiate(DcmScp *scp, T_ASC_Association *a)
+{
+    char calling[64] = "", called[64] = "", host[128] = "", ctxname[128] = "";
+    ASC_getAPTitles(a->params, calling, sizeof calling, called, sizeof called, nullptr, 0);
+    ASC_getPresentationAddresses(a->params, host, sizeof host, nullptr, 0);
+    ASC_getApplicationContextName(a->params, ctxname, sizeof ctxname);
+    std::string scalling = trim(calling), scalled = trim(called);
+    uint64_t id = ++scp->next_id;
+    DcmAssocInfo info = { id, scalling.c_str(), scalled.c_str(), host, "", "", "" };
+
+    if (strcmp(ctxname, UID_StandardApplicationContext) != 0) {
+        dcm_int_log(DCM_LOG_WARNING, "dicom: rejected association from %s@%s: application context %s",
+                    scalling.c_str(), host, ctxname);
+        reject(a, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+               ASC_REASON_SU_APPCONTEXTNAMENOTSUPPORTED);
+        scp->n_rejected++;
+        drop_assoc(&a);
+        return;
+    }
+    if (scp->stopping.load()) {
+        reject(a, ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
+               ASC_REASON_SP_PRES_TEMPORARYCONGESTION);
+        scp->n_rejected++;
+        drop_assoc(&a);
+        return;
+    }
+    char reason[256] = "";
+    int why = DCM_SCP_REJECT_NO_REASON;
+    unsigned allow = scp->cfg.accept ? scp->cfg.accept(scp->cfg.ctx, &info, &why, reason, sizeof reason)
+                                     : (DCM_SCP_ALLOW_ECHO | DCM_SCP_ALLOW_STORE);
+    if (allow == 0) {
+        dcm_int_log(DCM_LOG_WARNING, "dicom: rejected association from AET %s at %s (called %s): %s",
+                    scalling.c_str(), host, scalled.c_str(), reason[0] ? reason : "refused");
+        reject(a, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+               why == DCM_SCP_REJECT_CALLED_AET    ? ASC_REASON_SU_CALLEDAETITLENOTRECOGNIZED
+               : why == DCM_SCP_REJECT_CALLING_AET ? ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED
+                                                   : ASC_REASON_SU_NOREASON);
+        scp->n_rejected++;
+        drop_assoc(&a);
+        return;
+    }
+
+    const auto &classes = storage_classes();
+    int n = ASC_countPresentationContexts(a->params);
+    int accepted = 0, refused_by_policy = 0;
+    for (int i = 0; i < n; i++) {
+        T_ASC_PresentationContext pc;
+        if (ASC_getPresentationContext(a->params, i, &pc).bad()) continue;
+        bool echo = strcmp(pc.abstractSyntax, UID_VerificationSOPClass) == 0;
+        bool store = !echo && classes.count(pc.abstractSyntax) > 0;
+        if ((echo && !(allow & DCM_SCP_ALLOW_ECHO)) || (store && !(allow & DCM_SCP_ALLOW_STORE))) {
+            refused_by_policy++;
+            ASC_refusePresentationContext(a->params, pc.presentationContextID,
+                                          ASC_P_ABSTRACTSYNTAXNOTSUPPORTED);
+            continue;
+        }
+        if (!echo && !store) {
+            ASC_refusePresentationContext(a->params, pc.presentationContextID,
+                                          ASC_P_ABSTRACTSYNTAXNOTSUPPORTED);
+            continue;
+        }
+        const char *ts = nullptr;
+        for (int j = 0; j < pc.transferSyntaxCount && !ts; j++)
+            if (known_transfer_syntax(pc.proposedTransferSyntaxes[j]))
+                ts = pc.proposedTransferSyntaxes[j];
+        if (!ts) {
+            ASC_refusePresentationContext(a->params, pc.presentationContextID,
+                                          ASC_P_TRANSFERSYNTAXESNOTSUPPORTED);
+            continue;
+        }
+        if (ASC_acceptPresentationContext(a->params, pc.presentationContextID, ts).good())
+            accepted++;
+    }
+    if (accepted == 0 && refused_by_policy > 0) {
+        dcm_int_log(DCM_LOG_WARNING, "dicom: rejected association from AET %s at %s (called %s): %s",
+                    scalling.c_str(), host, scalled.c_str(),
+                    reason[0] ? reason : "storage not allowed for this AET");
+        reject(a, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+               ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED);
+        scp->n_rejected++;
+        drop_assoc(&a);
+        return;
+    }
+
+    Assoc *as = new Assoc;
+    as->scp = scp;
+    as->a = a;
+    as->id = id;
+    as->calling = scalling;
+    as->called = scalled;
+    as->host = host;
+    as->fd = assoc_socket(a);
+    {
+        std::lock_guard<std::mutex> g(scp->mu);
+        if (scp->active >= (uint32_t)scp->cfg.max_associations) {
+            dcm_int_log(DCM_LOG_WARNING,
+                        "dicom: rejected association from AET %s at %s: %d associations already running (MaximumAssociations)",
+                        scalling.c_str(), host, scp->cfg.max_associations);
+            reject(a, ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
+                   ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED);
+            scp->n_rejected++;
+            delete as;
+            drop_assoc(&a);
+            return;
+        }
+        scp->active++;
+        scp->live.insert(as);
+    }
+    if (scp->cfg.tcp_nodelay && as->fd >= 0) {
+        int one = 1;
+        setsockopt(as->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    OFCondition c = ASC_acknowledgeAssociation(a);
+    pthread_t th;
+    pthread_attr_t attr;
+    bool spawned = false;
+    if (c.good() && pthread_attr_init(&attr) == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        spawned = pthread_create(&th, &attr, assoc_main, as) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    if (!spawned) {
+        if (c.bad())
+            dcm_int_log(DCM_LOG_WARNING, "dicom: cannot acknowledge association from %s@%s: %s",
+                        scalling.c_str(), host, c.text());
+        else {
+            dcm_int_log(DCM_LOG_ERROR, "dicom: cannot start a thread for %s@%s", scalling.c_str(), host);
+            ASC_abortAssociation(a);
+        }
+        std::lock_guard<std::mutex> g(scp->mu);
+        scp->live.erase(as);
+        scp->active--;
+        delete as;
+        drop_assoc(&a);
+        return;
+    }
+    scp->n_assoc++;
+    dcm_int_log(DCM_LOG_DEBUG, "dicom: association %llu from AET %s at %s (called %s), %d contexts accepted",
+                (unsigned long long)id, scalling.c_str(), host, scalled.c_str(), accepted);
+}
+
+void *listener_main(void *arg)
+{
+    DcmScp *scp = (DcmScp *)arg;
+    call_thread_start(scp, "dicom");
+    int lfd = listen_socket(scp->net);
+    long max_pdu = scp->cfg.max_pdu ? (long)scp->cfg.max_pdu : ASC_MAXIMUMPDUSIZE;
+    while (!scp->stopping.load()) {
+        struct pollfd p[2] = { { lfd, POLLIN, 0 }, { scp->wake[0], POLLIN, 0 } };
+        int r = poll(p, 2, -1);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            dcm_int_log(DCM_LOG_ERROR, "dicom: poll: %s", strerror(errno));
+            break;
+        }
+        if (p[1].revents) break;
+        if (!(p[0].revents & POLLIN)) continue;
+        T_ASC_Association *a = nullptr;
+        try {
+            OFCondition c = ASC_receiveAssociation(scp->net, &a, max_pdu, nullptr, nullptr,
+                                                   OFFalse, DUL_NOBLOCK, 1);
+            if (c.bad()) {
+                if (c != DUL_NOASSOCIATIONREQUEST)
+                    dcm_int_log(DCM_LOG_DEBUG, "dicom: incoming connection dropped: %s", c.text());
+                drop_assoc(&a);
+                continue;
+            }
+            negotiate(scp, a);
+        } catch (...) {
+            dcm_int_log(DCM_LOG_ERROR, "dicom: internal error while accepting an association");
+            drop_assoc(&a);
+        }
+    }
+    return nullptr;
+}
+
+} // namespace
+
+extern "C" bool dcm_scp_start(DcmError *err, const DcmScpConfig *cfg, DcmScp **out)
+{
+    *out = nullptr;
+    if (!cfg || cfg->port <= 0 || cfg->port > 65535 || !cfg->store || cfg->timeout_s < 0 ||
+        cfg->max_associations < 1)
+        return dcm_int_fail(err, DCM_ERR_ARG, "bad DICOM listener configuration");
+    DcmScp *scp = nullptr;
+    try {
+        scp = new DcmScp;
+        scp->cfg = *cfg;
+        scp->aet = cfg->aet ? cfg->aet : "";
+        scp->cfg.aet = scp->aet.c_str();
+        (void)storage_classes(); /* built before threads */
+        dcmDisableGethostbyaddr.set(OFTrue); /* peer host = its IP, no reverse DNS per association */
+        if (cfg->tcp_nodelay) {
+            setenv("TCP_NODELAY", "1", 1);
+            dcm_int_log(DCM_LOG_DEBUG, "dicom: TCP_NODELAY=1 set for DCMTK's sockets");
+        }
+        if (pipe2(scp->wake, O_CLOEXEC) != 0) {
+            delete scp;
+            return dcm_int_fail(err, DCM_ERR_INTERNAL, "pipe: %s", strerror(errno));
+        }
+        int acse = cfg->timeout_s > 0 && cfg->timeout_s < 30 ? cfg->timeout_s : 30;
+        OFCondition c = ASC_initializeNetwork(NET_ACCEPTOR, cfg->port, acse, &scp->net);
+        if (c.bad()) {
+            close(scp->wake[0]);
+            close(scp->wake[1]);
+            delete scp;
+            return dcm_int_fail(err, DCM_ERR_NETWORK, "cannot listen on DICOM port %d: %s",
+                                cfg->port, c.text());
+        }
+        int lfd = listen_socket(scp->net);
+        if (lfd >= 0) fcntl(lfd, F_SETFD, FD_CLOEXEC);
+        if (pthread_create(&scp->listener, nullptr, listener_main, scp) != 0) {
+            ASC_dropNetwork(&scp->net);
+            close(scp->wake[0]);
+            close(scp->wake[1]);
+            delete scp;
+            return dcm_int_fail(err, DCM_ERR_INTERNAL, "cannot start the DICOM listener thread");
+        }
+        scp->listener_started = true;
+        *out = scp;
+        return true;
+    }
+    catch (const std::bad_alloc &) { delete scp; return dcm_int_fail(err, DCM_ERR_NOMEM, "out of memory"); }
+    catch (...) { delete scp; return dcm_int_fail(err, DCM_ERR_INTERNAL, "internal error starting the DICOM listener"); }
+}
+
+extern "C" void dcm_scp_stop(DcmScp *scp, unsigned grace_ms)
+{
+    if (!scp) return;
+    try {
+        scp->stopping.store(true);
+        if (scp->listener_started) {
+            ssize_t w;
+            do w = write(scp->wake[1], "x", 1); while (w < 0 && errno == EINTR);
+            pthread_join(scp->listener, nullptr);
+        }
+        std::unique_lock<std::mutex> lk(scp->mu);
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
+        while (scp->active > 0 && scp->cv.wait_until(lk, deadline) != std::cv_status::timeout) {}
+        if (scp->active > 0) {
+            dcm_int_log(DCM_LOG_WARNING, "dicom: aborting %u association(s) still running at shutdown",
+                        scp->active);
+            for (Assoc *as : scp->live)
+                if (as->fd >= 0) shutdown(as->fd, SHUT_RDWR);
+        }
+        while (scp->active > 0) scp->cv.wait(lk);
+        lk.unlock();
+        dcm_int_log(DCM_LOG_INFO,
+                    "dicom: listener stopped: %llu associations, %llu rejected, %llu stored, %llu refused",
+                    (unsigned long long)scp->n_assoc.load(), (unsigned long long)scp->n_rejected.load(),
+                    (unsigned long long)scp->n_stored.load(), (unsigned long long)scp->n_failed.load());
+    } catch (...) {
+        dcm_int_log(DCM_LOG_ERROR, "dicom: internal error while stopping the listener");
+    }
+    ASC_dropNetwork(&scp->net);
+    close(scp->wake[0]);
+    close(scp->wake[1]);
+    delete scp;
+}
+
+extern "C" void dcm_scp_stats(const DcmScp *scp, DcmScpStats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!scp) return;
+    out->associations = scp->n_assoc.load();
+    out->rejected = scp->n_rejected.load();
+    out->stored = scp->n_stored.load();
+    out->store_failures = scp->n_failed.load();
+    DcmScp *s = const_cast<DcmScp *>(scp);
+    std::lock_guard<std::mutex> g(s->mu);
+    out->active = s->active;
+}
+
+} // namespace mp
