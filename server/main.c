@@ -85,6 +85,10 @@ int main(int argc, char **argv)
         SRV_LOG_ERROR("main", "%s", err.message);
         goto stop;
     }
+    if (!dimse_start(&err, &srv)) {
+        SRV_LOG_ERROR("main", "DICOM listener: %s", err.message);
+        goto stop;
+    }
     SRV_LOG_INFO("main", "%s %s ready: HTTP %d, DICOM %s@%d, storage %s", MP_NAME, MP_VERSION,
                  srv.cfg.http_port, srv.cfg.dicom_aet, srv.cfg.dicom_port, srv.cfg.storage_dir);
 
@@ -94,6 +98,7 @@ int main(int argc, char **argv)
     rc = 0;
 
 stop:
+    dimse_stop();
     rest_stop(rest);
     hk_stop();
     srv_close(&srv);

@@ -163,4 +163,20 @@ bool srv_delete(SrvError *err, Srv *srv, int level, const char *id, int *remaini
 const char *srv_level_name(int level);
 const char *srv_level_route(int level);
 
+
+/* ---- DICOM listener glue (server/dimse.c) ------------------------------------------------
+ * C-ECHO / C-STORE SCP on DicomPort as DicomAet, policy from DicomCheckCalledAet,
+ * DicomModalities, DicomAlwaysAllowStore, DicomCheckModalityHost; limits from
+ * MaximumAssociations and DicomScpTimeout. Every C-STORE goes through ingest_buffer().
+ * dimse_start/dimse_stop: main thread only, start after srv_open, stop before srv_close
+ * (stop refuses new associations, lets running ones finish for up to 5 s, then aborts them). */
+bool dimse_start(SrvError *err, Srv *srv);
+void dimse_stop(void); /* no-op if not started */
+typedef struct SrvDimseStats {
+    uint64_t associations, rejected, stored, store_failures;
+    uint32_t active;
+} SrvDimseStats;
+/* Current listener counters; false when the listener is not running. Any thread. */
+bool dimse_stats(SrvDimseStats *out);
+
 #endif
