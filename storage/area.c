@@ -23,6 +23,7 @@
 #include "storage/storage.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -167,11 +168,23 @@ static void random_bytes(unsigned char *buf, size_t len)
     }
 }
 
+/* Runs of STO_UUID_RUN consecutive uuids share their first two bytes, so they land in the
+ * same ab/cd folder: with fully random uuids nearly every file of a young store creates a
+ * folder (65,536 of them), and ext4's folder and inode allocation then dominated the ingest
+ * profile. The other 106 bits stay random; over time files still spread evenly. */
+#define STO_UUID_RUN 256
+static _Atomic unsigned run_count, run_prefix;
+
 void sto_uuid_new(char out[STO_UUID_LEN])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char b[16];
     random_bytes(b, sizeof b);
+    if (atomic_fetch_add(&run_count, 1) % STO_UUID_RUN == 0)
+        atomic_store(&run_prefix, (unsigned)b[0] << 8 | b[1]);
+    unsigned prefix = atomic_load(&run_prefix);
+    b[0] = (unsigned char)(prefix >> 8);
+    b[1] = (unsigned char)prefix;
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
     char *p = out;
