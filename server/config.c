@@ -7,6 +7,15 @@
  * line); unknown keys logged; then ORTHANC__<UPPER_SNAKE> environment variables, which win
  * over the file. Structured options (RegisteredUsers, DicomModalities, UserMetadata,
  * Dictionary) have their own parsers, shared by the file and the environment (as JSON text).
+ *
+ * Strictness: nothing after the top-level object but whitespace and comments; an unterminated
+ * block comment is an error at its line. Errors name the line of the top-level key (found by
+ * scanning the blanked text at nesting depth 1, so the same name inside an object, a string or
+ * a commented-out line does not mislead). Integers must be integral and within bounds; string
+ * options may have length bounds (min/max > 0) and a list of accepted values (`choices`,
+ * matched case-insensitively and stored in their canonical spelling). Environment numbers are
+ * plain decimal digits (no spaces, no '+'). An ORTHANC__* variable that names no option is
+ * logged at warning; ORTHANC__<IGNORED_OPTION>[__...] (Orthanc plugins' settings) is not.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -15,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -50,11 +60,11 @@ static bool parse_dictionary(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
 #define OFF(f) offsetof(Cfg, f)
 static const CfgOption options[] = {
     { "Name", CFG_STRING, OFF(name), 0, "MiniPACS", 0, 0, NULL },
-    { "StorageDirectory", CFG_STRING, OFF(storage_dir), 0, "OrthancStorage", 0, 0, NULL },
-    { "IndexDirectory", CFG_STRING, OFF(index_dir), 0, NULL, 0, 0, NULL },
+    { "StorageDirectory", CFG_STRING, OFF(storage_dir), 0, "OrthancStorage", 1, 4096, NULL },
+    { "IndexDirectory", CFG_STRING, OFF(index_dir), 0, NULL, 1, 4096, NULL },
     { "HttpPort", CFG_INT, OFF(http_port), 8042, NULL, 1, 65535, NULL },
     { "DicomPort", CFG_INT, OFF(dicom_port), 4242, NULL, 1, 65535, NULL },
-    { "DicomAet", CFG_STRING, OFF(dicom_aet), 0, "ORTHANC", 0, 0, NULL },
+    { "DicomAet", CFG_STRING, OFF(dicom_aet), 0, "ORTHANC", 1, 16, NULL },
     { "DicomCheckCalledAet", CFG_BOOL, OFF(dicom_check_called_aet), 0, NULL, 0, 1, NULL },
     { "DicomModalities", CFG_SPECIAL, 0, 0, NULL, 0, 0, parse_modalities },
     { "DicomScpTimeout", CFG_INT, OFF(dicom_scp_timeout), 30, NULL, 0, 86400, NULL },
@@ -90,6 +100,15 @@ static const CfgOption options[] = {
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
+/* String options with a closed set of values ('|'-separated, canonical spelling). */
+static const struct { const char *option, *choices; } choices[] = {
+    { "MaximumStorageMode", "Recycle|Reject" },
+    { "LogLevel", "error|warning|info|debug|verbose|trace" },
+    { "DefaultEncoding", "Ascii|Utf8|Latin1|Latin2|Latin3|Latin4|Latin5|Cyrillic|Windows1251|"
+                         "Arabic|Greek|Hebrew|Thai|Japanese|Chinese|Korean|JapaneseKanji|"
+                         "SimplifiedChinese" },
+};
+
 /* Orthanc options an Orthanc.json may carry that this server accepts and ignores. */
 static const char *const ignored[] = {
     "Plugins", "OrthancExplorerEnabled", "StorageCompression", "HttpCompressionEnabled",
@@ -114,18 +133,43 @@ static const char *const ignored[] = {
 
 static void fail_at(CfgCtx *ctx, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Line of the first occurrence of "\"name\"" in the text, 0 if unknown. */
+static int line_at(const char *text, const char *at)
+{
+    int line = 1;
+    for (const char *q = text; q < at; q++)
+        if (*q == '\n') line++;
+    return line;
+}
+
+/* Line of the top-level key "name" in the (comment-blanked) text, 0 if not found: only keys
+ * at nesting depth 1 count, so the same word in a string, a nested object or a blanked
+ * comment is skipped. Falls back to the first occurrence of "name" anywhere. */
 static int line_of(const char *text, const char *name)
 {
     if (!text || !name) return 0;
+    size_t n = strlen(name);
+    int depth = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p == '"') {
+            const char *start = p + 1;
+            for (p++; *p && *p != '"'; p++)
+                if (*p == '\\' && p[1]) p++;
+            if (!*p) break;
+            if (depth == 1 && (size_t)(p - start) == n && !strncmp(start, name, n)) {
+                const char *q = p + 1;
+                while (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n') q++;
+                if (*q == ':') return line_at(text, start);
+            }
+        } else if (*p == '{' || *p == '[') {
+            depth++;
+        } else if (*p == '}' || *p == ']') {
+            depth--;
+        }
+    }
     char key[128];
     snprintf(key, sizeof key, "\"%s\"", name);
     const char *p = strstr(text, key);
-    if (!p) return 0;
-    int line = 1;
-    for (const char *q = text; q < p; q++)
-        if (*q == '\n') line++;
-    return line;
+    return p ? line_at(text, p) : 0;
 }
 
 static void fail_at(CfgCtx *ctx, int code, const char *fmt, ...)
@@ -202,8 +246,13 @@ static bool parse_modalities(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
             fail_at(ctx, 3, "modality \"%s\" must be [AET, host, port] or {\"AET\",\"Host\",\"Port\"}", m->string);
             return false;
         }
-        int p = cJSON_IsNumber(port) ? port->valueint
-              : cJSON_IsString(port) ? atoi(port->valuestring) : -1;
+        int p = -1; /* a number, or a string of digits as some Orthanc files have */
+        if (cJSON_IsNumber(port) && port->valuedouble >= 1 && port->valuedouble <= 65535 &&
+            port->valuedouble == (double)(int)port->valuedouble)
+            p = (int)port->valuedouble;
+        else if (cJSON_IsString(port) && strspn(port->valuestring, "0123456789") ==
+                 strlen(port->valuestring) && strlen(port->valuestring) - 1 < 5)
+            p = atoi(port->valuestring);
         if (!cJSON_IsString(aet) || !cJSON_IsString(host) || p < 1 || p > 65535) {
             fail_at(ctx, 3, "modality \"%s\" needs a string AET, a string host and a port 1-65535", m->string);
             return false;
@@ -230,7 +279,8 @@ static bool parse_user_metadata(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
     cfg->user_metadata = calloc(n ? n : 1, sizeof *cfg->user_metadata);
     SRV_ASSERT(cfg->user_metadata);
     for (const cJSON *m = v->child; m; m = m->next) {
-        if (!cJSON_IsNumber(m) || m->valueint < 1024 || m->valueint > 65535) {
+        if (!cJSON_IsNumber(m) || m->valuedouble < 1024 || m->valuedouble > 65535 ||
+            m->valuedouble != (double)(int)m->valuedouble) {
             fail_at(ctx, 3, "user metadata \"%s\" needs a number from 1024 to 65535", m->string);
             return false;
         }
@@ -258,9 +308,23 @@ static bool parse_dictionary(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
         unsigned g, e;
         char tail;
         const cJSON *vr = cJSON_GetArrayItem(d, 0), *name = cJSON_GetArrayItem(d, 1);
-        if (sscanf(d->string, "%4x,%4x%c", &g, &e, &tail) != 2 || !cJSON_IsArray(d) ||
-            !cJSON_IsString(vr) || strlen(vr->valuestring) != 2 || !cJSON_IsString(name)) {
+        if (strlen(d->string) != 9 || sscanf(d->string, "%4x,%4x%c", &g, &e, &tail) != 2 ||
+            !cJSON_IsArray(d) || !cJSON_IsString(vr) || strlen(vr->valuestring) != 2 ||
+            !isupper((unsigned char)vr->valuestring[0]) ||
+            !isupper((unsigned char)vr->valuestring[1]) || !cJSON_IsString(name) ||
+            !*name->valuestring) {
             fail_at(ctx, 3, "entry \"%s\" must be \"gggg,eeee\": [VR, Name, ...]", d->string);
+            return false;
+        }
+        const cJSON *mn0 = cJSON_GetArrayItem(d, 2), *mx0 = cJSON_GetArrayItem(d, 3);
+        const cJSON *pc0 = cJSON_GetArrayItem(d, 4);
+        bool bad_min = mn0 && (!cJSON_IsNumber(mn0) || mn0->valuedouble < 0 || mn0->valuedouble > 1e6 ||
+                               mn0->valuedouble != (double)(int)mn0->valuedouble);
+        bool bad_max = mx0 && (!cJSON_IsNumber(mx0) || mx0->valuedouble < 0 || mx0->valuedouble > 1e6 ||
+                               mx0->valuedouble != (double)(int)mx0->valuedouble);
+        if (bad_min || bad_max || (pc0 && !cJSON_IsString(pc0)) || cJSON_GetArraySize(d) > 5) {
+            fail_at(ctx, 3, "entry \"%s\": multiplicities must be integers >= 0 (max 0 = "
+                    "unbounded), the private creator a string", d->string);
             return false;
         }
         CfgDictEntry *x = &cfg->dictionary[cfg->ndictionary++];
@@ -270,12 +334,41 @@ static bool parse_dictionary(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
         const cJSON *mn = cJSON_GetArrayItem(d, 2), *mx = cJSON_GetArrayItem(d, 3), *pc = cJSON_GetArrayItem(d, 4);
         x->min_multiplicity = cJSON_IsNumber(mn) ? mn->valueint : 1;
         x->max_multiplicity = cJSON_IsNumber(mx) ? mx->valueint : 1;
+        if (x->max_multiplicity == 0) x->max_multiplicity = -1; /* Orthanc's 0 = arbitrary */
         x->private_creator = cJSON_IsString(pc) ? dup_or_die(pc->valuestring) : NULL;
     }
     return true;
 }
 
 /* ---- scalar options ---- */
+
+static const char *choices_of(const char *option)
+{
+    for (size_t i = 0; i < sizeof choices / sizeof choices[0]; i++)
+        if (!strcmp(choices[i].option, option)) return choices[i].choices;
+    return NULL;
+}
+
+/* true if option takes any value or `value` is one of its choices; then `out` is the canonical
+ * spelling ("" when the option has no choices). */
+static bool pick_choice(const char *option, const char *value, char *out, size_t size)
+{
+    out[0] = '\0';
+    const char *list = choices_of(option);
+    if (!list) return true;
+    size_t n = strlen(value);
+    for (const char *c = list; *c;) {
+        size_t len = strcspn(c, "|");
+        if (len == n && !strncasecmp(c, value, n) && len < size) {
+            memcpy(out, c, len);
+            out[len] = '\0';
+            return true;
+        }
+        c += len;
+        if (*c == '|') c++;
+    }
+    return false;
+}
 
 static bool set_option(CfgCtx *ctx, const CfgOption *o, const cJSON *v, Cfg *cfg)
 {
@@ -287,7 +380,7 @@ static bool set_option(CfgCtx *ctx, const CfgOption *o, const cJSON *v, Cfg *cfg
         double d;
         if (cJSON_IsNumber(v)) d = v->valuedouble;
         else { fail_at(ctx, 3, "expected a number"); return false; }
-        if (d != (double)(long long)d || d < (double)o->min || d > (double)o->max) {
+        if (d < (double)o->min || d > (double)o->max || d != (double)(long long)d) {
             fail_at(ctx, 3, "expected an integer from %lld to %lld", o->min, o->max);
             return false;
         }
@@ -302,9 +395,21 @@ static bool set_option(CfgCtx *ctx, const CfgOption *o, const cJSON *v, Cfg *cfg
         return true;
     case CFG_STRING: {
         if (!cJSON_IsString(v)) { fail_at(ctx, 3, "expected a string"); return false; }
+        const char *value = v->valuestring;
+        size_t len = strlen(value);
+        if (o->max > 0 && (len < (size_t)o->min || len > (size_t)o->max)) {
+            fail_at(ctx, 3, "expected %lld to %lld characters, got %zu", o->min, o->max, len);
+            return false;
+        }
+        char canonical[64];
+        if (!pick_choice(o->name, value, canonical, sizeof canonical)) {
+            fail_at(ctx, 3, "\"%.40s\" is not one of %s", value, choices_of(o->name));
+            return false;
+        }
+        if (canonical[0]) value = canonical;
         char **p = (char **)(base + o->offset);
         free(*p);
-        *p = dup_or_die(v->valuestring);
+        *p = dup_or_die(value);
         return true;
     }
     case CFG_SPECIAL:
@@ -337,8 +442,10 @@ static cJSON *env_value(const CfgOption *o, const char *s)
     case CFG_U64: {
         char *end;
         errno = 0;
+        if (!isdigit((unsigned char)s[0]) && !(s[0] == '-' && isdigit((unsigned char)s[1])))
+            return NULL; /* strtoll would skip spaces and take '+' */
         long long x = strtoll(s, &end, 10);
-        if (!*s || *end || errno) return NULL;
+        if (*end || errno) return NULL;
         return cJSON_CreateNumber((double)x);
     }
     case CFG_BOOL:
@@ -353,8 +460,9 @@ static cJSON *env_value(const CfgOption *o, const char *s)
     return NULL;
 }
 
-/* Replaces comments with spaces, keeping newlines and string contents. */
-TESTABLE void cfg_blank_comments(char *s)
+/* Replaces comments with spaces, keeping newlines and string contents. Returns -1, or the
+ * offset of a block comment that is never closed. */
+TESTABLE long cfg_blank_comments(char *s)
 {
     bool in_string = false;
     for (char *p = s; *p; p++) {
@@ -367,13 +475,15 @@ TESTABLE void cfg_blank_comments(char *s)
             while (*p && *p != '\n') *p++ = ' ';
             if (!*p) break;
         } else if (p[0] == '/' && p[1] == '*') {
+            long start = (long)(p - s);
             *p++ = ' ';
             *p = ' ';
             while (p[1] && !(p[1] == '*' && p[2] == '/')) { p++; if (*p != '\n') *p = ' '; }
             if (p[1]) { p[1] = ' '; p[2] = ' '; p += 2; }
-            else break;
+            else return start;
         }
     }
+    return -1;
 }
 
 static char *read_file(const char *path, size_t *len)
@@ -431,17 +541,29 @@ static bool load_file(CfgError *err, const char *path, Cfg *cfg)
         snprintf(err->message, sizeof err->message, "cannot read %s: %s", path, strerror(errno));
         return false;
     }
-    cfg_blank_comments(text);
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
     bool ok = false;
-    if (!root || !cJSON_IsObject(root)) {
-        int line = 1;
-        const char *at = root ? text : (end ? end : cJSON_GetErrorPtr());
-        for (const char *q = text; at && q < at && q < text + len; q++)
-            if (*q == '\n') line++;
+    cJSON *root = NULL;
+    long open_comment = cfg_blank_comments(text);
+    if (open_comment >= 0) {
         err->code = 2;
-        snprintf(err->message, sizeof err->message, "%s:%d: %s", path, line,
+        snprintf(err->message, sizeof err->message, "%s:%d: comment never closed (missing */)",
+                 path, line_at(text, text + open_comment));
+        goto out;
+    }
+    if (strlen(text) != len) {
+        err->code = 2;
+        snprintf(err->message, sizeof err->message, "%s:%d: NUL byte in the file", path,
+                 line_at(text, text + strlen(text)));
+        goto out;
+    }
+    /* require_null_terminated: only whitespace may follow the top-level value */
+    const char *end = NULL;
+    root = cJSON_ParseWithOpts(text, &end, true);
+    if (!root || !cJSON_IsObject(root)) {
+        const char *at = root ? text : (end ? end : cJSON_GetErrorPtr());
+        if (!at || at < text || at > text + len) at = text;
+        err->code = 2;
+        snprintf(err->message, sizeof err->message, "%s:%d: %s", path, line_at(text, at),
                  root ? "the top level must be a JSON object" : "malformed JSON");
         goto out;
     }
@@ -462,8 +584,34 @@ out:
     return ok;
 }
 
+/* Warns about ORTHANC__* variables that name no option (a typo would otherwise be silent).
+ * ORTHANC__<IGNORED>[__<sub>] (settings of Orthanc plugins, say) pass quietly. */
+static void check_env_names(void)
+{
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, "ORTHANC__", 9)) continue;
+        size_t len = strcspn(*e, "=");
+        const char *sub = strstr(*e + 9, "__");
+        size_t head = sub && (size_t)(sub - *e) < len ? (size_t)(sub - *e) : len;
+        char name[96];
+        bool known = false, quiet = false;
+        for (size_t i = 0; i < NOPTIONS && !known; i++) {
+            cfg_env_name(options[i].name, name, sizeof name);
+            known = strlen(name) == len && !strncmp(name, *e, len);
+        }
+        for (size_t i = 0; i < sizeof ignored / sizeof ignored[0] && !known && !quiet; i++) {
+            cfg_env_name(ignored[i], name, sizeof name);
+            quiet = strlen(name) == head && !strncmp(name, *e, head);
+        }
+        if (!known && !quiet)
+            SRV_LOG_WARN("config", "environment variable %.*s names no option: ignored",
+                         (int)(len > 80 ? 80 : len), *e);
+    }
+}
+
 static bool load_env(CfgError *err, Cfg *cfg)
 {
+    check_env_names();
     CfgCtx ctx = { .err = err, .source = "environment" };
     for (size_t i = 0; i < NOPTIONS; i++) {
         char name[96];
@@ -498,18 +646,6 @@ bool cfg_load(CfgError *err, const char *path, Cfg *out)
     if (!load_env(err, out)) goto fail;
     if (!out->index_dir) out->index_dir = dup_or_die(out->storage_dir);
     if (!out->authentication_explicit) out->authentication_enabled = out->remote_access_allowed;
-    if (strcmp(out->maximum_storage_mode, "Recycle") && strcmp(out->maximum_storage_mode, "Reject")) {
-        err->code = 3;
-        snprintf(err->message, sizeof err->message,
-                 "option \"MaximumStorageMode\": expected \"Recycle\" or \"Reject\", got \"%.40s\"",
-                 out->maximum_storage_mode);
-        goto fail;
-    }
-    if (!*out->dicom_aet || strlen(out->dicom_aet) > 16) {
-        err->code = 3;
-        snprintf(err->message, sizeof err->message, "option \"DicomAet\": 1 to 16 characters");
-        goto fail;
-    }
     return true;
 fail:
     cfg_cleanup(out);

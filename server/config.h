@@ -35,7 +35,7 @@ typedef struct CfgDictEntry {  /* one "Dictionary" entry: "0009,1001": ["LO", "N
     uint32_t tag;
     char *vr;
     char *name;
-    int min_multiplicity, max_multiplicity;
+    int min_multiplicity, max_multiplicity; /* max -1: unbounded (0 in the file, as Orthanc) */
     char *private_creator;     /* NULL if none */
 } CfgDictEntry;
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -12,7 +13,7 @@
 #include "server/server.h"
 
 void cfg_env_name(const char *option, char *out, size_t size);
-void cfg_blank_comments(char *s);
+long cfg_blank_comments(char *s);
 const char *cfg_option_name(size_t i);
 bool cfg_option_ignored(const char *name);
 
@@ -27,6 +28,49 @@ static const char *write_tmp(const char *name, const char *text)
     fclose(f);
     return path;
 }
+
+/* stderr (where srv_log writes) to a file, and back: the log lines as one string. */
+static int saved_stderr = -1;
+static void capture_begin(void)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/stderr.txt", tmpdir);
+    fflush(stderr);
+    saved_stderr = dup(2);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 2);
+    close(fd);
+}
+static const char *capture_end(void)
+{
+    static char buf[8192];
+    char path[300];
+    fflush(stderr);
+    dup2(saved_stderr, 2);
+    close(saved_stderr);
+    snprintf(path, sizeof path, "%s/stderr.txt", tmpdir);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f) fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Loads text from a file: true if accepted; else the message must contain each of the
+ * given fragments (NULL-terminated). */
+static bool load_text(const char *text, CfgError *e)
+{
+    Cfg c;
+    memset(e, 0, sizeof *e);
+    bool ok = cfg_load(e, write_tmp("t.json", text), &c);
+    if (ok) cfg_cleanup(&c);
+    return ok;
+}
+#define CHECK_REJECTED(text, frag1, frag2) \
+    do { CfgError e_; CHECK(!load_text((text), &e_)); \
+         if (!strstr(e_.message, (frag1)) || !strstr(e_.message, (frag2))) \
+             fprintf(stderr, "     message: %s\n", e_.message); \
+         CHECK(strstr(e_.message, (frag1)) && strstr(e_.message, (frag2))); } while (0)
 
 static void test_config_defaults(void)
 {
@@ -99,6 +143,84 @@ static void test_config_errors_name_option_and_line(void)
     CHECK(!cfg_load(&e, p, &c) && strstr(e.message, "MaximumStorageMode"));
 }
 
+static void test_config_strictness(void)
+{
+    CfgError e;
+    /* nothing but whitespace and comments after the top-level object */
+    CHECK_REJECTED("{\"HttpPort\": 8043}\n\n}", ":3:", "malformed");
+    CHECK_REJECTED("{\"HttpPort\": 8043}\n{\"HttpPort\": 1}", ":2:", "malformed");
+    CHECK(load_text("{\"HttpPort\": 8043}\n// done\n/* really */\n", &e));
+    CHECK_REJECTED("{\"HttpPort\": 8043}\n\n/* oops", ":3:", "comment");
+    CHECK_REJECTED("{\n\"HttpPort\": /* oops\n 8043}", ":2:", "comment");
+    CHECK_REJECTED("[1, 2]", ":1:", "object");
+    CHECK_REJECTED("", ":1:", "malformed");
+    /* the line is the top-level key's, not an earlier nested or commented-out one */
+    CHECK_REJECTED("{\"DicomWeb\": {\"HttpPort\": 1},\n// \"HttpPort\": 2,\n \"HttpPort\": \"x\"}",
+                   ":3:", "HttpPort");
+    /* integers: integral, in range (no undefined cast of a huge double) */
+    CHECK_REJECTED("{\"HttpPort\": 1e300}", "HttpPort", ":1:");
+    CHECK_REJECTED("{\"HttpPort\": 8042.5}", "HttpPort", "1 to 65535");
+    CHECK_REJECTED("{\"MaximumStorageSize\": -1}", "MaximumStorageSize", ":1:");
+    /* strings with bounds or a closed set of values */
+    CHECK_REJECTED("{\n\"DicomAet\": \"THIS_AET_IS_TOO_LONG\"}", "DicomAet", ":2:");
+    CHECK_REJECTED("{\"DicomAet\": \"\"}", "DicomAet", "characters");
+    CHECK_REJECTED("{\"StorageDirectory\": \"\"}", "StorageDirectory", "characters");
+    CHECK_REJECTED("{\n\n\"LogLevel\": \"loud\"}", "LogLevel", ":3:");
+    CHECK_REJECTED("{\"DefaultEncoding\": \"Klingon\"}", "DefaultEncoding", "Latin1");
+    CHECK_REJECTED("{\"MaximumStorageMode\": \"Sometimes\"}", "MaximumStorageMode", "Recycle");
+    Cfg c;
+    memset(&e, 0, sizeof e);
+    CHECK(cfg_load(&e, write_tmp("t.json", "{\"LogLevel\": \"DEBUG\", \"DefaultEncoding\": "
+                                       "\"utf8\", \"MaximumStorageMode\": \"reject\"}"), &c));
+    CHECK_STR(c.log_level, "debug"); /* stored in canonical spelling */
+    CHECK_STR(c.default_encoding, "Utf8");
+    CHECK_STR(c.maximum_storage_mode, "Reject");
+    cfg_cleanup(&c);
+    /* structured options */
+    CHECK_REJECTED("{\"DicomModalities\": {\"a\": [\"A\", \"h\", \"104abc\"]}}", "DicomModalities", "\"a\"");
+    CHECK_REJECTED("{\"DicomModalities\": {\"a\": [\"A\", \"h\", 104.5]}}", "DicomModalities", "port");
+    CHECK_REJECTED("{\"DicomModalities\": {\"a\": [\"A\", \"h\"]}}", "DicomModalities", "\"a\"");
+    CHECK_REJECTED("{\"DicomModalities\": {\"a\": {\"AET\": \"A\", \"Port\": 104}}}", "DicomModalities", "host");
+    CHECK(load_text("{\"DicomModalities\": {\"a\": [\"A\", \"h\", \"104\", \"GE\"]}}", &e));
+    CHECK_REJECTED("{\"UserMetadata\": {\"X\": 2000.7}}", "UserMetadata", "1024");
+    CHECK_REJECTED("{\"UserMetadata\": {\"X\": 99}}", "UserMetadata", "\"X\"");
+    CHECK_REJECTED("{\"RegisteredUsers\": {\"alice\": 1}}", "RegisteredUsers", "alice");
+    CHECK_REJECTED("{\"Dictionary\": {\"0009,1001\": [\"LO\", \"N\", 1, -3]}}", "Dictionary", "multiplicit");
+    CHECK_REJECTED("{\"Dictionary\": {\"0009,1001\": [\"lo\", \"N\"]}}", "Dictionary", "0009,1001");
+    CHECK_REJECTED("{\"Dictionary\": {\"9,1001\": [\"LO\", \"N\"]}}", "Dictionary", "9,1001");
+    CHECK_REJECTED("{\"Dictionary\": {\"0009,1001\": [\"LO\", \"N\", 1, 1, 7]}}", "Dictionary", "creator");
+    memset(&e, 0, sizeof e);
+    CHECK(cfg_load(&e, write_tmp("t.json", "{\"Dictionary\": {\"0009,1001\": [\"LO\", \"N\"], "
+                                       "\"0011,0010\": [\"US\", \"M\", 1, 0]}}"), &c));
+    CHECK(c.ndictionary == 2 && c.dictionary[0].min_multiplicity == 1 &&
+          c.dictionary[0].max_multiplicity == 1 && !c.dictionary[0].private_creator);
+    CHECK(c.dictionary[1].tag == 0x00110010 && c.dictionary[1].max_multiplicity == -1);
+    cfg_cleanup(&c);
+}
+
+static void test_config_unknown_logged(void)
+{
+    Cfg c;
+    CfgError e = { 0 };
+    const char *p = write_tmp("u.json", "{\n  \"Plugins\": [\"/x.so\"],\n  \"OrthancExplorerEnabled\": true,\n"
+                                        "  \"HttpPrt\": 1\n}\n");
+    setenv("ORTHANC__HTTP_PROT", "1", 1);            /* a typo in a variable's name */
+    setenv("ORTHANC__DICOM_WEB__ENABLE", "true", 1); /* an Orthanc plugin's setting */
+    capture_begin();
+    bool ok = cfg_load(&e, p, &c);
+    const char *log = capture_end();
+    unsetenv("ORTHANC__HTTP_PROT");
+    unsetenv("ORTHANC__DICOM_WEB__ENABLE");
+    CHECK(ok);
+    if (ok) cfg_cleanup(&c);
+    CHECK(strstr(log, "\"HttpPrt\"") && strstr(log, ":4:")); /* named, with its line */
+    CHECK(strstr(log, " W ") != NULL);                           /* at warning */
+    CHECK(strstr(log, "ORTHANC__HTTP_PROT") != NULL);
+    CHECK(!strstr(log, "Plugins") && !strstr(log, "OrthancExplorerEnabled"));
+    CHECK(!strstr(log, "DICOM_WEB"));
+    if (!strstr(log, "HttpPrt")) fprintf(stderr, "     log: %s\n", log);
+}
+
 static void test_config_env_names(void)
 {
     char n[96];
@@ -114,6 +236,57 @@ static void test_config_env_names(void)
     CHECK_STR(n, "ORTHANC__SYNC_STORAGE_AREA");
     cfg_env_name("DicomScpTimeout", n, sizeof n);
     CHECK_STR(n, "ORTHANC__DICOM_SCP_TIMEOUT");
+    cfg_env_name("HTTPPort", n, sizeof n); /* acronyms */
+    CHECK_STR(n, "ORTHANC__HTTP_PORT");
+    cfg_env_name("Windows1251Name", n, sizeof n);
+    CHECK_STR(n, "ORTHANC__WINDOWS1251_NAME");
+
+    /* Every table option, spelled out: a renamed row would silently change a variable that
+     * containers rely on (docker/README.md). */
+    static const char *const expected[][2] = {
+        { "Name", "NAME" }, { "StorageDirectory", "STORAGE_DIRECTORY" },
+        { "IndexDirectory", "INDEX_DIRECTORY" }, { "HttpPort", "HTTP_PORT" },
+        { "DicomPort", "DICOM_PORT" }, { "DicomAet", "DICOM_AET" },
+        { "DicomCheckCalledAet", "DICOM_CHECK_CALLED_AET" },
+        { "DicomModalities", "DICOM_MODALITIES" }, { "DicomScpTimeout", "DICOM_SCP_TIMEOUT" },
+        { "MaximumAssociations", "MAXIMUM_ASSOCIATIONS" },
+        { "DicomAlwaysAllowStore", "DICOM_ALWAYS_ALLOW_STORE" },
+        { "DicomCheckModalityHost", "DICOM_CHECK_MODALITY_HOST" },
+        { "DicomTcpNoDelay", "DICOM_TCP_NO_DELAY" },
+        { "RemoteAccessAllowed", "REMOTE_ACCESS_ALLOWED" },
+        { "AuthenticationEnabled", "AUTHENTICATION_ENABLED" },
+        { "RegisteredUsers", "REGISTERED_USERS" }, { "SslEnabled", "SSL_ENABLED" },
+        { "SslCertificate", "SSL_CERTIFICATE" }, { "ConcurrentJobs", "CONCURRENT_JOBS" },
+        { "JobsHistorySize", "JOBS_HISTORY_SIZE" }, { "SaveJobs", "SAVE_JOBS" },
+        { "MaximumStorageSize", "MAXIMUM_STORAGE_SIZE" },
+        { "MaximumPatientCount", "MAXIMUM_PATIENT_COUNT" },
+        { "MaximumStorageMode", "MAXIMUM_STORAGE_MODE" },
+        { "MallocArenaMax", "MALLOC_ARENA_MAX" }, { "MetricsEnabled", "METRICS_ENABLED" },
+        { "HttpThreadsCount", "HTTP_THREADS_COUNT" },
+        { "HttpRequestTimeout", "HTTP_REQUEST_TIMEOUT" },
+        { "MaximumUploadSize", "MAXIMUM_UPLOAD_SIZE" },
+        { "SyncStorageArea", "SYNC_STORAGE_AREA" },
+        { "OverwriteInstances", "OVERWRITE_INSTANCES" }, { "StableAge", "STABLE_AGE" },
+        { "DefaultEncoding", "DEFAULT_ENCODING" }, { "Dictionary", "DICTIONARY" },
+        { "UserMetadata", "USER_METADATA" },
+        { "MemoryTrimmingInterval", "MEMORY_TRIMMING_INTERVAL" },
+        { "DicomCacheSize", "DICOM_CACHE_SIZE" }, { "LogLevel", "LOG_LEVEL" },
+    };
+    size_t nexp = sizeof expected / sizeof expected[0], ntable = 0;
+    for (size_t i = 0; cfg_option_name(i); i++) {
+        ntable++;
+        const char *want = NULL;
+        for (size_t j = 0; j < nexp; j++)
+            if (!strcmp(expected[j][0], cfg_option_name(i))) want = expected[j][1];
+        if (!want) fprintf(stderr, "     option %s missing from this test\n", cfg_option_name(i));
+        CHECK(want != NULL);
+        if (!want) continue;
+        char full[96];
+        snprintf(full, sizeof full, "ORTHANC__%s", want);
+        cfg_env_name(cfg_option_name(i), n, sizeof n);
+        CHECK_STR(n, full);
+    }
+    CHECK(ntable == nexp);
 }
 
 static void test_config_env_overrides(void)
@@ -145,6 +318,74 @@ static void test_config_env_overrides(void)
     unsetenv("ORTHANC__DICOM_AET");
     unsetenv("ORTHANC__SYNC_STORAGE_AREA");
     unsetenv("ORTHANC__MAXIMUM_STORAGE_SIZE");
+
+    /* strict numbers */
+    static const char *const bad_ints[] = { " 8042", "+8042", "8042 ", "0x1f90", "", "80.5" };
+    for (size_t i = 0; i < sizeof bad_ints / sizeof bad_ints[0]; i++) {
+        setenv("ORTHANC__HTTP_PORT", bad_ints[i], 1);
+        memset(&e, 0, sizeof e);
+        CHECK(!cfg_load(&e, NULL, &c) && strstr(e.message, "ORTHANC__HTTP_PORT"));
+    }
+    unsetenv("ORTHANC__HTTP_PORT");
+    setenv("ORTHANC__MAXIMUM_STORAGE_SIZE", "-5", 1);
+    CHECK(!cfg_load(&e, NULL, &c) && strstr(e.message, "ORTHANC__MAXIMUM_STORAGE_SIZE"));
+    setenv("ORTHANC__MAXIMUM_STORAGE_SIZE", "99999999999999999999999", 1);
+    CHECK(!cfg_load(&e, NULL, &c) && strstr(e.message, "ORTHANC__MAXIMUM_STORAGE_SIZE"));
+    unsetenv("ORTHANC__MAXIMUM_STORAGE_SIZE");
+
+    /* booleans: true/false/1/0/yes/no in any case */
+    static const struct { const char *s; bool v; } bools[] = {
+        { "true", true }, { "TRUE", true }, { "1", true }, { "Yes", true },
+        { "false", false }, { "False", false }, { "0", false }, { "NO", false },
+    };
+    for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++) {
+        setenv("ORTHANC__OVERWRITE_INSTANCES", bools[i].s, 1);
+        memset(&e, 0, sizeof e);
+        CHECK(cfg_load(&e, NULL, &c));
+        CHECK(c.overwrite_instances == bools[i].v);
+        cfg_cleanup(&c);
+    }
+    setenv("ORTHANC__OVERWRITE_INSTANCES", "maybe", 1);
+    CHECK(!cfg_load(&e, NULL, &c) && strstr(e.message, "ORTHANC__OVERWRITE_INSTANCES"));
+    unsetenv("ORTHANC__OVERWRITE_INSTANCES");
+
+    /* nested JSON (both modality forms), strings as they are, IndexDirectory follows an
+     * environment StorageDirectory, AuthenticationEnabled from the environment is explicit */
+    setenv("ORTHANC__DICOM_MODALITIES",
+           "{\"ct\": [\"CT1\", \"10.0.0.5\", 104], \"mr\": {\"AET\": \"MR1\", \"Host\": \"mr\", \"Port\": \"11112\"}}", 1);
+    setenv("ORTHANC__USER_METADATA", "{\"Note\": 1025}", 1);
+    setenv("ORTHANC__NAME", "  spaced // not a comment ", 1);
+    setenv("ORTHANC__STORAGE_DIRECTORY", "/srv/envdb", 1);
+    setenv("ORTHANC__REMOTE_ACCESS_ALLOWED", "true", 1);
+    setenv("ORTHANC__AUTHENTICATION_ENABLED", "false", 1);
+    memset(&e, 0, sizeof e);
+    CHECK(cfg_load(&e, NULL, &c));
+    CHECK(c.nmodalities == 2);
+    if (c.nmodalities == 2) {
+        CHECK_STR(c.modalities[0].name, "ct");
+        CHECK_STR(c.modalities[0].host, "10.0.0.5");
+        CHECK(c.modalities[0].port == 104);
+        CHECK_STR(c.modalities[1].aet, "MR1");
+        CHECK(c.modalities[1].port == 11112);
+    }
+    CHECK(c.nuser_metadata == 1 && c.user_metadata[0].number == 1025);
+    CHECK_STR(c.name, "  spaced // not a comment ");
+    CHECK_STR(c.storage_dir, "/srv/envdb");
+    CHECK_STR(c.index_dir, "/srv/envdb");
+    CHECK(c.remote_access_allowed && !c.authentication_enabled && c.authentication_explicit);
+    cfg_cleanup(&c);
+    setenv("ORTHANC__DICOM_MODALITIES", "{\"ct\": [\"CT1\", \"10.0.0.5\", 0]}", 1);
+    CHECK(!cfg_load(&e, NULL, &c) && strstr(e.message, "ORTHANC__DICOM_MODALITIES"));
+    unsetenv("ORTHANC__DICOM_MODALITIES");
+    unsetenv("ORTHANC__USER_METADATA");
+    unsetenv("ORTHANC__NAME");
+    unsetenv("ORTHANC__STORAGE_DIRECTORY");
+    unsetenv("ORTHANC__AUTHENTICATION_ENABLED");
+    memset(&e, 0, sizeof e);
+    CHECK(cfg_load(&e, NULL, &c)); /* absent: follows RemoteAccessAllowed */
+    CHECK(c.authentication_enabled && !c.authentication_explicit);
+    cfg_cleanup(&c);
+    unsetenv("ORTHANC__REMOTE_ACCESS_ALLOWED");
 }
 
 static void test_config_example_matches_table(void)
@@ -185,9 +426,18 @@ static void test_config_example_matches_table(void)
 int main(void)
 {
     if (!mkdtemp(tmpdir)) return 1;
+    for (char **e = environ; e && *e; e++) /* the caller's ORTHANC__* must not leak in */
+        if (!strncmp(*e, "ORTHANC__", 9)) {
+            char name[128];
+            snprintf(name, sizeof name, "%.*s", (int)strcspn(*e, "="), *e);
+            unsetenv(name);
+            e = environ - 1;
+        }
     RUN(test_config_defaults);
     RUN(test_config_comments_and_structures);
     RUN(test_config_errors_name_option_and_line);
+    RUN(test_config_strictness);
+    RUN(test_config_unknown_logged);
     RUN(test_config_env_names);
     RUN(test_config_env_overrides);
     RUN(test_config_example_matches_table);
