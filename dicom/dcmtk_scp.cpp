@@ -18,7 +18,8 @@
  *   implementation UID and version, the calling AE title as source) into a growable buffer,
  *   then DIMSE_receiveDataSetInFile() appends the PDV bytes as they arrive through our own
  *   DcmConsumer: the stored dataset is bit-identical to what was sent (deflated datasets stay
- *   deflated). The store callback (the server's ingest) parses and checks it and answers the
+ *   deflated; the one pad byte that makes a deflate stream fit even-length PDVs is dropped, as
+ *   DCMTK's storescp does). The store callback (the server's ingest) parses and checks it and answers the
  *   DIMSE status; an ErrorComment rides along with failures. The buffer is reused across the
  *   instances of an association.
  * - TCP_NODELAY: DCMTK sets it on accepted sockets when the TCP_NODELAY environment variable
@@ -55,6 +56,7 @@
 #include <unordered_set>
 
 #include <fcntl.h>
+#include <zlib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -159,6 +161,7 @@ public:
         return true;
     }
     void reset() { len_ = 0; ok_ = true; }
+    void truncate(size_t n) { if (n < len_) len_ = n; }
     /* Gives memory back after an unusually large instance. */
     void shrink(size_t keep)
     {
@@ -237,6 +240,29 @@ void write_meta(BufConsumer &buf, const char *sop_class, const char *sop_instanc
     put32(head, (uint32_t)body.size());
     buf.write(head.data(), (offile_off_t)head.size());
     buf.write(body.data(), (offile_off_t)body.size());
+}
+
+/* A deflated dataset is an odd-length byte stream carried in even-length PDVs: the sender pads
+ * it with one byte. Returns how many trailing bytes follow the end of the deflate stream
+ * (0 or 1 when well-formed; 0 when it cannot tell). */
+size_t deflate_padding(const unsigned char *p, size_t n)
+{
+    if (n == 0 || p[n - 1] != 0) return 0;
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, -MAX_WBITS) != Z_OK) return 0;
+    unsigned char sink[16384];
+    z.next_in = const_cast<unsigned char *>(p);
+    z.avail_in = (uInt)n;
+    int r;
+    do {
+        z.next_out = sink;
+        z.avail_out = sizeof sink;
+        r = inflate(&z, Z_NO_FLUSH);
+    } while (r == Z_OK);
+    size_t left = r == Z_STREAM_END ? z.avail_in : 0;
+    inflateEnd(&z);
+    return left == 1 ? 1 : 0;
 }
 
 std::string trim(const char *s)
@@ -333,6 +359,7 @@ uint16_t handle_store(Assoc *as, T_ASC_PresentationContextID pid, T_DIMSE_C_Stor
         buf.reset();
         write_meta(buf, rq.AffectedSOPClassUID, rq.AffectedSOPInstanceUID, ts,
                    as->calling.c_str());
+        size_t meta_len = buf.size();
         BufOutputStream out(&buf);
         T_ASC_PresentationContextID data_pid = 0;
         c = DIMSE_receiveDataSetInFile(as->a, dimse_mode(scp), scp->cfg.timeout_s, &data_pid,
@@ -343,6 +370,8 @@ uint16_t handle_store(Assoc *as, T_ASC_PresentationContextID pid, T_DIMSE_C_Stor
             *fatal = true;
             return 0;
         }
+        if (buf.good() && strcmp(ts, UID_DeflatedExplicitVRLittleEndianTransferSyntax) == 0)
+            buf.truncate(buf.size() - deflate_padding(buf.data() + meta_len, buf.size() - meta_len));
         if (!buf.good()) {
             status = 0xA700;
             snprintf(comment, sizeof comment, "out of memory");
