@@ -52,6 +52,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iconv.h>
+#include <strings.h>
 #include <new>
 
 #include "dicom/dicom_int.h"
@@ -255,6 +256,10 @@ void append_utf8(std::string &out, const char *s, size_t n)
     }
 }
 
+/* The character set of files without SpecificCharacterSet: Orthanc's DefaultEncoding, set once
+ * before threads start (dcm_set_default_encoding). */
+std::string g_default_charset = "ISO_IR 100";
+
 /* One SpecificCharacterSet, ready to convert values. Opens iconv descriptors lazily and
  * closes them when destroyed; not shared between threads. */
 class Utf8Conv {
@@ -354,8 +359,11 @@ public:
     }
 
 private:
-    void setup(const std::string &charset)
+    void setup(const std::string &given)
     {
+        /* no SpecificCharacterSet: the configured DefaultEncoding (dcm_set_default_encoding) */
+        const std::string &charset =
+            given.find_first_not_of(" \0", 0, 2) == std::string::npos ? g_default_charset : given;
         /* split on '\\', trim spaces */
         std::vector<std::string> terms;
         size_t start = 0;
@@ -374,6 +382,10 @@ private:
         if (!iso2022_) {
             if (first == "ISO_IR 192") {
                 whole_utf8_ = true;
+                return;
+            }
+            if (first == "WINDOWS-1251") { /* only as a DefaultEncoding ("Windows1251") */
+                whole_ = "CP1251";
                 return;
             }
             if (first == "GB18030" || first == "GBK") {
@@ -978,6 +990,8 @@ struct JsonCtx {
     int format;
     size_t max_length;
     std::string text; /* scratch */
+    const uint32_t *ignore = nullptr; /* tags never TooLong (?ignore-length=) */
+    size_t nignore = 0;
 };
 
 cJSON *must(cJSON *j)
@@ -1062,7 +1076,12 @@ cJSON *item_json(DcmItem *item, const std::string &inherited, JsonCtx &ctx, bool
         char hex[10];
         snprintf(hex, sizeof hex, "%04x,%04x", key >> 16, key & 0xFFFF);
         const char *type = nullptr;
+        size_t saved_max = ctx.max_length;
+        for (size_t i = 0; i < ctx.nignore; i++)
+            if (ctx.ignore[i] == key)
+                ctx.max_length = 0;
         cJSON *value = must(element_json(e, conv, charset, ctx, &type));
+        ctx.max_length = saved_max;
         if (ctx.format == DCM_JSON_FULL) {
             JsonGuard entry(cJSON_CreateObject());
             DcmTag t(e->getTag());
@@ -1092,13 +1111,19 @@ cJSON *item_json(DcmItem *item, const std::string &inherited, JsonCtx &ctx, bool
 
 extern "C" cJSON *dcm_to_json(DcmError *err, const DcmObject *cobj, int format, size_t max_length)
 {
+    return dcm_to_json_ex(err, cobj, format, max_length, nullptr, 0);
+}
+
+extern "C" cJSON *dcm_to_json_ex(DcmError *err, const DcmObject *cobj, int format,
+                                 size_t max_length, const uint32_t *ignore_length, size_t nignore)
+{
     try {
         if (!cobj || (format != DCM_JSON_FULL && format != DCM_JSON_SIMPLIFY && format != DCM_JSON_SHORT)) {
             dcm_int_fail(err, DCM_ERR_ARG, "dcm_to_json: bad arguments");
             return nullptr;
         }
         DcmObject *obj = const_cast<DcmObject *>(cobj);
-        JsonCtx ctx{format, max_length, std::string()};
+        JsonCtx ctx{format, max_length, std::string(), ignore_length, nignore};
         std::lock_guard<std::mutex> g(obj->lock);
         return item_json(obj->ff->getDataset(), obj->charset, ctx, true, &obj->index);
     }
@@ -1218,6 +1243,32 @@ extern "C" bool dcm_global_init(DcmError *err)
 }
 
 extern "C" void dcm_set_log_fn(DcmLogFn fn) { g_log_fn.store(fn); }
+
+extern "C" bool dcm_set_default_encoding(DcmError *err, const char *name)
+{
+    /* Orthanc's Encoding names (Enumerations.cpp) -> the SpecificCharacterSet they stand for */
+    static const struct { const char *name, *charset; } MAP[] = {
+        {"Ascii", "ISO_IR 6"},           {"Utf8", "ISO_IR 192"},
+        {"Latin1", "ISO_IR 100"},        {"Latin2", "ISO_IR 101"},
+        {"Latin3", "ISO_IR 109"},        {"Latin4", "ISO_IR 110"},
+        {"Latin5", "ISO_IR 148"},        {"Cyrillic", "ISO_IR 144"},
+        {"Windows1251", "WINDOWS-1251"}, {"Arabic", "ISO_IR 127"},
+        {"Greek", "ISO_IR 126"},         {"Hebrew", "ISO_IR 138"},
+        {"Thai", "ISO_IR 166"},          {"Japanese", "ISO_IR 13"},
+        {"Chinese", "GB18030"},          {"JapaneseKanji", "ISO 2022 IR 87"},
+        {"Korean", "ISO 2022 IR 149"},   {"SimplifiedChinese", "ISO 2022 IR 58"},
+    };
+    try {
+        for (const auto &m : MAP) {
+            if (name && strcasecmp(name, m.name) == 0) {
+                g_default_charset = m.charset;
+                return true;
+            }
+        }
+        return dcm_int_fail(err, DCM_ERR_ARG, "unknown DefaultEncoding \"%s\"", name ? name : "");
+    }
+    DCM_CATCH(err, false)
+}
 
 extern "C" bool dcm_dictionary_add(DcmError *err, uint32_t tag, const char *vr, const char *name,
                                    int min_multiplicity, int max_multiplicity,

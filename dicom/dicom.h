@@ -55,6 +55,21 @@ void dcm_set_log_fn(DcmLogFn fn);
 bool dcm_dictionary_add(DcmError *err, uint32_t tag, const char *vr, const char *name,
                         int min_multiplicity, int max_multiplicity, const char *private_creator);
 
+/* Character set of files without SpecificCharacterSet, by Orthanc's DefaultEncoding name:
+ * "Latin1" (the default), "Utf8", "Ascii", "Latin2".."Latin5", "Cyrillic", "Windows1251",
+ * "Arabic", "Greek", "Hebrew", "Thai", "Japanese", "Chinese", "JapaneseKanji", "Korean",
+ * "SimplifiedChinese" (case-insensitive). DCM_ERR_ARG for an unknown name (the setting is then
+ * unchanged). Call before threads start. */
+bool dcm_set_default_encoding(DcmError *err, const char *name);
+
+/* The tag for a dictionary name ("PatientName"), or "gggg,eeee" / "gggg-eeee" / "ggggeeee"
+ * in hex. false if neither. */
+bool dcm_tag_parse(const char *text, uint32_t *tag);
+/* The dictionary VR of a tag ("PN", "DA", ...; "UN" if unknown) into vr[3]. */
+void dcm_tag_vr(uint32_t tag, char vr[3]);
+/* The dictionary name of a tag into out, or "gggg,eeee" when unknown. */
+void dcm_tag_name(uint32_t tag, char *out, size_t size);
+
 /* ---- Parsed DICOM objects ------------------------------------------------------------ */
 
 typedef struct DcmObject DcmObject; /* opaque: a parsed file (meta header + dataset) */
@@ -129,6 +144,49 @@ enum {
  * unknown tags and name clashes, keyed "gggg,eeee".
  * Returns a new cJSON tree (caller deletes) or NULL with err set. */
 cJSON *dcm_to_json(DcmError *err, const DcmObject *obj, int format, size_t max_length);
+
+/* dcm_to_json with a list of tags whose values are never TooLong (Orthanc's
+ * ?ignore-length=tag,tag). */
+cJSON *dcm_to_json_ex(DcmError *err, const DcmObject *obj, int format, size_t max_length,
+                      const uint32_t *ignore_length, size_t nignore);
+
+/* ---- Raw content by path (/instances/{id}/content/...; dicom/dcmtk_content.cpp) ---------
+ * path: segments after /content/: tags ("0010-0010", "0010,0010", "PatientName"), and after a
+ * sequence an item index ("0008-1140/0/0008-1150"); after PixelData a fragment index.
+ * Reading the file: header only (DCM_PARSE_HEADER_ONLY); the pixel data are read in place from
+ * `file` at their offset (fragments walked item by item, never parsed into a tree), so a big
+ * file is not held twice. (Deflated files are parsed fully when PixelData is asked.)
+ * The answer is either a listing (npath 0: the dataset's tags "gggg-eeee" in file order, group
+ * 0002 excluded, PixelData included; a sequence: its item indexes "0".."n-1"; an item: its
+ * tags; encapsulated PixelData: its items, 0 being the basic offset table) or a value: the
+ * raw bytes as stored (little endian for binary VRs), text values converted to UTF-8 from the
+ * file's character set (padding kept, as Orthanc sends the raw value).
+ * Errors: DCM_ERR_MISSING (absent tag, item or fragment: the caller answers 404), DCM_ERR_ARG
+ * (a segment that is neither a tag nor a number), DCM_ERR_FORMAT (unreadable file). */
+typedef struct DcmContent {
+    bool is_list;
+    char **names;      /* listing: malloc'd strings */
+    size_t nnames;
+    void *data;        /* value: malloc'd (may be NULL when len is 0) */
+    size_t len;
+    bool is_text;      /* value is UTF-8 text */
+} DcmContent;
+bool dcm_content(DcmError *err, const void *file, size_t len, const char *const *path,
+                 size_t npath, DcmContent *out);
+void dcm_content_cleanup(DcmContent *c); /* zeroes it; fine on a zeroed struct */
+
+/* ---- Creating an instance (/tools/create-dicom; dicom/dcmtk_content.cpp) ---------------
+ * tags: {"PatientName": "A^B", "0010,0020": "id", "ReferencedSeriesSequence": [{...}, ...]}
+ * (values are UTF-8 strings, or arrays of objects for sequences); SpecificCharacterSet is set
+ * to "ISO_IR 192" unless given. Missing PatientID, Study/Series/SOP Instance UIDs are
+ * generated, SOPClassUID defaults to Secondary Capture (1.2.840.10008.5.1.4.1.1.7), like
+ * Orthanc. content (may be NULL): a PDF ("application/pdf": Encapsulated PDF SOP class) or a
+ * PNG image ("image/png": 8-bit gray/RGB/RGBA, non-interlaced; alpha dropped) or a JPEG image
+ * ("image/jpeg": kept encapsulated, JPEG baseline transfer syntax).
+ * The result is a Part-10 file in Explicit VR Little Endian (*buf malloc'd, free()).
+ * DCM_ERR_ARG for an unknown tag name, a bad value or an unsupported content. */
+bool dcm_create(DcmError *err, const cJSON *tags, const char *content_type, const void *content,
+                size_t content_len, void **buf, size_t *len);
 
 /* Serializes the object as a Part-10 file (meta header regenerated) in `transfer_syntax`
  * (NULL: keep the current one). *buf is malloc'd (free with free()).

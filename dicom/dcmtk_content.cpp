@@ -1,0 +1,689 @@
+/* dcmtk_content.cpp -- raw values by path (/instances/{id}/content/...), tag names, and new
+ * instances from JSON (/tools/create-dicom).
+ *
+ * DESIGN
+ * - /content reads the stored file header-only (dcm_parse with DCM_PARSE_HEADER_ONLY): the
+ *   tree then holds everything but the pixels. Top-level PixelData is read in place from the
+ *   caller's buffer at the PixelData offset the parse found: a defined length is one slice of
+ *   the buffer, an undefined length (encapsulated) is walked item by item (items are always
+ *   little endian, PS3.5 A.4). So a 500 MB multi-frame file is held once (the caller's buffer)
+ *   plus the one fragment answered. Deflated files have no such offset: only for them, and
+ *   only when PixelData is asked, the file is parsed fully.
+ * - Values are DCMTK's getPartialValue() bytes, i.e. the stored value in little endian (the
+ *   tree is in local byte order, x86/arm64 little endian); text VRs are converted to UTF-8
+ *   with the same converter as /tags (dcm_int_to_utf8), a sequence item's own
+ *   SpecificCharacterSet applying inside it.
+ * - dcm_create builds a DcmFileFormat from Orthanc-style JSON, then writes it with the
+ *   regular writer (dcm_int_object_from + dcm_write). Images: PNG is inflated with zlib and
+ *   unfiltered here (8-bit, non-interlaced, gray/gray+alpha/RGB/RGBA; alpha dropped); JPEG is
+ *   kept as is, encapsulated in one fragment (JPEG baseline transfer syntax, dimensions from
+ *   its SOF marker). PDF goes into EncapsulatedDocument.
+ */
+#include "dcmtk/config/osconfig.h" /* first, as DCMTK requires */
+
+#include "dcmtk/dcmdata/dcdeftag.h"
+#include "dcmtk/dcmdata/dcdict.h"
+#include "dcmtk/dcmdata/dcdicent.h"
+#include "dcmtk/dcmdata/dcmetinf.h"
+#include "dcmtk/dcmdata/dcpixel.h"
+#include "dcmtk/dcmdata/dcpixseq.h"
+#include "dcmtk/dcmdata/dcpxitem.h"
+#include "dcmtk/dcmdata/dcsequen.h"
+#include "dcmtk/dcmdata/dcuid.h"
+#include "dcmtk/dcmdata/dcvrobow.h"
+#include "dcmtk/dcmdata/dcxfer.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <new>
+#include <zlib.h>
+
+#include "dicom/dicom_int.h"
+
+namespace mp {
+
+#define DCM_CATCH(err, retval) \
+    catch (const std::bad_alloc &) { dcm_int_fail(err, DCM_ERR_NOMEM, "out of memory"); return retval; } \
+    catch (const std::exception &ex) { dcm_int_fail(err, DCM_ERR_INTERNAL, "internal error: %s", ex.what()); return retval; } \
+    catch (...) { dcm_int_fail(err, DCM_ERR_INTERNAL, "internal error (unknown exception)"); return retval; }
+
+/* ---- tags by name ------------------------------------------------------------------------ */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static bool parse_hex(const char *s, size_t n, uint32_t *out)
+{
+    uint32_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        int h = hexval(s[i]);
+        if (h < 0) return false;
+        v = v << 4 | (uint32_t)h;
+    }
+    *out = v;
+    return true;
+}
+
+extern "C" bool dcm_tag_parse(const char *text, uint32_t *tag)
+{
+    try {
+        if (!text || !tag) return false;
+        size_t n = strlen(text);
+        uint32_t g, e;
+        if (n == 9 && (text[4] == ',' || text[4] == '-') && parse_hex(text, 4, &g) &&
+            parse_hex(text + 5, 4, &e)) {
+            *tag = g << 16 | e;
+            return true;
+        }
+        if (n == 8 && parse_hex(text, 8, &g)) {
+            *tag = g;
+            return true;
+        }
+        DcmTag t;
+        if (DcmTag::findTagFromName(text, t).good()) {
+            *tag = (uint32_t)t.getGTag() << 16 | t.getETag();
+            return true;
+        }
+        return false;
+    } catch (...) {
+        return false;
+    }
+}
+
+extern "C" void dcm_tag_vr(uint32_t tag, char vr[3])
+{
+    try {
+        DcmTag t((Uint16)(tag >> 16), (Uint16)(tag & 0xFFFF));
+        const char *n = t.getVR().getValidVRName();
+        snprintf(vr, 3, "%s", n ? n : "UN");
+    } catch (...) {
+        snprintf(vr, 3, "UN");
+    }
+}
+
+extern "C" void dcm_tag_name(uint32_t tag, char *out, size_t size)
+{
+    try {
+        DcmTag t((Uint16)(tag >> 16), (Uint16)(tag & 0xFFFF));
+        const char *n = t.getTagName();
+        if (n && strcmp(n, "Unknown Tag & Data") != 0) {
+            snprintf(out, size, "%s", n);
+            return;
+        }
+    } catch (...) {
+    }
+    snprintf(out, size, "%04x,%04x", tag >> 16, tag & 0xFFFF);
+}
+
+/* ---- /content ---------------------------------------------------------------------------- */
+
+namespace {
+
+uint32_t key_of(const DcmElement *e)
+{
+    return (uint32_t)e->getTag().getGTag() << 16 | e->getTag().getETag();
+}
+
+std::string tag_seg(uint32_t key)
+{
+    char b[16];
+    snprintf(b, sizeof b, "%04x-%04x", key >> 16, key & 0xFFFF);
+    return b;
+}
+
+bool parse_index(const char *s, unsigned long *out)
+{
+    if (!*s) return false;
+    char *end;
+    *out = strtoul(s, &end, 10);
+    return *end == '\0' && s[0] != '-' && s[0] != '+';
+}
+
+uint32_t rd32(const uint8_t *p, bool big)
+{
+    return big ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
+               : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+struct Result {
+    bool is_list = false;
+    std::vector<std::string> names;
+    std::string value;
+    bool is_text = false;
+};
+
+/* PixelData read from the file bytes. off: offset of its value (after the header). */
+bool pixels_in_place(DcmError *err, const uint8_t *b, size_t len, uint64_t off, bool big,
+                     const char *const *rest, size_t nrest, Result &r)
+{
+    if (off < 4 || off > len)
+        return dcm_int_fail(err, DCM_ERR_FORMAT, "bad PixelData offset");
+    uint32_t l = rd32(b + off - 4, big);
+    if (l != 0xFFFFFFFFu) { /* native pixels: one value */
+        if (nrest > 0)
+            return dcm_int_fail(err, DCM_ERR_MISSING, "PixelData is not encapsulated");
+        if (l > len - off)
+            return dcm_int_fail(err, DCM_ERR_FORMAT, "PixelData cut");
+        r.value.assign(reinterpret_cast<const char *>(b + off), l);
+        return true;
+    }
+    unsigned long want = 0;
+    if (nrest > 1 || (nrest == 1 && !parse_index(rest[0], &want)))
+        return dcm_int_fail(err, DCM_ERR_MISSING, "no such fragment");
+    size_t p = off;
+    unsigned long i = 0;
+    for (;;) {
+        if (len - p < 8)
+            return dcm_int_fail(err, DCM_ERR_FORMAT, "encapsulated PixelData cut");
+        uint32_t ge = rd32(b + p, false), il = rd32(b + p + 4, false);
+        p += 8;
+        if (ge == 0xE0DDFFFEu) /* (FFFE,E0DD) little endian as g | e << 16 */
+            break;
+        if (ge != 0xE000FFFEu || il > len - p)
+            return dcm_int_fail(err, DCM_ERR_FORMAT, "bad item in encapsulated PixelData");
+        if (nrest == 0) {
+            r.names.push_back(std::to_string(i));
+        } else if (i == want) {
+            r.value.assign(reinterpret_cast<const char *>(b + p), il);
+            return true;
+        }
+        p += il;
+        i++;
+    }
+    if (nrest == 0) {
+        r.is_list = true;
+        return true;
+    }
+    return dcm_int_fail(err, DCM_ERR_MISSING, "no fragment %lu", want);
+}
+
+std::string item_charset(DcmItem *item, const std::string &inherited)
+{
+    DcmElement *cs = nullptr;
+    if (item->findAndGetElement(DCM_SpecificCharacterSet, cs, OFFalse).good() && cs) {
+        char *v = nullptr;
+        Uint32 n = 0;
+        if (cs->getString(v, n).good() && v)
+            return std::string(v, n);
+    }
+    return inherited;
+}
+
+void list_item(DcmItem *item, bool top, Result &r)
+{
+    r.is_list = true;
+    for (::DcmObject *o = item->nextInContainer(nullptr); o; o = item->nextInContainer(o)) {
+        uint32_t k = key_of(static_cast<DcmElement *>(o));
+        if (top && (k >> 16) == 0x0002)
+            continue;
+        r.names.push_back(tag_seg(k));
+    }
+}
+
+bool leaf_value(DcmError *err, DcmElement *e, const std::string &charset, Result &r)
+{
+    Uint32 n = e->getLengthField();
+    if (n == DCM_UndefinedLength) { /* nested encapsulated pixel data: fragments not served */
+        return dcm_int_fail(err, DCM_ERR_MISSING, "encapsulated value");
+    }
+    std::string raw(n, '\0');
+    if (n > 0 && e->getPartialValue(&raw[0], 0, n, nullptr, EBO_LittleEndian).bad())
+        return dcm_int_fail(err, DCM_ERR_INTERNAL, "cannot read the value of (%04x,%04x)",
+                            key_of(e) >> 16, key_of(e) & 0xFFFF);
+    DcmEVR vr = e->getTag().getEVR();
+    if (e->getTag().getVR().isaString()) {
+        r.value = dcm_int_to_utf8(charset, raw.data(), raw.size(), vr == EVR_PN);
+        r.is_text = true;
+    } else {
+        r.value.swap(raw);
+    }
+    return true;
+}
+
+/* Walks path from item. top: the dataset. */
+bool walk(DcmError *err, DcmObject *obj, const uint8_t *file, size_t len, DcmItem *item,
+          std::string charset, const char *const *path, size_t npath, bool top, Result &r)
+{
+    if (npath == 0) {
+        list_item(item, top, r);
+        if (top && obj->header_only && obj->has_pixel_data)
+            r.names.push_back(tag_seg(0x7FE00010));
+        return true;
+    }
+    uint32_t key;
+    if (!dcm_tag_parse(path[0], &key))
+        return dcm_int_fail(err, DCM_ERR_ARG, "not a DICOM tag: \"%s\"", path[0]);
+    if (top && key == 0x7FE00010 && obj->header_only && obj->has_pixel_data && obj->pixel_offset)
+        return pixels_in_place(err, file, len, obj->pixel_offset,
+                               DcmXfer(obj->ts.c_str()).isBigEndian(), path + 1, npath - 1, r);
+    DcmElement *e = nullptr;
+    if (item->findAndGetElement(DcmTagKey((Uint16)(key >> 16), (Uint16)(key & 0xFFFF)), e,
+                                OFFalse).bad() || !e)
+        return dcm_int_fail(err, DCM_ERR_MISSING, "no tag %04x,%04x", key >> 16, key & 0xFFFF);
+    if (!e->isLeaf()) {
+        DcmSequenceOfItems *sq = static_cast<DcmSequenceOfItems *>(e);
+        if (npath == 1) {
+            r.is_list = true;
+            for (unsigned long i = 0; i < sq->card(); i++)
+                r.names.push_back(std::to_string(i));
+            return true;
+        }
+        unsigned long idx;
+        if (!parse_index(path[1], &idx) || idx >= sq->card())
+            return dcm_int_fail(err, DCM_ERR_MISSING, "no item %s", path[1]);
+        DcmItem *child = sq->getItem(idx);
+        return walk(err, obj, file, len, child, item_charset(child, charset), path + 2, npath - 2,
+                    false, r);
+    }
+    if (e->getTag().getEVR() == EVR_PixelData || e->ident() == EVR_PixelData) {
+        DcmPixelData *px = static_cast<DcmPixelData *>(e);
+        DcmPixelSequence *seq = nullptr;
+        E_TransferSyntax x = DcmXfer(obj->ts.c_str()).getXfer();
+        if (DcmXfer(x).isEncapsulated() && px->getEncapsulatedRepresentation(x, nullptr, seq).good() && seq) {
+            if (npath == 1) {
+                r.is_list = true;
+                for (unsigned long i = 0; i < seq->card(); i++)
+                    r.names.push_back(std::to_string(i));
+                return true;
+            }
+            unsigned long idx;
+            DcmPixelItem *pi = nullptr;
+            if (npath > 2 || !parse_index(path[1], &idx) || seq->getItem(pi, idx).bad() || !pi)
+                return dcm_int_fail(err, DCM_ERR_MISSING, "no fragment %s", path[1]);
+            Uint8 *d = nullptr;
+            if (pi->getLength() > 0 && pi->getUint8Array(d).good() && d)
+                r.value.assign(reinterpret_cast<const char *>(d), pi->getLength());
+            return true;
+        }
+    }
+    if (npath > 1)
+        return dcm_int_fail(err, DCM_ERR_MISSING, "(%04x,%04x) has no children", key >> 16, key & 0xFFFF);
+    return leaf_value(err, e, charset, r);
+}
+
+} // namespace
+
+extern "C" bool dcm_content(DcmError *err, const void *file, size_t len, const char *const *path,
+                            size_t npath, DcmContent *out)
+{
+    try {
+        if (!out || (!path && npath))
+            return dcm_int_fail(err, DCM_ERR_ARG, "dcm_content: bad arguments");
+        memset(out, 0, sizeof *out);
+        DcmObject *raw = nullptr;
+        if (!dcm_parse(err, file, len, DCM_PARSE_HEADER_ONLY, &raw))
+            return false;
+        std::unique_ptr<DcmObject> obj(raw);
+        if (npath > 0 && obj->header_only && obj->has_pixel_data && !obj->pixel_offset) {
+            /* deflated: no offset into the file; parse it all when PixelData is wanted */
+            uint32_t key;
+            if (dcm_tag_parse(path[0], &key) && key == 0x7FE00010) {
+                raw = nullptr;
+                if (!dcm_parse(err, file, len, 0, &raw))
+                    return false;
+                obj.reset(raw);
+            }
+        }
+        Result r;
+        {
+            std::lock_guard<std::mutex> g(obj->lock);
+            if (!walk(err, obj.get(), static_cast<const uint8_t *>(file), len,
+                      obj->ff->getDataset(), obj->charset, path, npath, true, r))
+                return false;
+        }
+        out->is_list = r.is_list;
+        if (r.is_list) {
+            out->names = static_cast<char **>(calloc(r.names.size() + 1, sizeof(char *)));
+            if (!out->names)
+                throw std::bad_alloc();
+            for (const std::string &s : r.names) {
+                if (!(out->names[out->nnames] = strdup(s.c_str()))) {
+                    dcm_content_cleanup(out);
+                    throw std::bad_alloc();
+                }
+                out->nnames++;
+            }
+        } else {
+            out->data = malloc(r.value.size() + 1);
+            if (!out->data)
+                throw std::bad_alloc();
+            memcpy(out->data, r.value.data(), r.value.size());
+            static_cast<char *>(out->data)[r.value.size()] = '\0';
+            out->len = r.value.size();
+            out->is_text = r.is_text;
+        }
+        return true;
+    }
+    DCM_CATCH(err, false)
+}
+
+extern "C" void dcm_content_cleanup(DcmContent *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nnames; i++)
+        free(c->names[i]);
+    free(c->names);
+    free(c->data);
+    memset(c, 0, sizeof *c);
+}
+
+/* ---- /tools/create-dicom ----------------------------------------------------------------- */
+
+namespace {
+
+struct CreateError {
+    int code;
+    std::string msg;
+};
+
+[[noreturn]] void bad(const std::string &m) { throw CreateError{DCM_ERR_ARG, m}; }
+
+void check(OFCondition c, const std::string &what)
+{
+    if (c.bad())
+        bad(what + ": " + c.text());
+}
+
+void fill_item(DcmItem *item, const cJSON *tags);
+
+void put_value(DcmItem *item, const char *name, const cJSON *v)
+{
+    uint32_t key;
+    if (!dcm_tag_parse(name, &key))
+        bad(std::string("unknown DICOM tag: ") + name);
+    DcmTag tag((Uint16)(key >> 16), (Uint16)(key & 0xFFFF));
+    if (cJSON_IsArray(v)) {
+        if (tag.getEVR() != EVR_SQ && tag.getEVR() != EVR_UNKNOWN && tag.getEVR() != EVR_UN)
+            bad(std::string("not a sequence: ") + name);
+        tag.setVR(DcmVR(EVR_SQ));
+        DcmSequenceOfItems *sq = new DcmSequenceOfItems(tag);
+        if (item->insert(sq, OFTrue).bad()) {
+            delete sq;
+            bad(std::string("cannot insert ") + name);
+        }
+        const cJSON *it;
+        cJSON_ArrayForEach(it, v)
+        {
+            if (!cJSON_IsObject(it))
+                bad(std::string("sequence items must be objects: ") + name);
+            DcmItem *child = new DcmItem;
+            sq->append(child);
+            fill_item(child, it);
+        }
+        return;
+    }
+    std::string text;
+    if (cJSON_IsString(v))
+        text = v->valuestring;
+    else if (cJSON_IsNumber(v)) {
+        char b[64];
+        snprintf(b, sizeof b, "%.17g", v->valuedouble);
+        text = b;
+    } else if (cJSON_IsNull(v))
+        text = "";
+    else
+        bad(std::string("bad value for ") + name);
+    if (key == 0x7FE00010)
+        bad("PixelData is set through Content");
+    if (tag.getEVR() == EVR_SQ)
+        bad(std::string("a sequence needs an array: ") + name);
+    if (tag.getEVR() == EVR_UNKNOWN || tag.getEVR() == EVR_UNKNOWN2B)
+        tag.setVR(DcmVR(EVR_UN));
+    check(item->putAndInsertString(tag, text.c_str(), OFTrue), std::string("cannot set ") + name);
+}
+
+void fill_item(DcmItem *item, const cJSON *tags)
+{
+    const cJSON *v;
+    cJSON_ArrayForEach(v, tags) put_value(item, v->string, v);
+}
+
+bool has_value(DcmDataset *ds, const DcmTagKey &k)
+{
+    OFString s;
+    return ds->findAndGetOFString(k, s).good() && !s.empty();
+}
+
+std::string new_uid(const char *root)
+{
+    char uid[100];
+    dcmGenerateUniqueIdentifier(uid, root);
+    return uid;
+}
+
+/* Decodes base64 ("data:...;base64,xxx" has been split by the caller). */
+
+uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+struct Image {
+    unsigned width = 0, height = 0, channels = 0;
+    std::vector<uint8_t> pixels; /* native: rows of width*channels bytes */
+};
+
+int paeth(int a, int b, int c)
+{
+    int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
+    return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+}
+
+Image decode_png(const uint8_t *b, size_t n)
+{
+    static const uint8_t SIG[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+    if (n < 8 || memcmp(b, SIG, 8) != 0)
+        bad("not a PNG image");
+    Image img;
+    unsigned depth = 0, color = 0, interlace = 0;
+    std::vector<uint8_t> z;
+    size_t p = 8;
+    while (p + 12 <= n) {
+        uint32_t l = be32(b + p);
+        const uint8_t *type = b + p + 4, *d = b + p + 8;
+        if (l > n - p - 12)
+            bad("PNG chunk cut");
+        if (!memcmp(type, "IHDR", 4) && l >= 13) {
+            img.width = be32(d);
+            img.height = be32(d + 4);
+            depth = d[8];
+            color = d[9];
+            interlace = d[12];
+        } else if (!memcmp(type, "IDAT", 4)) {
+            z.insert(z.end(), d, d + l);
+        } else if (!memcmp(type, "IEND", 4)) {
+            break;
+        }
+        p += 12 + l;
+    }
+    unsigned in_ch = color == 0 ? 1 : color == 2 ? 3 : color == 4 ? 2 : color == 6 ? 4 : 0;
+    if (depth != 8 || in_ch == 0 || interlace != 0 || img.width == 0 || img.height == 0 ||
+        img.width > 65535 || img.height > 65535)
+        bad("unsupported PNG (8-bit gray/RGB(A), non-interlaced only)");
+    size_t stride = (size_t)img.width * in_ch;
+    std::vector<uint8_t> raw((stride + 1) * img.height);
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (inflateInit(&zs) != Z_OK)
+        throw std::bad_alloc();
+    zs.next_in = z.data();
+    zs.avail_in = (uInt)z.size();
+    zs.next_out = raw.data();
+    zs.avail_out = (uInt)raw.size();
+    int zr = inflate(&zs, Z_FINISH);
+    inflateEnd(&zs);
+    if (zr != Z_STREAM_END || zs.avail_out != 0)
+        bad("corrupted PNG data");
+    std::vector<uint8_t> cur(stride), prev(stride, 0);
+    img.channels = in_ch >= 3 ? 3 : 1;
+    img.pixels.resize((size_t)img.width * img.height * img.channels);
+    for (unsigned y = 0; y < img.height; y++) {
+        const uint8_t *row = raw.data() + y * (stride + 1);
+        uint8_t f = row[0];
+        for (size_t x = 0; x < stride; x++) {
+            int a = x >= in_ch ? cur[x - in_ch] : 0, up = prev[x], c = x >= in_ch ? prev[x - in_ch] : 0;
+            int v = row[1 + x];
+            switch (f) {
+            case 0: break;
+            case 1: v += a; break;
+            case 2: v += up; break;
+            case 3: v += (a + up) / 2; break;
+            case 4: v += paeth(a, up, c); break;
+            default: bad("bad PNG filter");
+            }
+            cur[x] = (uint8_t)v;
+        }
+        uint8_t *o = img.pixels.data() + (size_t)y * img.width * img.channels;
+        for (unsigned x = 0; x < img.width; x++)
+            for (unsigned k = 0; k < img.channels; k++)
+                o[x * img.channels + k] = cur[x * in_ch + k];
+        prev.swap(cur);
+    }
+    return img;
+}
+
+/* Width, height and components of a JPEG from its SOF marker. */
+void jpeg_info(const uint8_t *b, size_t n, unsigned &w, unsigned &h, unsigned &ch)
+{
+    if (n < 4 || b[0] != 0xFF || b[1] != 0xD8)
+        bad("not a JPEG image");
+    size_t p = 2;
+    while (p + 4 <= n) {
+        if (b[p] != 0xFF)
+            bad("corrupted JPEG");
+        uint8_t m = b[p + 1];
+        uint16_t l = be16(b + p + 2);
+        if (m == 0xC0 || m == 0xC1) {
+            if (p + 2 + l > n || l < 8)
+                bad("corrupted JPEG");
+            h = be16(b + p + 5);
+            w = be16(b + p + 7);
+            ch = b[p + 9];
+            if (b[p + 4] != 8 || (ch != 1 && ch != 3))
+                bad("unsupported JPEG (8-bit baseline, gray or color)");
+            return;
+        }
+        if ((m >= 0xC2 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC))
+            bad("unsupported JPEG (baseline only)");
+        p += 2 + l;
+    }
+    bad("JPEG without a frame header");
+}
+
+void image_module(DcmDataset *ds, unsigned w, unsigned h, unsigned ch, bool ybr)
+{
+    check(ds->putAndInsertUint16(DCM_SamplesPerPixel, (Uint16)ch), "SamplesPerPixel");
+    check(ds->putAndInsertString(DCM_PhotometricInterpretation,
+                                 ch == 1 ? "MONOCHROME2" : ybr ? "YBR_FULL_422" : "RGB"),
+          "PhotometricInterpretation");
+    if (ch == 3)
+        check(ds->putAndInsertUint16(DCM_PlanarConfiguration, 0), "PlanarConfiguration");
+    check(ds->putAndInsertUint16(DCM_Rows, (Uint16)h), "Rows");
+    check(ds->putAndInsertUint16(DCM_Columns, (Uint16)w), "Columns");
+    check(ds->putAndInsertUint16(DCM_BitsAllocated, 8), "BitsAllocated");
+    check(ds->putAndInsertUint16(DCM_BitsStored, 8), "BitsStored");
+    check(ds->putAndInsertUint16(DCM_HighBit, 7), "HighBit");
+    check(ds->putAndInsertUint16(DCM_PixelRepresentation, 0), "PixelRepresentation");
+}
+
+} // namespace
+
+extern "C" bool dcm_create(DcmError *err, const cJSON *tags, const char *content_type,
+                           const void *content, size_t content_len, void **buf, size_t *len)
+{
+    try {
+        if (buf) *buf = nullptr;
+        if (len) *len = 0;
+        if (!buf || !len || (tags && !cJSON_IsObject(tags)))
+            return dcm_int_fail(err, DCM_ERR_ARG, "dcm_create: bad arguments");
+        std::unique_ptr<DcmFileFormat> ff(new DcmFileFormat);
+        DcmDataset *ds = ff->getDataset();
+        if (tags)
+            fill_item(ds, tags);
+        if (!ds->tagExists(DCM_SpecificCharacterSet))
+            check(ds->putAndInsertString(DCM_SpecificCharacterSet, "ISO_IR 192"), "charset");
+        E_TransferSyntax xfer = EXS_LittleEndianExplicit;
+        const uint8_t *c = static_cast<const uint8_t *>(content);
+        const char *sop_class = UID_SecondaryCaptureImageStorage;
+        if (content && content_len) {
+            std::string type = content_type ? content_type : "";
+            if (type == "application/pdf") {
+                if (content_len < 5 || memcmp(c, "%PDF-", 5) != 0)
+                    bad("not a PDF document");
+                sop_class = UID_EncapsulatedPDFStorage;
+                size_t n = content_len + (content_len & 1);
+                std::vector<Uint8> pdf(c, c + content_len);
+                pdf.resize(n, 0);
+                check(ds->putAndInsertUint8Array(DCM_EncapsulatedDocument, pdf.data(), (unsigned long)n),
+                      "EncapsulatedDocument");
+                check(ds->putAndInsertString(DCM_MIMETypeOfEncapsulatedDocument, "application/pdf"),
+                      "MIMEType");
+                if (!ds->tagExists(DCM_Modality))
+                    check(ds->putAndInsertString(DCM_Modality, "OT"), "Modality");
+            } else if (type == "image/png") {
+                Image img = decode_png(c, content_len);
+                image_module(ds, img.width, img.height, img.channels, false);
+                std::vector<Uint8> px(img.pixels.begin(), img.pixels.end());
+                if (px.size() & 1)
+                    px.push_back(0);
+                check(ds->putAndInsertUint8Array(DCM_PixelData, px.data(), (unsigned long)px.size()),
+                      "PixelData");
+            } else if (type == "image/jpeg") {
+                unsigned w = 0, h = 0, ch = 0;
+                jpeg_info(c, content_len, w, h, ch);
+                image_module(ds, w, h, ch, ch == 3);
+                DcmPixelData *pd = new DcmPixelData(DCM_PixelData);
+                DcmPixelSequence *seq = new DcmPixelSequence(DcmTag(DCM_PixelItemTag));
+                seq->insert(new DcmPixelItem(DcmTag(DCM_PixelItemTag))); /* empty offset table */
+                DcmPixelItem *frag = new DcmPixelItem(DcmTag(DCM_PixelItemTag));
+                std::vector<Uint8> j(c, c + content_len);
+                if (j.size() & 1)
+                    j.push_back(0);
+                frag->putUint8Array(j.data(), (unsigned long)j.size());
+                seq->insert(frag);
+                pd->putOriginalRepresentation(EXS_JPEGProcess1, nullptr, seq);
+                if (ds->insert(pd, OFTrue).bad()) {
+                    delete pd;
+                    bad("cannot insert PixelData");
+                }
+                xfer = EXS_JPEGProcess1;
+            } else {
+                bad("unsupported Content type \"" + type + "\" (image/png, image/jpeg, application/pdf)");
+            }
+        }
+        if (!has_value(ds, DCM_SOPClassUID))
+            check(ds->putAndInsertString(DCM_SOPClassUID, sop_class), "SOPClassUID");
+        if (!has_value(ds, DCM_PatientID)) {
+            /* Orthanc generates a UUID-like PatientID */
+            std::string u = new_uid(SITE_INSTANCE_UID_ROOT);
+            check(ds->putAndInsertString(DCM_PatientID, u.substr(u.size() > 64 ? u.size() - 64 : 0).c_str()), "PatientID");
+        }
+        if (!has_value(ds, DCM_StudyInstanceUID))
+            check(ds->putAndInsertString(DCM_StudyInstanceUID, new_uid(SITE_STUDY_UID_ROOT).c_str()), "StudyInstanceUID");
+        if (!has_value(ds, DCM_SeriesInstanceUID))
+            check(ds->putAndInsertString(DCM_SeriesInstanceUID, new_uid(SITE_SERIES_UID_ROOT).c_str()), "SeriesInstanceUID");
+        if (!has_value(ds, DCM_SOPInstanceUID))
+            check(ds->putAndInsertString(DCM_SOPInstanceUID, new_uid(SITE_INSTANCE_UID_ROOT).c_str()), "SOPInstanceUID");
+        OFString sc, si;
+        ds->findAndGetOFString(DCM_SOPClassUID, sc);
+        ds->findAndGetOFString(DCM_SOPInstanceUID, si);
+        DcmMetaInfo *meta = ff->getMetaInfo();
+        meta->putAndInsertString(DCM_MediaStorageSOPClassUID, sc.c_str());
+        meta->putAndInsertString(DCM_MediaStorageSOPInstanceUID, si.c_str());
+        ds->chooseRepresentation(xfer, nullptr);
+        ds->updateOriginalXfer();
+        std::unique_ptr<DcmObject> obj(dcm_int_object_from(std::move(ff)));
+        return dcm_write(err, obj.get(), nullptr, buf, len);
+    } catch (const CreateError &ce) {
+        return dcm_int_fail(err, ce.code, "%s", ce.msg.c_str());
+    }
+    DCM_CATCH(err, false)
+}
+
+} // namespace mp
