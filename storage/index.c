@@ -63,6 +63,11 @@ static const char SCHEMA[] =
     "  name TEXT NOT NULL,"
     "  value TEXT NOT NULL,"
     "  PRIMARY KEY(internal_id, name)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS metadata_rev("
+    "  internal_id INTEGER NOT NULL REFERENCES resources(internal_id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  revision INTEGER NOT NULL,"
+    "  PRIMARY KEY(internal_id, name)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS attachments("
     "  internal_id INTEGER PRIMARY KEY REFERENCES resources(internal_id) ON DELETE CASCADE,"
     "  uuid TEXT NOT NULL,"
@@ -1635,5 +1640,367 @@ out:
             fn(ctx, rows[i], rows[i + 1]);
     }
     idx_strings_free(rows, len);
+    return ok;
+}
+
+/* ---- metadata revisions, attachment MD5, find ------------------------------------------
+ * These run rarely (REST calls, not ingest): their statements are prepared per call. */
+
+static sqlite3_stmt *adhoc(StoError *err, Conn *c, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK) {
+        db_fail(err, c, "prepare");
+        return NULL;
+    }
+    return s;
+}
+
+/* Current value (malloc'd, may be NULL) and revision of a metadata item: 1 found, 0 absent,
+ * -1 error. */
+static int meta_lookup(StoError *err, Conn *c, int64_t internal, const char *name, char **value,
+                       int64_t *revision)
+{
+    sqlite3_stmt *s = adhoc(err, c, "SELECT m.value, IFNULL(r.revision, 0) FROM metadata m"
+                                    " LEFT JOIN metadata_rev r ON r.internal_id = m.internal_id"
+                                    " AND r.name = m.name"
+                                    " WHERE m.internal_id = ?1 AND m.name = ?2");
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, internal);
+    bind_text(s, 2, name);
+    int rc = sqlite3_step(s), found = -1;
+    if (rc == SQLITE_ROW) {
+        if (revision)
+            *revision = sqlite3_column_int64(s, 1);
+        found = 1;
+        if (value && !(*value = dup_col(s, 0))) {
+            nomem(err);
+            found = -1;
+        }
+    } else if (rc == SQLITE_DONE) {
+        found = 0;
+    } else {
+        db_fail(err, c, "metadata");
+    }
+    sqlite3_finalize(s);
+    return found;
+}
+
+bool idx_metadata_get(StoError *err, IdxDb *db, int level, const char *id, const char *name,
+                      char **value, int64_t *revision)
+{
+    int64_t internal;
+    *value = NULL;
+    if (!check_level(err, level, true))
+        return false;
+    if (!id || !name) {
+        set_err(err, STO_ERR_ARG, "NULL ID or name");
+        return false;
+    }
+    Conn *c = read_begin(err, db);
+    if (!c)
+        return false;
+    bool ok = false;
+    if (find(err, c, level, id, &internal, NULL, NULL)) {
+        int r = meta_lookup(err, c, internal, name, value, revision);
+        if (r == 0)
+            set_err(err, STO_ERR_NOT_FOUND, "no metadata %s on %s", name, id);
+        ok = r == 1;
+    }
+    return read_end(err, db, c, ok);
+}
+
+bool idx_metadata_put(StoError *err, IdxDb *db, int level, const char *id, const char *name,
+                      const char *value, int64_t if_match, int64_t *revision)
+{
+    int64_t internal, rev = 0;
+    if (!check_level(err, level, true))
+        return false;
+    if (!id || !name || !value) {
+        set_err(err, STO_ERR_ARG, "NULL ID, name or value");
+        return false;
+    }
+    Conn *c = write_begin(err, db);
+    if (!c)
+        return false;
+    bool ok = false;
+    if (!find(err, c, level, id, &internal, NULL, NULL))
+        goto out;
+    int r = meta_lookup(err, c, internal, name, NULL, &rev);
+    if (r < 0)
+        goto out;
+    if (if_match >= 0 && (r == 0 || rev != if_match)) {
+        set_err(err, STO_ERR_CONFLICT, "revision of %s is %s, not %lld", name,
+                r == 0 ? "none (absent)" : "another", (long long)if_match);
+        goto out;
+    }
+    rev = r == 1 ? rev + 1 : 0;
+    if (!set_meta(err, c, internal, name, value))
+        goto out;
+    sqlite3_stmt *s = adhoc(err, c, "INSERT OR REPLACE INTO metadata_rev(internal_id, name, revision)"
+                                    " VALUES(?1, ?2, ?3)");
+    if (!s)
+        goto out;
+    sqlite3_bind_int64(s, 1, internal);
+    bind_text(s, 2, name);
+    sqlite3_bind_int64(s, 3, rev);
+    ok = sqlite3_step(s) == SQLITE_DONE || db_fail(err, c, "metadata revision");
+    sqlite3_finalize(s);
+    if (ok && revision)
+        *revision = rev;
+out:
+    return write_end(err, db, ok);
+}
+
+bool idx_metadata_remove(StoError *err, IdxDb *db, int level, const char *id, const char *name,
+                         int64_t if_match)
+{
+    int64_t internal, rev = 0;
+    if (!check_level(err, level, true))
+        return false;
+    if (!id || !name) {
+        set_err(err, STO_ERR_ARG, "NULL ID or name");
+        return false;
+    }
+    Conn *c = write_begin(err, db);
+    if (!c)
+        return false;
+    bool ok = false;
+    if (!find(err, c, level, id, &internal, NULL, NULL))
+        goto out;
+    int r = meta_lookup(err, c, internal, name, NULL, &rev);
+    if (r < 0)
+        goto out;
+    if (r == 0) {
+        set_err(err, STO_ERR_NOT_FOUND, "no metadata %s on %s", name, id);
+        goto out;
+    }
+    if (if_match >= 0 && rev != if_match) {
+        set_err(err, STO_ERR_CONFLICT, "revision of %s is not %lld", name, (long long)if_match);
+        goto out;
+    }
+    sqlite3_stmt *s = adhoc(err, c, "DELETE FROM metadata WHERE internal_id = ?1 AND name = ?2;");
+    if (!s)
+        goto out;
+    sqlite3_bind_int64(s, 1, internal);
+    bind_text(s, 2, name);
+    ok = sqlite3_step(s) == SQLITE_DONE || db_fail(err, c, "delete metadata");
+    sqlite3_finalize(s);
+    if (!ok)
+        goto out;
+    /* the revision row stays: a later PUT goes on counting, as Orthanc's revisions do */
+out:
+    return write_end(err, db, ok);
+}
+
+bool idx_attachment_set_md5(StoError *err, IdxDb *db, const char *uuid, const char *md5)
+{
+    if (!uuid || !md5 || strlen(md5) != 32) {
+        set_err(err, STO_ERR_ARG, "bad uuid or MD5");
+        return false;
+    }
+    Conn *c = write_begin(err, db);
+    if (!c)
+        return false;
+    sqlite3_stmt *s = adhoc(err, c, "UPDATE attachments SET md5 = ?2 WHERE uuid = ?1");
+    bool ok = false;
+    if (s) {
+        bind_text(s, 1, uuid);
+        bind_text(s, 2, md5);
+        ok = sqlite3_step(s) == SQLITE_DONE || db_fail(err, c, "set MD5");
+        sqlite3_finalize(s);
+    }
+    return write_end(err, db, ok);
+}
+
+/* Appends to a growable SQL string; false when out of memory. */
+typedef struct Sql {
+    char *s;
+    size_t len, cap;
+} Sql;
+
+static bool sql_add(Sql *q, const char *text)
+{
+    size_t n = strlen(text);
+    if (q->len + n + 1 > q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 1024;
+        while (cap < q->len + n + 1)
+            cap *= 2;
+        char *p = realloc(q->s, cap);
+        if (!p)
+            return false;
+        q->s = p;
+        q->cap = cap;
+    }
+    memcpy(q->s + q->len, text, n + 1);
+    q->len += n;
+    return true;
+}
+
+/* DICOM wildcards to GLOB: '*' and '?' stay, GLOB's own '[' is escaped as "[[]". */
+static char *glob_of(const char *p, bool lower)
+{
+    size_t n = strlen(p);
+    char *g = malloc(n * 3 + 1), *o = g;
+    if (!g)
+        return NULL;
+    for (; *p; p++) {
+        char ch = *p;
+        if (lower && ch >= 'A' && ch <= 'Z')
+            ch = (char)(ch - 'A' + 'a');
+        if (ch == '[') {
+            memcpy(o, "[[]", 3);
+            o += 3;
+        } else {
+            *o++ = ch;
+        }
+    }
+    *o = '\0';
+    return g;
+}
+
+bool idx_find(StoError *err, IdxDb *db, int level, const IdxFindConstraint *cons, size_t ncons,
+              uint64_t since, uint64_t limit, char ***ids, size_t *n)
+{
+    Sql q = { 0 };
+    char **arr = NULL, **binds = NULL;
+    size_t len = 0, cap = 0, nb = 0;
+    bool ok = false;
+    sqlite3_stmt *s = NULL;
+    Conn *c = NULL;
+    char buf[256];
+    *ids = NULL;
+    *n = 0;
+    if (!check_level(err, level, false))
+        return false;
+    /* every constraint can bind at most (number of '\\'-separated values) * 2 strings */
+    size_t maxb = 0;
+    for (size_t i = 0; i < ncons; i++) {
+        if (!cons[i].pattern || cons[i].level < 0 || cons[i].level > level) {
+            set_err(err, STO_ERR_ARG, "bad find constraint");
+            return false;
+        }
+        maxb += 2;
+        for (const char *p = cons[i].pattern; *p; p++)
+            maxb += *p == '\\' ? 2 : 0;
+    }
+    binds = calloc(maxb + 1, sizeof *binds);
+    if (!binds)
+        return nomem(err);
+    /* r0 is the resource searched, r1 its parent, ... */
+    bool okq = sql_add(&q, "SELECT r0.public_id FROM resources r0");
+    for (int d = 1; d <= level; d++) {
+        snprintf(buf, sizeof buf, " JOIN resources r%d ON r%d.internal_id = r%d.parent_id", d, d,
+                 d - 1);
+        okq = okq && sql_add(&q, buf);
+    }
+    snprintf(buf, sizeof buf, " WHERE r0.level = %d", level);
+    okq = okq && sql_add(&q, buf);
+    for (size_t i = 0; i < ncons && okq; i++) {
+        const IdxFindConstraint *k = &cons[i];
+        int d = level - k->level;
+        const char *col = k->case_insensitive ? "lower(t.value)" : "t.value";
+        snprintf(buf, sizeof buf,
+                 " AND EXISTS(SELECT 1 FROM main_tags t WHERE t.internal_id = r%d.internal_id"
+                 " AND t.tag = %lld AND (", d, (long long)k->tag);
+        okq = sql_add(&q, buf);
+        /* values separated by '\\' are alternatives */
+        const char *p = k->pattern;
+        bool first = true;
+        for (;;) {
+            const char *end = strchr(p, '\\');
+            size_t vl = end ? (size_t)(end - p) : strlen(p);
+            char *v = strndup(p, vl);
+            if (!v) {
+                okq = false;
+                break;
+            }
+            okq = okq && sql_add(&q, first ? "" : " OR ");
+            first = false;
+            char *dash = k->range ? strchr(v, '-') : NULL;
+            if (dash) {
+                *dash = '\0';
+                char *lo = v, *hi = dash + 1;
+                snprintf(buf, sizeof buf, "(1");
+                okq = okq && sql_add(&q, buf);
+                if (*lo) {
+                    binds[nb++] = strdup(lo);
+                    snprintf(buf, sizeof buf, " AND t.value >= ?%zu", nb);
+                    okq = okq && sql_add(&q, buf);
+                }
+                if (*hi) {
+                    /* "-20201231" includes the whole last day for DT values */
+                    size_t hl = strlen(hi);
+                    char *h = malloc(hl + 2);
+                    if (h) {
+                        memcpy(h, hi, hl);
+                        h[hl] = '\x7f';
+                        h[hl + 1] = '\0';
+                    }
+                    binds[nb++] = h;
+                    snprintf(buf, sizeof buf, " AND t.value <= ?%zu", nb);
+                    okq = okq && sql_add(&q, buf);
+                }
+                okq = okq && sql_add(&q, ")");
+            } else if (strpbrk(v, "*?")) {
+                binds[nb++] = glob_of(v, k->case_insensitive);
+                snprintf(buf, sizeof buf, "%s GLOB ?%zu", col, nb);
+                okq = okq && sql_add(&q, buf);
+            } else {
+                binds[nb++] = strdup(v);
+                snprintf(buf, sizeof buf, k->case_insensitive ? "lower(t.value) = lower(?%zu)"
+                                                               : "t.value = ?%zu", nb);
+                okq = okq && sql_add(&q, buf);
+            }
+            free(v);
+            if (!end)
+                break;
+            p = end + 1;
+        }
+        okq = okq && sql_add(&q, "))");
+    }
+    snprintf(buf, sizeof buf, " ORDER BY r0.internal_id LIMIT %lld OFFSET %lld",
+             limit == 0 || limit > INT64_MAX ? -1LL : (long long)limit,
+             since > INT64_MAX ? (long long)INT64_MAX : (long long)since);
+    okq = okq && sql_add(&q, buf);
+    for (size_t i = 0; i < nb; i++)
+        okq = okq && binds[i];
+    if (!okq) {
+        nomem(err);
+        goto out_nodb;
+    }
+    c = read_begin(err, db);
+    if (!c)
+        goto out_nodb;
+    if (!(s = adhoc(err, c, q.s)))
+        goto out;
+    for (size_t i = 0; i < nb; i++)
+        bind_text(s, (int)i + 1, binds[i]);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (!grow((void **)&arr, &cap, len, sizeof *arr) || !(arr[len] = dup_col(s, 0))) {
+            nomem(err);
+            goto out;
+        }
+        len++;
+    }
+    if (rc != SQLITE_DONE) {
+        db_fail(err, c, "find");
+        goto out;
+    }
+    *ids = arr;
+    *n = len;
+    arr = NULL;
+    ok = true;
+out:
+    sqlite3_finalize(s);
+    ok = read_end(err, db, c, ok);
+out_nodb:
+    idx_strings_free(arr, len);
+    for (size_t i = 0; i < nb; i++)
+        free(binds[i]);
+    free(binds);
+    free(q.s);
     return ok;
 }

@@ -250,6 +250,38 @@ bool idx_metadata_set(StoError *err, IdxDb *db, int level, const char *id, const
                       const char *value);
 bool idx_metadata_delete(StoError *err, IdxDb *db, int level, const char *id, const char *name);
 
+/* Metadata with revisions (Orthanc's ETag / If-Match): an item's revision is 0 when first
+ * set through idx_metadata_put (or by ingest), +1 at each put. get: NOT_FOUND when absent;
+ * *value malloc'd (free()). put: if_match >= 0 must equal the current revision (an absent
+ * item never matches) or STO_ERR_CONFLICT; -1 skips the check; *revision = the new one.
+ * remove: NOT_FOUND when absent, CONFLICT on a revision mismatch. */
+bool idx_metadata_get(StoError *err, IdxDb *db, int level, const char *id, const char *name,
+                      char **value, int64_t *revision);
+bool idx_metadata_put(StoError *err, IdxDb *db, int level, const char *id, const char *name,
+                      const char *value, int64_t if_match, int64_t *revision);
+bool idx_metadata_remove(StoError *err, IdxDb *db, int level, const char *id, const char *name,
+                         int64_t if_match);
+
+/* Caches the MD5 (32 hex chars) of the attachment stored under uuid. */
+bool idx_attachment_set_md5(StoError *err, IdxDb *db, const char *uuid, const char *md5);
+
+/* Search on main DICOM tags (/tools/find, /tools/lookup). A constraint applies to the tag of
+ * the resource searched (level == the level asked) or of one of its ancestors (level <).
+ * pattern: DICOM matching: '\\'-separated alternatives; in each, '*' and '?' wildcards; with
+ * range, "a-b", "a-", "-b" (inclusive, string order: DA/TM/DT). An absent tag never matches
+ * (the caller drops "" and "*" constraints, which match everything). case_insensitive: ASCII
+ * case folding (PN). Result: public IDs in insertion order after skipping `since`, at most
+ * `limit` (0: all); *ids as idx_list. */
+typedef struct IdxFindConstraint {
+    int level;
+    uint32_t tag;
+    const char *pattern;
+    bool case_insensitive;
+    bool range;
+} IdxFindConstraint;
+bool idx_find(StoError *err, IdxDb *db, int level, const IdxFindConstraint *c, size_t n,
+              uint64_t since, uint64_t limit, char ***ids, size_t *nids);
+
 /* Saved jobs: an opaque text (JSON) per job ID. */
 bool idx_job_save(StoError *err, IdxDb *db, const char *job_id, const char *json);
 bool idx_job_delete(StoError *err, IdxDb *db, const char *job_id); /* absent: true */
