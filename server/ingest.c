@@ -80,6 +80,15 @@ static bool collect_main_tags(SrvError *err, Collected *c, const DcmObject *obj)
     return true;
 }
 
+/* A non-negative integer value, or -1 (so that a product with it is not positive). */
+static long long parse_count(const char *s)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    while (*end == ' ') end++;
+    return end != s && !*end && v >= 0 && v < 1000000000 ? v : -1;
+}
+
 static const char *find_tag(const Collected *c, int level, uint32_t tag)
 {
     for (size_t i = 0; i < c->ntags[level]; i++)
@@ -182,6 +191,22 @@ bool ingest_buffer(SrvError *err, Srv *srv, const void *buf, size_t len,
     const char *index = find_tag(c, IDX_INSTANCE, TAG_INSTANCE_NUMBER);
     if (!index) index = find_tag(c, IDX_INSTANCE, TAG_IMAGE_INDEX);
     if (index && *index) META(IDX_INSTANCE, "IndexInSeries", index);
+    /* Orthanc's ExpectedNumberOfInstances (ServerIndex: ComputeExpectedNumberOfInstances):
+     * ImagesInAcquisition x NumberOfTemporalPositions, else NumberOfSlices, else
+     * CardiacNumberOfImages; only a positive integer counts. */
+    char expected[24] = "";
+    {
+        const char *a = find_tag(c, IDX_SERIES, 0x00201002u), *t = find_tag(c, IDX_SERIES, 0x00200105u);
+        const char *sl = find_tag(c, IDX_SERIES, 0x00540081u), *ca = find_tag(c, IDX_SERIES, 0x00181090u);
+        long long v = 0;
+        if (a && t) v = parse_count(a) * parse_count(t);
+        else if (sl) v = parse_count(sl);
+        else if (ca) v = parse_count(ca);
+        if (v > 0) {
+            snprintf(expected, sizeof expected, "%lld", v);
+            META(IDX_SERIES, "ExpectedNumberOfInstances", expected);
+        }
+    }
     char offset[24];
     uint64_t pixel_offset = dcm_object_pixel_data_offset(obj);
     if (pixel_offset) {
@@ -234,6 +259,18 @@ bool ingest_buffer(SrvError *err, Srv *srv, const void *buf, size_t len,
         discard_file(srv, uuid);
     }
     if (sr.old_uuid[0]) discard_file(srv, sr.old_uuid);
+    if (!sr.already_stored) {
+        srv_stable_touch(srv, res->ids[IDX_PATIENT], res->ids[IDX_STUDY], res->ids[IDX_SERIES]);
+        if (expected[0]) { /* CompletedSeries when the series just reached its expected count */
+            IdxResource sres = { 0 };
+            if (idx_resource_get(&se, srv->db, IDX_SERIES, res->ids[IDX_SERIES], &sres)) {
+                if (sres.nchildren == (size_t)strtoll(expected, NULL, 10) &&
+                    !idx_change_add(&se, srv->db, "CompletedSeries", IDX_SERIES, res->ids[IDX_SERIES]))
+                    SRV_LOG_WARN("ingest", "cannot log CompletedSeries: %s", se.message);
+                idx_resource_cleanup(&sres);
+            }
+        }
+    }
     ok = true;
 
 out:

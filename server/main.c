@@ -73,6 +73,8 @@ int main(int argc, char **argv)
                                 d->max_multiplicity, d->private_creator))
             SRV_LOG_WARN("main", "Dictionary entry %s: %s", d->name, de.message);
     }
+    if (srv.cfg.default_encoding && !dcm_set_default_encoding(&de, srv.cfg.default_encoding))
+        SRV_LOG_WARN("main", "DefaultEncoding: %s (keeping Latin1)", de.message);
     if (!srv_open(&err, &srv)) {
         SRV_LOG_ERROR("main", "cannot open the store: %s", err.message);
         goto out;
@@ -81,6 +83,10 @@ int main(int argc, char **argv)
                     .malloc_arena_max = srv.cfg.malloc_arena_max,
                     .log = srv_log_callback };
     if (!hk_start(&he, &hk)) SRV_LOG_WARN("main", "housekeeper: %s", he.message);
+    if (!srv_stable_start(&err, &srv)) {
+        SRV_LOG_ERROR("main", "%s", err.message);
+        goto stop;
+    }
     if (!rest_start(&err, &srv, &rest)) {
         SRV_LOG_ERROR("main", "%s", err.message);
         goto stop;
@@ -100,6 +106,7 @@ int main(int argc, char **argv)
 stop:
     dimse_stop();
     rest_stop(rest);
+    srv_stable_stop(&srv);
     hk_stop();
     srv_close(&srv);
 out:

@@ -118,6 +118,7 @@ typedef struct Srv {
     StoArea *area;
     IdxDb *db;
     time_t started;          /* for orthanc_up_time_s */
+    struct SrvStable *stable; /* server/stable.c; NULL when not started */
 } Srv;
 
 /* Opens storage and index and recovers pending files (removes orphans). */
@@ -157,6 +158,17 @@ bool ingest_buffer(SrvError *err, Srv *srv, const void *buf, size_t len,
  * remaining_level -1 when nothing remains above. */
 bool srv_delete(SrvError *err, Srv *srv, int level, const char *id, int *remaining_level,
                 char remaining_id[IDX_ID_LEN]);
+
+/* ---- Stability (server/stable.c): StableSeries/StableStudy/StablePatient changes ---------
+ * A thread logs Stable<Level> for a series, study and patient StableAge seconds after the last
+ * instance they received (no polling: it sleeps until the next deadline, or until signalled
+ * when nothing is unstable). start/stop from main; touch from ingest (any thread), with the
+ * patient, study and series IDs of a stored instance. */
+typedef struct SrvStable SrvStable;
+bool srv_stable_start(SrvError *err, Srv *srv);
+void srv_stable_stop(Srv *srv); /* fine when not started */
+void srv_stable_touch(Srv *srv, const char *patient, const char *study, const char *series);
+size_t srv_stable_pending(Srv *srv); /* resources not yet stable (tests, metrics) */
 
 /* Names of levels as Orthanc prints them: "Patient", "Study", "Series", "Instance"; and the
  * plural route segment: "patients", "studies", "series", "instances". */
