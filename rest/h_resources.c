@@ -393,8 +393,13 @@ static void reply_tags(RestCall *call, int format)
     DcmObject *obj = load_instance(call, call->params[0]);
     if (!obj) return;
     DcmError de = { 0 };
-    size_t max_length = rest_arg(call, "ignore-length") ? 0 : 256;
-    cJSON *j = dcm_to_json(&de, obj, format, max_length);
+    size_t max_length, nign;
+    uint32_t ign[32];
+    if (!rest_ignore_length(call, &max_length, ign, 32, &nign)) {
+        dcm_object_destroy(obj);
+        return;
+    }
+    cJSON *j = dcm_to_json_ex(&de, obj, format, max_length, ign, nign);
     dcm_object_destroy(obj);
     if (!j) {
         SrvError e = { 0 };

@@ -91,6 +91,16 @@ cJSON *rest_body_json(RestCall *call);
 cJSON *rest_resource_json(RestCall *call, int level, const char *id, bool *ok); /* reply set on error */
 cJSON *rest_main_tags_json(const IdxResource *r);
 
+/* h_content.c: parses ?ignore-length= (a list of tags never TooLong; empty: all of them) into
+ * the max length for dcm_to_json_ex (256, or 0) and the tags (at most cap). false and a 400
+ * reply on an unknown tag. */
+bool rest_ignore_length(RestCall *call, size_t *max_length, uint32_t *tags, size_t cap, size_t *n);
+
+/* Route tables of the handler families (h_<family>.c), listed in routes.c. */
+extern const RestRouteTable rest_routes_content;  /* h_content.c: /content, /module, shared tags */
+extern const RestRouteTable rest_routes_metadata; /* h_metadata.c: /metadata, /attachments */
+extern const RestRouteTable rest_routes_tools;    /* h_tools.c: /tools/find, create-dicom, ... */
+
 /* Handler families, registered in routes.c. */
 void h_upload(RestCall *call);
 void h_list(RestCall *call);

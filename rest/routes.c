@@ -39,6 +39,9 @@ static const RestRouteTable core_table = { core_routes, sizeof core_routes / siz
 /* Order matters only where patterns overlap: the first match wins. */
 static const RestRouteTable *const tables[] = {
     &core_table,
+    &rest_routes_content,
+    &rest_routes_metadata,
+    &rest_routes_tools,
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
 
