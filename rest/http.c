@@ -2,8 +2,9 @@
  *
  * DESIGN: MHD runs its own thread pool (HttpThreadsCount, default cores x 2). The access
  * handler runs several times per request: the first call creates the RestCall (query
- * arguments, remote address, body ceiling from Content-Length: an oversized body is refused
- * with 413 before it is read); the middle calls append the body (held once, allocated to its
+ * arguments, remote address, the access rules of auth.c: 403 for a remote peer, 401 without
+ * valid credentials; body ceiling from Content-Length, MaximumUploadSize or the JSON ceiling:
+ * an oversized body is refused with 413; all before a byte of the body is read); the middle calls append the body (held once, allocated to its
  * announced length); the last call dispatches to the route table and queues the answer. The
  * RestCall dies in the completion callback, which also runs for aborted requests. Bodies go
  * to MHD with MHD_RESPMEM_MUST_FREE; stored files go as file descriptors.
@@ -28,6 +29,7 @@
 struct Rest {
     struct MHD_Daemon *daemon;
     Srv *srv;
+    char *pem; /* SslCertificate's text while the daemon runs, NULL without TLS */
 };
 
 static double now_ms(void)
@@ -180,6 +182,13 @@ bool rest_arg_u64(RestCall *call, const char *key, uint64_t def, uint64_t *out)
 cJSON *rest_body_json(RestCall *call)
 {
     if (call->body_len == 0) return cJSON_CreateObject();
+    if (call->body_len > REST_MAX_JSON_BODY) {
+        SrvError e = { .code = SRV_BAD_REQUEST, .http_status = 413 };
+        snprintf(e.message, sizeof e.message, "JSON body of %zu bytes exceeds the limit of %zu",
+                 call->body_len, REST_MAX_JSON_BODY);
+        rest_reply_error(call, &e);
+        return NULL;
+    }
     cJSON *j = cJSON_ParseWithLength(call->body, call->body_len);
     if (!j) rest_fail(call, SRV_BAD_JSON, "the request body is not valid JSON");
     return j;
@@ -230,23 +239,9 @@ static void split_path(RestCall *call)
     char *save = NULL;
     for (char *s = strtok_r(call->segbuf, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
         if (call->nseg == REST_MAX_SEGMENTS) { call->nseg = 0; return; } /* no route is that deep */
+        if (!strcmp(s, ".") || !strcmp(s, "..")) call->bad_path = true;
         call->seg[call->nseg++] = s;
     }
-}
-
-static bool is_loopback(const struct sockaddr *sa)
-{
-    if (!sa) return false;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-    }
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr)) return true;
-        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) return in6->sin6_addr.s6_addr[12] == 127;
-    }
-    return false;
 }
 
 static void format_ip(const struct sockaddr *sa, char *out, size_t size)
@@ -328,6 +323,18 @@ done:
     return ok;
 }
 
+/* 413, with HttpStatus 413 in the JSON too. */
+static void too_large(RestCall *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void too_large(RestCall *call, const char *fmt, ...)
+{
+    SrvError e = { .code = SRV_BAD_REQUEST, .http_status = 413 };
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.message, sizeof e.message, fmt, ap);
+    va_end(ap);
+    rest_reply_error(call, &e);
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url,
                                const char *method, const char *version, const char *upload_data,
                                size_t *upload_data_size, void **req_cls)
@@ -358,21 +365,22 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         const struct sockaddr *sa = ci ? ci->client_addr : NULL;
         format_ip(sa, call->remote_ip, sizeof call->remote_ip);
-        if (!rest->srv->cfg.remote_access_allowed && !is_loopback(sa)) {
-            SrvError e = { .code = SRV_UNAUTHORIZED, .http_status = 403 };
-            snprintf(e.message, sizeof e.message, "remote access is not allowed");
-            rest_reply_error(call, &e);
-            return queue(call);
-        }
+        if (!rest_auth_admit(call, sa)) return queue(call); /* 403 / 401, body never read */
         call->body_max = (size_t)rest->srv->cfg.maximum_upload_size * 1024 * 1024;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         const char *ce = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
+        const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         call->gzip = ce && !strcasecmp(ce, "gzip");
+        /* A body announced as JSON has the (smaller) JSON ceiling from the start. */
+        if (ct && !strncasecmp(ct, "application/json", 16) && call->body_max > REST_MAX_JSON_BODY)
+            call->body_max = REST_MAX_JSON_BODY;
         if (cl) {
-            unsigned long long n = strtoull(cl, NULL, 10);
-            if (n > call->body_max) {
-                rest_fail(call, SRV_BAD_REQUEST, "request body of %llu bytes exceeds the limit of %zu", n, call->body_max);
-                call->status = 413;
+            char *end;
+            errno = 0;
+            unsigned long long n = strtoull(cl, &end, 10);
+            if (errno || end == cl || n > call->body_max) {
+                too_large(call, "request body of %s bytes exceeds the limit of %zu bytes", cl,
+                          call->body_max);
                 return queue(call);
             }
             if (n > 0) {
@@ -419,15 +427,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 
     /* last call */
     if (call->body_too_large) {
-        rest_fail(call, SRV_BAD_REQUEST, "request body exceeds the limit of %zu bytes", call->body_max);
-        call->status = 413;
+        too_large(call, "request body exceeds the limit of %zu bytes", call->body_max);
     } else if (call->gzip && call->body_len && !gunzip_body(call)) {
         if (call->body_too_large) {
-            rest_fail(call, SRV_BAD_REQUEST, "inflated body exceeds the limit of %zu bytes", call->body_max);
-            call->status = 413;
+            too_large(call, "inflated body exceeds the limit of %zu bytes", call->body_max);
         } else {
             rest_fail(call, SRV_BAD_REQUEST, "the gzip body cannot be inflated");
         }
+    } else if (call->bad_path) {
+        rest_fail(call, SRV_UNKNOWN_RESOURCE, "unknown route %s", call->url);
     } else {
         rest_dispatch(call);
     }
@@ -447,6 +455,47 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     SRV_LOG_WARN("http", "%s", msg);
 }
 
+/* Reads the whole PEM file (certificate and private key, as Orthanc's SslCertificate). */
+static char *read_pem(SrvError *err, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        srv_fail(err, SRV_INEXISTENT_FILE, "SslCertificate %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            if (cap >= ((size_t)1 << 20)) { /* a PEM is a few KB */
+                srv_fail(err, SRV_BAD_FILE_FORMAT, "SslCertificate %s is too large", path);
+                goto fail;
+            }
+            cap = cap ? cap * 2 : 8192;
+            char *t = realloc(buf, cap);
+            if (!t) { srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory"); goto fail; }
+            buf = t;
+        }
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+        if (n == 0) break;
+    }
+    if (ferror(f)) { srv_fail(err, SRV_INEXISTENT_FILE, "cannot read SslCertificate %s", path); goto fail; }
+    fclose(f);
+    buf[len] = '\0';
+    if (!strstr(buf, "-----BEGIN CERTIFICATE-----") || !strstr(buf, "PRIVATE KEY-----")) {
+        srv_fail(err, SRV_BAD_FILE_FORMAT,
+                 "SslCertificate %s must hold a PEM certificate and its private key", path);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+fail:
+    fclose(f);
+    free(buf);
+    return NULL;
+}
+
 bool rest_start(SrvError *err, Srv *srv, Rest **out)
 {
     Rest *rest = calloc(1, sizeof *rest);
@@ -457,31 +506,49 @@ bool rest_start(SrvError *err, Srv *srv, Rest **out)
     if (threads < 1) threads = 2;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_DUAL_STACK;
     if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES) flags |= MHD_USE_EPOLL;
-    rest->daemon = MHD_start_daemon(
-        flags, (uint16_t)srv->cfg.http_port, NULL, NULL, handler, rest,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->cfg.http_timeout,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-        MHD_OPTION_CONNECTION_LIMIT, 1000u,
-        MHD_OPTION_END);
+    struct MHD_OptionItem opts[12];
+    size_t n = 0;
+#define OPT(o, v, p) opts[n++] = (struct MHD_OptionItem){ (o), (intptr_t)(v), (p) }
+    OPT(MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL);
+    OPT(MHD_OPTION_THREAD_POOL_SIZE, threads, NULL);
+    /* HttpRequestTimeout: a connection idle that long (headers or body not coming) is closed */
+    OPT(MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->cfg.http_timeout, NULL);
+    OPT(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, NULL);
+    OPT(MHD_OPTION_CONNECTION_LIMIT, 1000u, NULL);
+    if (srv->cfg.ssl_enabled) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            free(rest);
+            return srv_fail(err, SRV_NOT_IMPLEMENTED,
+                            "SslEnabled: this libmicrohttpd was built without TLS");
+        }
+        rest->pem = read_pem(err, srv->cfg.ssl_certificate);
+        if (!rest->pem) { free(rest); return false; }
+        flags |= MHD_USE_TLS;
+        OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, rest->pem);
+        OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, rest->pem);
+    }
+    OPT(MHD_OPTION_END, 0, NULL);
+#undef OPT
+    rest->daemon = MHD_start_daemon(flags, (uint16_t)srv->cfg.http_port, NULL, NULL, handler, rest,
+                                    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!rest->daemon) {
         /* Without IPv6 (some containers) dual stack fails: retry on IPv4 only. */
         flags &= ~(unsigned)MHD_USE_DUAL_STACK;
-        rest->daemon = MHD_start_daemon(
-            flags, (uint16_t)srv->cfg.http_port, NULL, NULL, handler, rest,
-            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-            MHD_OPTION_THREAD_POOL_SIZE, threads,
-            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->cfg.http_timeout,
-            MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-            MHD_OPTION_CONNECTION_LIMIT, 1000u,
-            MHD_OPTION_END);
+        rest->daemon = MHD_start_daemon(flags, (uint16_t)srv->cfg.http_port, NULL, NULL, handler,
+                                        rest, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     }
     if (!rest->daemon) {
+        free(rest->pem);
         free(rest);
-        return srv_fail(err, SRV_INTERNAL, "cannot start the HTTP server on port %d", srv->cfg.http_port);
+        return srv_fail(err, SRV_INTERNAL, "cannot start the HTTP%s server on port %d",
+                        srv->cfg.ssl_enabled ? "S" : "", srv->cfg.http_port);
     }
-    SRV_LOG_INFO("http", "HTTP server listening on port %d (%u threads)", srv->cfg.http_port, threads);
+    SRV_LOG_INFO("http", "HTTP%s server listening on port %d (%u threads%s%s)",
+                 srv->cfg.ssl_enabled ? "S" : "", srv->cfg.http_port, threads,
+                 srv->cfg.remote_access_allowed ? ", remote access" : ", local only",
+                 srv->cfg.authentication_enabled ? ", authentication" : "");
+    if (srv->cfg.remote_access_allowed && !srv->cfg.authentication_enabled)
+        SRV_LOG_WARN("http", "remote access is allowed without authentication");
     *out = rest;
     return true;
 }
@@ -490,5 +557,7 @@ void rest_stop(Rest *rest)
 {
     if (!rest) return;
     MHD_stop_daemon(rest->daemon);
+    if (rest->pem) explicit_bzero(rest->pem, strlen(rest->pem)); /* holds the private key */
+    free(rest->pem);
     free(rest);
 }

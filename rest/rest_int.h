@@ -13,6 +13,9 @@
 #define REST_MAX_SEGMENTS 16
 #define REST_MAX_ARGS 32
 #define REST_MAX_PARAMS 4
+/* Ceiling of a JSON request body (anonymize/modify options, find queries, ...): 413 above it,
+ * before reading when the request says Content-Type: application/json. */
+#define REST_MAX_JSON_BODY ((size_t)64 << 20)
 
 typedef struct RestArg {
     char *key;
@@ -26,6 +29,7 @@ typedef struct RestCall {
     char *url;                      /* path, as received (decoded by MHD) */
     char *seg[REST_MAX_SEGMENTS];   /* path segments (point into segbuf) */
     size_t nseg;
+    bool bad_path;                  /* a "." or ".." segment: 404, never resolved */
     char *segbuf;
     const char *params[REST_MAX_PARAMS]; /* values matched by {..} in the route, in order */
     size_t nparams;
@@ -100,6 +104,21 @@ bool rest_ignore_length(RestCall *call, size_t *max_length, uint32_t *tags, size
 extern const RestRouteTable rest_routes_content;  /* h_content.c: /content, /module, shared tags */
 extern const RestRouteTable rest_routes_metadata; /* h_metadata.c: /metadata, /attachments */
 extern const RestRouteTable rest_routes_tools;    /* h_tools.c: /tools/find, create-dicom, ... */
+
+/* auth.c: the remote-access rule and HTTP Basic authentication, checked at the first call of
+ * a request (before its body is read). rest_auth_admit returns true when the request may go
+ * on (call->user set to the authenticated user, if any); otherwise it has set the reply: 403
+ * for a non-local peer without RemoteAccessAllowed, 401 with WWW-Authenticate for missing or
+ * bad credentials. Local means 127.0.0.1 or ::1 only, as Orthanc. */
+struct sockaddr;
+bool rest_auth_is_local(const struct sockaddr *sa);
+bool rest_auth_admit(RestCall *call, const struct sockaddr *peer);
+/* Internals, exposed for the unit tests and the fuzz targets: strict base64 decoding into out
+ * (NUL-terminated, false if malformed or longer than cap - 1), constant-time difference (0
+ * when equal), and the Authorization header check against cfg->users (*user malloc'd). */
+bool rest_auth_b64_decode(const char *in, size_t inlen, char *out, size_t cap, size_t *outlen);
+unsigned rest_auth_ct_diff(const char *a, size_t alen, const char *b, size_t blen);
+bool rest_auth_check_header(const Cfg *cfg, const char *header, char **user);
 
 /* Handler families, registered in routes.c. */
 void h_upload(RestCall *call);
