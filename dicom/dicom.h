@@ -197,6 +197,56 @@ bool dcm_create(DcmError *err, const cJSON *tags, const char *content_type, cons
 bool dcm_write(DcmError *err, DcmObject *obj, const char *transfer_syntax, void **buf,
                size_t *len);
 
+/* ---- Modify / anonymize (dicom/dcmtk_modify.cpp) -------------------------------------------
+ * A DcmModifySpec says what to do to a dataset: the PS3.15-2023b Table E.1-1 basic profile
+ * (anonymization; the table is generated at build time from the CSV in dicom/data/), tags to keep,
+ * remove or replace, private tags, and which UIDs to remap. dcm_modify() applies it in place to
+ * a FULL-parsed object (dcm_parse flags 0); dcm_write() then gives the new file.
+ * Profile actions: X remove, Z empty, D dummy value of the VR (DA 19000101, TM 000000, DT
+ * 19000101000000, AS 000Y, DS/IS 0, text "ANONYMIZED", binary and sequences emptied), U new UID
+ * through the spec's UID function, S (reference sequences) kept and walked; tags not in the
+ * table are kept. The profile applies at every nesting level; private tags (odd groups) are
+ * removed at every level unless kept. Keep wins over the profile and private removal.
+ * Remove and Replace apply at top level; Replace inserts a missing tag.
+ * A spec is read-only once built and may be shared by threads (its UID function must be
+ * thread-safe). */
+typedef struct DcmModifySpec DcmModifySpec;
+
+/* Maps an old UID to its new value, consistently (same input -> same output) for a spec's
+ * life. out: at most 64 characters + NUL. Called concurrently from several threads. */
+typedef void (*DcmUidFn)(void *ctx, const char *old_uid, char out[65]);
+
+/* Resolves "PatientName" (DCMTK dictionary name), "0010,0010", "0010-0010" or "00100010".
+ * false (DCM_ERR_ARG, with a message naming it) if unknown. */
+bool dcm_tag_from_name(DcmError *err, const char *name, uint32_t *tag);
+
+/* anonymize: start from the basic profile; else from "keep everything". uid_fn/ctx: used by
+ * the profile's U action and by dcm_modify_spec_remap tags (NULL: UIDs left as they are). */
+DcmModifySpec *dcm_modify_spec_new(DcmError *err, bool anonymize, DcmUidFn uid_fn, void *ctx);
+void dcm_modify_spec_free(DcmModifySpec *spec); /* NULL is fine */
+bool dcm_modify_spec_keep(DcmError *err, DcmModifySpec *spec, uint32_t tag);
+bool dcm_modify_spec_remove(DcmError *err, DcmModifySpec *spec, uint32_t tag);
+/* value: UTF-8 text. DCM_ERR_ARG if the tag is unknown to the dictionary or not of a text or
+ * number VR (sequences and binary VRs cannot be replaced). A non-ASCII value makes
+ * dcm_modify() convert the dataset to UTF-8 (SpecificCharacterSet ISO_IR 192) first. */
+bool dcm_modify_spec_replace(DcmError *err, DcmModifySpec *spec, uint32_t tag, const char *value);
+/* Top-level UI tag to remap with uid_fn (modify: Study/Series/SOP Instance UIDs by level). */
+bool dcm_modify_spec_remap(DcmError *err, DcmModifySpec *spec, uint32_t tag);
+/* keep: keep private tags (anonymize removes them by default); for modify, remove=true removes
+ * them. */
+void dcm_modify_spec_private(DcmModifySpec *spec, bool keep);
+/* true if the spec keeps / removes / replaces that tag explicitly. */
+bool dcm_modify_spec_touches(const DcmModifySpec *spec, uint32_t tag);
+
+/* Applies spec to obj (parsed with flags 0), in place. DCM_ERR_ARG for a header-only object. */
+bool dcm_modify(DcmError *err, DcmObject *obj, const DcmModifySpec *spec);
+/* A deep copy of obj (the cache hands out shared objects: modify a copy). */
+bool dcm_object_clone(DcmError *err, const DcmObject *obj, DcmObject **out);
+
+/* For tests: the profile action for a top-level tag ('X', 'Z', 'D', 'U', 'S', or 'K' when the
+ * table does not list it). */
+char dcm_profile_action(uint32_t tag);
+
 /* ---- DIMSE listener (dicom/dcmtk_scp.cpp) -------------------------------------------------
  * A DICOM listener with DCMTK's dcmnet: Verification (C-ECHO) and every storage SOP class DCMTK
  * knows, in the uncompressed transfer syntaxes and the compressed ones (JPEG, JPEG-LS,

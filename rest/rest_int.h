@@ -135,4 +135,8 @@ void h_statistics(RestCall *call);
 void h_changes(RestCall *call);
 void h_changes_delete(RestCall *call);
 
+/* Route tables of the other handler families (h_<family>.c), listed in routes.c. */
+extern const RestRouteTable rest_routes_jobs;   /* h_jobs.c: /jobs */
+extern const RestRouteTable rest_routes_modify; /* h_modify.c: /{level}/{id}/anonymize|modify */
+
 #endif

@@ -258,7 +258,10 @@ bool ingest_buffer(SrvError *err, Srv *srv, const void *buf, size_t len,
         res->already_stored = true;
         discard_file(srv, uuid);
     }
-    if (sr.old_uuid[0]) discard_file(srv, sr.old_uuid);
+    if (sr.old_uuid[0]) {
+        cache_invalidate(res->ids[IDX_INSTANCE]); /* overwritten: the cached parse is stale */
+        discard_file(srv, sr.old_uuid);
+    }
     if (!sr.already_stored) {
         srv_stable_touch(srv, res->ids[IDX_PATIENT], res->ids[IDX_STUDY], res->ids[IDX_SERIES]);
         if (expected[0]) { /* CompletedSeries when the series just reached its expected count */

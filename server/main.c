@@ -87,6 +87,11 @@ int main(int argc, char **argv)
         SRV_LOG_ERROR("main", "%s", err.message);
         goto stop;
     }
+    jobs_register(&modify_job_type);
+    if (!jobs_start(&err, &srv)) {
+        SRV_LOG_ERROR("main", "jobs: %s", err.message);
+        goto stop;
+    }
     if (!rest_start(&err, &srv, &rest)) {
         SRV_LOG_ERROR("main", "%s", err.message);
         goto stop;
@@ -105,6 +110,7 @@ int main(int argc, char **argv)
 
 stop:
     dimse_stop();
+    jobs_stop(); /* first: a request waiting for a job is answered, then REST can stop */
     rest_stop(rest);
     srv_stable_stop(&srv);
     hk_stop();

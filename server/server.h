@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "server/config.h"
 #include "storage/storage.h"
 
@@ -190,5 +192,115 @@ typedef struct SrvDimseStats {
 } SrvDimseStats;
 /* Current listener counters; false when the listener is not running. Any thread. */
 bool dimse_stats(SrvDimseStats *out);
+
+/* ---- DICOM cache (server/cache.c) ---------------------------------------------------------
+ * A thread-safe LRU of FULL-parsed instances (dcm_parse flags 0) keyed by instance ID, bounded
+ * by the sum of dcm_object_memory() of its entries (DicomCacheSize MB, default 128). An entry
+ * is pinned by cache_acquire() and let go by cache_release(); eviction never frees a pinned
+ * entry, so a new entry that does not fit beside the pinned ones, or one larger than the whole
+ * cache, is handed out uncached (freed at release). The bound therefore always holds. Pinned
+ * objects are shared: read them (dcm_get_string, dcm_to_json) or clone them
+ * (dcm_object_clone) before modifying. Any thread. */
+struct DcmObject;
+typedef struct CacheEntry CacheEntry;
+/* Sets the byte bound (0: nothing is cached) and empties the cache. srv_open calls it. */
+void cache_configure(size_t max_bytes);
+/* The parsed instance, from the cache or loaded (index -> file -> parse) and cached. NULL with
+ * err set (SRV_UNKNOWN_RESOURCE, SRV_INEXISTENT_FILE, SRV_CORRUPTED_FILE, ...). */
+CacheEntry *cache_acquire(SrvError *err, Srv *srv, const char *instance_id);
+const struct DcmObject *cache_object(const CacheEntry *e);
+void cache_release(CacheEntry *e); /* NULL is fine */
+/* Drops an instance (deleted or overwritten); a pinned entry is freed at its last release. */
+void cache_invalidate(const char *instance_id);
+void cache_clear(void);
+/* Current bytes and entries held (for orthanc_dicom_cache_size_mb / _count), and the
+ * counters hits/misses (either may be NULL). */
+void cache_stats(size_t *bytes, size_t *count);
+void cache_counters(uint64_t *hits, uint64_t *misses);
+
+/* ---- Jobs engine (server/jobs.c) ----------------------------------------------------------
+ * ConcurrentJobs worker threads ("job-N") on a priority queue (higher Priority first, then
+ * oldest). A job is a JobType (vtable) plus a payload the engine owns. A job is cut into steps;
+ * a type with max_parallel > 1 lets that many workers run steps of one job at once (its step()
+ * is then thread-safe). States as Orthanc's: Pending, Running, Success, Failure, Paused.
+ * cancel: -> Failure (CanceledJob) once the steps in flight end; pause: -> Paused likewise;
+ * resume: Paused -> Pending; resubmit: Failure -> Pending (payload reset). JobsHistorySize
+ * finished jobs are kept. With SaveJobs each job is saved in the index on every state change
+ * and restored by jobs_start(): a job that was Pending or Running starts again from the
+ * beginning (its type makes that idempotent), Paused stays Paused, finished ones return to the
+ * history. Any thread, except start/stop (main). */
+enum { JOB_PENDING = 0, JOB_RUNNING = 1, JOB_SUCCESS = 2, JOB_FAILURE = 3, JOB_PAUSED = 4,
+       JOB_RETRY = 5 };
+enum { JOB_STEP_CONTINUE = 0, JOB_STEP_DONE = 1, JOB_STEP_FAILURE = 2 };
+
+typedef struct JobType {
+    const char *name;  /* "ResourceModification": the job's Type, and the key for restoring */
+    int max_parallel;  /* >= 1 */
+    /* One unit of work. JOB_STEP_DONE when there is nothing left to start (the job then
+     * finishes when every step in flight has returned); JOB_STEP_FAILURE with err filled. */
+    int (*step)(void *payload, SrvError *err);
+    /* Once, after the last step, on a worker (may be NULL). false + err: the job fails. */
+    bool (*finish)(void *payload, SrvError *err);
+    double (*progress)(void *payload);   /* 0..1; called concurrently with steps */
+    cJSON *(*content)(void *payload);    /* the job's "Content" (new tree) */
+    cJSON *(*serialize)(void *payload);  /* for SaveJobs (new tree); NULL: never saved */
+    void (*reset)(void *payload);        /* start again from the beginning (resubmit, restore) */
+    void (*free)(void *payload);
+    /* Rebuilds a payload from serialize()'s output (restore). NULL + err on failure. */
+    void *(*unserialize)(SrvError *err, Srv *srv, const cJSON *json);
+} JobType;
+
+#define JOB_ID_LEN STO_UUID_LEN
+
+/* Registers a type for restoring saved jobs. Before jobs_start. */
+void jobs_register(const JobType *type);
+/* Starts the workers (cfg.concurrent_jobs), restores saved jobs when cfg.save_jobs. */
+bool jobs_start(SrvError *err, Srv *srv);
+/* Stops taking steps, waits for the steps in flight, saves running jobs (they resume at the
+ * next start), joins and frees everything. */
+void jobs_stop(void);
+/* Queues a job (Pending). Takes payload (freed through type->free, also on failure). */
+bool jobs_submit(SrvError *err, const JobType *type, void *payload, int priority,
+                 char id[JOB_ID_LEN]);
+/* Blocks until the job is Success or Failure. Returns true on Success; *content (if not NULL)
+ * gets a copy of its Content; on Failure job_err gets its error. false + SRV_UNKNOWN_RESOURCE
+ * if there is no such job. */
+bool jobs_wait(SrvError *job_err, const char *id, cJSON **content);
+/* Orthanc's job JSON; NULL if unknown. */
+cJSON *jobs_json(const char *id);
+/* GET /jobs: IDs, or full objects with expand. */
+cJSON *jobs_list_json(bool expand);
+/* "cancel", "pause", "resume", "resubmit". SRV_UNKNOWN_RESOURCE, or SRV_BAD_SEQUENCE_OF_CALLS
+ * when the job's state does not allow it. */
+bool jobs_action(SrvError *err, const char *id, const char *action);
+/* The job's state (JOB_*), -1 if unknown. */
+int jobs_state(const char *id);
+const char *jobs_state_name(int state);
+typedef struct JobsStats {
+    uint64_t pending, running, success, failed, paused; /* jobs now in each state */
+    uint64_t completed;                                 /* finished since start */
+} JobsStats;
+void jobs_stats(JobsStats *out);
+
+/* ---- Modify / anonymize (server/modify.c) ------------------------------------------------
+ * POST /{level}/{id}/modify|anonymize: Orthanc's options (Keep, Replace, Remove,
+ * KeepPrivateTags, RemovePrivateTags, DicomVersion, Asynchronous/Synchronous, Priority,
+ * KeepSource, Force, Permissive, PrivateCreator) checked before any job exists (400 on a bad
+ * one). The job ("ResourceModification") reads each instance through the cache, modifies a
+ * clone, writes it and ingests it with AnonymizedFrom/ModifiedFrom; two workers may process one
+ * job. New UIDs are a keyed hash of the old ones (2.25.<UUIDv5>, key random per job and saved
+ * with it), consistent within the job and again after a restart. */
+typedef struct ModifyRequest ModifyRequest;
+/* Parses and checks the body for the resource (which must exist). */
+ModifyRequest *modify_request_new(SrvError *err, Srv *srv, int level, const char *id,
+                                  const cJSON *body, bool anonymize);
+void modify_request_free(ModifyRequest *rq); /* NULL is fine */
+bool modify_request_async(const ModifyRequest *rq);
+int modify_request_priority(const ModifyRequest *rq);
+/* Submits the job (takes rq in all cases). */
+bool modify_submit(SrvError *err, ModifyRequest *rq, char job_id[JOB_ID_LEN]);
+/* Instance level: the modified file, not stored (*buf malloc'd). Does not take rq. */
+bool modify_instance(SrvError *err, ModifyRequest *rq, void **buf, size_t *len);
+extern const JobType modify_job_type;
 
 #endif

@@ -62,6 +62,7 @@ bool srv_open(SrvError *err, Srv *srv)
     if (!make_dir(err, srv->cfg.storage_dir) || !make_dir(err, srv->cfg.index_dir)) return false;
     srv->area = sto_area_open(&se, srv->cfg.storage_dir, srv->cfg.sync_storage);
     if (!srv->area) goto fail;
+    cache_configure((size_t)srv->cfg.dicom_cache_size << 20);
     srv->db = idx_open(&se, srv->cfg.index_dir);
     if (!srv->db) goto fail;
     if (!recover_pending(err, srv)) {
@@ -77,6 +78,7 @@ fail:
 
 void srv_close(Srv *srv)
 {
+    cache_clear();
     idx_close(srv->db);
     srv->db = NULL;
     sto_area_close(srv->area);
@@ -95,6 +97,7 @@ bool srv_delete(SrvError *err, Srv *srv, int level, const char *id, int *remaini
     const char **done = malloc((dr.nfiles ? dr.nfiles : 1) * sizeof *done);
     size_t ndone = 0;
     for (size_t i = 0; i < dr.nfiles; i++) {
+        cache_invalidate(dr.files[i].id);
         if (sto_area_remove(&se, srv->area, dr.files[i].uuid)) {
             if (done) done[ndone++] = dr.files[i].uuid;
         } else {

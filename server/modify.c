@@ -1,0 +1,616 @@
+/* modify.c -- the modification / anonymization job ("ResourceModification") and the parsing
+ * of Orthanc's options for POST /{level}/{id}/modify|anonymize.
+ *
+ * DESIGN
+ * - A request is checked completely before any job exists: body shape, tag names, DicomVersion,
+ *   Force for identifier tags, the resource. The request then becomes the job's payload.
+ * - The job lists the source instances once (walking series, so each instance knows its source
+ *   series and study for AnonymizedFrom/ModifiedFrom), then streams them: one step = one
+ *   instance, read through the DICOM cache, cloned (the cached object is shared), modified,
+ *   written to a buffer, ingested. Steps claim instances with an atomic counter, so two workers
+ *   can run one job (max_parallel 2). Memory per step: the clone and its written copy; the
+ *   cache holds the rest within its bound.
+ * - New UIDs: "2.25." + the decimal of a UUIDv5-shaped SHA-1 of (job key | old UID). The key is
+ *   random per job and saved with it, so every instance of the job agrees without a shared map
+ *   (nothing grows with the study), references in sequences map like the originals, and a job
+ *   restarted after a crash writes the same instances again (ingest answers AlreadyStored).
+ * - Anonymization: the PS3.15-2023b basic profile (dicom/), PatientID a generated UUID,
+ *   PatientName "Anonymized-<8 hex>", PatientIdentityRemoved YES, DeidentificationMethod
+ *   "MiniPACS 0.1.0 - PS 3.15-2023b Table E.1-1 Basic Profile", private tags removed unless
+ *   KeepPrivateTags. Modification: new Study/Series/SOP Instance UIDs below the level modified,
+ *   as Orthanc (a modified study is a new study).
+ * - Cancel: like Orthanc, instances already written stay (a canceled job is a Failure whose
+ *   partial output is kept; resubmit restarts it and finds them AlreadyStored).
+ * - KeepSource false: the source resource is deleted in finish(), after every instance
+ *   succeeded.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dicom/dicom.h"
+#include "server/server.h"
+
+#define TAG_PATIENT_NAME 0x00100010u
+#define TAG_PATIENT_ID 0x00100020u
+#define TAG_STUDY_UID 0x0020000Du
+#define TAG_SERIES_UID 0x0020000Eu
+#define TAG_SOP_UID 0x00080018u
+#define TAG_IDENTITY_REMOVED 0x00120062u
+#define TAG_DEID_METHOD 0x00120063u
+
+#define DEID_METHOD MP_NAME " " MP_VERSION " - PS 3.15-2023b Table E.1-1 Basic Profile"
+
+typedef struct ModFile {
+    char id[IDX_ID_LEN];
+    char series[IDX_ID_LEN];
+    char study[IDX_ID_LEN];
+} ModFile;
+
+struct ModifyRequest {
+    Srv *srv;
+    bool anonymize;
+    int level;
+    char source[IDX_ID_LEN];
+    cJSON *options;            /* the body as given (saved with the job) */
+    bool async, keep_source, force, keep_private, remove_private;
+    int priority;
+    char key[33];              /* random hex: the UID hash key */
+    DcmModifySpec *spec;
+
+    ModFile *files;
+    size_t nfiles;
+    char source_patient[IDX_ID_LEN];
+    SrvError list_err;         /* listing failed: the first step reports it */
+    _Atomic size_t next, done;
+
+    pthread_mutex_t out_lock;
+    bool have_out;
+    char out[IDX_LEVELS][IDX_ID_LEN];
+};
+
+/* ---- UIDs ------------------------------------------------------------------------------- */
+
+/* 128 bits of SHA-1(key|what|text), shaped as a version-5 UUID. */
+static unsigned __int128 keyed_uuid(const char *key, const char *what, const char *text)
+{
+    char buf[256];
+    int n = snprintf(buf, sizeof buf, "%s|%s|%s", key, what, text);
+    if (n < 0) n = 0;
+    if ((size_t)n >= sizeof buf) n = sizeof buf - 1;
+    char h[IDX_ID_LEN];
+    srv_sha1_id(buf, (size_t)n, h); /* 5 groups of 8 hex digits */
+    unsigned __int128 v = 0;
+    for (int i = 0, digits = 0; h[i] && digits < 32; i++) {
+        char c = h[i];
+        if (c == '-') continue;
+        v = v << 4 | (unsigned)(c <= '9' ? c - '0' : c - 'a' + 10);
+        digits++;
+    }
+    v &= ~((unsigned __int128)0xF << 76);
+    v |= (unsigned __int128)5 << 76;
+    v &= ~((unsigned __int128)0x3 << 62);
+    v |= (unsigned __int128)0x2 << 62;
+    return v;
+}
+
+static void uid_fn(void *ctx, const char *old_uid, char out[65])
+{
+    const ModifyRequest *rq = ctx;
+    unsigned __int128 v = keyed_uuid(rq->key, "uid", old_uid);
+    char dec[48];
+    int n = 0;
+    do {
+        dec[n++] = (char)('0' + (int)(v % 10));
+        v /= 10;
+    } while (v && n < 47);
+    int k = snprintf(out, 65, "2.25.");
+    while (n > 0 && k < 64) out[k++] = dec[--n];
+    out[k] = '\0';
+}
+
+static void uuid_text(unsigned __int128 v, char out[37])
+{
+    static const char hex[] = "0123456789abcdef";
+    int k = 0;
+    for (int i = 0; i < 32; i++) {
+        if (i == 8 || i == 12 || i == 16 || i == 20) out[k++] = '-';
+        out[k++] = hex[(unsigned)(v >> (124 - 4 * i)) & 0xF];
+    }
+    out[k] = '\0';
+}
+
+/* ---- the source instances ---------------------------------------------------------------- */
+
+static bool add_series(SrvError *err, ModifyRequest *rq, const char *series, const char *study, size_t *cap)
+{
+    StoError se = { 0 };
+    IdxFile *f = NULL;
+    size_t n = 0;
+    if (!idx_instances_of(&se, rq->srv->db, IDX_SERIES, series, &f, &n)) {
+        srv_error_from_sto(err, &se);
+        return false;
+    }
+    if (rq->nfiles + n > *cap) {
+        size_t nc = (rq->nfiles + n) * 2;
+        ModFile *nf = realloc(rq->files, nc * sizeof *nf);
+        if (!nf) {
+            free(f);
+            return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+        }
+        rq->files = nf;
+        *cap = nc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ModFile *m = &rq->files[rq->nfiles++];
+        memcpy(m->id, f[i].id, IDX_ID_LEN);
+        snprintf(m->series, sizeof m->series, "%s", series);
+        snprintf(m->study, sizeof m->study, "%s", study);
+    }
+    free(f);
+    return true;
+}
+
+static bool get_res(SrvError *err, Srv *srv, int level, const char *id, IdxResource *r)
+{
+    StoError se = { 0 };
+    if (idx_resource_get(&se, srv->db, level, id, r)) return true;
+    srv_error_from_sto(err, &se);
+    return false;
+}
+
+static bool add_study(SrvError *err, ModifyRequest *rq, const IdxResource *study, size_t *cap)
+{
+    for (size_t i = 0; i < study->nchildren; i++)
+        if (!add_series(err, rq, study->children[i], study->id, cap)) return false;
+    return true;
+}
+
+/* Lists the instances under the source (rq->files, rq->source_patient). */
+static bool list_files(SrvError *err, ModifyRequest *rq)
+{
+    Srv *srv = rq->srv;
+    free(rq->files);
+    rq->files = NULL;
+    rq->nfiles = 0;
+    size_t cap = 0;
+    IdxResource r = { 0 }, s = { 0 }, st = { 0 };
+    bool ok = false;
+    if (!get_res(err, srv, rq->level, rq->source, &r)) return false;
+    switch (rq->level) {
+    case IDX_PATIENT:
+        snprintf(rq->source_patient, sizeof rq->source_patient, "%s", r.id);
+        for (size_t i = 0; i < r.nchildren; i++) {
+            if (!get_res(err, srv, IDX_STUDY, r.children[i], &st)) goto out;
+            bool k = add_study(err, rq, &st, &cap);
+            idx_resource_cleanup(&st);
+            if (!k) goto out;
+        }
+        break;
+    case IDX_STUDY:
+        snprintf(rq->source_patient, sizeof rq->source_patient, "%s", r.parent_id);
+        if (!add_study(err, rq, &r, &cap)) goto out;
+        break;
+    case IDX_SERIES:
+        if (!get_res(err, srv, IDX_STUDY, r.parent_id, &st)) goto out;
+        snprintf(rq->source_patient, sizeof rq->source_patient, "%s", st.parent_id);
+        if (!add_series(err, rq, r.id, st.id, &cap)) goto out;
+        break;
+    default: /* instance */
+        if (!get_res(err, srv, IDX_SERIES, r.parent_id, &s)) goto out;
+        if (!get_res(err, srv, IDX_STUDY, s.parent_id, &st)) goto out;
+        snprintf(rq->source_patient, sizeof rq->source_patient, "%s", st.parent_id);
+        rq->files = calloc(1, sizeof *rq->files);
+        if (!rq->files) { srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory"); goto out; }
+        memcpy(rq->files[0].id, r.id, IDX_ID_LEN);
+        memcpy(rq->files[0].series, s.id, IDX_ID_LEN);
+        memcpy(rq->files[0].study, st.id, IDX_ID_LEN);
+        rq->nfiles = 1;
+        break;
+    }
+    ok = true;
+out:
+    idx_resource_cleanup(&r);
+    idx_resource_cleanup(&s);
+    idx_resource_cleanup(&st);
+    return ok;
+}
+
+/* ---- options ----------------------------------------------------------------------------- */
+
+static bool is_identifier(uint32_t t)
+{
+    return t == TAG_PATIENT_ID || t == TAG_STUDY_UID || t == TAG_SERIES_UID || t == TAG_SOP_UID;
+}
+
+static bool bool_opt(SrvError *err, const cJSON *body, const char *name, bool def, bool *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, name);
+    if (!v) { *out = def; return true; }
+    if (!cJSON_IsBool(v)) return srv_fail(err, SRV_BAD_REQUEST, "option \"%s\" must be a Boolean", name);
+    *out = cJSON_IsTrue(v);
+    return true;
+}
+
+static bool tag_of(SrvError *err, const char *name, const char *option, uint32_t *tag)
+{
+    DcmError de = { 0 };
+    if (dcm_tag_from_name(&de, name, tag)) return true;
+    return srv_fail(err, SRV_BAD_REQUEST, "%s: %s", option, de.message);
+}
+
+static bool check_force(SrvError *err, const ModifyRequest *rq, uint32_t tag, const char *name, const char *what)
+{
+    if (!is_identifier(tag) || rq->force) return true;
+    return srv_fail(err, SRV_BAD_REQUEST, "marking tag %s as to be %s requires the \"Force\" option", name, what);
+}
+
+/* Builds rq->spec from rq->options (already checked for shape when called from restore). */
+static bool build_spec(SrvError *err, ModifyRequest *rq)
+{
+    const cJSON *body = rq->options;
+    DcmError de = { 0 };
+    rq->spec = dcm_modify_spec_new(&de, rq->anonymize, uid_fn, rq);
+    if (!rq->spec) { srv_error_from_dcm(err, &de); return false; }
+    const cJSON *keep = cJSON_GetObjectItemCaseSensitive(body, "Keep");
+    const cJSON *remove = cJSON_GetObjectItemCaseSensitive(body, "Remove");
+    const cJSON *replace = cJSON_GetObjectItemCaseSensitive(body, "Replace");
+    if (keep && !cJSON_IsArray(keep)) return srv_fail(err, SRV_BAD_REQUEST, "\"Keep\" must be an array of tags");
+    if (remove && !cJSON_IsArray(remove)) return srv_fail(err, SRV_BAD_REQUEST, "\"Remove\" must be an array of tags");
+    if (replace && !cJSON_IsObject(replace)) return srv_fail(err, SRV_BAD_REQUEST, "\"Replace\" must be an object");
+    const cJSON *it;
+    cJSON_ArrayForEach(it, keep) {
+        uint32_t t;
+        if (!cJSON_IsString(it)) return srv_fail(err, SRV_BAD_REQUEST, "\"Keep\" must be an array of strings");
+        if (!tag_of(err, it->valuestring, "Keep", &t) || !check_force(err, rq, t, it->valuestring, "kept")) return false;
+        if (!dcm_modify_spec_keep(&de, rq->spec, t)) { srv_error_from_dcm(err, &de); return false; }
+    }
+    cJSON_ArrayForEach(it, remove) {
+        uint32_t t;
+        if (!cJSON_IsString(it)) return srv_fail(err, SRV_BAD_REQUEST, "\"Remove\" must be an array of strings");
+        if (!tag_of(err, it->valuestring, "Remove", &t) || !check_force(err, rq, t, it->valuestring, "removed")) return false;
+        if (dcm_modify_spec_touches(rq->spec, t))
+            return srv_fail(err, SRV_BAD_REQUEST, "tag %s cannot be both kept and removed", it->valuestring);
+        if (!dcm_modify_spec_remove(&de, rq->spec, t)) { srv_error_from_dcm(err, &de); return false; }
+    }
+    cJSON_ArrayForEach(it, replace) {
+        uint32_t t;
+        if (!tag_of(err, it->string, "Replace", &t) || !check_force(err, rq, t, it->string, "replaced")) return false;
+        if (dcm_modify_spec_touches(rq->spec, t))
+            return srv_fail(err, SRV_BAD_REQUEST, "tag %s is already kept or removed", it->string);
+        char num[32];
+        const char *v;
+        if (cJSON_IsString(it)) {
+            v = it->valuestring;
+        } else if (cJSON_IsNumber(it)) {
+            snprintf(num, sizeof num, "%.17g", it->valuedouble);
+            v = num;
+        } else {
+            return srv_fail(err, SRV_BAD_REQUEST, "\"Replace\": the value of %s must be a string", it->string);
+        }
+        if (!dcm_modify_spec_replace(&de, rq->spec, t, v))
+            return srv_fail(err, SRV_BAD_REQUEST, "\"Replace\": %s", de.message);
+    }
+    if (rq->anonymize) {
+        dcm_modify_spec_private(rq->spec, rq->keep_private);
+        char pid[37];
+        uuid_text(keyed_uuid(rq->key, "patient", rq->source), pid);
+        char name[32];
+        snprintf(name, sizeof name, "Anonymized-%.8s", pid);
+        if (!dcm_modify_spec_touches(rq->spec, TAG_PATIENT_ID))
+            dcm_modify_spec_replace(&de, rq->spec, TAG_PATIENT_ID, pid);
+        if (!dcm_modify_spec_touches(rq->spec, TAG_PATIENT_NAME))
+            dcm_modify_spec_replace(&de, rq->spec, TAG_PATIENT_NAME, name);
+        if (!dcm_modify_spec_touches(rq->spec, TAG_IDENTITY_REMOVED))
+            dcm_modify_spec_replace(&de, rq->spec, TAG_IDENTITY_REMOVED, "YES");
+        if (!dcm_modify_spec_touches(rq->spec, TAG_DEID_METHOD))
+            dcm_modify_spec_replace(&de, rq->spec, TAG_DEID_METHOD, DEID_METHOD);
+    } else {
+        if (rq->remove_private) dcm_modify_spec_private(rq->spec, false);
+        static const uint32_t uids[] = { TAG_STUDY_UID, TAG_SERIES_UID, TAG_SOP_UID };
+        static const int from_level[] = { IDX_STUDY, IDX_SERIES, IDX_INSTANCE };
+        for (int i = 0; i < 3; i++)
+            if (rq->level <= from_level[i] && !dcm_modify_spec_touches(rq->spec, uids[i]))
+                dcm_modify_spec_remap(&de, rq->spec, uids[i]);
+        if (rq->level == IDX_PATIENT && !cJSON_GetObjectItemCaseSensitive(replace, "PatientID") &&
+            !cJSON_GetObjectItemCaseSensitive(replace, "0010,0020") &&
+            !cJSON_GetObjectItemCaseSensitive(replace, "0010-0020"))
+            return srv_fail(err, SRV_BAD_REQUEST, "modifying a patient requires replacing its PatientID");
+    }
+    return true;
+}
+
+static bool parse_options(SrvError *err, ModifyRequest *rq)
+{
+    const cJSON *body = rq->options;
+    if (!cJSON_IsObject(body)) return srv_fail(err, SRV_BAD_REQUEST, "the body must be a JSON object");
+    bool sync;
+    if (!bool_opt(err, body, "Force", false, &rq->force) ||
+        !bool_opt(err, body, "KeepPrivateTags", false, &rq->keep_private) ||
+        !bool_opt(err, body, "RemovePrivateTags", false, &rq->remove_private) ||
+        !bool_opt(err, body, "KeepSource", true, &rq->keep_source) ||
+        !bool_opt(err, body, "Asynchronous", false, &rq->async) ||
+        !bool_opt(err, body, "Synchronous", !rq->async, &sync))
+        return false;
+    rq->async = !sync;
+    bool permissive;
+    if (!bool_opt(err, body, "Permissive", false, &permissive)) return false;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "Priority");
+    if (v) {
+        if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble)
+            return srv_fail(err, SRV_BAD_REQUEST, "option \"Priority\" must be an integer");
+        rq->priority = v->valueint;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(body, "DicomVersion");
+    if (v && rq->anonymize) {
+        if (!cJSON_IsString(v)) return srv_fail(err, SRV_BAD_REQUEST, "option \"DicomVersion\" must be a string");
+        if (strcmp(v->valuestring, "2023b") != 0)
+            return srv_fail(err, SRV_BAD_REQUEST, "DicomVersion \"%s\" is not supported (only \"2023b\")", v->valuestring);
+    }
+    v = cJSON_GetObjectItemCaseSensitive(body, "PrivateCreator");
+    if (v && !cJSON_IsString(v)) return srv_fail(err, SRV_BAD_REQUEST, "option \"PrivateCreator\" must be a string");
+    return build_spec(err, rq);
+}
+
+static ModifyRequest *rq_alloc(Srv *srv)
+{
+    ModifyRequest *rq = calloc(1, sizeof *rq);
+    if (!rq) return NULL;
+    rq->srv = srv;
+    pthread_mutex_init(&rq->out_lock, NULL);
+    return rq;
+}
+
+void modify_request_free(ModifyRequest *rq)
+{
+    if (!rq) return;
+    dcm_modify_spec_free(rq->spec);
+    cJSON_Delete(rq->options);
+    free(rq->files);
+    pthread_mutex_destroy(&rq->out_lock);
+    free(rq);
+}
+
+static void new_key(char key[33])
+{
+    char u[STO_UUID_LEN];
+    sto_uuid_new(u); /* random v4 */
+    int k = 0;
+    for (int i = 0; u[i] && k < 32; i++)
+        if (u[i] != '-') key[k++] = u[i];
+    key[k] = '\0';
+}
+
+ModifyRequest *modify_request_new(SrvError *err, Srv *srv, int level, const char *id,
+                                  const cJSON *body, bool anonymize)
+{
+    ModifyRequest *rq = rq_alloc(srv);
+    if (!rq) {
+        srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+        return NULL;
+    }
+    rq->anonymize = anonymize;
+    rq->level = level;
+    snprintf(rq->source, sizeof rq->source, "%s", id);
+    new_key(rq->key);
+    rq->options = body ? cJSON_Duplicate(body, 1) : cJSON_CreateObject();
+    if (!rq->options || !parse_options(err, rq) || !list_files(err, rq)) {
+        modify_request_free(rq);
+        return NULL;
+    }
+    return rq;
+}
+
+bool modify_request_async(const ModifyRequest *rq) { return rq->async; }
+int modify_request_priority(const ModifyRequest *rq) { return rq->priority; }
+
+/* ---- one instance ------------------------------------------------------------------------ */
+
+/* Reads (through the cache), clones and modifies instance i; writes it into *buf. */
+static bool modify_one(SrvError *err, ModifyRequest *rq, size_t i, void **buf, size_t *len)
+{
+    CacheEntry *ce = cache_acquire(err, rq->srv, rq->files[i].id);
+    if (!ce) return false;
+    DcmError de = { 0 };
+    DcmObject *obj = NULL;
+    bool ok = dcm_object_clone(&de, cache_object(ce), &obj);
+    cache_release(ce);
+    ok = ok && dcm_modify(&de, obj, rq->spec) && dcm_write(&de, obj, NULL, buf, len);
+    dcm_object_destroy(obj);
+    if (!ok) srv_error_from_dcm(err, &de);
+    return ok;
+}
+
+static bool process(SrvError *err, ModifyRequest *rq, size_t i)
+{
+    void *buf = NULL;
+    size_t len = 0;
+    if (!modify_one(err, rq, i, &buf, &len)) return false;
+    const ModFile *f = &rq->files[i];
+    const char *name = rq->anonymize ? "AnonymizedFrom" : "ModifiedFrom";
+    IdxMeta meta[IDX_LEVELS] = {
+        { name, rq->source_patient }, { name, f->study }, { name, f->series }, { name, f->id },
+    };
+    IngestOrigin origin = { .origin = INGEST_ORIGIN_REST };
+    for (int l = rq->level; l < IDX_LEVELS; l++) {
+        origin.extra_meta[l] = &meta[l];
+        origin.nextra_meta[l] = 1;
+    }
+    IngestResult res;
+    bool ok = ingest_buffer(err, rq->srv, buf, len, &origin, &res);
+    free(buf);
+    if (!ok) return false;
+    pthread_mutex_lock(&rq->out_lock);
+    if (!rq->have_out) {
+        memcpy(rq->out, res.ids, sizeof rq->out);
+        rq->have_out = true;
+    }
+    pthread_mutex_unlock(&rq->out_lock);
+    return true;
+}
+
+bool modify_instance(SrvError *err, ModifyRequest *rq, void **buf, size_t *len)
+{
+    if (rq->nfiles != 1) return srv_fail(err, SRV_INTERNAL, "not an instance");
+    return modify_one(err, rq, 0, buf, len);
+}
+
+/* ---- the job type ------------------------------------------------------------------------ */
+
+static int job_step(void *p, SrvError *err)
+{
+    ModifyRequest *rq = p;
+    if (rq->list_err.code) {
+        *err = rq->list_err;
+        return JOB_STEP_FAILURE;
+    }
+    size_t i = atomic_fetch_add(&rq->next, 1);
+    if (i >= rq->nfiles) return JOB_STEP_DONE;
+    if (!process(err, rq, i)) {
+        SRV_LOG_WARN("jobs", "modification of instance %s failed: %s", rq->files[i].id, err->message);
+        return JOB_STEP_FAILURE;
+    }
+    atomic_fetch_add(&rq->done, 1);
+    return i + 1 >= rq->nfiles ? JOB_STEP_DONE : JOB_STEP_CONTINUE;
+}
+
+static bool job_finish(void *p, SrvError *err)
+{
+    ModifyRequest *rq = p;
+    if (rq->keep_source) return true;
+    int rl;
+    char rid[IDX_ID_LEN];
+    SrvError e = { 0 };
+    if (!srv_delete(&e, rq->srv, rq->level, rq->source, &rl, rid) && e.code != SRV_UNKNOWN_RESOURCE) {
+        *err = e;
+        return false;
+    }
+    return true;
+}
+
+static double job_progress(void *p)
+{
+    ModifyRequest *rq = p;
+    return rq->nfiles ? (double)atomic_load(&rq->done) / (double)rq->nfiles : 0;
+}
+
+static void add_output(cJSON *o, ModifyRequest *rq)
+{
+    pthread_mutex_lock(&rq->out_lock);
+    if (rq->have_out) {
+        char path[96];
+        snprintf(path, sizeof path, "/%s/%s", srv_level_route(rq->level), rq->out[rq->level]);
+        cJSON_AddStringToObject(o, "ID", rq->out[rq->level]);
+        cJSON_AddStringToObject(o, "Path", path);
+        cJSON_AddStringToObject(o, "PatientID", rq->out[IDX_PATIENT]);
+        cJSON_AddStringToObject(o, "Type", srv_level_name(rq->level));
+    }
+    pthread_mutex_unlock(&rq->out_lock);
+}
+
+static cJSON *job_content(void *p)
+{
+    ModifyRequest *rq = p;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "Description", "REST API");
+    cJSON_AddNumberToObject(o, "FailedInstancesCount", 0);
+    add_output(o, rq);
+    cJSON_AddNumberToObject(o, "InstancesCount", (double)rq->nfiles);
+    cJSON_AddBoolToObject(o, "IsAnonymization", rq->anonymize);
+    cJSON *parents = cJSON_AddArrayToObject(o, "ParentResources");
+    cJSON_AddItemToArray(parents, cJSON_CreateString(rq->source));
+    return o;
+}
+
+static cJSON *job_serialize(void *p)
+{
+    ModifyRequest *rq = p;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "Anonymize", rq->anonymize);
+    cJSON_AddNumberToObject(o, "Level", rq->level);
+    cJSON_AddStringToObject(o, "Source", rq->source);
+    cJSON_AddStringToObject(o, "Key", rq->key);
+    cJSON_AddNumberToObject(o, "InstancesCount", (double)rq->nfiles);
+    cJSON_AddItemToObject(o, "Options", cJSON_Duplicate(rq->options, 1));
+    cJSON *out = cJSON_CreateArray();
+    pthread_mutex_lock(&rq->out_lock);
+    if (rq->have_out)
+        for (int l = 0; l < IDX_LEVELS; l++) cJSON_AddItemToArray(out, cJSON_CreateString(rq->out[l]));
+    pthread_mutex_unlock(&rq->out_lock);
+    cJSON_AddItemToObject(o, "Output", out);
+    return o;
+}
+
+static void job_reset(void *p)
+{
+    ModifyRequest *rq = p;
+    memset(&rq->list_err, 0, sizeof rq->list_err);
+    if (!list_files(&rq->list_err, rq) && !rq->list_err.code) rq->list_err.code = SRV_INTERNAL;
+    atomic_store(&rq->next, 0);
+    atomic_store(&rq->done, 0);
+    pthread_mutex_lock(&rq->out_lock);
+    rq->have_out = false;
+    pthread_mutex_unlock(&rq->out_lock);
+}
+
+static void job_free(void *p) { modify_request_free(p); }
+
+static void *job_unserialize(SrvError *err, Srv *srv, const cJSON *j)
+{
+    const cJSON *source = cJSON_GetObjectItemCaseSensitive(j, "Source");
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(j, "Key");
+    const cJSON *level = cJSON_GetObjectItemCaseSensitive(j, "Level");
+    const cJSON *options = cJSON_GetObjectItemCaseSensitive(j, "Options");
+    if (!cJSON_IsString(source) || !cJSON_IsString(key) || !cJSON_IsNumber(level) ||
+        level->valueint < 0 || level->valueint >= IDX_LEVELS || !cJSON_IsObject(options)) {
+        srv_fail(err, SRV_BAD_JSON, "malformed saved modification job");
+        return NULL;
+    }
+    ModifyRequest *rq = rq_alloc(srv);
+    if (!rq) {
+        srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+        return NULL;
+    }
+    rq->anonymize = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "Anonymize"));
+    rq->level = level->valueint;
+    snprintf(rq->source, sizeof rq->source, "%s", source->valuestring);
+    snprintf(rq->key, sizeof rq->key, "%s", key->valuestring);
+    rq->options = cJSON_Duplicate(options, 1);
+    if (!rq->options || !parse_options(err, rq)) {
+        modify_request_free(rq);
+        return NULL;
+    }
+    const cJSON *count = cJSON_GetObjectItemCaseSensitive(j, "InstancesCount");
+    /* For Content only: the list itself is rebuilt by reset() before any step runs again. */
+    if (cJSON_IsNumber(count) && count->valuedouble >= 0) rq->nfiles = (size_t)count->valuedouble;
+    const cJSON *out = cJSON_GetObjectItemCaseSensitive(j, "Output");
+    if (cJSON_GetArraySize(out) == IDX_LEVELS) {
+        for (int l = 0; l < IDX_LEVELS; l++)
+        {
+            const char *v = cJSON_GetStringValue(cJSON_GetArrayItem(out, l));
+            snprintf(rq->out[l], IDX_ID_LEN, "%s", v ? v : "");
+        }
+        rq->have_out = true;
+    }
+    return rq;
+}
+
+const JobType modify_job_type = {
+    .name = "ResourceModification",
+    .max_parallel = 2,
+    .step = job_step,
+    .finish = job_finish,
+    .progress = job_progress,
+    .content = job_content,
+    .serialize = job_serialize,
+    .reset = job_reset,
+    .free = job_free,
+    .unserialize = job_unserialize,
+};
+
+bool modify_submit(SrvError *err, ModifyRequest *rq, char job_id[JOB_ID_LEN])
+{
+    return jobs_submit(err, &modify_job_type, rq, rq->priority, job_id);
+}
