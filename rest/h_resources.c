@@ -359,50 +359,22 @@ void h_file(RestCall *call)
     rest_reply_fd(call, "application/dicom", fd, size);
 }
 
-/* Reads and parses (header only) the stored file of an instance. */
-static DcmObject *load_instance(RestCall *call, const char *id)
-{
-    IdxResource r = { 0 };
-    StoError se = { 0 };
-    if (!idx_resource_get(&se, call->srv->db, IDX_INSTANCE, id, &r)) {
-        fail_sto(call, &se);
-        return NULL;
-    }
-    void *buf = NULL;
-    size_t len = 0;
-    bool ok = sto_area_read(&se, call->srv->area, r.uuid, &buf, &len);
-    idx_resource_cleanup(&r);
-    if (!ok) {
-        fail_sto(call, &se);
-        return NULL;
-    }
-    DcmError de = { 0 };
-    DcmObject *obj = NULL;
-    if (!dcm_parse(&de, buf, len, DCM_PARSE_HEADER_ONLY, &obj)) {
-        SrvError e = { 0 };
-        srv_error_from_dcm(&e, &de);
-        e.code = SRV_CORRUPTED_FILE;
-        rest_reply_error(call, &e);
-    }
-    free(buf);
-    return obj;
-}
-
+/* The tags come from the DICOM cache (server/cache.c): a pinned, shared, full-parsed object. */
 static void reply_tags(RestCall *call, int format)
 {
-    DcmObject *obj = load_instance(call, call->params[0]);
-    if (!obj) return;
-    DcmError de = { 0 };
     size_t max_length, nign;
     uint32_t ign[32];
-    if (!rest_ignore_length(call, &max_length, ign, 32, &nign)) {
-        dcm_object_destroy(obj);
+    if (!rest_ignore_length(call, &max_length, ign, 32, &nign)) return;
+    SrvError e = { 0 };
+    CacheEntry *ce = cache_acquire(&e, call->srv, call->params[0]);
+    if (!ce) {
+        rest_reply_error(call, &e);
         return;
     }
-    cJSON *j = dcm_to_json_ex(&de, obj, format, max_length, ign, nign);
-    dcm_object_destroy(obj);
+    DcmError de = { 0 };
+    cJSON *j = dcm_to_json_ex(&de, cache_object(ce), format, max_length, ign, nign);
+    cache_release(ce);
     if (!j) {
-        SrvError e = { 0 };
         srv_error_from_dcm(&e, &de);
         rest_reply_error(call, &e);
         return;
