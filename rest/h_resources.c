@@ -93,7 +93,10 @@ static cJSON *resource_to_json(RestCall *call, const IdxResource *r, bool *ok)
     if (r->level != IDX_INSTANCE) {
         const char *lu = idx_resource_metadata(r, "LastUpdate");
         time_t t = parse_iso(lu);
-        cJSON_AddBoolToObject(o, "IsStable", t && time(NULL) - t >= srv->cfg.stable_age);
+        /* the stability thread knows (server/stable.c); LastUpdate + StableAge if not running */
+        bool stable = srv->stable ? !srv_stable_is_unstable(srv, r->level, r->id)
+                                  : t && time(NULL) - t >= srv->cfg.stable_age;
+        cJSON_AddBoolToObject(o, "IsStable", stable);
         cJSON_AddStringToObject(o, "LastUpdate", lu ? lu : "");
     }
     cJSON_AddItemToObject(o, "MainDicomTags", rest_main_tags_json(r));

@@ -171,6 +171,9 @@ bool srv_stable_start(SrvError *err, Srv *srv);
 void srv_stable_stop(Srv *srv); /* fine when not started */
 void srv_stable_touch(Srv *srv, const char *patient, const char *study, const char *series);
 size_t srv_stable_pending(Srv *srv); /* resources not yet stable (tests, metrics) */
+/* true while a patient/study/series waits for its Stable* change (IsStable is the opposite;
+ * after a restart everything is stable, as in Orthanc). */
+bool srv_stable_is_unstable(Srv *srv, int level, const char *id);
 
 /* Names of levels as Orthanc prints them: "Patient", "Study", "Series", "Instance"; and the
  * plural route segment: "patients", "studies", "series", "instances". */

@@ -225,3 +225,14 @@ size_t srv_stable_pending(Srv *srv)
     pthread_mutex_unlock(&st->lock);
     return n;
 }
+
+bool srv_stable_is_unstable(Srv *srv, int level, const char *id)
+{
+    SrvStable *st = srv->stable;
+    if (!st || level < IDX_PATIENT || level > IDX_SERIES || !id) return false;
+    pthread_mutex_lock(&st->lock);
+    Entry *e = st->buckets[hash_of(level, id) & (st->nbuckets - 1)];
+    while (e && (e->level != level || strcmp(e->id, id) != 0)) e = e->hnext;
+    pthread_mutex_unlock(&st->lock);
+    return e != NULL;
+}
