@@ -455,6 +455,18 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     SRV_LOG_WARN("http", "%s", msg);
 }
 
+/* Percent-decoding of the path and arguments (MHD's), except that a decoded NUL ("%00") becomes
+ * 0x01 instead of cutting the string short: "/instances/<id>%00/file" must not reach the
+ * handler as "/instances/<id>". No route or ID contains 0x01, so such a path is 404. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls; (void)conn;
+    size_t n = MHD_http_unescape(s);
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '\0') s[i] = '\x01';
+    return n;
+}
+
 /* Reads the whole PEM file (certificate and private key, as Orthanc's SslCertificate). */
 static char *read_pem(SrvError *err, const char *path)
 {
@@ -515,6 +527,7 @@ bool rest_start(SrvError *err, Srv *srv, Rest **out)
     OPT(MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->cfg.http_timeout, NULL);
     OPT(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, NULL);
     OPT(MHD_OPTION_CONNECTION_LIMIT, 1000u, NULL);
+    OPT(MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL);
     if (srv->cfg.ssl_enabled) {
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
             free(rest);
