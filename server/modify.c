@@ -326,7 +326,7 @@ static bool parse_options(SrvError *err, ModifyRequest *rq)
 {
     const cJSON *body = rq->options;
     if (!cJSON_IsObject(body)) return srv_fail(err, SRV_BAD_REQUEST, "the body must be a JSON object");
-    bool sync;
+    bool sync = true;
     if (!bool_opt(err, body, "Force", false, &rq->force) ||
         !bool_opt(err, body, "KeepPrivateTags", false, &rq->keep_private) ||
         !bool_opt(err, body, "RemovePrivateTags", false, &rq->remove_private) ||
@@ -335,7 +335,7 @@ static bool parse_options(SrvError *err, ModifyRequest *rq)
         !bool_opt(err, body, "Synchronous", !rq->async, &sync))
         return false;
     rq->async = !sync;
-    bool permissive;
+    bool permissive = false;
     if (!bool_opt(err, body, "Permissive", false, &permissive)) return false;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "Priority");
     if (v) {
