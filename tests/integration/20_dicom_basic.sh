@@ -11,7 +11,7 @@ RAW="$MP_SRC/tests/tools/dicom_raw.py"
 ORACLE_PORT=$(free_port); mkdir -p "$T/oracle"
 storescp -B +xa -uf -od "$T/oracle" "$ORACLE_PORT" >"$T/oracle.log" 2>&1 &
 ORACLE_PID=$!
-trap 'rc=$?; kill $ORACLE_PID 2>/dev/null; wait $ORACLE_PID 2>/dev/null; (exit $rc); on_exit' EXIT
+trap 'rc=$?; set +e; kill $ORACLE_PID 2>/dev/null; wait $ORACLE_PID 2>/dev/null; (exit $rc); on_exit' EXIT
 sent_bytes() { # FILE -> "size sha1" of the dataset storescu puts on the wire
   rm -f "$T"/oracle/*
   storescu -aec ORACLE 127.0.0.1 "$ORACLE_PORT" "$1" >/dev/null 2>&1 || return 1

@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 ORACLE_PORT=$(free_port); mkdir -p "$T/oracle"
 storescp -B +xa -uf -od "$T/oracle" "$ORACLE_PORT" >"$T/oracle.log" 2>&1 &
 ORACLE_PID=$!
-trap 'rc=$?; kill $ORACLE_PID 2>/dev/null; wait $ORACLE_PID 2>/dev/null; (exit $rc); on_exit' EXIT
+trap 'rc=$?; set +e; kill $ORACLE_PID 2>/dev/null; wait $ORACLE_PID 2>/dev/null; (exit $rc); on_exit' EXIT
 start_server
 $PY - "$PYDICOM_FILES" "$T/oracle" "$ORACLE_PORT" "$DICOM_PORT" "$URL" "$MP_SRC/tests/tools" <<'PY'
 import glob, json, os, subprocess, sys, urllib.request
