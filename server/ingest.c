@@ -118,6 +118,7 @@ bool ingest_buffer(SrvError *err, Srv *srv, const void *buf, size_t len,
     Collected *c = calloc(1, sizeof *c);
     char uuid[STO_UUID_LEN] = "";
     bool pending = false;
+    bool quota_held = false;
 
     memset(res, 0, sizeof *res);
     if (!c) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
@@ -227,6 +228,10 @@ bool ingest_buffer(SrvError *err, Srv *srv, const void *buf, size_t len,
     }
 #undef META
 
+    /* Quotas (MaximumStorageSize / MaximumPatientCount): recycle or refuse, before writing. */
+    if (!quota_begin(err, srv, res->ids[IDX_PATIENT], len)) goto out;
+    quota_held = true;
+
     /* The file first (noted pending), then the rows. */
     sto_uuid_new(uuid);
     if (!idx_pending_add(&se, srv->db, uuid)) { srv_error_from_sto(err, &se); goto out; }
@@ -278,6 +283,7 @@ bool ingest_buffer(SrvError *err, Srv *srv, const void *buf, size_t len,
 
 out:
     if (pending) discard_file(srv, uuid);
+    if (quota_held) quota_end(srv);
     dcm_object_destroy(obj);
     if (c) collected_free(c);
     free(c);

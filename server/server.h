@@ -156,6 +156,15 @@ typedef struct IngestResult {
 bool ingest_buffer(SrvError *err, Srv *srv, const void *buf, size_t len,
                    const IngestOrigin *origin, IngestResult *res);
 
+/* ---- Storage quotas (server/quota.c): MaximumStorageSize, MaximumPatientCount ------------
+ * quota_begin: before a new instance of `size` bytes for patient_id is written, makes room
+ * (MaximumStorageMode Recycle: deletes the oldest unprotected patients other than patient_id)
+ * or refuses (Reject, or nothing left to recycle, or larger than the whole quota:
+ * SRV_FULL_STORAGE). On success the caller stores, then calls quota_end() (also when the store
+ * fails). With no quota configured both are free and take no lock. Any thread. */
+bool quota_begin(SrvError *err, Srv *srv, const char *patient_id, uint64_t size);
+void quota_end(Srv *srv);
+
 /* Deletes a resource (and emptied ancestors): rows in one transaction, then files.
  * remaining_level -1 when nothing remains above. */
 bool srv_delete(SrvError *err, Srv *srv, int level, const char *id, int *remaining_level,

@@ -81,6 +81,8 @@ static const char SCHEMA[] =
     "  public_id TEXT NOT NULL,"
     "  date TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS pending(uuid TEXT PRIMARY KEY) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS protected("
+    "  internal_id INTEGER PRIMARY KEY REFERENCES resources(internal_id) ON DELETE CASCADE);"
     "CREATE TABLE IF NOT EXISTS totals("
     "  id INTEGER PRIMARY KEY CHECK (id = 0),"
     "  patients INTEGER NOT NULL, studies INTEGER NOT NULL, series INTEGER NOT NULL,"
@@ -2003,4 +2005,111 @@ out_nodb:
     free(binds);
     free(q.s);
     return ok;
+}
+
+/* ---- protected patients and the recycling order (MaximumStorageSize, MaximumPatientCount)
+ * Rare calls (a PUT, or a store over quota): statements are prepared per call. The recycling
+ * order is Orthanc's: the patient that least recently received an instance comes first
+ * (patient LastUpdate, set by every store; ties by creation order). */
+
+static sqlite3_stmt *prepare_once(StoError *err, Conn *c, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK) {
+        db_fail(err, c, "prepare");
+        return NULL;
+    }
+    return s;
+}
+
+bool idx_patient_set_protected(StoError *err, IdxDb *db, const char *patient_id, bool on)
+{
+    int64_t internal;
+    bool ok = false;
+    sqlite3_stmt *s = NULL;
+    if (!patient_id) {
+        set_err(err, STO_ERR_ARG, "NULL patient ID");
+        return false;
+    }
+    Conn *c = write_begin(err, db);
+    if (!c)
+        return false;
+    if (!find(err, c, IDX_PATIENT, patient_id, &internal, NULL, NULL))
+        goto out;
+    s = prepare_once(err, c, on ? "INSERT OR IGNORE INTO protected(internal_id) VALUES(?1)"
+                                : "DELETE FROM protected WHERE internal_id = ?1");
+    if (!s)
+        goto out;
+    sqlite3_bind_int64(s, 1, internal);
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        db_fail(err, c, "protect");
+        goto out;
+    }
+    ok = true;
+out:
+    sqlite3_finalize(s);
+    return write_end(err, db, ok);
+}
+
+bool idx_patient_is_protected(StoError *err, IdxDb *db, const char *patient_id, bool *out)
+{
+    int64_t internal;
+    bool ok = false;
+    sqlite3_stmt *s = NULL;
+    if (!patient_id) {
+        set_err(err, STO_ERR_ARG, "NULL patient ID");
+        return false;
+    }
+    Conn *c = read_begin(err, db);
+    if (!c)
+        return false;
+    if (!find(err, c, IDX_PATIENT, patient_id, &internal, NULL, NULL))
+        goto out;
+    s = prepare_once(err, c, "SELECT 1 FROM protected WHERE internal_id = ?1");
+    if (!s)
+        goto out;
+    sqlite3_bind_int64(s, 1, internal);
+    int rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        db_fail(err, c, "protected");
+        goto out;
+    }
+    *out = rc == SQLITE_ROW;
+    ok = true;
+out:
+    sqlite3_finalize(s);
+    return read_end(err, db, c, ok);
+}
+
+bool idx_oldest_patient(StoError *err, IdxDb *db, const char *exclude_id, char out[IDX_ID_LEN],
+                        bool *found)
+{
+    bool ok = false;
+    *found = false;
+    out[0] = '\0';
+    Conn *c = read_begin(err, db);
+    if (!c)
+        return false;
+    sqlite3_stmt *s = prepare_once(
+        err, c,
+        "SELECT r.public_id FROM resources r"
+        " LEFT JOIN metadata m ON m.internal_id = r.internal_id AND m.name = 'LastUpdate'"
+        " WHERE r.level = 0 AND r.public_id <> ?1"
+        " AND NOT EXISTS (SELECT 1 FROM protected p WHERE p.internal_id = r.internal_id)"
+        " ORDER BY m.value, r.internal_id LIMIT 1");
+    if (!s)
+        goto out;
+    bind_text(s, 1, exclude_id ? exclude_id : "");
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        copy_col(out, IDX_ID_LEN, s, 0);
+        *found = true;
+    } else if (rc != SQLITE_DONE) {
+        db_fail(err, c, "oldest patient");
+        goto out;
+    }
+    ok = true;
+out:
+    sqlite3_finalize(s);
+    return read_end(err, db, c, ok);
 }

@@ -282,6 +282,16 @@ typedef struct IdxFindConstraint {
 bool idx_find(StoError *err, IdxDb *db, int level, const IdxFindConstraint *c, size_t n,
               uint64_t since, uint64_t limit, char ***ids, size_t *nids);
 
+/* Protected patients (Orthanc's PUT /patients/{id}/protected): never recycled. Protection is
+ * a row of its own (not metadata), dropped with the patient. NOT_FOUND for an unknown
+ * patient; protecting twice is fine. */
+bool idx_patient_set_protected(StoError *err, IdxDb *db, const char *patient_id, bool on);
+bool idx_patient_is_protected(StoError *err, IdxDb *db, const char *patient_id, bool *out);
+/* The first patient in Orthanc's recycling order (least recently updated, then oldest) that
+ * is not protected and is not exclude_id (may be NULL). *found false when there is none. */
+bool idx_oldest_patient(StoError *err, IdxDb *db, const char *exclude_id, char out[IDX_ID_LEN],
+                        bool *found);
+
 /* Saved jobs: an opaque text (JSON) per job ID. */
 bool idx_job_save(StoError *err, IdxDb *db, const char *job_id, const char *json);
 bool idx_job_delete(StoError *err, IdxDb *db, const char *job_id); /* absent: true */
