@@ -639,9 +639,10 @@ extern "C" bool dcm_create(DcmError *err, const cJSON *tags, const char *content
                 jpeg_info(c, content_len, w, h, ch);
                 image_module(ds, w, h, ch, ch == 3);
                 DcmPixelData *pd = new DcmPixelData(DCM_PixelData);
-                DcmPixelSequence *seq = new DcmPixelSequence(DcmTag(DCM_PixelItemTag));
-                seq->insert(new DcmPixelItem(DcmTag(DCM_PixelItemTag))); /* empty offset table */
-                DcmPixelItem *frag = new DcmPixelItem(DcmTag(DCM_PixelItemTag));
+                /* the sequence carries PixelData's tag; its items are (FFFE,E000) */
+                DcmPixelSequence *seq = new DcmPixelSequence(DcmTag(DCM_PixelData, EVR_OB));
+                seq->insert(new DcmPixelItem(DcmTag(DCM_Item, EVR_OB))); /* empty offset table */
+                DcmPixelItem *frag = new DcmPixelItem(DcmTag(DCM_Item, EVR_OB));
                 std::vector<Uint8> j(c, c + content_len);
                 if (j.size() & 1)
                     j.push_back(0);
