@@ -118,6 +118,7 @@ bool ingest_buffer(SrvError *err, Srv *srv, const void *buf, size_t len,
     Collected *c = calloc(1, sizeof *c);
     char uuid[STO_UUID_LEN] = "";
     bool pending = false;
+    uint64_t t0 = metrics_clock_us(); /* orthanc_store_dicom_duration_ms */
     bool quota_held = false;
 
     memset(res, 0, sizeof *res);
@@ -287,5 +288,6 @@ out:
     dcm_object_destroy(obj);
     if (c) collected_free(c);
     free(c);
+    if (ok) metrics_store_done(t0);
     return ok;
 }

@@ -48,6 +48,7 @@ int main(int argc, char **argv)
     }
     srv_log_set_level(srv.cfg.log_level);
     srv_thread_name("main");
+    metrics_init(&srv);
 
     sigset_t sigs;
     sigemptyset(&sigs);

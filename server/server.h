@@ -315,4 +315,67 @@ bool modify_submit(SrvError *err, ModifyRequest *rq, char job_id[JOB_ID_LEN]);
 bool modify_instance(SrvError *err, ModifyRequest *rq, void **buf, size_t *len);
 extern const JobType modify_job_type;
 
+/* ---- Metrics (server/metrics.c) -----------------------------------------------------------
+ * A registry of counters, gauges and timers, rendered in one function (metrics_render) as
+ * Prometheus text with Orthanc's names (orthanc_*) plus ours (minipacs_*).
+ * Hot path: metrics_add/metrics_set/metrics_timer_add are a relaxed atomic or two, and a single
+ * load of the enabled flag when MetricsEnabled is false. Items are never freed: a pointer from
+ * metrics_get() stays valid for the life of the process, so look it up once and keep it.
+ * Other modules that own a figure (the cache, the jobs engine) register a callback that the
+ * renderer calls, without any lock of ours held: metrics_set_gauge_fn().
+ * Threads: every function may be called from any thread. */
+typedef enum MetricsType { METRICS_COUNTER = 0, METRICS_GAUGE = 1, METRICS_TIMER = 2 } MetricsType;
+typedef struct MetricsItem MetricsItem;
+/* Returns the value of a gauge at render time; called from an HTTP thread, no lock held. */
+typedef double (*MetricsGaugeFn)(void);
+
+/* Registers the built-in items, sets the enabled flag from cfg.metrics_enabled (srv NULL:
+ * on) and the start time. Main, before any other thread; the hooks below count nothing
+ * before it. */
+void metrics_init(const Srv *srv);
+/* MetricsEnabled at run time (PUT /tools/metrics). Off: nothing is recorded and the
+ * Prometheus page is empty, as Orthanc's. */
+void metrics_set_enabled(bool on);
+bool metrics_enabled(void);
+
+/* The item of that name, registered on first use (name: [a-z_][a-z0-9_]*, < 64 chars).
+ * NULL if the name is bad, already registered with another type, or the registry is full
+ * (64 items). Takes a mutex: not for the hot path. */
+MetricsItem *metrics_get(const char *name, MetricsType type);
+/* Counter or gauge: += delta (a counter ignores negative deltas). NULL item: no-op. */
+void metrics_add(MetricsItem *m, int64_t delta);
+/* Gauge: = value. */
+void metrics_set(MetricsItem *m, double value);
+/* Timer: records one duration. Rendered as Orthanc does, the largest duration of the last
+ * 10 s window (0 when nothing was recorded for 20 s), plus a minipacs_*_count/_sum summary. */
+void metrics_timer_add(MetricsItem *m, double ms);
+/* For timing a section: t0 = metrics_clock_us(); ...; metrics_timer_since(m, t0).
+ * metrics_clock_us() returns 0 when metrics are off, and metrics_timer_since ignores t0 0. */
+uint64_t metrics_clock_us(void);
+void metrics_timer_since(MetricsItem *m, uint64_t t0);
+
+/* Registers (or replaces; fn NULL removes) a gauge computed at render time, e.g.
+ * metrics_set_gauge_fn("orthanc_dicom_cache_size_mb", cache_size_mb). The orthanc_* names of
+ * the design that belong to other modules (orthanc_dicom_cache_*, orthanc_jobs_*) are
+ * rendered as 0 until their module registers them. false if the name is bad or the table
+ * (32 entries) is full. */
+bool metrics_set_gauge_fn(const char *name, MetricsGaugeFn fn);
+
+/* The REST layer's hooks: orthanc_rest_api_active_requests and orthanc_rest_api_duration_ms.
+ * metrics_rest_begin returns a token (0: not counted) that metrics_rest_end takes once;
+ * metrics_rest_duration records the handler time once the answer is queued. */
+uint64_t metrics_rest_begin(void);
+void metrics_rest_duration(uint64_t token);
+void metrics_rest_end(uint64_t token);
+/* orthanc_store_dicom_duration_ms: ingest_buffer takes t0 = metrics_clock_us() on entry and
+ * calls metrics_store_done(t0) when it succeeds. */
+void metrics_store_done(uint64_t t0);
+
+/* The Prometheus text (text/plain; version=0.0.4): `# TYPE` line then `name value` lines.
+ * Reads the index totals and the last change (two single-row queries, no scan), the
+ * housekeeper's figures, RSS, the DICOM listener's counters, every registered item and
+ * callback. Returns a malloc'd string (*len its length; "" when metrics are off), NULL on
+ * out of memory. */
+char *metrics_render(Srv *srv, size_t *len);
+
 #endif
