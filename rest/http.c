@@ -228,7 +228,9 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                       enum MHD_RequestTerminationCode toe)
 {
     (void)cls; (void)conn; (void)toe;
-    call_free(*req_cls);
+    RestCall *call = *req_cls;
+    if (call) metrics_rest_end(call->metrics_token); /* also for aborted requests */
+    call_free(call);
     *req_cls = NULL;
 }
 
@@ -276,6 +278,7 @@ static enum MHD_Result queue(RestCall *call)
             MHD_add_response_header(r, call->extra_header[i][0], call->extra_header[i][1]);
     enum MHD_Result ret = MHD_queue_response(call->conn, (unsigned)call->status, r);
     call->queued = true;
+    metrics_rest_duration(call->metrics_token); /* handler time, once: queue() runs once */
     MHD_destroy_response(r);
     return ret;
 }
@@ -358,6 +361,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         call->started_ms = now_ms();
         call->url = strdup(url);
         *req_cls = call;
+        call->metrics_token = metrics_rest_begin(); /* ended in completed() */
         if (!call->url) return MHD_NO;
         split_path(call);
         MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, call);

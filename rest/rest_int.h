@@ -52,6 +52,7 @@ typedef struct RestCall {
     char allow[64];                 /* for 405 */
     char extra_header[2][2][96];    /* up to two extra headers (name, value) */
     double started_ms;
+    uint64_t metrics_token;         /* metrics_rest_begin's, 0: not counted */
     bool queued;                    /* a response was queued */
 } RestCall;
 
@@ -134,6 +135,9 @@ void h_system(RestCall *call);
 void h_statistics(RestCall *call);
 void h_changes(RestCall *call);
 void h_changes_delete(RestCall *call);
+
+/* Route tables of the other handler families (h_<family>.c), listed in routes.c. */
+extern const RestRouteTable rest_routes_metrics;
 
 /* Route tables of the other handler families (h_<family>.c), listed in routes.c. */
 extern const RestRouteTable rest_routes_protected; /* h_protected.c: /patients/{id}/protected */
