@@ -137,10 +137,8 @@ void h_changes(RestCall *call);
 void h_changes_delete(RestCall *call);
 
 /* Route tables of the other handler families (h_<family>.c), listed in routes.c. */
-extern const RestRouteTable rest_routes_metrics;
-
-/* Route tables of the other handler families (h_<family>.c), listed in routes.c. */
 extern const RestRouteTable rest_routes_protected; /* h_protected.c: /patients/{id}/protected */
+extern const RestRouteTable rest_routes_metrics;
 extern const RestRouteTable rest_routes_jobs;   /* h_jobs.c: /jobs */
 extern const RestRouteTable rest_routes_modify; /* h_modify.c: /{level}/{id}/anonymize|modify */
 

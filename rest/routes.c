@@ -39,13 +39,13 @@ static const RestRouteTable core_table = { core_routes, sizeof core_routes / siz
 /* Order matters only where patterns overlap: the first match wins. */
 static const RestRouteTable *const tables[] = {
     &core_table,
-    &rest_routes_metrics,
     &rest_routes_protected,
     &rest_routes_jobs,
     &rest_routes_modify,
     &rest_routes_content,
     &rest_routes_metadata,
     &rest_routes_tools,
+    &rest_routes_metrics,
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
 
