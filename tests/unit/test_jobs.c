@@ -164,7 +164,8 @@ static void test_jobs_priority(void)
 static void test_jobs_history(void)
 {
     /* JobsHistorySize is 3 here: after 6 more jobs only 3 finished ones are listed. */
-    _Atomic int freed = 0;
+    static _Atomic int freed; /* the engine frees the last jobs at jobs_stop */
+    atomic_store(&freed, 0);
     SrvError e = { 0 };
     char id[JOB_ID_LEN];
     for (int i = 0; i < 6; i++) {
