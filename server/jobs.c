@@ -432,8 +432,19 @@ static void restore_one(void *ctx, const char *id, const char *json)
     cJSON_Delete(o);
 }
 
+static double g_pending(void) { JobsStats s; jobs_stats(&s); return (double)s.pending; }
+static double g_running(void) { JobsStats s; jobs_stats(&s); return (double)s.running; }
+static double g_success(void) { JobsStats s; jobs_stats(&s); return (double)s.success; }
+static double g_failed(void) { JobsStats s; jobs_stats(&s); return (double)s.failed; }
+static double g_completed(void) { JobsStats s; jobs_stats(&s); return (double)s.completed; }
+
 bool jobs_start(SrvError *err, Srv *srv)
 {
+    metrics_set_gauge_fn("orthanc_jobs_pending", g_pending);
+    metrics_set_gauge_fn("orthanc_jobs_running", g_running);
+    metrics_set_gauge_fn("orthanc_jobs_success", g_success);
+    metrics_set_gauge_fn("orthanc_jobs_failed", g_failed);
+    metrics_set_gauge_fn("orthanc_jobs_completed", g_completed);
     E.srv = srv;
     E.stopping = false;
     if (srv->cfg.save_jobs) {
@@ -509,13 +520,13 @@ bool jobs_submit(SrvError *err, const JobType *type, void *payload, int priority
     append(j);
     memcpy(id, j->id, JOB_ID_LEN);
     j->refs++;
+    SRV_LOG_INFO("jobs", "job %s (%s) submitted, priority %d", j->id, type->name, priority);
     pthread_cond_broadcast(&E.work);
     pthread_mutex_unlock(&E.lock);
     persist(j);
     pthread_mutex_lock(&E.lock);
     if (--j->refs == 0 && j->removed) job_free(j);
     pthread_mutex_unlock(&E.lock);
-    SRV_LOG_INFO("jobs", "job %s (%s) submitted, priority %d", id, type->name, priority);
     return true;
 }
 
