@@ -5,8 +5,9 @@
  * the hot path (metrics_add, metrics_timer_add) never locks: one relaxed load of the enabled
  * flag, one or two relaxed atomic operations. Figures owned by other modules are read when
  * rendering, not pushed: index totals and the last change (single-row queries), hk_stats(),
- * RSS, dimse_stats(), and gauge callbacks that modules register (the cache, the jobs engine),
- * called with no lock of ours held. One function, metrics_render(), writes the Prometheus text
+ * RSS, dimse_stats(), cache_stats(), jobs_stats(), and gauge callbacks that other modules may
+ * register, called with no lock of ours held (a callback under one of the design's names
+ * replaces the built-in reading). One function, metrics_render(), writes the Prometheus text
  * in the order a reader expects, as Redis writes INFO.
  *
  * Timers follow Orthanc's MetricsUpdatePolicy_MaxOver10Seconds: the value is the largest
@@ -307,7 +308,8 @@ static void sample(Out *o, const char *type, const char *name, double v)
     else outf(o, "%s %.10g\n", name, v);
 }
 
-/* Names of the design's gauges that other modules provide through metrics_set_gauge_fn. */
+/* The design's gauges owned by other modules: read from cache_stats() and jobs_stats() at
+ * render time; a callback registered under the same name (metrics_set_gauge_fn) wins. */
 static const char *const external_gauges[] = {
     "orthanc_dicom_cache_size_mb", "orthanc_dicom_cache_count",
     "orthanc_jobs_pending", "orthanc_jobs_running", "orthanc_jobs_success",
@@ -353,8 +355,17 @@ char *metrics_render(Srv *srv, size_t *len)
     size_t nfns = reg.nfns;
     memcpy(fns, reg.fns, nfns * sizeof fns[0]);
     pthread_mutex_unlock(&reg.lock);
+    size_t cache_bytes = 0, cache_count = 0;
+    cache_stats(&cache_bytes, &cache_count);
+    JobsStats js;
+    jobs_stats(&js);
+    const double external_values[NEXTERNAL] = {
+        (double)cache_bytes / mb, (double)cache_count,
+        (double)js.pending, (double)js.running, (double)js.success,
+        (double)js.failed, (double)js.completed,
+    };
     for (size_t i = 0; i < NEXTERNAL; i++) {
-        double v = 0;
+        double v = external_values[i];
         for (size_t j = 0; j < nfns; j++)
             if (!strcmp(fns[j].name, external_gauges[i])) v = fns[j].fn();
         sample(&o, "gauge", external_gauges[i], v);
@@ -389,6 +400,12 @@ char *metrics_render(Srv *srv, size_t *len)
             outf(&o, "minipacs_%s_sum %.3f\n", base, (double)atomic_load(&m->sum_us) / 1000.0);
         }
     }
+
+    uint64_t hits = 0, misses = 0;
+    cache_counters(&hits, &misses);
+    sample(&o, "counter", "minipacs_dicom_cache_hits_total", (double)hits);
+    sample(&o, "counter", "minipacs_dicom_cache_misses_total", (double)misses);
+    sample(&o, "gauge", "minipacs_jobs_paused", (double)js.paused);
 
     /* The housekeeper and the process. */
     HkStats hs;

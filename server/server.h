@@ -355,10 +355,10 @@ uint64_t metrics_clock_us(void);
 void metrics_timer_since(MetricsItem *m, uint64_t t0);
 
 /* Registers (or replaces; fn NULL removes) a gauge computed at render time, e.g.
- * metrics_set_gauge_fn("orthanc_dicom_cache_size_mb", cache_size_mb). The orthanc_* names of
- * the design that belong to other modules (orthanc_dicom_cache_*, orthanc_jobs_*) are
- * rendered as 0 until their module registers them. false if the name is bad or the table
- * (32 entries) is full. */
+ * metrics_set_gauge_fn("minipacs_my_queue_length", fn). The design's names that belong to
+ * other modules (orthanc_dicom_cache_*, orthanc_jobs_*) are read from cache_stats() and
+ * jobs_stats(); a callback registered under one of them replaces that reading. false if the
+ * name is bad or the table (32 entries) is full. */
 bool metrics_set_gauge_fn(const char *name, MetricsGaugeFn fn);
 
 /* The REST layer's hooks: orthanc_rest_api_active_requests and orthanc_rest_api_duration_ms.
@@ -373,9 +373,9 @@ void metrics_store_done(uint64_t t0);
 
 /* The Prometheus text (text/plain; version=0.0.4): `# TYPE` line then `name value` lines.
  * Reads the index totals and the last change (two single-row queries, no scan), the
- * housekeeper's figures, RSS, the DICOM listener's counters, every registered item and
- * callback. Returns a malloc'd string (*len its length; "" when metrics are off), NULL on
- * out of memory. */
+ * housekeeper's figures, RSS, the DICOM listener's, the cache's and the jobs engine's
+ * counters, every registered item and callback. Returns a malloc'd string (*len its length;
+ * "" when metrics are off), NULL on out of memory. */
 char *metrics_render(Srv *srv, size_t *len);
 
 #endif
