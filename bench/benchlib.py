@@ -177,15 +177,15 @@ class RssSampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.period, self.samples = pid, period, []
         self.t0 = time.time()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self):
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             self.samples.append((time.time() - self.t0, read_status(self.pid, "VmRSS")))
-            self._stop.wait(self.period)
+            self._halt.wait(self.period)
 
     def stop(self):
-        self._stop.set()
+        self._halt.set()
         self.join()
 
 
