@@ -10,6 +10,9 @@
  * If the process was stopped for longer than an interval (SIGSTOP, a suspended VM), the next
  * deadline restarts from now rather than firing a burst of catch-up trims. The thread is named
  * by hk_start() as well as by itself, so the name is visible as soon as hk_start() returns.
+ * Before each trim it calls the server's before_trim callback, which drops what the server holds
+ * without need (a DICOM cache nobody used for a whole interval): that memory is live, so no
+ * trim could return it otherwise. Only the malloc_trim call itself is timed.
  * mallopt(M_ARENA_MAX) bounds the number of arenas, which bounds fragmentation across threads.
  * Statistics are written by the thread and read by anyone, so they are atomics.
  */
@@ -38,6 +41,7 @@ static struct {
     bool stopping;
     unsigned interval_s;
     HkLogFn log;
+    void (*before_trim)(void);
 } hk = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static _Atomic uint64_t st_trims, st_rss_before, st_rss_after, st_released, st_total_released;
@@ -66,6 +70,7 @@ static void trim_once(void)
 {
 #if HK_HAVE_TRIM
     uint64_t before = hk_rss_bytes();
+    if (hk.before_trim) hk.before_trim(); /* what it frees counts as released by this pass */
     uint64_t t0 = mono_ns();
     malloc_trim(HK_TRIM_PAD);
     uint64_t t1 = mono_ns();
@@ -109,6 +114,7 @@ bool hk_start(HkError *err, const HkConfig *cfg)
 {
     if (hk.started) return true;
     hk.log = cfg->log;
+    hk.before_trim = cfg->before_trim;
 #if HK_HAVE_TRIM
     if (cfg->malloc_arena_max > 0) mallopt(M_ARENA_MAX, cfg->malloc_arena_max);
 #endif

@@ -26,12 +26,16 @@ typedef struct HkConfig {
     unsigned interval_s;   /* MemoryTrimmingInterval; 0 = no thread */
     int malloc_arena_max;  /* MallocArenaMax; 0 = leave glibc's default */
     HkLogFn log;           /* may be NULL */
+    /* Called on the housekeeper thread before each trim, no lock of ours held; may be NULL.
+     * The server gives back what it holds without need there (an idle cache), so that the
+     * trim can return it to the system. */
+    void (*before_trim)(void);
 } HkConfig;
 
 typedef struct HkStats {
     uint64_t trims;               /* trims done */
     double last_duration_ms;      /* duration of the last malloc_trim */
-    uint64_t last_rss_before;     /* bytes resident before the last trim */
+    uint64_t last_rss_before;     /* bytes resident before the last trim (and before_trim) */
     uint64_t last_rss_after;      /* ... and after */
     uint64_t last_released;       /* before - after, 0 if it grew */
     uint64_t total_released;      /* sum of last_released over all trims */

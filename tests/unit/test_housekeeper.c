@@ -162,6 +162,23 @@ static void test_housekeeper_stop_is_prompt(void)
     CHECK(dt < 1.0);
 }
 
+static int before_calls;
+static void count_before(void) { before_calls++; }
+
+/* before_trim runs on the housekeeper thread once per trim, before it. */
+static void test_housekeeper_before_trim(void)
+{
+    HkError e = { 0 };
+    HkConfig c = { .interval_s = 1, .before_trim = count_before };
+    HkStats s0, s;
+    hk_stats(&s0);
+    CHECK(hk_start(&e, &c));
+    usleep(2300 * 1000);
+    hk_stop();
+    hk_stats(&s);
+    CHECK(before_calls >= 2 && (uint64_t)before_calls == s.trims - s0.trims);
+}
+
 static void test_housekeeper_rss(void)
 {
     CHECK(hk_rss_bytes() > 100 * 1024);
@@ -173,6 +190,7 @@ int main(void)
     RUN(test_housekeeper_trims_without_polling);
     RUN(test_housekeeper_stop_is_prompt);
     RUN(test_housekeeper_releases_fragmented_memory);
+    RUN(test_housekeeper_before_trim);
     RUN(test_housekeeper_rss);
     return CHECK_DONE();
 }
