@@ -5,7 +5,7 @@
 # Seeds: small pydicom test files (ingest), option bodies (modify), paths with credentials
 # (router); nothing large is committed, everything is made here.
 set -euo pipefail
-bin=$1; secs=$2; root=${3:-$(dirname "$bin")/corpus}
+bin=$(readlink -f "$1"); secs=$2; root=$(readlink -m "${3:-$(dirname "$bin")/corpus}")
 name=$(basename "$bin")
 : "${PYDICOM_FILES:=/usr/lib/python3/dist-packages/pydicom/data/test_files}"
 export PYDICOM_FILES
