@@ -263,18 +263,8 @@ void h_attachment_get(RestCall *call)
     if (!load_attachment(call, &r, md5)) return;
     char text[64];
     if (!strcmp(op, "data") || !strcmp(op, "compressed-data")) {
-        StoError se = { 0 };
-        uint64_t size;
-        int fd = sto_area_open_fd(&se, call->srv->area, r.uuid, &size);
+        rest_reply_stored_file(call, r.uuid);
         idx_resource_cleanup(&r);
-        if (fd < 0) {
-            SrvError e = { 0 };
-            srv_error_from_sto(&e, &se);
-            if (se.code == STO_ERR_NOT_FOUND) e.code = SRV_INEXISTENT_FILE;
-            rest_reply_error(call, &e);
-            return;
-        }
-        rest_reply_fd(call, "application/dicom", fd, size);
         return;
     }
     if (!strcmp(op, "info")) {

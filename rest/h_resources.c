@@ -166,6 +166,22 @@ void h_upload(RestCall *call)
     rest_reply_json(call, 200, o);
 }
 
+void rest_reply_ids(RestCall *call, int level, char *const *ids, size_t n, bool expand)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) {
+        if (!expand) {
+            cJSON_AddItemToArray(a, cJSON_CreateString(ids[i]));
+            continue;
+        }
+        bool ok;
+        cJSON *o = rest_resource_json(call, level, ids[i], &ok);
+        if (ok) cJSON_AddItemToArray(a, o);
+        else call->status = 0; /* deleted meanwhile: skip it */
+    }
+    rest_reply_json(call, 200, a);
+}
+
 /* GET /patients|studies|series|instances[?expand][&since=N][&limit=N] */
 void h_list(RestCall *call)
 {
@@ -180,22 +196,8 @@ void h_list(RestCall *call)
         fail_sto(call, &se);
         return;
     }
-    cJSON *a = cJSON_CreateArray();
-    for (size_t i = 0; i < n; i++) {
-        if (!expand) {
-            cJSON_AddItemToArray(a, cJSON_CreateString(ids[i]));
-            continue;
-        }
-        bool ok;
-        cJSON *o = rest_resource_json(call, level, ids[i], &ok);
-        if (!ok) { /* deleted meanwhile: skip it */
-            call->status = 0;
-            continue;
-        }
-        cJSON_AddItemToArray(a, o);
-    }
+    rest_reply_ids(call, level, ids, n, expand);
     idx_strings_free(ids, n);
-    rest_reply_json(call, 200, a);
 }
 
 /* GET /{level}/{id} */
@@ -230,7 +232,8 @@ void h_delete(RestCall *call)
     rest_reply_json(call, 200, o);
 }
 
-static void add_size(cJSON *o, const char *key, uint64_t bytes)
+/* Orthanc prints sizes as a string of bytes plus an integer "<key>MB". */
+void rest_add_size(cJSON *o, const char *key, uint64_t bytes)
 {
     char buf[32], mb[64];
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)bytes);
@@ -253,10 +256,10 @@ void h_statistics_resource(RestCall *call)
     if (level < IDX_INSTANCE) cJSON_AddNumberToObject(o, "CountInstances", (double)c.instances);
     if (level < IDX_SERIES) cJSON_AddNumberToObject(o, "CountSeries", (double)c.series);
     if (level < IDX_STUDY) cJSON_AddNumberToObject(o, "CountStudies", (double)c.studies);
-    add_size(o, "DicomDiskSize", c.disk_size);
-    add_size(o, "DicomUncompressedSize", c.disk_size);
-    add_size(o, "DiskSize", c.disk_size);
-    add_size(o, "UncompressedSize", c.disk_size);
+    rest_add_size(o, "DicomDiskSize", c.disk_size);
+    rest_add_size(o, "DicomUncompressedSize", c.disk_size);
+    rest_add_size(o, "DiskSize", c.disk_size);
+    rest_add_size(o, "UncompressedSize", c.disk_size);
     rest_reply_json(call, 200, o);
 }
 
@@ -340,6 +343,21 @@ void h_related(RestCall *call)
     rest_fail(call, SRV_UNKNOWN_RESOURCE, "no %s under a %s", rel, srv_level_name(level));
 }
 
+void rest_reply_stored_file(RestCall *call, const char *uuid)
+{
+    StoError se = { 0 };
+    uint64_t size;
+    int fd = sto_area_open_fd(&se, call->srv->area, uuid, &size);
+    if (fd < 0) {
+        SrvError e = { 0 };
+        srv_error_from_sto(&e, &se);
+        if (se.code == STO_ERR_NOT_FOUND) e.code = SRV_INEXISTENT_FILE;
+        rest_reply_error(call, &e);
+        return;
+    }
+    rest_reply_fd(call, "application/dicom", fd, size);
+}
+
 /* GET /instances/{id}/file */
 void h_file(RestCall *call)
 {
@@ -349,17 +367,8 @@ void h_file(RestCall *call)
         fail_sto(call, &se);
         return;
     }
-    uint64_t size;
-    int fd = sto_area_open_fd(&se, call->srv->area, r.uuid, &size);
+    rest_reply_stored_file(call, r.uuid);
     idx_resource_cleanup(&r);
-    if (fd < 0) {
-        SrvError e = { 0 };
-        srv_error_from_sto(&e, &se);
-        if (se.code == STO_ERR_NOT_FOUND) e.code = SRV_INEXISTENT_FILE;
-        rest_reply_error(call, &e);
-        return;
-    }
-    rest_reply_fd(call, "application/dicom", fd, size);
 }
 
 /* The tags come from the DICOM cache (server/cache.c): a pinned, shared, full-parsed object. */

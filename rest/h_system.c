@@ -38,14 +38,6 @@ void h_system(RestCall *call)
     rest_reply_json(call, 200, o);
 }
 
-static void add_size(cJSON *o, const char *key, uint64_t bytes)
-{
-    char buf[32], mb[64];
-    snprintf(buf, sizeof buf, "%llu", (unsigned long long)bytes);
-    cJSON_AddStringToObject(o, key, buf);
-    snprintf(mb, sizeof mb, "%sMB", key);
-    cJSON_AddNumberToObject(o, mb, (double)(bytes / (1024 * 1024)));
-}
 
 /* GET /statistics: running totals, no scan. */
 void h_statistics(RestCall *call)
@@ -63,8 +55,8 @@ void h_statistics(RestCall *call)
     cJSON_AddNumberToObject(o, "CountPatients", (double)t.count[IDX_PATIENT]);
     cJSON_AddNumberToObject(o, "CountSeries", (double)t.count[IDX_SERIES]);
     cJSON_AddNumberToObject(o, "CountStudies", (double)t.count[IDX_STUDY]);
-    add_size(o, "TotalDiskSize", t.disk_size);
-    add_size(o, "TotalUncompressedSize", t.uncompressed_size);
+    rest_add_size(o, "TotalDiskSize", t.disk_size);
+    rest_add_size(o, "TotalUncompressedSize", t.uncompressed_size);
     rest_reply_json(call, 200, o);
 }
 

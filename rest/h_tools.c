@@ -113,22 +113,6 @@ static int main_tag_level(uint32_t tag, int max_level)
     return -1;
 }
 
-static void reply_ids(RestCall *call, int level, char **ids, size_t n, bool expand)
-{
-    cJSON *a = cJSON_CreateArray();
-    for (size_t i = 0; i < n; i++) {
-        if (!expand) {
-            cJSON_AddItemToArray(a, cJSON_CreateString(ids[i]));
-            continue;
-        }
-        bool ok;
-        cJSON *o = rest_resource_json(call, level, ids[i], &ok);
-        if (ok) cJSON_AddItemToArray(a, o);
-        else call->status = 0; /* deleted meanwhile */
-    }
-    rest_reply_json(call, 200, a);
-}
-
 static bool json_u64(RestCall *call, const cJSON *body, const char *key, uint64_t *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, key);
@@ -200,7 +184,7 @@ void h_tools_find(RestCall *call)
         fail_sto(call, &se);
         goto out;
     }
-    reply_ids(call, level, ids, nids, expand);
+    rest_reply_ids(call, level, ids, nids, expand);
     idx_strings_free(ids, nids);
 out:
     free(cons);

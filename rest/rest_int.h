@@ -95,6 +95,13 @@ cJSON *rest_body_json(RestCall *call);
 /* h_resources.c helpers shared with other handler families. */
 cJSON *rest_resource_json(RestCall *call, int level, const char *id, bool *ok); /* reply set on error */
 cJSON *rest_main_tags_json(const IdxResource *r);
+/* Replies a JSON list of IDs, or of full resource objects when expand (skipping resources
+ * deleted meanwhile). */
+void rest_reply_ids(RestCall *call, int level, char *const *ids, size_t n, bool expand);
+/* Replies the stored file of uuid (application/dicom), or the error. */
+void rest_reply_stored_file(RestCall *call, const char *uuid);
+/* Adds "<key>": "<bytes>" and "<key>MB": <bytes / 2^20>, as Orthanc prints sizes. */
+void rest_add_size(cJSON *o, const char *key, uint64_t bytes);
 
 /* h_content.c: parses ?ignore-length= (a list of tags never TooLong; empty: all of them) into
  * the max length for dcm_to_json_ex (256, or 0) and the tags (at most cap). false and a 400
