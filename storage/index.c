@@ -1109,11 +1109,35 @@ void idx_strings_free(char **strings, size_t n)
     free(strings);
 }
 
-bool idx_list(StoError *err, IdxDb *db, int level, uint64_t since, uint64_t limit, char ***ids,
-              size_t *n)
+/* Steps s to its end, collecting column 0 of every row as a malloc'd string; on success
+ * *ids / *n are the caller's (idx_strings_free), on failure nothing is left allocated. */
+static bool step_strings(StoError *err, Conn *c, sqlite3_stmt *s, const char *what, char ***ids,
+                         size_t *n)
 {
     char **arr = NULL;
     size_t len = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (!grow((void **)&arr, &cap, len, sizeof *arr) || !(arr[len] = dup_col(s, 0))) {
+            nomem(err);
+            idx_strings_free(arr, len);
+            return false;
+        }
+        len++;
+    }
+    if (rc != SQLITE_DONE) {
+        db_fail(err, c, what);
+        idx_strings_free(arr, len);
+        return false;
+    }
+    *ids = arr;
+    *n = len;
+    return true;
+}
+
+bool idx_list(StoError *err, IdxDb *db, int level, uint64_t since, uint64_t limit, char ***ids,
+              size_t *n)
+{
     bool ok = false;
     *ids = NULL;
     *n = 0;
@@ -1128,26 +1152,10 @@ bool idx_list(StoError *err, IdxDb *db, int level, uint64_t since, uint64_t limi
     sqlite3_bind_int(s, 1, level);
     sqlite3_bind_int64(s, 2, limit == 0 || limit > INT64_MAX ? -1 : (sqlite3_int64)limit);
     sqlite3_bind_int64(s, 3, since > INT64_MAX ? INT64_MAX : (sqlite3_int64)since);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (!grow((void **)&arr, &cap, len, sizeof *arr) || !(arr[len] = dup_col(s, 0))) {
-            nomem(err);
-            goto out;
-        }
-        len++;
-    }
-    if (rc != SQLITE_DONE) {
-        db_fail(err, c, "list");
-        goto out;
-    }
-    *ids = arr;
-    *n = len;
-    arr = NULL;
-    ok = true;
+    ok = step_strings(err, c, s, "list", ids, n);
 out:
     if (s)
         sqlite3_reset(s);
-    idx_strings_free(arr, len);
     return read_end(err, db, c, ok);
 }
 
@@ -1866,8 +1874,8 @@ bool idx_find(StoError *err, IdxDb *db, int level, const IdxFindConstraint *cons
               uint64_t since, uint64_t limit, char ***ids, size_t *n)
 {
     Sql q = { 0 };
-    char **arr = NULL, **binds = NULL;
-    size_t len = 0, cap = 0, nb = 0;
+    char **binds = NULL;
+    size_t nb = 0;
     bool ok = false;
     sqlite3_stmt *s = NULL;
     Conn *c = NULL;
@@ -1979,27 +1987,11 @@ bool idx_find(StoError *err, IdxDb *db, int level, const IdxFindConstraint *cons
         goto out;
     for (size_t i = 0; i < nb; i++)
         bind_text(s, (int)i + 1, binds[i]);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (!grow((void **)&arr, &cap, len, sizeof *arr) || !(arr[len] = dup_col(s, 0))) {
-            nomem(err);
-            goto out;
-        }
-        len++;
-    }
-    if (rc != SQLITE_DONE) {
-        db_fail(err, c, "find");
-        goto out;
-    }
-    *ids = arr;
-    *n = len;
-    arr = NULL;
-    ok = true;
+    ok = step_strings(err, c, s, "find", ids, n);
 out:
     sqlite3_finalize(s);
     ok = read_end(err, db, c, ok);
 out_nodb:
-    idx_strings_free(arr, len);
     for (size_t i = 0; i < nb; i++)
         free(binds[i]);
     free(binds);
