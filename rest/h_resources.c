@@ -90,6 +90,12 @@ static cJSON *resource_to_json(RestCall *call, const IdxResource *r, bool *ok)
     cJSON_AddStringToObject(o, "ID", r->id);
     if (r->level == IDX_INSTANCE) add_int_or_null(o, "IndexInSeries", idx_resource_metadata(r, "IndexInSeries"));
     if (r->level == IDX_SERIES) cJSON_AddItemToObject(o, "Instances", children_json(r));
+    if (r->level == IDX_PATIENT) {
+        bool prot = false;
+        StoError se = { 0 };
+        if (!idx_patient_is_protected(&se, srv->db, r->id, &prot)) prot = false;
+        cJSON_AddBoolToObject(o, "IsProtected", prot);
+    }
     if (r->level != IDX_INSTANCE) {
         const char *lu = idx_resource_metadata(r, "LastUpdate");
         time_t t = parse_iso(lu);

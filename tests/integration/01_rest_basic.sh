@@ -50,6 +50,7 @@ series=$(http GET /series/$SE)
 for k in Instances Status ExpectedNumberOfInstances IsStable LastUpdate ParentStudy; do
   echo "$series" | json "'$k' in j" | grep -qx True || fail "series lacks $k"; done
 http GET /patients/$P | json 'j["Studies"]' | grep -q "$S" || fail "patient Studies"
+http GET /patients/$P | json 'j["IsProtected"] is False and j["Type"] == "Patient"' | grep -qx True || fail "patient IsProtected"
 [ "$(http GET /instances/$I/patient | json 'j["ID"]')" = "$P" ] || fail "instance -> patient"
 [ "$(http GET /patients/$P/instances | json 'j[0]["ID"]')" = "$I" ] || fail "patient -> instances"
 [ "$(http GET "/instances?limit=1&since=1" | json 'len(j)')" = 0 ] || fail "since/limit"

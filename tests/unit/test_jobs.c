@@ -143,12 +143,16 @@ static void test_jobs_pause_resume(void)
 
 static void test_jobs_priority(void)
 {
-    /* Both workers are taken by a slow job; then a low and a high priority job: the high one
-     * starts first. */
-    char slow[JOB_ID_LEN], low[JOB_ID_LEN], high[JOB_ID_LEN];
+    /* Both workers are taken by two one-step jobs that end at different times; then a low
+     * and a high priority job are queued. The first worker to free up must take the high one
+     * and only then the low one, so the order is deterministic (with two workers freeing up
+     * together, both queued jobs would run at once and their order would be a race). */
+    char slow[JOB_ID_LEN], slower[JOB_ID_LEN], low[JOB_ID_LEN], high[JOB_ID_LEN];
     SrvError e = { 0 }, je = { 0 };
-    CHECK(jobs_submit(&e, &count_type, count_new(2, 100000, NULL), 0, slow));
+    CHECK(jobs_submit(&e, &count_type, count_new(1, 100000, NULL), 0, slow));
+    CHECK(jobs_submit(&e, &count_type, count_new(1, 600000, NULL), 0, slower));
     CHECK(wait_state(slow, JOB_RUNNING, 2000) == JOB_RUNNING);
+    CHECK(wait_state(slower, JOB_RUNNING, 2000) == JOB_RUNNING);
     CHECK(jobs_submit(&e, &count_type, count_new(1, 0, NULL), 1, low));
     CHECK(jobs_submit(&e, &count_type, count_new(1, 0, NULL), 5, high));
     CHECK(jobs_wait(&je, high, NULL));
@@ -159,6 +163,7 @@ static void test_jobs_priority(void)
     cJSON_Delete(h);
     cJSON_Delete(l);
     CHECK(jobs_wait(&je, slow, NULL));
+    CHECK(jobs_wait(&je, slower, NULL));
 }
 
 static void test_jobs_history(void)
