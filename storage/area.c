@@ -21,6 +21,7 @@
  * no "..", "/" or NUL can reach a path.
  */
 #include "storage/storage.h"
+#include "storage/storage_int.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -39,10 +40,7 @@ struct StoArea {
     bool sync;
 };
 
-static void set_err(StoError *err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(StoError *err, int code, const char *fmt, ...)
+void sto_set_err(StoError *err, int code, const char *fmt, ...)
 {
     if (!err)
         return;
@@ -101,22 +99,22 @@ StoArea *sto_area_open(StoError *err, const char *dir, bool sync)
 {
     StoArea *area = NULL;
     if (!dir || !*dir) {
-        set_err(err, STO_ERR_ARG, "empty storage directory");
+        sto_set_err(err, STO_ERR_ARG, "empty storage directory");
         return NULL;
     }
     if (strlen(dir) > 4000) {
-        set_err(err, STO_ERR_ARG, "storage directory path too long");
+        sto_set_err(err, STO_ERR_ARG, "storage directory path too long");
         return NULL;
     }
     if (mkdir_p(dir) != 0) {
         int e = errno;
-        set_err(err, errno_code(e), "cannot create storage directory %s: %s", dir, strerror(e));
+        sto_set_err(err, errno_code(e), "cannot create storage directory %s: %s", dir, strerror(e));
         return NULL;
     }
     area = calloc(1, sizeof *area);
     if (!area || !(area->dir = strdup(dir))) {
         free(area);
-        set_err(err, STO_ERR_NOMEM, "out of memory");
+        sto_set_err(err, STO_ERR_NOMEM, "out of memory");
         return NULL;
     }
     size_t n = strlen(area->dir);
@@ -225,7 +223,7 @@ static bool check_uuid(StoError *err, const char *uuid)
 {
     if (sto_uuid_valid(uuid))
         return true;
-    set_err(err, STO_ERR_ARG, "malformed uuid");
+    sto_set_err(err, STO_ERR_ARG, "malformed uuid");
     return false;
 }
 
@@ -264,7 +262,7 @@ bool sto_area_write(StoError *err, StoArea *area, const char *uuid, const void *
             (int)sizeof folder ||
         snprintf(final, sizeof final, "%s/%s", folder, uuid) >= (int)sizeof final ||
         snprintf(tmp, sizeof tmp, "%s/%s.tmp", folder, uuid) >= (int)sizeof tmp) {
-        set_err(err, STO_ERR_ARG, "storage path too long");
+        sto_set_err(err, STO_ERR_ARG, "storage path too long");
         return false;
     }
 
@@ -301,7 +299,7 @@ bool sto_area_write(StoError *err, StoArea *area, const char *uuid, const void *
 
 fail: {
     int e = errno;
-    set_err(err, errno_code(e), "storage %s %s: %s", step, uuid, strerror(e));
+    sto_set_err(err, errno_code(e), "storage %s %s: %s", step, uuid, strerror(e));
 }
 out:
     if (fd >= 0)
@@ -323,14 +321,14 @@ int sto_area_open_fd(StoError *err, StoArea *area, const char *uuid, uint64_t *s
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        set_err(err, e == ENOENT ? STO_ERR_NOT_FOUND : STO_ERR_IO, "cannot open %s: %s", uuid,
+        sto_set_err(err, e == ENOENT ? STO_ERR_NOT_FOUND : STO_ERR_IO, "cannot open %s: %s", uuid,
                 strerror(e));
         return -1;
     }
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        set_err(err, STO_ERR_IO, "cannot stat %s: %s", uuid, strerror(e));
+        sto_set_err(err, STO_ERR_IO, "cannot stat %s: %s", uuid, strerror(e));
         return -1;
     }
     if (size)
@@ -350,12 +348,12 @@ bool sto_area_read(StoError *err, StoArea *area, const char *uuid, void **buf, s
     if (fd < 0)
         return false;
     if (size > (uint64_t)SIZE_MAX - 1) {
-        set_err(err, STO_ERR_NOMEM, "file %s too large", uuid);
+        sto_set_err(err, STO_ERR_NOMEM, "file %s too large", uuid);
         goto out;
     }
     data = malloc(size ? (size_t)size : 1);
     if (!data) {
-        set_err(err, STO_ERR_NOMEM, "out of memory reading %s", uuid);
+        sto_set_err(err, STO_ERR_NOMEM, "out of memory reading %s", uuid);
         goto out;
     }
     size_t got = 0;
@@ -364,11 +362,11 @@ bool sto_area_read(StoError *err, StoArea *area, const char *uuid, void **buf, s
         if (r < 0) {
             if (errno == EINTR)
                 continue;
-            set_err(err, STO_ERR_IO, "cannot read %s: %s", uuid, strerror(errno));
+            sto_set_err(err, STO_ERR_IO, "cannot read %s: %s", uuid, strerror(errno));
             goto out;
         }
         if (r == 0) {
-            set_err(err, STO_ERR_IO, "file %s shorter than expected", uuid);
+            sto_set_err(err, STO_ERR_IO, "file %s shorter than expected", uuid);
             goto out;
         }
         got += (size_t)r;
@@ -390,15 +388,15 @@ bool sto_area_remove(StoError *err, StoArea *area, const char *uuid)
         return false;
     sto_area_path(area, uuid, path, sizeof path);
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-        set_err(err, STO_ERR_ARG, "storage path too long");
+        sto_set_err(err, STO_ERR_ARG, "storage path too long");
         return false;
     }
     if (unlink(path) != 0 && errno != ENOENT) {
-        set_err(err, STO_ERR_IO, "cannot remove %s: %s", uuid, strerror(errno));
+        sto_set_err(err, STO_ERR_IO, "cannot remove %s: %s", uuid, strerror(errno));
         return false;
     }
     if (unlink(tmp) != 0 && errno != ENOENT) {
-        set_err(err, STO_ERR_IO, "cannot remove %s.tmp: %s", uuid, strerror(errno));
+        sto_set_err(err, STO_ERR_IO, "cannot remove %s.tmp: %s", uuid, strerror(errno));
         return false;
     }
     return true;

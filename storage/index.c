@@ -33,6 +33,7 @@
  * never scan the tables. PRAGMA user_version holds IDX_SCHEMA_VERSION.
  */
 #include "storage/storage.h"
+#include "storage/storage_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -221,32 +222,19 @@ struct IdxDb {
 
 /* ---- errors ----------------------------------------------------------------------------- */
 
-static void set_err(StoError *err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(StoError *err, int code, const char *fmt, ...)
-{
-    if (!err)
-        return;
-    err->code = code;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
-    va_end(ap);
-}
 
 /* Fills err from the connection's last SQLite error; always returns false. */
 static bool db_fail(StoError *err, Conn *c, const char *what)
 {
     int rc = sqlite3_extended_errcode(c->db) & 0xff;
     int code = rc == SQLITE_FULL ? STO_ERR_FULL : rc == SQLITE_NOMEM ? STO_ERR_NOMEM : STO_ERR_DB;
-    set_err(err, code, "index %s: %s", what, sqlite3_errmsg(c->db));
+    sto_set_err(err, code, "index %s: %s", what, sqlite3_errmsg(c->db));
     return false;
 }
 
 static bool nomem(StoError *err)
 {
-    set_err(err, STO_ERR_NOMEM, "out of memory");
+    sto_set_err(err, STO_ERR_NOMEM, "out of memory");
     return false;
 }
 
@@ -371,7 +359,7 @@ static bool create_schema(StoError *err, Conn *c)
         version = sqlite3_column_int(s, 0);
     sqlite3_finalize(s);
     if (version != 0 && version != IDX_SCHEMA_VERSION) {
-        set_err(err, STO_ERR_DB, "index schema version %d, expected %d", version,
+        sto_set_err(err, STO_ERR_DB, "index schema version %d, expected %d", version,
                 IDX_SCHEMA_VERSION);
         return false;
     }
@@ -391,11 +379,11 @@ IdxDb *idx_open(StoError *err, const char *dir)
     char path[4096];
     IdxDb *db = NULL;
     if (!dir || !*dir) {
-        set_err(err, STO_ERR_ARG, "empty index directory");
+        sto_set_err(err, STO_ERR_ARG, "empty index directory");
         return NULL;
     }
     if (snprintf(path, sizeof path, "%s/index.sqlite", dir) >= (int)sizeof path) {
-        set_err(err, STO_ERR_ARG, "index directory path too long");
+        sto_set_err(err, STO_ERR_ARG, "index directory path too long");
         return NULL;
     }
     db = calloc(1, sizeof *db);
@@ -496,7 +484,7 @@ static bool check_level(StoError *err, int level, bool any_ok)
 {
     if ((level >= IDX_PATIENT && level <= IDX_INSTANCE) || (any_ok && level == -1))
         return true;
-    set_err(err, STO_ERR_ARG, "bad resource level %d", level);
+    sto_set_err(err, STO_ERR_ARG, "bad resource level %d", level);
     return false;
 }
 
@@ -537,7 +525,7 @@ static bool find(StoError *err, Conn *c, int level, const char *id, int64_t *int
     if (r < 0)
         return false;
     if (r == 0 || (level != -1 && lv != level)) {
-        set_err(err, STO_ERR_NOT_FOUND, "unknown %s %s", level >= 0 ? LEVEL_NAMES[level] :
+        sto_set_err(err, STO_ERR_NOT_FOUND, "unknown %s %s", level >= 0 ? LEVEL_NAMES[level] :
                 "resource", id);
         return false;
     }
@@ -595,7 +583,7 @@ static bool insert_metas(StoError *err, Conn *c, int64_t internal, const IdxMeta
 {
     for (size_t i = 0; i < n; i++) {
         if (!meta[i].name) {
-            set_err(err, STO_ERR_ARG, "metadata without a name");
+            sto_set_err(err, STO_ERR_ARG, "metadata without a name");
             return false;
         }
         if (!set_meta(err, c, internal, meta[i].name, meta[i].value))
@@ -629,7 +617,7 @@ static bool pending_op(StoError *err, Conn *c, int which, const char *uuid)
 bool idx_pending_add(StoError *err, IdxDb *db, const char *uuid)
 {
     if (!sto_uuid_valid(uuid)) {
-        set_err(err, STO_ERR_ARG, "malformed uuid");
+        sto_set_err(err, STO_ERR_ARG, "malformed uuid");
         return false;
     }
     Conn *c = write_begin(err, db);
@@ -701,16 +689,16 @@ static bool check_new_instance(StoError *err, const IdxNewInstance *in)
 {
     for (int l = 0; l < IDX_LEVELS; l++) {
         if (!in->ids[l] || !*in->ids[l] || strlen(in->ids[l]) >= IDX_ID_LEN) {
-            set_err(err, STO_ERR_ARG, "bad %s ID", LEVEL_NAMES[l]);
+            sto_set_err(err, STO_ERR_ARG, "bad %s ID", LEVEL_NAMES[l]);
             return false;
         }
         if ((in->ntags[l] && !in->tags[l]) || (in->nmeta[l] && !in->meta[l])) {
-            set_err(err, STO_ERR_ARG, "NULL tags or metadata with a count");
+            sto_set_err(err, STO_ERR_ARG, "NULL tags or metadata with a count");
             return false;
         }
     }
     if (!sto_uuid_valid(in->uuid)) {
-        set_err(err, STO_ERR_ARG, "malformed uuid");
+        sto_set_err(err, STO_ERR_ARG, "malformed uuid");
         return false;
     }
     return true;
@@ -772,7 +760,7 @@ bool idx_store_instance(StoError *err, IdxDb *db, const IdxNewInstance *in, IdxS
     if (r < 0)
         goto out;
     if (r == 1 && lv != IDX_INSTANCE) {
-        set_err(err, STO_ERR_ARG, "ID %s belongs to a %s", in->ids[IDX_INSTANCE],
+        sto_set_err(err, STO_ERR_ARG, "ID %s belongs to a %s", in->ids[IDX_INSTANCE],
                 LEVEL_NAMES[lv]);
         goto out;
     }
@@ -789,7 +777,7 @@ bool idx_store_instance(StoError *err, IdxDb *db, const IdxNewInstance *in, IdxS
         for (int l = IDX_SERIES; l >= IDX_PATIENT; l--) {
             if ((r = lookup(err, c, in->ids[l], &ids[l], &lv, NULL)) != 1) {
                 if (r == 0)
-                    set_err(err, STO_ERR_DB, "instance %s has no %s", in->ids[IDX_INSTANCE],
+                    sto_set_err(err, STO_ERR_DB, "instance %s has no %s", in->ids[IDX_INSTANCE],
                             LEVEL_NAMES[l]);
                 goto out;
             }
@@ -803,7 +791,7 @@ bool idx_store_instance(StoError *err, IdxDb *db, const IdxNewInstance *in, IdxS
                 goto out;
             if (r == 1) {
                 if (lv != l) {
-                    set_err(err, STO_ERR_ARG, "ID %s belongs to a %s", in->ids[l],
+                    sto_set_err(err, STO_ERR_ARG, "ID %s belongs to a %s", in->ids[l],
                             LEVEL_NAMES[lv]);
                     goto out;
                 }
@@ -815,7 +803,7 @@ bool idx_store_instance(StoError *err, IdxDb *db, const IdxNewInstance *in, IdxS
             if (l < first_missing) {
                 if (ids[l] < 0 && (r = lookup(err, c, in->ids[l], &ids[l], &lv, NULL)) != 1) {
                     if (r == 0)
-                        set_err(err, STO_ERR_DB, "missing %s %s", LEVEL_NAMES[l], in->ids[l]);
+                        sto_set_err(err, STO_ERR_DB, "missing %s %s", LEVEL_NAMES[l], in->ids[l]);
                     goto out;
                 }
                 continue;
@@ -959,32 +947,41 @@ nomem:
     return nomem(err);
 }
 
+/* Steps s to its end, collecting column 0 of every row as a malloc'd string; on success
+ * *ids / *n are the caller's (idx_strings_free), on failure nothing is left allocated. */
+static bool step_strings(StoError *err, Conn *c, sqlite3_stmt *s, const char *what, char ***ids,
+                         size_t *n)
+{
+    char **arr = NULL;
+    size_t len = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (!grow((void **)&arr, &cap, len, sizeof *arr) || !(arr[len] = dup_col(s, 0))) {
+            nomem(err);
+            idx_strings_free(arr, len);
+            return false;
+        }
+        len++;
+    }
+    if (rc != SQLITE_DONE) {
+        db_fail(err, c, what);
+        idx_strings_free(arr, len);
+        return false;
+    }
+    *ids = arr;
+    *n = len;
+    return true;
+}
+
 static bool read_children(StoError *err, Conn *c, IdxResource *r)
 {
-    size_t cap = 0;
     sqlite3_stmt *s = stmt(err, c, S_GET_CHILDREN);
     if (!s)
         return false;
     sqlite3_bind_int64(s, 1, r->internal_id);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (!grow((void **)&r->children, &cap, r->nchildren, sizeof *r->children))
-            goto nomem;
-        char *v = dup_col(s, 0);
-        if (!v)
-            goto nomem;
-        r->children[r->nchildren++] = v;
-    }
-    if (rc != SQLITE_DONE) {
-        db_fail(err, c, "read children");
-        sqlite3_reset(s);
-        return false;
-    }
+    bool ok = step_strings(err, c, s, "read children", &r->children, &r->nchildren);
     sqlite3_reset(s);
-    return true;
-nomem:
-    sqlite3_reset(s);
-    return nomem(err);
+    return ok;
 }
 
 static bool read_meta(StoError *err, Conn *c, IdxResource *r)
@@ -1028,7 +1025,7 @@ bool idx_resource_get(StoError *err, IdxDb *db, int level, const char *id, IdxRe
     if (!check_level(err, level, true))
         return false;
     if (!id) {
-        set_err(err, STO_ERR_ARG, "NULL ID");
+        sto_set_err(err, STO_ERR_ARG, "NULL ID");
         return false;
     }
     Conn *c = read_begin(err, db);
@@ -1049,13 +1046,13 @@ bool idx_resource_get(StoError *err, IdxDb *db, int level, const char *id, IdxRe
     sqlite3_reset(s);
     if (rc != SQLITE_ROW) {
         if (rc == SQLITE_DONE)
-            set_err(err, STO_ERR_NOT_FOUND, "unknown resource %s", id);
+            sto_set_err(err, STO_ERR_NOT_FOUND, "unknown resource %s", id);
         else
             db_fail(err, c, "lookup");
         goto out;
     }
     if (level != -1 && out->level != level) {
-        set_err(err, STO_ERR_NOT_FOUND, "unknown %s %s", LEVEL_NAMES[level], id);
+        sto_set_err(err, STO_ERR_NOT_FOUND, "unknown %s %s", LEVEL_NAMES[level], id);
         goto out;
     }
     if (!read_tags(err, c, out) || !read_meta(err, c, out))
@@ -1107,32 +1104,6 @@ void idx_strings_free(char **strings, size_t n)
     for (size_t i = 0; i < n; i++)
         free(strings[i]);
     free(strings);
-}
-
-/* Steps s to its end, collecting column 0 of every row as a malloc'd string; on success
- * *ids / *n are the caller's (idx_strings_free), on failure nothing is left allocated. */
-static bool step_strings(StoError *err, Conn *c, sqlite3_stmt *s, const char *what, char ***ids,
-                         size_t *n)
-{
-    char **arr = NULL;
-    size_t len = 0, cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (!grow((void **)&arr, &cap, len, sizeof *arr) || !(arr[len] = dup_col(s, 0))) {
-            nomem(err);
-            idx_strings_free(arr, len);
-            return false;
-        }
-        len++;
-    }
-    if (rc != SQLITE_DONE) {
-        db_fail(err, c, what);
-        idx_strings_free(arr, len);
-        return false;
-    }
-    *ids = arr;
-    *n = len;
-    return true;
 }
 
 bool idx_list(StoError *err, IdxDb *db, int level, uint64_t since, uint64_t limit, char ***ids,
@@ -1386,7 +1357,7 @@ bool idx_change_add(StoError *err, IdxDb *db, const char *type, int level, const
     char now[16];
     if (!type || strlen(type) >= sizeof ((IdxChange *)0)->type || !id ||
         strlen(id) >= IDX_ID_LEN) {
-        set_err(err, STO_ERR_ARG, "bad change type or ID");
+        sto_set_err(err, STO_ERR_ARG, "bad change type or ID");
         return false;
     }
     if (!check_level(err, level, false))
@@ -1533,7 +1504,7 @@ bool idx_metadata_set(StoError *err, IdxDb *db, int level, const char *id, const
     if (!check_level(err, level, true))
         return false;
     if (!id || !name || !value) {
-        set_err(err, STO_ERR_ARG, "NULL ID, name or value");
+        sto_set_err(err, STO_ERR_ARG, "NULL ID, name or value");
         return false;
     }
     Conn *c = write_begin(err, db);
@@ -1551,7 +1522,7 @@ bool idx_metadata_delete(StoError *err, IdxDb *db, int level, const char *id, co
     if (!check_level(err, level, true))
         return false;
     if (!id || !name) {
-        set_err(err, STO_ERR_ARG, "NULL ID or name");
+        sto_set_err(err, STO_ERR_ARG, "NULL ID or name");
         return false;
     }
     Conn *c = write_begin(err, db);
@@ -1567,7 +1538,7 @@ bool idx_metadata_delete(StoError *err, IdxDb *db, int level, const char *id, co
     if (!run(err, c, s, "delete metadata"))
         goto out;
     if (sqlite3_changes(c->db) == 0) {
-        set_err(err, STO_ERR_NOT_FOUND, "no metadata %s on %s", name, id);
+        sto_set_err(err, STO_ERR_NOT_FOUND, "no metadata %s on %s", name, id);
         goto out;
     }
     ok = true;
@@ -1580,7 +1551,7 @@ out:
 bool idx_job_save(StoError *err, IdxDb *db, const char *job_id, const char *json)
 {
     if (!job_id || !json) {
-        set_err(err, STO_ERR_ARG, "NULL job ID or content");
+        sto_set_err(err, STO_ERR_ARG, "NULL job ID or content");
         return false;
     }
     Conn *c = write_begin(err, db);
@@ -1599,7 +1570,7 @@ bool idx_job_save(StoError *err, IdxDb *db, const char *job_id, const char *json
 bool idx_job_delete(StoError *err, IdxDb *db, const char *job_id)
 {
     if (!job_id) {
-        set_err(err, STO_ERR_ARG, "NULL job ID");
+        sto_set_err(err, STO_ERR_ARG, "NULL job ID");
         return false;
     }
     Conn *c = write_begin(err, db);
@@ -1705,7 +1676,7 @@ bool idx_metadata_get(StoError *err, IdxDb *db, int level, const char *id, const
     if (!check_level(err, level, true))
         return false;
     if (!id || !name) {
-        set_err(err, STO_ERR_ARG, "NULL ID or name");
+        sto_set_err(err, STO_ERR_ARG, "NULL ID or name");
         return false;
     }
     Conn *c = read_begin(err, db);
@@ -1715,7 +1686,7 @@ bool idx_metadata_get(StoError *err, IdxDb *db, int level, const char *id, const
     if (find(err, c, level, id, &internal, NULL, NULL)) {
         int r = meta_lookup(err, c, internal, name, value, revision);
         if (r == 0)
-            set_err(err, STO_ERR_NOT_FOUND, "no metadata %s on %s", name, id);
+            sto_set_err(err, STO_ERR_NOT_FOUND, "no metadata %s on %s", name, id);
         ok = r == 1;
     }
     return read_end(err, db, c, ok);
@@ -1728,7 +1699,7 @@ bool idx_metadata_put(StoError *err, IdxDb *db, int level, const char *id, const
     if (!check_level(err, level, true))
         return false;
     if (!id || !name || !value) {
-        set_err(err, STO_ERR_ARG, "NULL ID, name or value");
+        sto_set_err(err, STO_ERR_ARG, "NULL ID, name or value");
         return false;
     }
     Conn *c = write_begin(err, db);
@@ -1741,7 +1712,7 @@ bool idx_metadata_put(StoError *err, IdxDb *db, int level, const char *id, const
     if (r < 0)
         goto out;
     if (if_match >= 0 && (r == 0 || rev != if_match)) {
-        set_err(err, STO_ERR_CONFLICT, "revision of %s is %s, not %lld", name,
+        sto_set_err(err, STO_ERR_CONFLICT, "revision of %s is %s, not %lld", name,
                 r == 0 ? "none (absent)" : "another", (long long)if_match);
         goto out;
     }
@@ -1770,7 +1741,7 @@ bool idx_metadata_remove(StoError *err, IdxDb *db, int level, const char *id, co
     if (!check_level(err, level, true))
         return false;
     if (!id || !name) {
-        set_err(err, STO_ERR_ARG, "NULL ID or name");
+        sto_set_err(err, STO_ERR_ARG, "NULL ID or name");
         return false;
     }
     Conn *c = write_begin(err, db);
@@ -1783,11 +1754,11 @@ bool idx_metadata_remove(StoError *err, IdxDb *db, int level, const char *id, co
     if (r < 0)
         goto out;
     if (r == 0) {
-        set_err(err, STO_ERR_NOT_FOUND, "no metadata %s on %s", name, id);
+        sto_set_err(err, STO_ERR_NOT_FOUND, "no metadata %s on %s", name, id);
         goto out;
     }
     if (if_match >= 0 && rev != if_match) {
-        set_err(err, STO_ERR_CONFLICT, "revision of %s is not %lld", name, (long long)if_match);
+        sto_set_err(err, STO_ERR_CONFLICT, "revision of %s is not %lld", name, (long long)if_match);
         goto out;
     }
     sqlite3_stmt *s = adhoc(err, c, "DELETE FROM metadata WHERE internal_id = ?1 AND name = ?2;");
@@ -1807,7 +1778,7 @@ out:
 bool idx_attachment_set_md5(StoError *err, IdxDb *db, const char *uuid, const char *md5)
 {
     if (!uuid || !md5 || strlen(md5) != 32) {
-        set_err(err, STO_ERR_ARG, "bad uuid or MD5");
+        sto_set_err(err, STO_ERR_ARG, "bad uuid or MD5");
         return false;
     }
     Conn *c = write_begin(err, db);
@@ -1888,7 +1859,7 @@ bool idx_find(StoError *err, IdxDb *db, int level, const IdxFindConstraint *cons
     size_t maxb = 0;
     for (size_t i = 0; i < ncons; i++) {
         if (!cons[i].pattern || cons[i].level < 0 || cons[i].level > level) {
-            set_err(err, STO_ERR_ARG, "bad find constraint");
+            sto_set_err(err, STO_ERR_ARG, "bad find constraint");
             return false;
         }
         maxb += 2;
@@ -2020,7 +1991,7 @@ bool idx_patient_set_protected(StoError *err, IdxDb *db, const char *patient_id,
     bool ok = false;
     sqlite3_stmt *s = NULL;
     if (!patient_id) {
-        set_err(err, STO_ERR_ARG, "NULL patient ID");
+        sto_set_err(err, STO_ERR_ARG, "NULL patient ID");
         return false;
     }
     Conn *c = write_begin(err, db);
@@ -2049,7 +2020,7 @@ bool idx_patient_is_protected(StoError *err, IdxDb *db, const char *patient_id, 
     bool ok = false;
     sqlite3_stmt *s = NULL;
     if (!patient_id) {
-        set_err(err, STO_ERR_ARG, "NULL patient ID");
+        sto_set_err(err, STO_ERR_ARG, "NULL patient ID");
         return false;
     }
     Conn *c = read_begin(err, db);
