@@ -21,12 +21,6 @@
 
 #define MAX_TOO_LONG 256 /* Orthanc's REST threshold for TooLong */
 
-static void fail_sto(RestCall *call, const StoError *se)
-{
-    SrvError e = { 0 };
-    srv_error_from_sto(&e, se);
-    rest_reply_error(call, &e);
-}
 
 static void fail_dcm(RestCall *call, const DcmError *de)
 {
@@ -41,7 +35,7 @@ static bool read_file(RestCall *call, const char *id, void **buf, size_t *len)
     IdxResource r = { 0 };
     StoError se = { 0 };
     if (!idx_resource_get(&se, call->srv->db, IDX_INSTANCE, id, &r)) {
-        fail_sto(call, &se);
+        rest_fail_sto(call, &se);
         return false;
     }
     bool ok = sto_area_read(&se, call->srv->area, r.uuid, buf, len);
@@ -242,7 +236,7 @@ static bool first_instance(RestCall *call, int level, const char *rid, char id[I
     size_t n = 0;
     StoError se = { 0 };
     if (!idx_instances_of(&se, call->srv->db, level, rid, &files, &n)) {
-        fail_sto(call, &se);
+        rest_fail_sto(call, &se);
         return false;
     }
     if (n == 0) {
@@ -308,7 +302,7 @@ void h_shared_tags(RestCall *call)
     size_t n = 0;
     StoError se = { 0 };
     if (!idx_instances_of(&se, call->srv->db, level, call->params[1], &files, &n)) {
-        fail_sto(call, &se);
+        rest_fail_sto(call, &se);
         return;
     }
     cJSON *shared = NULL;
@@ -350,7 +344,7 @@ void h_instances_tags(RestCall *call)
     size_t n = 0;
     StoError se = { 0 };
     if (!idx_instances_of(&se, call->srv->db, level, call->params[1], &files, &n)) {
-        fail_sto(call, &se);
+        rest_fail_sto(call, &se);
         return;
     }
     int format = query_format(call);

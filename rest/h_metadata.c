@@ -20,12 +20,6 @@
 
 #include "rest/rest_int.h"
 
-static void fail_sto(RestCall *call, const StoError *se)
-{
-    SrvError e = { 0 };
-    srv_error_from_sto(&e, se);
-    rest_reply_error(call, &e);
-}
 
 /* Orthanc's numbers of its built-in metadata (MetadataType in Enumerations.h). */
 static const struct { int number; const char *name; } BUILTIN[] = {
@@ -87,7 +81,7 @@ void h_metadata_list(RestCall *call)
     IdxResource r = { 0 };
     StoError se = { 0 };
     if (!idx_resource_get(&se, call->srv->db, level, call->params[1], &r)) {
-        fail_sto(call, &se);
+        rest_fail_sto(call, &se);
         return;
     }
     bool expand = rest_arg_bool(call, "expand");
@@ -112,7 +106,7 @@ void h_metadata_get(RestCall *call)
     int64_t rev = 0;
     StoError se = { 0 };
     if (!idx_metadata_get(&se, call->srv->db, level, call->params[1], name, &value, &rev)) {
-        fail_sto(call, &se);
+        rest_fail_sto(call, &se);
         return;
     }
     set_etag(call, rev);
@@ -155,7 +149,7 @@ void h_metadata_put(RestCall *call)
     bool ok = idx_metadata_put(&se, call->srv->db, level, call->params[1], name, value, match, &rev);
     free(value);
     if (!ok) {
-        fail_sto(call, &se);
+        rest_fail_sto(call, &se);
         return;
     }
     if (!idx_change_add(&se, call->srv->db, "UpdatedMetadata", level, call->params[1]))
@@ -177,7 +171,7 @@ void h_metadata_delete(RestCall *call)
     }
     StoError se = { 0 };
     if (!idx_metadata_remove(&se, call->srv->db, level, call->params[1], name, match)) {
-        fail_sto(call, &se);
+        rest_fail_sto(call, &se);
         return;
     }
     if (!idx_change_add(&se, call->srv->db, "UpdatedMetadata", level, call->params[1]))
@@ -194,7 +188,7 @@ void h_attachments_list(RestCall *call)
     IdxResource r = { 0 };
     StoError se = { 0 };
     if (!idx_resource_get(&se, call->srv->db, level, call->params[1], &r)) {
-        fail_sto(call, &se);
+        rest_fail_sto(call, &se);
         return;
     }
     idx_resource_cleanup(&r);
@@ -209,7 +203,7 @@ static bool load_attachment(RestCall *call, IdxResource *r, bool need_md5)
     int level = rest_level_from_route(call->params[0]);
     StoError se = { 0 };
     if (!idx_resource_get(&se, call->srv->db, level, call->params[1], r)) {
-        fail_sto(call, &se);
+        rest_fail_sto(call, &se);
         return false;
     }
     if (level != IDX_INSTANCE || (strcmp(call->params[2], "dicom") && strcmp(call->params[2], "1"))) {
@@ -297,7 +291,7 @@ void h_attachment_verify(RestCall *call)
     StoError se = { 0 };
     if (!sto_area_read(&se, call->srv->area, r.uuid, &buf, &len)) {
         idx_resource_cleanup(&r);
-        fail_sto(call, &se);
+        rest_fail_sto(call, &se);
         return;
     }
     char md5[33];

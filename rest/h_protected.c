@@ -12,9 +12,7 @@ static void h_protected_get(RestCall *call)
     StoError se = { 0 };
     bool on = false;
     if (!idx_patient_is_protected(&se, call->srv->db, call->params[0], &on)) {
-        SrvError e = { 0 };
-        srv_error_from_sto(&e, &se);
-        rest_reply_error(call, &e);
+        rest_fail_sto(call, &se);
         return;
     }
     rest_reply_text(call, 200, "text/plain", on ? "1" : "0");
@@ -38,9 +36,7 @@ static void h_protected_put(RestCall *call)
     }
     StoError se = { 0 };
     if (!idx_patient_set_protected(&se, call->srv->db, call->params[0], on)) {
-        SrvError e = { 0 };
-        srv_error_from_sto(&e, &se);
-        rest_reply_error(call, &e);
+        rest_fail_sto(call, &se);
         return;
     }
     SRV_LOG_INFO("http", "patient %s %s", call->params[0], on ? "protected" : "unprotected");

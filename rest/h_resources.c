@@ -9,12 +9,6 @@
 #include "dicom/dicom.h"
 #include "rest/rest_int.h"
 
-static void fail_sto(RestCall *call, const StoError *se)
-{
-    SrvError e = { 0 };
-    srv_error_from_sto(&e, se);
-    rest_reply_error(call, &e);
-}
 
 static char *resource_path(int level, const char *id)
 {
@@ -140,7 +134,7 @@ cJSON *rest_resource_json(RestCall *call, int level, const char *id, bool *ok)
     StoError se = { 0 };
     if (!idx_resource_get(&se, call->srv->db, level, id, &r)) {
         *ok = false;
-        fail_sto(call, &se);
+        rest_fail_sto(call, &se);
         return NULL;
     }
     cJSON *j = resource_to_json(call, &r, ok);
@@ -199,7 +193,7 @@ void h_list(RestCall *call)
     size_t n = 0;
     StoError se = { 0 };
     if (!idx_list(&se, call->srv->db, level, since, limit, &ids, &n)) {
-        fail_sto(call, &se);
+        rest_fail_sto(call, &se);
         return;
     }
     rest_reply_ids(call, level, ids, n, expand);
@@ -255,7 +249,7 @@ void h_statistics_resource(RestCall *call)
     IdxCounts c;
     StoError se = { 0 };
     if (!idx_resource_counts(&se, call->srv->db, level, call->params[1], &c)) {
-        fail_sto(call, &se);
+        rest_fail_sto(call, &se);
         return;
     }
     cJSON *o = cJSON_CreateObject();
@@ -283,7 +277,7 @@ void h_related(RestCall *call)
     StoError se = { 0 };
     IdxResource r = { 0 };
     if (!idx_resource_get(&se, call->srv->db, level, call->params[1], &r)) {
-        fail_sto(call, &se);
+        rest_fail_sto(call, &se);
         return;
     }
     if (target < level && singular) { /* walk up */
@@ -293,7 +287,7 @@ void h_related(RestCall *call)
             int l = r.level - 1;
             idx_resource_cleanup(&r);
             if (!idx_resource_get(&se, call->srv->db, l, id, &r)) {
-                fail_sto(call, &se);
+                rest_fail_sto(call, &se);
                 return;
             }
         }
@@ -370,7 +364,7 @@ void h_file(RestCall *call)
     IdxResource r = { 0 };
     StoError se = { 0 };
     if (!idx_resource_get(&se, call->srv->db, IDX_INSTANCE, call->params[0], &r)) {
-        fail_sto(call, &se);
+        rest_fail_sto(call, &se);
         return;
     }
     rest_reply_stored_file(call, r.uuid);

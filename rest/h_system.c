@@ -45,9 +45,7 @@ void h_statistics(RestCall *call)
     IdxTotals t;
     StoError se = { 0 };
     if (!idx_totals(&se, call->srv->db, &t)) {
-        SrvError e = { 0 };
-        srv_error_from_sto(&e, &se);
-        rest_reply_error(call, &e);
+        rest_fail_sto(call, &se);
         return;
     }
     cJSON *o = cJSON_CreateObject();
@@ -74,9 +72,7 @@ void h_changes(RestCall *call)
     bool ok = rest_arg(call, "last") ? idx_changes_last(&se, call->srv->db, &ch, &n, &last)
                                      : idx_changes(&se, call->srv->db, (int64_t)since, limit, &ch, &n, &done, &last);
     if (!ok) {
-        SrvError e = { 0 };
-        srv_error_from_sto(&e, &se);
-        rest_reply_error(call, &e);
+        rest_fail_sto(call, &se);
         return;
     }
     cJSON *o = cJSON_CreateObject();
@@ -105,9 +101,7 @@ void h_changes_delete(RestCall *call)
 {
     StoError se = { 0 };
     if (!idx_changes_clear(&se, call->srv->db)) {
-        SrvError e = { 0 };
-        srv_error_from_sto(&e, &se);
-        rest_reply_error(call, &e);
+        rest_fail_sto(call, &se);
         return;
     }
     rest_reply_json(call, 200, cJSON_CreateObject());

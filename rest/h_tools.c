@@ -21,12 +21,6 @@
 #include "dicom/dicom.h"
 #include "rest/rest_int.h"
 
-static void fail_sto(RestCall *call, const StoError *se)
-{
-    SrvError e = { 0 };
-    srv_error_from_sto(&e, se);
-    rest_reply_error(call, &e);
-}
 
 /* ---- /tools/now, /tools/now-local, /tools/generate-uid ----------------------------------- */
 
@@ -181,7 +175,7 @@ void h_tools_find(RestCall *call)
     size_t nids = 0;
     StoError se = { 0 };
     if (!idx_find(&se, call->srv->db, level, cons, n, since, limit, &ids, &nids)) {
-        fail_sto(call, &se);
+        rest_fail_sto(call, &se);
         goto out;
     }
     rest_reply_ids(call, level, ids, nids, expand);
@@ -214,7 +208,7 @@ void h_tools_lookup(RestCall *call)
         if (!idx_find(&se, call->srv->db, l, &c, 1, 0, 0, &ids, &n)) {
             free(value);
             cJSON_Delete(a);
-            fail_sto(call, &se);
+            rest_fail_sto(call, &se);
             return;
         }
         for (size_t i = 0; i < n; i++) {
@@ -274,7 +268,7 @@ static bool add_parent_tags(RestCall *call, cJSON *tags, const char *parent)
     IdxResource r = { 0 };
     StoError se = { 0 };
     if (!idx_resource_get(&se, call->srv->db, -1, parent, &r)) {
-        fail_sto(call, &se);
+        rest_fail_sto(call, &se);
         return false;
     }
     if (r.level > IDX_SERIES) { /* Orthanc: a patient, study or series */
@@ -297,7 +291,7 @@ static bool add_parent_tags(RestCall *call, cJSON *tags, const char *parent)
         snprintf(pid, sizeof pid, "%s", r.parent_id);
         idx_resource_cleanup(&r);
         if (!idx_resource_get(&se, call->srv->db, pl, pid, &r)) {
-            fail_sto(call, &se);
+            rest_fail_sto(call, &se);
             return false;
         }
     }

@@ -128,6 +128,13 @@ void rest_reply_error(RestCall *call, const SrvError *err)
     rest_reply_json(call, status, j);
 }
 
+void rest_fail_sto(RestCall *call, const StoError *se)
+{
+    SrvError e = { 0 };
+    srv_error_from_sto(&e, se);
+    rest_reply_error(call, &e);
+}
+
 void rest_fail(RestCall *call, int code, const char *fmt, ...)
 {
     SrvError e = { .code = code };

@@ -80,6 +80,8 @@ void rest_reply_buffer(RestCall *call, int status, const char *type, char *buf, 
 void rest_reply_text(RestCall *call, int status, const char *type, const char *text); /* copies */
 void rest_reply_fd(RestCall *call, const char *type, int fd, uint64_t size); /* takes fd */
 void rest_reply_error(RestCall *call, const SrvError *err);
+/* Replies a storage error, translated (unknown resource 404, full 507, ...). */
+void rest_fail_sto(RestCall *call, const StoError *se);
 /* Shorthand: builds the SrvError and replies. */
 void rest_fail(RestCall *call, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void rest_add_header(RestCall *call, const char *name, const char *value);
