@@ -328,6 +328,11 @@ void reject(T_ASC_Association *a, T_ASC_RejectParametersResult result,
     T_ASC_RejectParameters rej = { result, source, reason };
     OFCondition c = ASC_rejectAssociation(a, &rej);
     if (c.bad()) dcm_int_log(DCM_LOG_DEBUG, "dicom: cannot send A-ASSOCIATE-RJ: %s", c.text());
+    /* The A-ASSOCIATE-RJ is on the wire. Closing our side now means the drop that follows does
+     * not wait (on the listener thread, up to the ACSE timeout) for a peer that never closes
+     * its own: one such peer would otherwise stall every new association. */
+    int fd = assoc_socket(a);
+    if (fd >= 0) shutdown(fd, SHUT_RDWR);
 }
 
 /* --- the association thread ------------------------------------------------------------ */

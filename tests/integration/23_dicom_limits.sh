@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # MaximumAssociations (a third association over a limit of 2 is rejected: transient, local
-# limit exceeded, and logged), DicomScpTimeout (idle associations aborted after ~2 s, slots
+# limit exceeded, and logged; a rejected peer that keeps its socket open does not stall the
+# next association), DicomScpTimeout (idle associations aborted after ~2 s, slots
 # freed), and SIGTERM during a transfer: prompt exit, index consistent with the files.
 source "$(dirname "$0")/lib.sh"
 write_config '"MaximumAssociations": 2, "DicomScpTimeout": 2'
@@ -15,7 +16,13 @@ assert a.result == 2 and b.result == 2, (a.result, b.result)
 assert a.echo() == 0
 c = R.Assoc(port, calling="THIRD")
 assert c.result == 3 and c.reject == (2, 3, 2), ("third association", c.result, c.reject)
+# the rejected peer keeps its socket open: the listener must not wait for it to close
+t1 = time.time()
+d = R.Assoc(port, calling="FOURTH")
+assert d.result == 3, ("fourth association", d.result)
+assert time.time() - t1 < 1.0, "listener stalled %.1f s behind a rejected peer" % (time.time() - t1)
 c.close()
+d.close()
 # both held associations go idle: the server aborts them after DicomScpTimeout (2 s)
 da, db = a.wait_closed(10), b.wait_closed(10)
 elapsed = time.time() - t0
