@@ -3,6 +3,7 @@ loopback with equivalent configurations, generate studies, upload, sample memory
 
 Orthanc is started as the brief asks: "Plugins": [], "OrthancExplorerEnabled": false, the same
 SyncStorageArea as ours, and TCP_NODELAY=1 in its environment."""
+import atexit
 import http.client
 import json
 import os
@@ -45,10 +46,45 @@ def gen_study(name, n, series=4, extra=()):
     return sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".dcm"))
 
 
+# Storage folders are removed when the benchmark exits, not after each server: ext4 skips
+# inodes freed in the last seconds when it allocates new ones, and thousands of them freed
+# between two runs slowed the next run's file creation (seen in perf as recently_deleted()),
+# penalising whichever server ran second. A new server also waits until QUIET_S seconds have
+# passed since the last clean-up, which may have been another benchmark's, and flushes the
+# previous run's dirty pages first so their writeback does not land on the next run.
+QUIET_S = 15
+_LAST_CLEANUP = os.path.join(WORK, ".last-cleanup")
+_to_remove = []
+
+
+def _cleanup():
+    for d in _to_remove:
+        shutil.rmtree(d, ignore_errors=True)
+    if _to_remove:
+        with open(_LAST_CLEANUP, "w") as f:
+            f.write(str(time.time()))
+
+
+atexit.register(_cleanup)
+
+
+def _wait_quiet():
+    try:
+        last = float(open(_LAST_CLEANUP).read())
+    except (OSError, ValueError):
+        return
+    left = QUIET_S - (time.time() - last)
+    if left > 0:
+        time.sleep(left)
+
+
 class Server:
     """A server process (kind "minipacs" or "orthanc") with its own temp storage."""
 
     def __init__(self, kind, sync=False, extra=None, env=None):
+        os.makedirs(WORK, exist_ok=True)
+        _wait_quiet()
+        os.sync()  # start from clean page cache: no writeback of the previous run competing
         self.kind = kind
         self.dir = tempfile.mkdtemp(prefix="bench-%s-" % kind, dir=WORK)
         self.http_port = free_port()
@@ -121,7 +157,7 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        _to_remove.append(self.dir)
 
 
 def read_status(pid, field):
