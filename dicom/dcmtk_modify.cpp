@@ -107,14 +107,6 @@ uint32_t key_of(const DcmElement *e)
     return (uint32_t)k.getGroup() << 16 | k.getElement();
 }
 
-bool is_hex(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!isxdigit((unsigned char)s[i]))
-            return false;
-    return true;
-}
-
 /* Maps every value of a (possibly multi-valued) UID string. */
 std::string remap_values(const DcmModifySpec &s, const std::string &in)
 {
@@ -250,30 +242,6 @@ bool is_text_vr(DcmEVR v)
 }
 
 } // namespace
-
-extern "C" bool dcm_tag_from_name(DcmError *err, const char *name, uint32_t *tag)
-{
-    try {
-        if (!name || !tag)
-            return dcm_int_fail(err, DCM_ERR_ARG, "dcm_tag_from_name: bad arguments");
-        size_t n = strlen(name);
-        if (n == 9 && (name[4] == ',' || name[4] == '-') && is_hex(name, 4) && is_hex(name + 5, 4)) {
-            *tag = (uint32_t)strtoul(std::string(name, 4).c_str(), nullptr, 16) << 16 |
-                   (uint32_t)strtoul(name + 5, nullptr, 16);
-            return true;
-        }
-        if (n == 8 && is_hex(name, 8)) {
-            *tag = (uint32_t)strtoul(name, nullptr, 16);
-            return true;
-        }
-        DcmTag t;
-        if (n == 0 || DcmTag::findTagFromName(name, t).bad())
-            return dcm_int_fail(err, DCM_ERR_ARG, "unknown DICOM tag \"%.64s\"", name);
-        *tag = (uint32_t)t.getGroup() << 16 | t.getElement();
-        return true;
-    }
-    DCM_CATCH(err, false)
-}
 
 extern "C" DcmModifySpec *dcm_modify_spec_new(DcmError *err, bool anonymize, DcmUidFn uid_fn, void *ctx)
 {

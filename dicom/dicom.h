@@ -216,9 +216,7 @@ typedef struct DcmModifySpec DcmModifySpec;
  * life. out: at most 64 characters + NUL. Called concurrently from several threads. */
 typedef void (*DcmUidFn)(void *ctx, const char *old_uid, char out[65]);
 
-/* Resolves "PatientName" (DCMTK dictionary name), "0010,0010", "0010-0010" or "00100010".
- * false (DCM_ERR_ARG, with a message naming it) if unknown. */
-bool dcm_tag_from_name(DcmError *err, const char *name, uint32_t *tag);
+/* Tag names in options are resolved with dcm_tag_parse() (above). */
 
 /* anonymize: start from the basic profile; else from "keep everything". uid_fn/ctx: used by
  * the profile's U action and by dcm_modify_spec_remap tags (NULL: UIDs left as they are). */

@@ -236,9 +236,8 @@ static bool bool_opt(SrvError *err, const cJSON *body, const char *name, bool de
 
 static bool tag_of(SrvError *err, const char *name, const char *option, uint32_t *tag)
 {
-    DcmError de = { 0 };
-    if (dcm_tag_from_name(&de, name, tag)) return true;
-    return srv_fail(err, SRV_BAD_REQUEST, "%s: %s", option, de.message);
+    if (dcm_tag_parse(name, tag)) return true;
+    return srv_fail(err, SRV_BAD_REQUEST, "%s: unknown DICOM tag \"%.64s\"", option, name);
 }
 
 static bool check_force(SrvError *err, const ModifyRequest *rq, uint32_t tag, const char *name, const char *what)

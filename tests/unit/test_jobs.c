@@ -376,11 +376,10 @@ static void test_profile_table(void)
     CHECK(dcm_profile_action(0x60223000u) == 'X');  /* overlay data range 60xx,3000 */
     CHECK(dcm_profile_action(0x00280010u) == 'K');  /* Rows: not listed */
     uint32_t t = 0;
-    DcmError de = { 0 };
-    CHECK(dcm_tag_from_name(&de, "PatientName", &t) && t == 0x00100010u);
-    CHECK(dcm_tag_from_name(&de, "0010,0020", &t) && t == 0x00100020u);
-    CHECK(dcm_tag_from_name(&de, "0020-000d", &t) && t == 0x0020000Du);
-    CHECK(!dcm_tag_from_name(&de, "NoSuchTagName", &t) && de.code == DCM_ERR_ARG);
+    CHECK(dcm_tag_parse("PatientName", &t) && t == 0x00100010u);
+    CHECK(dcm_tag_parse("0010,0020", &t) && t == 0x00100020u);
+    CHECK(dcm_tag_parse("0020-000d", &t) && t == 0x0020000Du);
+    CHECK(!dcm_tag_parse("NoSuchTagName", &t));
 }
 
 int main(void)
