@@ -290,78 +290,90 @@ void h_module_patient(RestCall *call)
 
 /* ---- /shared-tags, /instances-tags -------------------------------------------------------- */
 
-/* GET /{level}/{id}/shared-tags: the tags whose value (and type) is the same in every
- * instance under the resource. */
-void h_shared_tags(RestCall *call)
+/* Calls fn with the full-format tags of every instance under /{level}/{id} (fn takes them),
+ * skipping instances deleted meanwhile. false when the reply is already an error. */
+static bool each_instance_tags(RestCall *call, void (*fn)(void *ctx, const char *id, cJSON *tags),
+                               void *ctx)
 {
     int level = rest_level_from_route(call->params[0]);
     size_t max_length, nign;
     uint32_t ign[32];
-    if (!rest_ignore_length(call, &max_length, ign, 32, &nign)) return;
+    if (!rest_ignore_length(call, &max_length, ign, 32, &nign)) return false;
     IdxFile *files = NULL;
     size_t n = 0;
     StoError se = { 0 };
     if (!idx_instances_of(&se, call->srv->db, level, call->params[1], &files, &n)) {
         rest_fail_sto(call, &se);
-        return;
+        return false;
     }
-    cJSON *shared = NULL;
-    for (size_t i = 0; i < n; i++) {
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++) {
         cJSON *t = instance_tags(call, files[i].id, max_length, ign, nign);
         if (!t) {
             if (call->status == 404) { call->status = 0; continue; } /* deleted meanwhile */
-            cJSON_Delete(shared);
-            free(files);
-            return;
+            ok = false;
+            break;
         }
-        if (!shared) {
-            shared = t;
-            continue;
-        }
-        for (cJSON *e = shared->child; e;) {
-            cJSON *next = e->next;
-            const cJSON *o = cJSON_GetObjectItemCaseSensitive(t, e->string);
-            if (!o || !cJSON_Compare(e, o, 1)) cJSON_Delete(cJSON_DetachItemViaPointer(shared, e));
-            e = next;
-        }
-        cJSON_Delete(t);
+        fn(ctx, files[i].id, t);
     }
     free(files);
+    return ok;
+}
+
+/* Keeps in *shared only the entries equal in tags. */
+static void intersect_tags(void *ctx, const char *id, cJSON *tags)
+{
+    (void)id;
+    cJSON **shared = ctx;
+    if (!*shared) {
+        *shared = tags;
+        return;
+    }
+    for (cJSON *e = (*shared)->child; e;) {
+        cJSON *next = e->next;
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(tags, e->string);
+        if (!o || !cJSON_Compare(e, o, 1)) cJSON_Delete(cJSON_DetachItemViaPointer(*shared, e));
+        e = next;
+    }
+    cJSON_Delete(tags);
+}
+
+/* GET /{level}/{id}/shared-tags: the tags whose value (and type) is the same in every
+ * instance under the resource. */
+void h_shared_tags(RestCall *call)
+{
+    cJSON *shared = NULL;
+    if (!each_instance_tags(call, intersect_tags, &shared)) {
+        cJSON_Delete(shared);
+        return;
+    }
     if (!shared) shared = cJSON_CreateObject();
     cJSON *out = to_format(shared, query_format(call));
     cJSON_Delete(shared);
     rest_reply_json(call, 200, out);
 }
 
+typedef struct {
+    cJSON *out;
+    int format;
+} PerInstance;
+
+static void add_instance_tags(void *ctx, const char *id, cJSON *tags)
+{
+    PerInstance *p = ctx;
+    cJSON_AddItemToObject(p->out, id, p->format == DCM_JSON_FULL ? tags : to_format(tags, p->format));
+    if (p->format != DCM_JSON_FULL) cJSON_Delete(tags);
+}
+
 /* GET /{level}/{id}/instances-tags: {instance ID: tags} for every instance under it. */
 void h_instances_tags(RestCall *call)
 {
-    int level = rest_level_from_route(call->params[0]);
-    size_t max_length, nign;
-    uint32_t ign[32];
-    if (!rest_ignore_length(call, &max_length, ign, 32, &nign)) return;
-    IdxFile *files = NULL;
-    size_t n = 0;
-    StoError se = { 0 };
-    if (!idx_instances_of(&se, call->srv->db, level, call->params[1], &files, &n)) {
-        rest_fail_sto(call, &se);
+    PerInstance p = { cJSON_CreateObject(), query_format(call) };
+    if (!each_instance_tags(call, add_instance_tags, &p)) {
+        cJSON_Delete(p.out);
         return;
     }
-    int format = query_format(call);
-    cJSON *out = cJSON_CreateObject();
-    for (size_t i = 0; i < n; i++) {
-        cJSON *t = instance_tags(call, files[i].id, max_length, ign, nign);
-        if (!t) {
-            if (call->status == 404) { call->status = 0; continue; }
-            cJSON_Delete(out);
-            free(files);
-            return;
-        }
-        cJSON_AddItemToObject(out, files[i].id, format == DCM_JSON_FULL ? t : to_format(t, format));
-        if (format != DCM_JSON_FULL) cJSON_Delete(t);
-    }
-    free(files);
-    rest_reply_json(call, 200, out);
+    rest_reply_json(call, 200, p.out);
 }
 
 static const RestRoute routes[] = {
