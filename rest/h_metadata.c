@@ -55,16 +55,32 @@ static bool resolve_name(const Cfg *cfg, const char *in, char *out, size_t size,
 }
 
 /* If-Match: "3" or 3 -> 3; absent -> -1; malformed -> -2. */
-static int64_t if_match(RestCall *call)
+/* The revision of If-Match into *match (-1 without the header); false (400 replied) when
+ * the header is malformed. */
+static bool if_match(RestCall *call, int64_t *match)
 {
     const char *v = MHD_lookup_connection_value(call->conn, MHD_HEADER_KIND, "If-Match");
-    if (!v) return -1;
+    *match = -1;
+    if (!v) return true;
     while (*v == ' ' || *v == '"' || *v == 'W' || *v == '/') v++;
     char *end;
     long long r = strtoll(v, &end, 10);
-    if (end == v || r < 0) return -2;
-    while (*end == '"' || *end == ' ') end++;
-    return *end ? -2 : r;
+    if (end != v && r >= 0) {
+        while (*end == '"' || *end == ' ') end++;
+        if (!*end) {
+            *match = r;
+            return true;
+        }
+    }
+    rest_fail(call, SRV_BAD_REQUEST, "malformed If-Match header");
+    return false;
+}
+
+static void log_updated(RestCall *call, int level)
+{
+    StoError se = { 0 };
+    if (!idx_change_add(&se, call->srv->db, "UpdatedMetadata", level, call->params[1]))
+        SRV_LOG_WARN("http", "cannot log UpdatedMetadata: %s", se.message);
 }
 
 static void set_etag(RestCall *call, int64_t revision)
@@ -134,11 +150,8 @@ void h_metadata_put(RestCall *call)
     int level = rest_level_from_route(call->params[0]);
     char name[128];
     if (!check_user(call, name, sizeof name)) return;
-    int64_t match = if_match(call);
-    if (match == -2) {
-        rest_fail(call, SRV_BAD_REQUEST, "malformed If-Match header");
-        return;
-    }
+    int64_t match;
+    if (!if_match(call, &match)) return;
     char *value = strndup(call->body ? call->body : "", call->body_len);
     if (!value) {
         rest_fail(call, SRV_NOT_ENOUGH_MEMORY, "out of memory");
@@ -152,8 +165,7 @@ void h_metadata_put(RestCall *call)
         rest_fail_sto(call, &se);
         return;
     }
-    if (!idx_change_add(&se, call->srv->db, "UpdatedMetadata", level, call->params[1]))
-        SRV_LOG_WARN("http", "cannot log UpdatedMetadata: %s", se.message);
+    log_updated(call, level);
     set_etag(call, rev);
     rest_reply_text(call, 200, "text/plain", "");
 }
@@ -164,18 +176,14 @@ void h_metadata_delete(RestCall *call)
     int level = rest_level_from_route(call->params[0]);
     char name[128];
     if (!check_user(call, name, sizeof name)) return;
-    int64_t match = if_match(call);
-    if (match == -2) {
-        rest_fail(call, SRV_BAD_REQUEST, "malformed If-Match header");
-        return;
-    }
+    int64_t match;
+    if (!if_match(call, &match)) return;
     StoError se = { 0 };
     if (!idx_metadata_remove(&se, call->srv->db, level, call->params[1], name, match)) {
         rest_fail_sto(call, &se);
         return;
     }
-    if (!idx_change_add(&se, call->srv->db, "UpdatedMetadata", level, call->params[1]))
-        SRV_LOG_WARN("http", "cannot log UpdatedMetadata: %s", se.message);
+    log_updated(call, level);
     rest_reply_text(call, 200, "text/plain", "");
 }
 
