@@ -271,13 +271,12 @@ bool ingest_buffer(SrvError *err, Srv *srv, const void *buf, size_t len,
     if (!sr.already_stored) {
         srv_stable_touch(srv, res->ids[IDX_PATIENT], res->ids[IDX_STUDY], res->ids[IDX_SERIES]);
         if (expected[0]) { /* CompletedSeries when the series just reached its expected count */
-            IdxResource sres = { 0 };
-            if (idx_resource_get(&se, srv->db, IDX_SERIES, res->ids[IDX_SERIES], &sres)) {
-                if (sres.nchildren == (size_t)strtoll(expected, NULL, 10) &&
-                    !idx_change_add(&se, srv->db, "CompletedSeries", IDX_SERIES, res->ids[IDX_SERIES]))
-                    SRV_LOG_WARN("ingest", "cannot log CompletedSeries: %s", se.message);
-                idx_resource_cleanup(&sres);
-            }
+            /* a count, not the series' list of children (that read grew with the series) */
+            IdxCounts cn;
+            if (idx_resource_counts(&se, srv->db, IDX_SERIES, res->ids[IDX_SERIES], &cn) &&
+                cn.instances == (uint64_t)strtoll(expected, NULL, 10) &&
+                !idx_change_add(&se, srv->db, "CompletedSeries", IDX_SERIES, res->ids[IDX_SERIES]))
+                SRV_LOG_WARN("ingest", "cannot log CompletedSeries: %s", se.message);
         }
     }
     ok = true;
