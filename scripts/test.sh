@@ -4,7 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
-if [ "${MINIPACS_SANITIZE:-0}" = 1 ]; then
+# MINIPACS_INDEX=postgresql runs the integration scenarios on the PostgreSQL index backend
+# (a throw-away cluster started by ctest's fixture), in a build folder of its own.
+if [ "${MINIPACS_INDEX:-sqlite}" = postgresql ]; then
+  scripts/build.sh build-pg -DMINIPACS_TEST_INDEX=postgresql
+  cd build-pg
+elif [ "${MINIPACS_SANITIZE:-0}" = 1 ]; then
   scripts/build.sh build-asan -DMINIPACS_SANITIZE=ON
   cd build-asan
 else

@@ -5,7 +5,6 @@
 # (a referenced file must never be removed, whatever the pending list says). After a restart the orphan and its temp file are gone, the referenced file is still served, and the
 # pending list is empty.
 source "$(dirname "$0")/lib.sh"
-command -v sqlite3 >/dev/null || fail "sqlite3 missing"
 $PY "$MP_SRC/tests/tools/gen_study.py" "$T/in" 1 --size 32 >/dev/null
 f=$(ls "$T"/in/*.dcm)
 start_server
@@ -13,16 +12,13 @@ I=$(upload "$f" | json 'j["ID"]')
 U=$(http GET "/instances/$I/attachments/dicom/info" | json 'j["Uuid"]')
 stop_server
 
-DB="$T/db/index.sqlite"
-[ -f "$DB" ] || fail "no index.sqlite"
-sqlite3 "$DB" "SELECT name FROM sqlite_master WHERE type='table' AND name='pending'" | grep -qx pending \
-  || fail "the index has no pending table (schema changed: update this test)"
+index_sql "SELECT count(*) FROM pending" >/dev/null || fail "the index has no pending table (schema changed: update this test)"
 O=0a1b2c3d-1111-4222-8333-444455556666
 mkdir -p "$T/db/0a/1b"
 echo "orphan bytes" > "$T/db/0a/1b/$O"
 echo "half" > "$T/db/0a/1b/$O.tmp"
-sqlite3 "$DB" "INSERT INTO pending(uuid) VALUES('$O'); INSERT INTO pending(uuid) VALUES('$U');"
-[ "$(sqlite3 "$DB" 'SELECT count(*) FROM pending')" = 2 ] || fail "setup"
+index_sql "INSERT INTO pending(uuid) VALUES('$O'); INSERT INTO pending(uuid) VALUES('$U');"
+[ "$(index_sql 'SELECT count(*) FROM pending')" = 2 ] || fail "setup"
 
 start_server
 [ -e "$T/db/0a/1b/$O" ] && fail "orphan file still on disk after start-up"
@@ -32,5 +28,5 @@ http GET "/instances/$I/file" > "$T/back.dcm"; [ "$(status)" = 200 ] || fail "re
 cmp -s "$T/back.dcm" "$f" || fail "referenced file changed"
 pass "pending but referenced file kept"
 stop_server
-[ "$(sqlite3 "$DB" 'SELECT count(*) FROM pending')" = 0 ] || fail "pending marks not cleared"
+[ "$(index_sql 'SELECT count(*) FROM pending')" = 0 ] || fail "pending marks not cleared"
 pass "pending list empty after recovery"

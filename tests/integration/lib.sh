@@ -20,6 +20,33 @@ DICOM_PORT=$(free_port)
 while [ "$DICOM_PORT" = "$HTTP_PORT" ]; do DICOM_PORT=$(free_port); done
 URL="http://127.0.0.1:$HTTP_PORT"
 
+# The index backend under test: sqlite (default) or postgresql, set by ctest when the build
+# was configured with -DMINIPACS_TEST_INDEX=postgresql (scripts/test.sh with
+# MINIPACS_INDEX=postgresql). With postgresql, ctest's fixture started one throw-away cluster
+# (tests/tools/pg.sh, folder MP_PG_DIR) and each scenario gets a database of its own.
+INDEX_BACKEND=${MINIPACS_INDEX:-sqlite}
+PG_DB=""
+if [ "$INDEX_BACKEND" = postgresql ]; then
+  : "${MP_PG_DIR:?MP_PG_DIR not set (the pg fixture did not run)}"
+  PG_DB="it_$(basename "$T" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')"
+  "$MP_SRC/tests/tools/pg.sh" createdb "$MP_PG_DIR" "$PG_DB" || { echo "FAIL: createdb $PG_DB" >&2; exit 1; }
+  PG_PORT=$(cat "$MP_PG_DIR/port")
+fi
+# The PostgreSQL section of a configuration for this scenario's database ("" with SQLite).
+pg_config() {
+  [ "$INDEX_BACKEND" = postgresql ] || return 0
+  printf '"PostgreSQL": {"EnableIndex": true, "Host": "127.0.0.1", "Port": %s, "Database": "%s", "Username": "postgres", "Password": "", "Lock": false},' "$PG_PORT" "$PG_DB"
+}
+# index_sql SQL: runs SQL on the index of this scenario, whichever the backend (tests that
+# prepare or inspect rows, e.g. pending uuids). Output: one row per line, '|' between columns.
+index_sql() {
+  if [ "$INDEX_BACKEND" = postgresql ]; then
+    "$MP_SRC/tests/tools/pg.sh" psql "$MP_PG_DIR" -d "$PG_DB" -c "$1"
+  else
+    sqlite3 "$T/db/index.sqlite" "$1"
+  fi
+}
+
 # write_config [extra JSON members, e.g. '"OverwriteInstances": true']
 write_config() {
   local extra="${1:-}"
@@ -32,6 +59,7 @@ write_config() {
   "HttpPort": $HTTP_PORT,
   "DicomPort": $DICOM_PORT,
   "SyncStorageArea": false,
+  $(pg_config)
   "LogLevel": "info"${extra:+,
   $extra}
 }
@@ -81,6 +109,9 @@ on_exit() {
     tail -n 80 "$T/server.log" >&2 2>/dev/null || true
   else
     rm -rf "$T"
+  fi
+  if [ -n "$PG_DB" ] && [ $rc -eq 0 ]; then
+    "$MP_SRC/tests/tools/pg.sh" psql "$MP_PG_DIR" -d postgres -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
   fi
   exit $rc
 }
