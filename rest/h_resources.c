@@ -263,6 +263,28 @@ void h_statistics_resource(RestCall *call)
     rest_reply_json(call, 200, o);
 }
 
+/* Appends copies of n IDs to an array of char * (BUF_* result; the copies already appended
+ * stay owned by the array). */
+static int append_ids(Buf *ids, char *const *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *id = strdup(src[i]);
+        if (!id) return BUF_NOMEM;
+        int rc = buf_append(ids, &id, sizeof id);
+        if (rc) {
+            free(id);
+            return rc;
+        }
+    }
+    return BUF_OK;
+}
+
+static void free_ids(Buf *ids)
+{
+    for (size_t i = 0; i < BUF_COUNT(ids, char *); i++) free(BUF_AT(ids, char *, i));
+    buf_free(ids);
+}
+
 /* GET /{level}/{id}/{patient|study|series|patients|studies|instances}: a parent object, or
  * the full objects of the descendants at that level. */
 void h_related(RestCall *call)
@@ -298,44 +320,37 @@ void h_related(RestCall *call)
         return;
     }
     if (target > level && plural) { /* walk down, breadth first */
-        char **ids = NULL;
-        size_t n = 0, cap = 0;
-        int cur = level;
-        /* start with this resource's children */
-        for (size_t i = 0; i < r.nchildren; i++) {
-            if (n == cap) { cap = cap ? cap * 2 : 16; ids = realloc(ids, cap * sizeof *ids); }
-            ids[n++] = strdup(r.children[i]);
-        }
+        Buf ids, next;
+        buf_init(&ids, REST_MAX_ID_LIST);
+        buf_init(&next, REST_MAX_ID_LIST);
+        int rc = append_ids(&ids, r.children, r.nchildren);
         idx_resource_cleanup(&r);
-        cur++;
-        while (cur < target) {
-            char **next = NULL;
-            size_t nn = 0, ncap = 0;
-            for (size_t i = 0; i < n; i++) {
+        for (int cur = level + 1; !rc && cur < target; cur++) {
+            for (size_t i = 0; !rc && i < BUF_COUNT(&ids, char *); i++) {
                 IdxResource c = { 0 };
-                if (idx_resource_get(&se, call->srv->db, cur, ids[i], &c)) {
-                    for (size_t k = 0; k < c.nchildren; k++) {
-                        if (nn == ncap) { ncap = ncap ? ncap * 2 : 16; next = realloc(next, ncap * sizeof *next); }
-                        next[nn++] = strdup(c.children[k]);
-                    }
+                if (idx_resource_get(&se, call->srv->db, cur, BUF_AT(&ids, char *, i), &c)) {
+                    rc = append_ids(&next, c.children, c.nchildren);
                     idx_resource_cleanup(&c);
                 }
-                free(ids[i]);
             }
-            free(ids);
+            free_ids(&ids);
             ids = next;
-            n = nn;
-            cur++;
+            buf_init(&next, REST_MAX_ID_LIST);
+        }
+        free_ids(&next);
+        if (rc) {
+            free_ids(&ids);
+            rest_fail_buf(call, rc, "list of descendants");
+            return;
         }
         cJSON *a = cJSON_CreateArray();
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < BUF_COUNT(&ids, char *); i++) {
             bool ok;
-            cJSON *o = rest_resource_json(call, target, ids[i], &ok);
+            cJSON *o = rest_resource_json(call, target, BUF_AT(&ids, char *, i), &ok);
             if (ok) cJSON_AddItemToArray(a, o);
             else call->status = 0;
-            free(ids[i]);
         }
-        free(ids);
+        free_ids(&ids);
         rest_reply_json(call, 200, a);
         return;
     }

@@ -69,13 +69,15 @@ void rest_reply_json(RestCall *call, int status, cJSON *json)
 {
     char *s = json ? cJSON_Print(json) : NULL;
     cJSON_Delete(json);
-    if (!s) {
+    Buf b;
+    buf_init(&b, REST_MAX_REPLY);
+    if (!s || buf_adopt(&b, s, strlen(s)) || buf_append(&b, "\n", 1)) { /* newline: like Orthanc */
+        buf_free(&b);
         rest_reply_text(call, 500, "text/plain", "out of memory\n");
         return;
     }
-    size_t n = strlen(s);
-    char *t = realloc(s, n + 2); /* trailing newline, like Orthanc */
-    if (t) { s = t; s[n++] = '\n'; s[n] = '\0'; }
+    size_t n;
+    s = buf_take(&b, &n);
     rest_reply_buffer(call, status, "application/json", s, n);
 }
 
@@ -133,6 +135,12 @@ void rest_fail_sto(RestCall *call, const StoError *se)
     SrvError e = { 0 };
     srv_error_from_sto(&e, se);
     rest_reply_error(call, &e);
+}
+
+void rest_fail_buf(RestCall *call, int rc, const char *what)
+{
+    if (rc == BUF_TOO_LARGE) rest_fail(call, SRV_INTERNAL, "the %s exceeds its ceiling", what);
+    else rest_fail(call, SRV_NOT_ENOUGH_MEMORY, "out of memory for the %s", what);
 }
 
 void rest_fail(RestCall *call, int code, const char *fmt, ...)
@@ -220,7 +228,7 @@ static void call_free(RestCall *call)
 {
     if (!call) return;
     reset_reply(call);
-    free(call->body);
+    buf_free(&call->body_buf);
     free(call->url);
     free(call->segbuf);
     free(call->user);
@@ -290,32 +298,26 @@ static enum MHD_Result queue(RestCall *call)
     return ret;
 }
 
-/* Inflates a gzip body in place of the original, within the same ceiling. */
+/* Inflates a gzip body in place of the original, within the same ceiling. BUF_* result in
+ * call->body_rc when the inflated body does not fit (or memory runs out). */
 static bool gunzip_body(RestCall *call)
 {
     z_stream zs;
     memset(&zs, 0, sizeof zs);
     if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) return false;
-    size_t cap = call->body_len * 4 + 4096, len = 0;
-    if (cap > call->body_max) cap = call->body_max;
-    char *out = malloc(cap);
+    Buf out;
+    buf_init(&out, call->body_buf.max);
+    size_t guess = call->body_buf.len * 4 + 4096;
     bool ok = false;
-    if (!out) goto done;
-    zs.next_in = (Bytef *)call->body;
-    zs.avail_in = (uInt)call->body_len;
+    if ((call->body_rc = buf_reserve(&out, guess < out.max ? guess : out.max))) goto done;
+    zs.next_in = (Bytef *)call->body_buf.data;
+    zs.avail_in = (uInt)call->body_buf.len;
     for (;;) {
-        if (len == cap) {
-            if (cap >= call->body_max) { call->body_too_large = true; goto done; }
-            size_t ncap = cap * 2 > call->body_max ? call->body_max : cap * 2;
-            char *t = realloc(out, ncap);
-            if (!t) goto done;
-            out = t;
-            cap = ncap;
-        }
-        zs.next_out = (Bytef *)out + len;
-        zs.avail_out = (uInt)(cap - len);
+        if (out.len + 1 == out.cap && (call->body_rc = buf_reserve(&out, out.len))) goto done;
+        zs.next_out = (Bytef *)out.data + out.len;
+        zs.avail_out = (uInt)(out.cap - 1 - out.len);
         int rc = inflate(&zs, Z_NO_FLUSH);
-        len = cap - zs.avail_out;
+        buf_set_len(&out, out.cap - 1 - zs.avail_out);
         if (rc == Z_STREAM_END) { ok = true; break; }
         if (rc != Z_OK && rc != Z_BUF_ERROR) goto done;
         if (rc == Z_BUF_ERROR && zs.avail_in == 0) goto done; /* truncated */
@@ -323,12 +325,10 @@ static bool gunzip_body(RestCall *call)
 done:
     inflateEnd(&zs);
     if (ok) {
-        free(call->body);
-        call->body = out;
-        call->body_len = len;
-        call->body_cap = cap;
+        buf_free(&call->body_buf);
+        call->body_buf = out;
     } else {
-        free(out);
+        buf_free(&out);
     }
     return ok;
 }
@@ -377,30 +377,28 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         const struct sockaddr *sa = ci ? ci->client_addr : NULL;
         format_ip(sa, call->remote_ip, sizeof call->remote_ip);
         if (!rest_auth_admit(call, sa)) return queue(call); /* 403 / 401, body never read */
-        call->body_max = (size_t)rest->srv->cfg.maximum_upload_size * 1024 * 1024;
+        size_t body_max = (size_t)rest->srv->cfg.maximum_upload_size * 1024 * 1024;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         const char *ce = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
         const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         call->gzip = ce && !strcasecmp(ce, "gzip");
         /* A body announced as JSON has the (smaller) JSON ceiling from the start. */
-        if (ct && !strncasecmp(ct, "application/json", 16) && call->body_max > REST_MAX_JSON_BODY)
-            call->body_max = REST_MAX_JSON_BODY;
+        if (ct && !strncasecmp(ct, "application/json", 16) && body_max > REST_MAX_JSON_BODY)
+            body_max = REST_MAX_JSON_BODY;
+        buf_init(&call->body_buf, body_max);
         if (cl) {
             char *end;
             errno = 0;
             unsigned long long n = strtoull(cl, &end, 10);
-            if (errno || end == cl || n > call->body_max) {
+            if (errno || end == cl || n > body_max) {
                 too_large(call, "request body of %s bytes exceeds the limit of %zu bytes", cl,
-                          call->body_max);
+                          body_max);
                 return queue(call);
             }
-            if (n > 0) {
-                call->body = malloc((size_t)n);
-                if (!call->body) {
-                    rest_fail(call, SRV_NOT_ENOUGH_MEMORY, "cannot hold a body of %llu bytes", n);
-                    return queue(call);
-                }
-                call->body_cap = (size_t)n;
+            /* held once: allocated to its announced length */
+            if (n > 0 && buf_reserve(&call->body_buf, (size_t)n)) {
+                rest_fail(call, SRV_NOT_ENOUGH_MEMORY, "cannot hold a body of %llu bytes", n);
+                return queue(call);
             }
         }
         return MHD_YES;
@@ -414,40 +412,29 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     if (*upload_data_size) { /* body chunk */
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (call->body_too_large) return MHD_YES;
-        if (call->body_len + n > call->body_max) {
-            call->body_too_large = true;
-            free(call->body);
-            call->body = NULL;
-            call->body_len = call->body_cap = 0;
-            return MHD_YES;
-        }
-        if (call->body_len + n > call->body_cap) {
-            size_t cap = call->body_cap ? call->body_cap * 2 : 65536;
-            while (cap < call->body_len + n) cap *= 2;
-            if (cap > call->body_max) cap = call->body_max;
-            char *t = realloc(call->body, cap);
-            if (!t) { call->body_too_large = true; return MHD_YES; }
-            call->body = t;
-            call->body_cap = cap;
-        }
-        memcpy(call->body + call->body_len, upload_data, n);
-        call->body_len += n;
+        if (call->body_rc) return MHD_YES; /* already refused: swallow the rest */
+        if ((call->body_rc = buf_append(&call->body_buf, upload_data, n)))
+            buf_free(&call->body_buf);
         return MHD_YES;
     }
 
     /* last call */
-    if (call->body_too_large) {
-        too_large(call, "request body exceeds the limit of %zu bytes", call->body_max);
-    } else if (call->gzip && call->body_len && !gunzip_body(call)) {
-        if (call->body_too_large) {
-            too_large(call, "inflated body exceeds the limit of %zu bytes", call->body_max);
-        } else {
+    if (call->body_rc == BUF_TOO_LARGE) {
+        too_large(call, "request body exceeds the limit of %zu bytes", call->body_buf.max);
+    } else if (call->body_rc) {
+        rest_fail(call, SRV_NOT_ENOUGH_MEMORY, "out of memory while receiving the body");
+    } else if (call->gzip && call->body_buf.len && !gunzip_body(call)) {
+        if (call->body_rc == BUF_TOO_LARGE)
+            too_large(call, "inflated body exceeds the limit of %zu bytes", call->body_buf.max);
+        else if (call->body_rc)
+            rest_fail(call, SRV_NOT_ENOUGH_MEMORY, "out of memory while inflating the body");
+        else
             rest_fail(call, SRV_BAD_REQUEST, "the gzip body cannot be inflated");
-        }
     } else if (call->bad_path) {
         rest_fail(call, SRV_UNKNOWN_RESOURCE, "unknown route %s", call->url);
     } else {
+        call->body = call->body_buf.data;
+        call->body_len = call->body_buf.len;
         rest_dispatch(call);
     }
     if (!call->status) rest_fail(call, SRV_INTERNAL, "handler gave no answer");
@@ -486,26 +473,22 @@ static char *read_pem(SrvError *err, const char *path)
         srv_fail(err, SRV_INEXISTENT_FILE, "SslCertificate %s: %s", path, strerror(errno));
         return NULL;
     }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
+    Buf b;
+    buf_init(&b, (size_t)1 << 20); /* a PEM is a few KB */
     for (;;) {
-        if (len + 4096 + 1 > cap) {
-            if (cap >= ((size_t)1 << 20)) { /* a PEM is a few KB */
-                srv_fail(err, SRV_BAD_FILE_FORMAT, "SslCertificate %s is too large", path);
-                goto fail;
-            }
-            cap = cap ? cap * 2 : 8192;
-            char *t = realloc(buf, cap);
-            if (!t) { srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory"); goto fail; }
-            buf = t;
+        int rc = buf_reserve(&b, 4096);
+        if (rc == BUF_TOO_LARGE) {
+            srv_fail(err, SRV_BAD_FILE_FORMAT, "SslCertificate %s is too large", path);
+            goto fail;
         }
-        size_t n = fread(buf + len, 1, cap - len - 1, f);
-        len += n;
+        if (rc) { srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory"); goto fail; }
+        size_t n = fread(b.data + b.len, 1, b.cap - 1 - b.len, f);
+        buf_set_len(&b, b.len + n);
         if (n == 0) break;
     }
     if (ferror(f)) { srv_fail(err, SRV_INEXISTENT_FILE, "cannot read SslCertificate %s", path); goto fail; }
     fclose(f);
-    buf[len] = '\0';
+    char *buf = buf_take(&b, NULL);
     if (!strstr(buf, "-----BEGIN CERTIFICATE-----") || !strstr(buf, "PRIVATE KEY-----")) {
         srv_fail(err, SRV_BAD_FILE_FORMAT,
                  "SslCertificate %s must hold a PEM certificate and its private key", path);
@@ -515,7 +498,7 @@ static char *read_pem(SrvError *err, const char *path)
     return buf;
 fail:
     fclose(f);
-    free(buf);
+    buf_free(&b);
     return NULL;
 }
 

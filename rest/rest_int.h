@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/buf.h"
 #include "rest/rest.h"
 
 #define REST_MAX_SEGMENTS 16
@@ -16,6 +17,10 @@
 /* Ceiling of a JSON request body (anonymize/modify options, find queries, ...): 413 above it,
  * before reading when the request says Content-Type: application/json. */
 #define REST_MAX_JSON_BODY ((size_t)64 << 20)
+/* Ceiling of a reply body held in memory (JSON, rendered text). */
+#define REST_MAX_REPLY ((size_t)4 << 30)
+/* Ceiling of an ID list a handler assembles (bytes of char * array: 2^27 IDs). */
+#define REST_MAX_ID_LIST ((size_t)1 << 30)
 
 typedef struct RestArg {
     char *key;
@@ -37,10 +42,12 @@ typedef struct RestCall {
     size_t nargs;
     char remote_ip[64];
     char *user;                     /* authenticated user or NULL */
-    /* request body, held once; ceiling fixed at the first call */
-    char *body;
-    size_t body_len, body_cap, body_max;
-    bool body_too_large;
+    /* request body: handlers read body/body_len (the whole body, set before dispatch). */
+    const char *body;
+    size_t body_len;
+    /* http.c's: the body as it arrives, held once, ceiling fixed at the first call */
+    Buf body_buf;
+    int body_rc;                    /* BUF_TOO_LARGE: 413; BUF_NOMEM: 503; body dropped */
     bool gzip;
     /* response */
     int status;
@@ -82,6 +89,9 @@ void rest_reply_fd(RestCall *call, const char *type, int fd, uint64_t size); /* 
 void rest_reply_error(RestCall *call, const SrvError *err);
 /* Replies a storage error, translated (unknown resource 404, full 507, ...). */
 void rest_fail_sto(RestCall *call, const StoError *se);
+/* Replies a failed growth of a buffer the handler assembles (not the request body):
+ * BUF_NOMEM -> NotEnoughMemory, BUF_TOO_LARGE -> InternalError naming `what`. */
+void rest_fail_buf(RestCall *call, int rc, const char *what);
 /* Shorthand: builds the SrvError and replies. */
 void rest_fail(RestCall *call, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void rest_add_header(RestCall *call, const char *name, const char *value);

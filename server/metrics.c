@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/buf.h"
 #include "housekeeper/housekeeper.h"
 #include "server/server.h"
 
@@ -272,30 +273,18 @@ void metrics_store_done(uint64_t t0)
 /* ---- rendering ------------------------------------------------------------------------------ */
 
 typedef struct Out {
-    char *buf;
-    size_t len, cap;
-    bool failed;
+    Buf b;  /* ceiling RENDER_MAX */
+    int rc; /* first BUF_* failure; later writes are skipped */
 } Out;
 
 static void outf(Out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void outf(Out *o, const char *fmt, ...)
 {
-    if (o->failed) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) { o->failed = true; return; }
-        if ((size_t)n < o->cap - o->len) { o->len += (size_t)n; return; }
-        size_t cap = o->cap * 2;
-        while (cap - o->len <= (size_t)n) cap *= 2;
-        if (cap > RENDER_MAX) { o->failed = true; return; }
-        char *t = realloc(o->buf, cap);
-        if (!t) { o->failed = true; return; }
-        o->buf = t;
-        o->cap = cap;
-    }
+    if (o->rc) return;
+    va_list ap;
+    va_start(ap, fmt);
+    o->rc = buf_vprintf(&o->b, fmt, ap);
+    va_end(ap);
 }
 
 /* One sample with its # TYPE line; integers without a fraction, others with 10 digits. */
@@ -319,11 +308,11 @@ static const char *const external_gauges[] = {
 
 char *metrics_render(Srv *srv, size_t *len)
 {
-    Out o = { .cap = 4096 };
-    if (!(o.buf = malloc(o.cap))) return NULL;
-    o.buf[0] = '\0';
+    Out o = { .rc = BUF_OK };
+    buf_init(&o.b, RENDER_MAX);
     *len = 0;
-    if (!on()) return o.buf;
+    if (buf_reserve(&o.b, 4096)) return NULL;
+    if (!on()) return buf_take(&o.b, NULL);
     const double mb = 1024.0 * 1024.0;
     uint64_t now = mono_us();
 
@@ -427,10 +416,10 @@ char *metrics_render(Srv *srv, size_t *len)
         sample(&o, "counter", "minipacs_dicom_store_failures_total", (double)ds.store_failures);
     }
 
-    if (o.failed) {
-        free(o.buf);
+    if (o.rc) { /* TOO_LARGE means RENDER_MAX is too small for the registry: a bug */
+        SRV_LOG_ERROR("metrics", "rendering failed: %s",
+                      o.rc == BUF_TOO_LARGE ? "more than RENDER_MAX bytes" : "out of memory");
         return NULL;
     }
-    *len = o.len;
-    return o.buf;
+    return buf_take(&o.b, len);
 }

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "dicom/dicom.h"
 #include "server/server.h"
 
@@ -124,7 +125,10 @@ static void uuid_text(unsigned __int128 v, char out[37])
 
 /* ---- the source instances ---------------------------------------------------------------- */
 
-static bool add_series(SrvError *err, ModifyRequest *rq, const char *series, const char *study, size_t *cap)
+/* The most instances one modification lists (the file list's ceiling). */
+#define MOD_MAX_INSTANCES ((size_t)10 * 1000 * 1000)
+
+static bool add_series(SrvError *err, ModifyRequest *rq, const char *series, const char *study, Buf *files)
 {
     StoError se = { 0 };
     IdxFile *f = NULL;
@@ -133,23 +137,18 @@ static bool add_series(SrvError *err, ModifyRequest *rq, const char *series, con
         srv_error_from_sto(err, &se);
         return false;
     }
-    if (rq->nfiles + n > *cap) {
-        size_t nc = (rq->nfiles + n) * 2;
-        ModFile *nf = realloc(rq->files, nc * sizeof *nf);
-        if (!nf) {
-            free(f);
-            return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
-        }
-        rq->files = nf;
-        *cap = nc;
-    }
-    for (size_t i = 0; i < n; i++) {
-        ModFile *m = &rq->files[rq->nfiles++];
-        memcpy(m->id, f[i].id, IDX_ID_LEN);
-        snprintf(m->series, sizeof m->series, "%s", series);
-        snprintf(m->study, sizeof m->study, "%s", study);
+    int rc = buf_reserve(files, n * sizeof(ModFile));
+    for (size_t i = 0; !rc && i < n; i++) {
+        ModFile m;
+        memcpy(m.id, f[i].id, IDX_ID_LEN);
+        snprintf(m.series, sizeof m.series, "%s", series);
+        snprintf(m.study, sizeof m.study, "%s", study);
+        rc = buf_append(files, &m, sizeof m);
     }
     free(f);
+    if (rc == BUF_TOO_LARGE)
+        return srv_fail(err, SRV_BAD_REQUEST, "more than %zu instances to modify", MOD_MAX_INSTANCES);
+    if (rc) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
     return true;
 }
 
@@ -161,10 +160,10 @@ static bool get_res(SrvError *err, Srv *srv, int level, const char *id, IdxResou
     return false;
 }
 
-static bool add_study(SrvError *err, ModifyRequest *rq, const IdxResource *study, size_t *cap)
+static bool add_study(SrvError *err, ModifyRequest *rq, const IdxResource *study, Buf *files)
 {
     for (size_t i = 0; i < study->nchildren; i++)
-        if (!add_series(err, rq, study->children[i], study->id, cap)) return false;
+        if (!add_series(err, rq, study->children[i], study->id, files)) return false;
     return true;
 }
 
@@ -175,7 +174,8 @@ static bool list_files(SrvError *err, ModifyRequest *rq)
     free(rq->files);
     rq->files = NULL;
     rq->nfiles = 0;
-    size_t cap = 0;
+    Buf files;
+    buf_init(&files, MOD_MAX_INSTANCES * sizeof(ModFile));
     IdxResource r = { 0 }, s = { 0 }, st = { 0 };
     bool ok = false;
     if (!get_res(err, srv, rq->level, rq->source, &r)) return false;
@@ -184,34 +184,36 @@ static bool list_files(SrvError *err, ModifyRequest *rq)
         snprintf(rq->source_patient, sizeof rq->source_patient, "%s", r.id);
         for (size_t i = 0; i < r.nchildren; i++) {
             if (!get_res(err, srv, IDX_STUDY, r.children[i], &st)) goto out;
-            bool k = add_study(err, rq, &st, &cap);
+            bool k = add_study(err, rq, &st, &files);
             idx_resource_cleanup(&st);
             if (!k) goto out;
         }
         break;
     case IDX_STUDY:
         snprintf(rq->source_patient, sizeof rq->source_patient, "%s", r.parent_id);
-        if (!add_study(err, rq, &r, &cap)) goto out;
+        if (!add_study(err, rq, &r, &files)) goto out;
         break;
     case IDX_SERIES:
         if (!get_res(err, srv, IDX_STUDY, r.parent_id, &st)) goto out;
         snprintf(rq->source_patient, sizeof rq->source_patient, "%s", st.parent_id);
-        if (!add_series(err, rq, r.id, st.id, &cap)) goto out;
+        if (!add_series(err, rq, r.id, st.id, &files)) goto out;
         break;
     default: /* instance */
         if (!get_res(err, srv, IDX_SERIES, r.parent_id, &s)) goto out;
         if (!get_res(err, srv, IDX_STUDY, s.parent_id, &st)) goto out;
         snprintf(rq->source_patient, sizeof rq->source_patient, "%s", st.parent_id);
-        rq->files = calloc(1, sizeof *rq->files);
-        if (!rq->files) { srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory"); goto out; }
-        memcpy(rq->files[0].id, r.id, IDX_ID_LEN);
-        memcpy(rq->files[0].series, s.id, IDX_ID_LEN);
-        memcpy(rq->files[0].study, st.id, IDX_ID_LEN);
-        rq->nfiles = 1;
+        ModFile m;
+        memcpy(m.id, r.id, IDX_ID_LEN);
+        memcpy(m.series, s.id, IDX_ID_LEN);
+        memcpy(m.study, st.id, IDX_ID_LEN);
+        if (buf_append(&files, &m, sizeof m)) { srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory"); goto out; }
         break;
     }
+    rq->nfiles = BUF_COUNT(&files, ModFile);
+    rq->files = (ModFile *)(void *)buf_take(&files, NULL);
     ok = true;
 out:
+    buf_free(&files);
     idx_resource_cleanup(&r);
     idx_resource_cleanup(&s);
     idx_resource_cleanup(&st);
