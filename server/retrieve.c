@@ -1,0 +1,208 @@
+/* retrieve.c -- the one retrieve path (see retrieve.h).
+ *
+ * DESIGN: retrieve_list() asks the index for the instances under each resource
+ * (idx_instances_of, insertion order), drops duplicates (a study and one of its series given
+ * together), and reads each instance's row once for its SOP Instance UID (main tag) and its
+ * TransferSyntax / SopClassUid metadata, so senders can negotiate before opening any file.
+ * retrieve_run() opens one file at a time and hands the descriptor to the sink; it never reads
+ * the file itself.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/retrieve.h"
+
+void retrieve_list_cleanup(RetrieveList *l)
+{
+    if (!l) return;
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+/* Open-addressing set of instance IDs already listed. */
+typedef struct IdSet {
+    char (*slots)[IDX_ID_LEN];
+    size_t cap, n;
+} IdSet;
+
+static size_t hash_id(const char *s)
+{
+    size_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static bool idset_add(IdSet *s, const char *id, bool *added)
+{
+    if ((s->n + 1) * 2 > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 256;
+        char (*slots)[IDX_ID_LEN] = calloc(cap, IDX_ID_LEN);
+        if (!slots) return false;
+        for (size_t i = 0; i < s->cap; i++) {
+            if (!s->slots[i][0]) continue;
+            size_t k = hash_id(s->slots[i]) & (cap - 1);
+            while (slots[k][0]) k = (k + 1) & (cap - 1);
+            memcpy(slots[k], s->slots[i], IDX_ID_LEN);
+        }
+        free(s->slots);
+        s->slots = slots;
+        s->cap = cap;
+    }
+    size_t k = hash_id(id) & (s->cap - 1);
+    while (s->slots[k][0]) {
+        if (strcmp(s->slots[k], id) == 0) {
+            *added = false;
+            return true;
+        }
+        k = (k + 1) & (s->cap - 1);
+    }
+    snprintf(s->slots[k], IDX_ID_LEN, "%s", id);
+    s->n++;
+    *added = true;
+    return true;
+}
+
+static void copy_uid(char dst[RETRIEVE_UID_LEN], const char *src)
+{
+    snprintf(dst, RETRIEVE_UID_LEN, "%s", src ? src : "");
+}
+
+bool retrieve_list(SrvError *err, Srv *srv, const RetrieveResource *res, size_t n,
+                   RetrieveList *out)
+{
+    memset(out, 0, sizeof *out);
+    IdSet seen = { 0 };
+    size_t cap = 0;
+    bool ok = false;
+    for (size_t r = 0; r < n; r++) {
+        IdxFile *files = NULL;
+        size_t nf = 0;
+        StoError se = { 0 };
+        if (!res[r].id || !idx_instances_of(&se, srv->db, res[r].level, res[r].id, &files, &nf)) {
+            free(files);
+            if (!res[r].id || se.code == STO_ERR_NOT_FOUND || se.code == STO_ERR_ARG)
+                srv_fail(err, SRV_UNKNOWN_RESOURCE, "unknown resource: %s",
+                         res[r].id ? res[r].id : "(null)");
+            else
+                srv_error_from_sto(err, &se);
+            goto out;
+        }
+        for (size_t i = 0; i < nf; i++) {
+            bool added;
+            if (!idset_add(&seen, files[i].id, &added)) {
+                free(files);
+                srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+                goto out;
+            }
+            if (!added) continue;
+            if (out->n == cap) {
+                size_t nc = cap ? cap * 2 : 64;
+                RetrieveItem *p = realloc(out->items, nc * sizeof *p);
+                if (!p) {
+                    free(files);
+                    srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+                    goto out;
+                }
+                out->items = p;
+                cap = nc;
+            }
+            RetrieveItem *it = &out->items[out->n];
+            memset(it, 0, sizeof *it);
+            snprintf(it->id, sizeof it->id, "%s", files[i].id);
+            snprintf(it->uuid, sizeof it->uuid, "%s", files[i].uuid);
+            it->size = files[i].size;
+            IdxResource row = { 0 };
+            if (idx_resource_get(&se, srv->db, IDX_INSTANCE, files[i].id, &row)) {
+                copy_uid(it->transfer_syntax, idx_resource_metadata(&row, "TransferSyntax"));
+                copy_uid(it->sop_class_uid, idx_resource_metadata(&row, "SopClassUid"));
+                for (size_t t = 0; t < row.ntags; t++)
+                    if (row.tag_keys[t] == 0x00080018) copy_uid(it->sop_instance_uid, row.tag_values[t]);
+                idx_resource_cleanup(&row);
+            } else if (se.code != STO_ERR_NOT_FOUND) {
+                free(files);
+                srv_error_from_sto(err, &se);
+                goto out;
+            } else {
+                continue; /* deleted meanwhile */
+            }
+            out->total_size += it->size;
+            out->n++;
+        }
+        free(files);
+    }
+    ok = true;
+out:
+    free(seen.slots);
+    if (!ok) retrieve_list_cleanup(out);
+    return ok;
+}
+
+bool retrieve_read(SrvError *err, const RetrieveFile *f, void **buf, size_t *len)
+{
+    *buf = NULL;
+    *len = 0;
+    size_t n = (size_t)f->item->size;
+    unsigned char *p = malloc(n ? n : 1);
+    if (!p) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory reading %s", f->item->id);
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(f->fd, p + got, n - got, (off_t)got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            free(p);
+            return srv_fail(err, SRV_INEXISTENT_FILE, "cannot read the file of %s: %s", f->item->id,
+                            r < 0 ? strerror(errno) : "short file");
+        }
+        got += (size_t)r;
+    }
+    *buf = p;
+    *len = n;
+    return true;
+}
+
+bool retrieve_run(SrvError *err, Srv *srv, const RetrieveList *list, size_t from,
+                  const RetrieveSink *sink, RetrieveStats *stats, bool *canceled)
+{
+    RetrieveStats st = { list->n, 0, 0, 0 };
+    if (canceled) *canceled = false;
+    for (size_t i = 0; i < from && i < list->n; i++) st.completed++; /* done in an earlier run */
+    bool ok = true;
+    for (size_t i = from; i < list->n; i++) {
+        const RetrieveItem *it = &list->items[i];
+        StoError se = { 0 };
+        uint64_t size = 0;
+        int fd = sto_area_open_fd(&se, srv->area, it->uuid, &size);
+        int r;
+        if (fd < 0) {
+            SRV_LOG_WARN("retrieve", "instance %s: file %s cannot be opened: %s", it->id, it->uuid,
+                         se.message);
+            r = RETRIEVE_FAILED;
+        } else {
+            char path[PATH_MAX];
+            sto_area_path(srv->area, it->uuid, path, sizeof path);
+            RetrieveItem cur = *it;
+            cur.size = size; /* the file as it is now */
+            RetrieveFile f = { &cur, i, fd, path };
+            r = sink->file(sink->ctx, err, &f);
+            close(fd);
+        }
+        if (r == RETRIEVE_ABORT) {
+            ok = false;
+            break;
+        }
+        if (r == RETRIEVE_SENT) st.completed++;
+        else if (r == RETRIEVE_WARNING) st.warning++;
+        else st.failed++;
+        if (sink->progress && !sink->progress(sink->ctx, &st)) {
+            if (canceled) *canceled = true;
+            break;
+        }
+    }
+    if (stats) *stats = st;
+    return ok;
+}
