@@ -64,7 +64,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "dicom/dicom_int.h"
+#include "dicom/dcmtk_net.h"
 
 namespace mp {
 
@@ -479,6 +479,19 @@ const char *serve(Assoc *as)
             else { as->failed++; scp->n_failed++; }
             break;
         }
+        case DIMSE_C_FIND_RQ:
+        case DIMSE_C_MOVE_RQ:
+        case DIMSE_C_GET_RQ: {
+            DcmAssocInfo info = { as->id, as->calling.c_str(), as->called.c_str(),
+                                  as->host.c_str(), "", "", "" };
+            if (!qr_serve(scp->cfg.ctx, info, as->a, pid, msg, scp->cfg.timeout_s)) {
+                ASC_abortAssociation(as->a);
+                return "aborted during a query/retrieve";
+            }
+            break;
+        }
+        case DIMSE_C_CANCEL_RQ:
+            break; /* a C-CANCEL after its operation ended: nothing to stop */
         default:
             dcm_int_log(DCM_LOG_WARNING,
                         "dicom: unsupported DIMSE command 0x%04x from %s@%s, aborting",
@@ -573,13 +586,18 @@ void negotiate(DcmScp *scp, T_ASC_Association *a)
         if (ASC_getPresentationContext(a->params, i, &pc).bad()) continue;
         bool echo = strcmp(pc.abstractSyntax, UID_VerificationSOPClass) == 0;
         bool store = !echo && classes.count(pc.abstractSyntax) > 0;
-        if ((echo && !(allow & DCM_SCP_ALLOW_ECHO)) || (store && !(allow & DCM_SCP_ALLOW_STORE))) {
+        unsigned qr_need = 0;
+        bool qr = !echo && !store && qr_abstract_syntax(pc.abstractSyntax, &qr_need);
+        /* a storage context with the SCP role for us to play as SCU: C-GET's sub-operations */
+        bool get_role = store && (pc.proposedRole == ASC_SC_ROLE_SCP || pc.proposedRole == ASC_SC_ROLE_SCUSCP);
+        if ((echo && !(allow & DCM_SCP_ALLOW_ECHO)) || (qr && !(allow & qr_need)) ||
+            (store && !(allow & DCM_SCP_ALLOW_STORE) && !(get_role && (allow & DCM_SCP_ALLOW_GET)))) {
             refused_by_policy++;
             ASC_refusePresentationContext(a->params, pc.presentationContextID,
                                           ASC_P_ABSTRACTSYNTAXNOTSUPPORTED);
             continue;
         }
-        if (!echo && !store) {
+        if (!echo && !store && !qr) {
             ASC_refusePresentationContext(a->params, pc.presentationContextID,
                                           ASC_P_ABSTRACTSYNTAXNOTSUPPORTED);
             continue;
@@ -593,7 +611,8 @@ void negotiate(DcmScp *scp, T_ASC_Association *a)
                                           ASC_P_TRANSFERSYNTAXESNOTSUPPORTED);
             continue;
         }
-        if (ASC_acceptPresentationContext(a->params, pc.presentationContextID, ts).good())
+        T_ASC_SC_ROLE role = get_role ? pc.proposedRole : ASC_SC_ROLE_DEFAULT;
+        if (ASC_acceptPresentationContext(a->params, pc.presentationContextID, ts, role).good())
             accepted++;
     }
     if (accepted == 0 && refused_by_policy > 0) {

@@ -322,6 +322,122 @@ typedef struct DcmScpStats {
 } DcmScpStats;
 void dcm_scp_stats(const DcmScp *scp, DcmScpStats *out);
 
+/* ---- Query/retrieve (dicom/dcmtk_qr.cpp: SCP side; dicom/dcmtk_scu.cpp: SCU side) ----------
+ * Keys cross this header as (tag, UTF-8 text) pairs: identifiers received are converted from
+ * their SpecificCharacterSet to UTF-8; identifiers and answers we send are written in UTF-8
+ * (SpecificCharacterSet "ISO_IR 192"). Sequences are not carried (a sequence key is dropped). */
+enum { DCM_QR_PATIENT_ROOT = 0, DCM_QR_STUDY_ROOT = 1 };
+
+typedef struct DcmQrKey {
+    uint32_t tag;
+    const char *value;  /* UTF-8; "" for a universal key; NULL in an answer: present, empty */
+} DcmQrKey;
+
+/* The listener's side of one C-FIND/C-MOVE/C-GET being served (opaque, valid during the
+ * callback). */
+typedef struct DcmQrOp DcmQrOp;
+
+/* C-FIND: sends one pending answer (0xFF00) made of keys. false: stop (the peer sent C-CANCEL
+ * or the association broke); the callback then returns, its status is replaced by Cancel. */
+bool dcm_qr_emit(DcmQrOp *op, const DcmQrKey *keys, size_t n);
+/* C-MOVE / C-GET: sends a pending response with the sub-operation counts. false: stop
+ * (C-CANCEL or broken association). */
+bool dcm_qr_progress(DcmQrOp *op, unsigned remaining, unsigned completed, unsigned failed,
+                     unsigned warning);
+/* The Message ID of the C-MOVE-RQ (for the sub-operations' MoveOriginatorMessageID). */
+uint16_t dcm_qr_message_id(const DcmQrOp *op);
+
+/* A stored file to send by C-STORE (C-MOVE sub-operation, C-GET, /modalities/{x}/store).
+ * The file is read from fd (positioned anywhere; read with pread) and sent as stored when the
+ * peer accepted its transfer syntax: the dataset part leaves bit for bit, never held whole in
+ * memory. Otherwise it is parsed and converted to an uncompressed syntax the peer accepted
+ * (DCMTK's decoders: JPEG, JPEG-LS, RLE), which holds it in memory. */
+typedef struct DcmStoreFile {
+    int fd;
+    uint64_t size;
+    const char *sop_class_uid;
+    const char *sop_instance_uid;
+    const char *transfer_syntax;   /* as stored */
+} DcmStoreFile;
+
+/* C-GET: C-STORE of one file over the requesting association (the peer took the SCP role for
+ * the storage contexts). Returns false on a network failure (the operation must stop);
+ * otherwise *status is the peer's C-STORE status (0x0122 when no context fits the file). */
+bool dcm_qr_get_store(DcmError *err, DcmQrOp *op, const DcmStoreFile *f, uint16_t *status);
+
+/* accept() may also answer these (see DCM_SCP_ALLOW_ECHO). Storage contexts proposed with the
+ * SCP role (C-GET's) are accepted with DCM_SCP_ALLOW_GET. */
+enum { DCM_SCP_ALLOW_FIND = 4u, DCM_SCP_ALLOW_MOVE = 8u, DCM_SCP_ALLOW_GET = 16u };
+
+/* Query/retrieve callbacks of the listener, set with dcm_scp_set_qr() before dcm_scp_start.
+ * Called on the association's thread with the identifier's keys (borrowed), the information
+ * model and QueryRetrieveLevel (0 patient .. 3 image; -1 when absent or unknown).
+ * find: calls dcm_qr_emit per answer; returns the final status (0x0000, 0xA700 out of
+ * resources, 0xA900 identifier does not match, 0xC000 unable to process, ...).
+ * move: resolves dest_aet (unknown: 0xA801), sends the sub-operations itself (dcm_scu_*),
+ * reporting with dcm_qr_progress; returns the final status (0x0000, 0xB000 when some failed,
+ * 0xA702 when they could not be performed, 0xFE00 canceled, ...). *counts is the final
+ * completed/failed/warning for the last response.
+ * get: as move, with dcm_qr_get_store for each file. */
+typedef struct DcmQrCounts {
+    unsigned completed, failed, warning;
+} DcmQrCounts;
+typedef struct DcmQrHandlers {
+    uint16_t (*find)(void *ctx, const DcmAssocInfo *info, int model, int level,
+                     const DcmQrKey *keys, size_t n, DcmQrOp *op);
+    uint16_t (*move)(void *ctx, const DcmAssocInfo *info, int model, int level,
+                     const DcmQrKey *keys, size_t n, const char *dest_aet, DcmQrOp *op,
+                     DcmQrCounts *counts);
+    uint16_t (*get)(void *ctx, const DcmAssocInfo *info, int model, int level,
+                    const DcmQrKey *keys, size_t n, DcmQrOp *op, DcmQrCounts *counts);
+} DcmQrHandlers;
+/* Installs the handlers for the listeners started afterwards (process-wide; main thread,
+ * before dcm_scp_start). NULL handlers: the service is not offered. */
+void dcm_scp_set_qr(const DcmQrHandlers *h);
+
+/* ---- SCU (dicom/dcmtk_scu.cpp) -----------------------------------------------------------
+ * One association to a remote modality. Any thread; one association is used by one thread at
+ * a time. */
+typedef struct DcmScu DcmScu;
+
+enum { DCM_SCU_ECHO = 1u, DCM_SCU_FIND = 2u, DCM_SCU_MOVE = 4u, DCM_SCU_STORE = 8u };
+
+typedef struct DcmScuParams {
+    const char *local_aet;   /* our calling AE title */
+    const char *remote_aet;  /* called AE title */
+    const char *host;
+    int port;
+    int timeout_s;           /* connection, ACSE and DIMSE timeout; 0: none */
+    unsigned services;       /* DCM_SCU_* to propose */
+    /* DCM_SCU_STORE: the (SOP class, stored transfer syntax) pairs to send; each class is
+     * proposed with its stored syntax and with the uncompressed ones. */
+    const char *const *store_classes;
+    const char *const *store_syntaxes;
+    size_t nstore;
+} DcmScuParams;
+
+/* Connects and negotiates. DCM_ERR_NETWORK: cannot connect, rejected (message says why), no
+ * context accepted for the services asked. */
+DcmScu *dcm_scu_open(DcmError *err, const DcmScuParams *p);
+/* Releases the association (aborts it if it is broken); NULL is fine. */
+void dcm_scu_close(DcmScu *scu);
+bool dcm_scu_echo(DcmError *err, DcmScu *scu);
+/* C-STORE of one file. false: network failure (the association is aborted: close it);
+ * otherwise *status is the peer's (0x0122: no accepted context for this file).
+ * move_aet/move_id: MoveOriginator* for C-MOVE sub-operations (NULL/0: none). */
+bool dcm_scu_store(DcmError *err, DcmScu *scu, const DcmStoreFile *f, const char *move_aet,
+                   uint16_t move_id, uint16_t *status);
+/* C-FIND at level (0..3) with keys (QueryRetrieveLevel is added). answer() gets each pending
+ * answer as a parsed object (borrowed; dcm_to_json/dcm_get_string work on it). *status: the
+ * final one. false on a network failure or a failure status (message carries it). */
+bool dcm_scu_find(DcmError *err, DcmScu *scu, int model, int level, const DcmQrKey *keys,
+                  size_t n, void (*answer)(void *ctx, const DcmObject *obj), void *ctx,
+                  uint16_t *status);
+/* C-MOVE at level with keys to dest_aet. counts: final sub-operation counts. false on a
+ * network failure or a failure status. */
+bool dcm_scu_move(DcmError *err, DcmScu *scu, int model, int level, const DcmQrKey *keys,
+                  size_t n, const char *dest_aet, uint16_t *status, DcmQrCounts *counts);
+
 #ifdef __cplusplus
 }
 #endif

@@ -97,6 +97,16 @@ static const CfgOption options[] = {
     { "MemoryTrimmingInterval", CFG_INT, OFF(memory_trimming_interval), 30, NULL, 0, 86400, NULL },
     { "DicomCacheSize", CFG_INT, OFF(dicom_cache_size), 128, NULL, 0, 65536, NULL },
     { "LogLevel", CFG_STRING, OFF(log_level), 0, "info", 0, 0, NULL },
+    { "DicomAlwaysAllowEcho", CFG_BOOL, OFF(dicom_always_allow_echo), 1, NULL, 0, 1, NULL },
+    { "DicomAlwaysAllowFind", CFG_BOOL, OFF(dicom_always_allow_find), 0, NULL, 0, 1, NULL },
+    { "DicomAlwaysAllowMove", CFG_BOOL, OFF(dicom_always_allow_move), 0, NULL, 0, 1, NULL },
+    { "DicomAlwaysAllowGet", CFG_BOOL, OFF(dicom_always_allow_get), 0, NULL, 0, 1, NULL },
+    { "DicomScuTimeout", CFG_INT, OFF(dicom_scu_timeout), 10, NULL, 0, 86400, NULL },
+    { "LimitFindResults", CFG_U64, OFF(limit_find_results), 0, NULL, 0, 1LL << 40, NULL },
+    { "LimitFindInstances", CFG_U64, OFF(limit_find_instances), 0, NULL, 0, 1LL << 40, NULL },
+    { "CaseSensitivePN", CFG_BOOL, OFF(case_sensitive_pn), 0, NULL, 0, 1, NULL },
+    { "QueryRetrieveSize", CFG_INT, OFF(query_retrieve_size), 100, NULL, 1, 100000, NULL },
+    { "DicomModalitiesInDatabase", CFG_BOOL, OFF(dicom_modalities_in_database), 0, NULL, 0, 1, NULL },
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -114,14 +124,14 @@ static const char *const ignored[] = {
     "Plugins", "OrthancExplorerEnabled", "StorageCompression", "HttpCompressionEnabled",
     "HttpDescribeErrors", "HttpServerEnabled", "DicomServerEnabled", "StoreMD5ForAttachments",
     "LuaScripts", "LuaHeartBeatPeriod", "DicomWeb", "Worklists", "PostgreSQL", "MySQL",
-    "Gdcm", "Transfers", "DicomScuTimeout", "DicomAssociationCloseDelay", "QueryRetrieveSize",
-    "OrthancPeers", "OrthancPeersInDatabase", "DicomModalitiesInDatabase", "HttpProxy",
+    "Gdcm", "Transfers", "DicomAssociationCloseDelay", 
+    "OrthancPeers", "OrthancPeersInDatabase", "HttpProxy",
     "HttpVerbose", "HttpsVerifyPeers", "HttpsCACertificates", "KeepAlive", "TcpNoDelay",
-    "StorageAccessOnFind", "LimitFindResults", "LimitFindInstances", "LogExportedResources",
-    "MediaArchiveSize", "StoreDicom", "CaseSensitivePN", "LoadPrivateDictionary",
+    "StorageAccessOnFind", "LogExportedResources",
+    "MediaArchiveSize", "StoreDicom", "LoadPrivateDictionary",
     "SynchronousCMove", "UnknownSopClassAccepted", "DeidentifyLogs", "DeidentifyLogsDicomVersion",
-    "ExecuteLuaEnabled", "DicomTlsEnabled", "HttpTimeout", "DicomAlwaysAllowEcho",
-    "DicomAlwaysAllowFind", "DicomAlwaysAllowMove", "DicomAlwaysAllowGet",
+    "ExecuteLuaEnabled", "DicomTlsEnabled", "HttpTimeout", 
+    
     "DicomEchoChecksFind", "CheckRevisions", "SslVerifyPeers", "SslTrustedClientCertificates",
     "WebDavEnabled", "WebDavDeleteAllowed", "WebDavUploadAllowed", "AcceptedTransferSyntaxes",
     "IngestTranscoding", "IngestTranscodingOfUncompressed", "IngestTranscodingOfCompressed",
@@ -230,6 +240,7 @@ static bool parse_modalities(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
     }
     for (size_t i = 0; i < cfg->nmodalities; i++) {
         free(cfg->modalities[i].name); free(cfg->modalities[i].aet); free(cfg->modalities[i].host);
+        free(cfg->modalities[i].manufacturer); free(cfg->modalities[i].local_aet);
     }
     free(cfg->modalities);
     cfg->nmodalities = 0;
@@ -262,6 +273,26 @@ static bool parse_modalities(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
         d->aet = dup_or_die(aet->valuestring);
         d->host = dup_or_die(host->valuestring);
         d->port = p;
+        d->allow_echo = d->allow_find = d->allow_move = d->allow_get = d->allow_store = true;
+        if (cJSON_IsObject(m)) {
+            static const char *const flags[] = { "AllowEcho", "AllowFind", "AllowMove", "AllowGet", "AllowStore" };
+            bool *dst[] = { &d->allow_echo, &d->allow_find, &d->allow_move, &d->allow_get, &d->allow_store };
+            for (size_t f = 0; f < 5; f++) {
+                const cJSON *b = cJSON_GetObjectItem(m, flags[f]);
+                if (!b) continue;
+                if (!cJSON_IsBool(b)) {
+                    fail_at(ctx, 3, "modality \"%s\": %s must be true or false", m->string, flags[f]);
+                    return false;
+                }
+                *dst[f] = cJSON_IsTrue(b);
+            }
+            const cJSON *x = cJSON_GetObjectItem(m, "Manufacturer");
+            if (cJSON_IsString(x)) d->manufacturer = dup_or_die(x->valuestring);
+            x = cJSON_GetObjectItem(m, "LocalAet");
+            if (cJSON_IsString(x) && *x->valuestring) d->local_aet = dup_or_die(x->valuestring);
+            x = cJSON_GetObjectItem(m, "Timeout");
+            if (cJSON_IsNumber(x) && x->valuedouble >= 0) d->timeout = (int)x->valuedouble;
+        }
     }
     return true;
 }
@@ -661,6 +692,7 @@ void cfg_cleanup(Cfg *cfg)
     free(cfg->users);
     for (size_t i = 0; i < cfg->nmodalities; i++) {
         free(cfg->modalities[i].name); free(cfg->modalities[i].aet); free(cfg->modalities[i].host);
+        free(cfg->modalities[i].manufacturer); free(cfg->modalities[i].local_aet);
     }
     free(cfg->modalities);
     for (size_t i = 0; i < cfg->ndictionary; i++) {

@@ -29,6 +29,12 @@ typedef struct CfgModality {
     char *aet;
     char *host;
     int port;
+    /* Orthanc's per-modality flags (object form; all true by default). AllowEcho/AllowStore
+     * only matter when DicomAlwaysAllowEcho/Store is false. */
+    bool allow_echo, allow_find, allow_move, allow_get, allow_store;
+    char *manufacturer;  /* "Manufacturer", "Generic" */
+    char *local_aet;     /* "LocalAet": our AET toward it; NULL = DicomAet */
+    int timeout;         /* "Timeout" (s); 0 = DicomScuTimeout */
 } CfgModality;
 
 typedef struct CfgDictEntry {  /* one "Dictionary" entry: "0009,1001": ["LO", "Name", 1, 1, "Creator"] */
@@ -89,6 +95,17 @@ typedef struct Cfg {
     int memory_trimming_interval;     /* MemoryTrimmingInterval, 30 (s), 0 = off (ours) */
     int dicom_cache_size;             /* DicomCacheSize, 128 (MB) (ours) */
     char *log_level;                  /* LogLevel, "info" (ours): error|warning|info|debug */
+    /* query/retrieve (server/query.c, server/dimse.c, server/modality.c) */
+    bool dicom_always_allow_echo;     /* DicomAlwaysAllowEcho, true */
+    bool dicom_always_allow_find;     /* DicomAlwaysAllowFind, false */
+    bool dicom_always_allow_move;     /* DicomAlwaysAllowMove, false */
+    bool dicom_always_allow_get;      /* DicomAlwaysAllowGet, false */
+    int dicom_scu_timeout;            /* DicomScuTimeout, 10 (s) */
+    uint64_t limit_find_results;      /* LimitFindResults, 0 = no limit */
+    uint64_t limit_find_instances;    /* LimitFindInstances, 0 = no limit */
+    bool case_sensitive_pn;           /* CaseSensitivePN, false */
+    int query_retrieve_size;          /* QueryRetrieveSize, 100 (queries kept by /queries) */
+    bool dicom_modalities_in_database; /* DicomModalitiesInDatabase, false */
 } Cfg;
 
 typedef struct CfgError {

@@ -271,6 +271,14 @@ static void test_config_env_names(void)
         { "UserMetadata", "USER_METADATA" },
         { "MemoryTrimmingInterval", "MEMORY_TRIMMING_INTERVAL" },
         { "DicomCacheSize", "DICOM_CACHE_SIZE" }, { "LogLevel", "LOG_LEVEL" },
+        { "DicomAlwaysAllowEcho", "DICOM_ALWAYS_ALLOW_ECHO" },
+        { "DicomAlwaysAllowFind", "DICOM_ALWAYS_ALLOW_FIND" },
+        { "DicomAlwaysAllowMove", "DICOM_ALWAYS_ALLOW_MOVE" },
+        { "DicomAlwaysAllowGet", "DICOM_ALWAYS_ALLOW_GET" },
+        { "DicomScuTimeout", "DICOM_SCU_TIMEOUT" }, { "LimitFindResults", "LIMIT_FIND_RESULTS" },
+        { "LimitFindInstances", "LIMIT_FIND_INSTANCES" }, { "CaseSensitivePN", "CASE_SENSITIVE_PN" },
+        { "QueryRetrieveSize", "QUERY_RETRIEVE_SIZE" },
+        { "DicomModalitiesInDatabase", "DICOM_MODALITIES_IN_DATABASE" },
     };
     size_t nexp = sizeof expected / sizeof expected[0], ntable = 0;
     for (size_t i = 0; cfg_option_name(i); i++) {

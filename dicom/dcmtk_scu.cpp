@@ -1,0 +1,626 @@
+/* dcmtk_scu.cpp -- our DICOM client: C-ECHO, C-STORE of stored files, C-FIND, C-MOVE; and the
+ * C-STORE of a stored file on any association (net_store), shared with C-GET.
+ *
+ * DESIGN
+ * - Stored files leave as they are. When the peer accepted the file's own transfer syntax, the
+ *   C-STORE-RQ command is built here (group 0000, implicit little endian) and the dataset part
+ *   of the file (after its meta header) is read from the descriptor in PDV-sized chunks and
+ *   written with DUL_WritePDVs: no parse, no copy of the whole file, the bytes the peer gets
+ *   are the bytes we stored. DCMTK's own DIMSE_storeUser would load the file into a dataset
+ *   and write it again.
+ * - Otherwise (the peer only took an uncompressed syntax for that SOP class), DCMTK parses the
+ *   file, decodes it (JPEG, JPEG-LS, RLE decoders registered once) and DIMSE_storeUser sends
+ *   it in the accepted syntax.
+ * - Negotiation for a store: per SOP class one context with the stored syntax (when it is not
+ *   an uncompressed one) and one with explicit and implicit little endian; at most 128
+ *   contexts (the protocol's limit); files of classes left out fail with 0x0122.
+ * - Every call uses the association's timeout for the DIMSE reads (DIMSE_NONBLOCKING); a peer
+ *   that stops answering makes the call fail after timeout_s, and the association is aborted.
+ */
+#include "dcmtk/config/osconfig.h"
+
+#include "dcmtk/dcmdata/dcdeftag.h"
+#include "dcmtk/dcmdata/dcistrmb.h"
+#include "dcmtk/dcmdata/dcostrmb.h"
+#include "dcmtk/dcmdata/dcrledrg.h"
+#include "dcmtk/dcmdata/dcuid.h"
+#include "dcmtk/dcmdata/dcvrae.h"
+#include "dcmtk/dcmdata/dcvrui.h"
+#include "dcmtk/dcmdata/dcvrul.h"
+#include "dcmtk/dcmdata/dcvrus.h"
+#include "dcmtk/dcmjpeg/djdecode.h"
+#include "dcmtk/dcmjpls/djdecode.h"
+#include "dcmtk/dcmnet/diutil.h"
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <new>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "dicom/dcmtk_net.h"
+
+namespace mp {
+
+namespace {
+
+const char *const k_uncompressed[] = { UID_LittleEndianExplicitTransferSyntax,
+                                       UID_LittleEndianImplicitTransferSyntax };
+
+bool is_uncompressed(const char *ts)
+{
+    return !strcmp(ts, UID_LittleEndianExplicitTransferSyntax) ||
+           !strcmp(ts, UID_LittleEndianImplicitTransferSyntax) ||
+           !strcmp(ts, UID_BigEndianExplicitTransferSyntax);
+}
+
+void register_decoders()
+{
+    static std::once_flag once;
+    std::call_once(once, [] {
+        DJDecoderRegistration::registerCodecs();
+        DJLSDecoderRegistration::registerCodecs();
+        DcmRLEDecoderRegistration::registerCodecs();
+    });
+}
+
+bool pread_all(int fd, void *buf, size_t n, uint64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return false;
+        got += (size_t)r;
+    }
+    return true;
+}
+
+/* Offset of the dataset in a stored file: after "DICM" and group 0002 when there is a meta
+ * header, 0 otherwise (files stored without one). */
+bool dataset_offset(int fd, uint64_t size, uint64_t *off)
+{
+    unsigned char b[12];
+    *off = 0;
+    if (size < 132 || !pread_all(fd, b, 4, 128) || memcmp(b, "DICM", 4) != 0) return true;
+    uint64_t p = 132;
+    while (p + 8 <= size) {
+        if (!pread_all(fd, b, 8, p)) return false;
+        uint16_t group = (uint16_t)(b[0] | b[1] << 8);
+        if (group != 0x0002) break;
+        bool long_form = (b[4] == 'O' && (b[5] == 'B' || b[5] == 'W' || b[5] == 'F')) ||
+                         (b[4] == 'S' && b[5] == 'Q') || (b[4] == 'U' && (b[5] == 'T' || b[5] == 'N'));
+        uint64_t len;
+        if (long_form) {
+            if (p + 12 > size || !pread_all(fd, b, 12, p)) return false;
+            len = (uint64_t)b[8] | (uint64_t)b[9] << 8 | (uint64_t)b[10] << 16 | (uint64_t)b[11] << 24;
+            p += 12 + len;
+        } else {
+            len = (uint64_t)(b[6] | b[7] << 8);
+            p += 8 + len;
+        }
+    }
+    if (p > size) return false;
+    *off = p;
+    return true;
+}
+
+OFCondition write_pdv(T_ASC_Association *a, T_ASC_PresentationContextID pid, DUL_DATAPDV type,
+                      void *data, unsigned long len, bool last)
+{
+    DUL_PDV pdv;
+    pdv.fragmentLength = len;
+    pdv.presentationContextID = pid;
+    pdv.pdvType = type;
+    pdv.lastPDV = last ? OFTrue : OFFalse;
+    pdv.data = data;
+    DUL_PDVLIST list;
+    memset(&list, 0, sizeof list);
+    list.count = 1;
+    list.pdv = &pdv;
+    return DUL_WritePDVs(&a->DULassociation, &list);
+}
+
+/* Sends the C-STORE-RQ command set (implicit little endian, as every command). */
+OFCondition send_store_command(T_ASC_Association *a, T_ASC_PresentationContextID pid,
+                               uint16_t msg_id, const char *sop_class, const char *sop_inst,
+                               const char *move_aet, uint16_t move_id)
+{
+    DcmDataset cmd;
+    cmd.putAndInsertUint32(DCM_CommandGroupLength, 0);
+    cmd.putAndInsertString(DCM_AffectedSOPClassUID, sop_class);
+    cmd.putAndInsertUint16(DCM_CommandField, 0x0001);
+    cmd.putAndInsertUint16(DCM_MessageID, msg_id);
+    cmd.putAndInsertUint16(DCM_Priority, 0x0000);
+    cmd.putAndInsertUint16(DCM_CommandDataSetType, 0x0000);
+    cmd.putAndInsertString(DCM_AffectedSOPInstanceUID, sop_inst);
+    if (move_aet && *move_aet) {
+        cmd.putAndInsertString(DCM_MoveOriginatorApplicationEntityTitle, move_aet);
+        cmd.putAndInsertUint16(DCM_MoveOriginatorMessageID, move_id);
+    }
+    unsigned char buf[4096];
+    DcmOutputBufferStream out(buf, sizeof buf);
+    cmd.transferInit();
+    OFCondition c = cmd.write(out, EXS_LittleEndianImplicit, EET_ExplicitLength, nullptr,
+                              EGL_recalcGL, EPD_withoutPadding);
+    cmd.transferEnd();
+    if (c.bad()) return c;
+    void *data = nullptr;
+    offile_off_t len = 0;
+    out.flushBuffer(data, len);
+    return write_pdv(a, pid, DUL_COMMANDPDV, data, (unsigned long)len, true);
+}
+
+/* Waits for the C-STORE-RSP of msg_id (a C-CANCEL for cancel_id on the way is noted). */
+OFCondition wait_store_rsp(T_ASC_Association *a, int timeout_s, uint16_t msg_id, uint16_t *status,
+                           uint16_t cancel_id, bool *canceled)
+{
+    for (;;) {
+        T_ASC_PresentationContextID pid = 0;
+        T_DIMSE_Message rsp;
+        memset(&rsp, 0, sizeof rsp);
+        DcmDataset *detail = nullptr;
+        OFCondition c = DIMSE_receiveCommand(a, timeout_s > 0 ? DIMSE_NONBLOCKING : DIMSE_BLOCKING,
+                                             timeout_s, &pid, &rsp, &detail);
+        delete detail;
+        if (c.bad()) return c;
+        if (rsp.CommandField == DIMSE_C_CANCEL_RQ && cancel_id &&
+            rsp.msg.CCancelRQ.MessageIDBeingRespondedTo == cancel_id) {
+            if (canceled) *canceled = true;
+            continue;
+        }
+        if (rsp.CommandField != DIMSE_C_STORE_RSP ||
+            rsp.msg.CStoreRSP.MessageIDBeingRespondedTo != msg_id)
+            return DIMSE_BADMESSAGE;
+        *status = rsp.msg.CStoreRSP.DimseStatus;
+        return EC_Normal;
+    }
+}
+
+/* An accepted context for class/ts; 0 if none. */
+T_ASC_PresentationContextID find_context(T_ASC_Association *a, const char *cls, const char *ts)
+{
+    T_ASC_PresentationContextID found = 0;
+    int n = ASC_countAcceptedPresentationContexts(a->params);
+    (void)n;
+    int total = ASC_countPresentationContexts(a->params);
+    for (int i = 0; i < total && !found; i++) {
+        T_ASC_PresentationContext pc;
+        if (ASC_getPresentationContext(a->params, i, &pc).bad()) continue;
+        if (pc.resultReason != ASC_P_ACCEPTANCE) continue;
+        if (strcmp(pc.abstractSyntax, cls) != 0) continue;
+        if (ts && strcmp(pc.acceptedTransferSyntax, ts) != 0) continue;
+        found = pc.presentationContextID;
+    }
+    return found;
+}
+
+} // namespace
+
+bool net_store(DcmError *err, T_ASC_Association *a, int timeout_s, const DcmStoreFile *f,
+               const char *move_aet, uint16_t move_id, uint16_t *status, uint16_t cancel_id,
+               bool *canceled)
+{
+    *status = 0x0122;
+    const char *ts = f->transfer_syntax ? f->transfer_syntax : "";
+    T_ASC_PresentationContextID pid = find_context(a, f->sop_class_uid, ts);
+    uint16_t msg_id = a->nextMsgID++;
+    if (pid) {
+        uint64_t off = 0;
+        if (!dataset_offset(f->fd, f->size, &off)) {
+            *status = 0xA700; /* our file is unreadable: a failed sub-operation, not the link */
+            dcm_int_log(DCM_LOG_WARNING, "dicom: stored file of %s is unreadable", f->sop_instance_uid);
+            return true;
+        }
+        OFCondition c = send_store_command(a, pid, msg_id, f->sop_class_uid, f->sop_instance_uid,
+                                           move_aet, move_id);
+        if (c.bad()) return dcm_int_fail(err, DCM_ERR_NETWORK, "C-STORE command: %s", c.text());
+        unsigned long chunk = a->sendPDVLength ? a->sendPDVLength : 16384;
+        chunk &= ~1ul;
+        std::vector<unsigned char> buf(chunk + 2);
+        uint64_t left = f->size - off, pos = off;
+        if (left == 0) return dcm_int_fail(err, DCM_ERR_FORMAT, "empty dataset");
+        while (left > 0) {
+            unsigned long n = left < chunk ? (unsigned long)left : chunk;
+            if (!pread_all(f->fd, buf.data(), n, pos)) {
+                ASC_abortAssociation(a);
+                return dcm_int_fail(err, DCM_ERR_INTERNAL, "reading the stored file of %s: %s",
+                                    f->sop_instance_uid, strerror(errno));
+            }
+            pos += n;
+            left -= n;
+            unsigned long send = n;
+            if (left == 0 && (send & 1)) buf[send++] = 0; /* deflate: pad to even, as DCMTK */
+            c = write_pdv(a, pid, DUL_DATASETPDV, buf.data(), send, left == 0);
+            if (c.bad()) return dcm_int_fail(err, DCM_ERR_NETWORK, "C-STORE data: %s", c.text());
+        }
+        c = wait_store_rsp(a, timeout_s, msg_id, status, cancel_id, canceled);
+        if (c.bad())
+            return dcm_int_fail(err, DCM_ERR_NETWORK, "no C-STORE response for %s: %s",
+                                f->sop_instance_uid, c.text());
+        return true;
+    }
+    /* fall back to an uncompressed context, through DCMTK */
+    const char *target = nullptr;
+    for (const char *u : k_uncompressed)
+        if ((pid = find_context(a, f->sop_class_uid, u))) { target = u; break; }
+    if (!pid) return true; /* 0x0122: SOP class not supported by the peer */
+    register_decoders();
+    std::vector<unsigned char> file(f->size);
+    if (!pread_all(f->fd, file.data(), f->size, 0)) {
+        *status = 0xA700;
+        return true;
+    }
+    DcmInputBufferStream in;
+    in.setBuffer(file.data(), (offile_off_t)file.size());
+    in.setEos();
+    DcmFileFormat ff;
+    ff.transferInit();
+    OFCondition c = ff.read(in, EXS_Unknown, EGL_noChange);
+    ff.transferEnd();
+    if (c.bad()) {
+        dcm_int_log(DCM_LOG_WARNING, "dicom: cannot parse %s to transcode it: %s",
+                    f->sop_instance_uid, c.text());
+        *status = 0xA700;
+        return true;
+    }
+    DcmDataset *ds = ff.getDataset();
+    E_TransferSyntax want = DcmXfer(target).getXfer();
+    if (ds->chooseRepresentation(want, nullptr).bad() || !ds->canWriteXfer(want)) {
+        dcm_int_log(DCM_LOG_WARNING, "dicom: cannot decode %s (%s) for a peer that takes %s only",
+                    f->sop_instance_uid, ts, target);
+        *status = 0x0122;
+        return true;
+    }
+    T_DIMSE_C_StoreRQ rq;
+    memset(&rq, 0, sizeof rq);
+    rq.MessageID = msg_id;
+    OFStandard::strlcpy(rq.AffectedSOPClassUID, f->sop_class_uid, sizeof rq.AffectedSOPClassUID);
+    OFStandard::strlcpy(rq.AffectedSOPInstanceUID, f->sop_instance_uid, sizeof rq.AffectedSOPInstanceUID);
+    rq.DataSetType = DIMSE_DATASET_PRESENT;
+    rq.Priority = DIMSE_PRIORITY_MEDIUM;
+    if (move_aet && *move_aet) {
+        OFStandard::strlcpy(rq.MoveOriginatorApplicationEntityTitle, move_aet,
+                            sizeof rq.MoveOriginatorApplicationEntityTitle);
+        rq.MoveOriginatorID = move_id;
+        rq.opts = O_STORE_MOVEORIGINATORAETITLE | O_STORE_MOVEORIGINATORID;
+    }
+    T_DIMSE_C_StoreRSP rsp;
+    memset(&rsp, 0, sizeof rsp);
+    DcmDataset *detail = nullptr;
+    c = DIMSE_storeUser(a, pid, &rq, nullptr, ds, nullptr, nullptr,
+                        timeout_s > 0 ? DIMSE_NONBLOCKING : DIMSE_BLOCKING, timeout_s, &rsp,
+                        &detail, nullptr, 0);
+    delete detail;
+    if (c.bad()) return dcm_int_fail(err, DCM_ERR_NETWORK, "C-STORE of %s: %s", f->sop_instance_uid, c.text());
+    *status = rsp.DimseStatus;
+    return true;
+}
+
+/* ---- the SCU ------------------------------------------------------------------------------ */
+
+struct DcmScu {
+    T_ASC_Network *net = nullptr;
+    T_ASC_Association *a = nullptr;
+    int timeout_s = 0;
+    bool broken = false;
+};
+
+namespace {
+
+const char *find_model(int model)
+{
+    return model == DCM_QR_PATIENT_ROOT ? UID_FINDPatientRootQueryRetrieveInformationModel
+                                        : UID_FINDStudyRootQueryRetrieveInformationModel;
+}
+const char *move_model(int model)
+{
+    return model == DCM_QR_PATIENT_ROOT ? UID_MOVEPatientRootQueryRetrieveInformationModel
+                                        : UID_MOVEStudyRootQueryRetrieveInformationModel;
+}
+
+T_DIMSE_BlockingMode mode(const DcmScu *s)
+{
+    return s->timeout_s > 0 ? DIMSE_NONBLOCKING : DIMSE_BLOCKING;
+}
+
+const char *level_name(int level)
+{
+    switch (level) {
+    case 0: return "PATIENT";
+    case 1: return "STUDY";
+    case 2: return "SERIES";
+    default: return "IMAGE";
+    }
+}
+
+/* The identifier of a query: keys in UTF-8, QueryRetrieveLevel. */
+bool build_identifier(DcmError *err, DcmDataset &ds, int level, const DcmQrKey *keys, size_t n)
+{
+    ds.putAndInsertString(DCM_SpecificCharacterSet, "ISO_IR 192");
+    ds.putAndInsertString(DCM_QueryRetrieveLevel, level_name(level));
+    for (size_t i = 0; i < n; i++) {
+        DcmTag tag((Uint16)(keys[i].tag >> 16), (Uint16)(keys[i].tag & 0xffff));
+        if (keys[i].tag == 0x00080052 || keys[i].tag == 0x00080005) continue;
+        if (tag.getEVR() == EVR_SQ || tag.getEVR() == EVR_UNKNOWN || tag.getEVR() == EVR_UN) {
+            if (tag.getEVR() == EVR_SQ) {
+                ds.insertEmptyElement(tag);
+                continue;
+            }
+            return dcm_int_fail(err, DCM_ERR_ARG, "unknown tag (%04x,%04x) in a query",
+                                keys[i].tag >> 16, keys[i].tag & 0xffff);
+        }
+        OFCondition c = ds.putAndInsertString(tag, keys[i].value ? keys[i].value : "");
+        if (c.bad())
+            return dcm_int_fail(err, DCM_ERR_ARG, "bad value for (%04x,%04x): %s",
+                                keys[i].tag >> 16, keys[i].tag & 0xffff, c.text());
+    }
+    return true;
+}
+
+bool net_fail(DcmError *err, DcmScu *s, const char *what, const OFCondition &c)
+{
+    s->broken = true;
+    if (c == DIMSE_NODATAAVAILABLE)
+        return dcm_int_fail(err, DCM_ERR_NETWORK, "%s: timeout (DicomScuTimeout %d s)", what, s->timeout_s);
+    return dcm_int_fail(err, DCM_ERR_NETWORK, "%s: %s", what, c.text());
+}
+
+} // namespace
+
+extern "C" DcmScu *dcm_scu_open(DcmError *err, const DcmScuParams *p)
+{
+    DcmScu *s = nullptr;
+    T_ASC_Parameters *params = nullptr;
+    try {
+        if (!p || !p->host || !p->remote_aet || !p->local_aet || p->port <= 0 || p->port > 65535) {
+            dcm_int_fail(err, DCM_ERR_ARG, "bad SCU parameters");
+            return nullptr;
+        }
+        s = new DcmScu;
+        s->timeout_s = p->timeout_s;
+        int acse = p->timeout_s > 0 ? p->timeout_s : 30;
+        OFCondition c = ASC_initializeNetwork(NET_REQUESTOR, 0, acse, &s->net);
+        if (c.bad()) {
+            dcm_int_fail(err, DCM_ERR_NETWORK, "cannot initialize the network: %s", c.text());
+            goto fail;
+        }
+        c = ASC_createAssociationParameters(&params, ASC_DEFAULTMAXPDU);
+        if (c.bad()) {
+            dcm_int_fail(err, DCM_ERR_NOMEM, "association parameters: %s", c.text());
+            goto fail;
+        }
+        ASC_setAPTitles(params, p->local_aet, p->remote_aet, nullptr);
+        {
+            char peer[300];
+            snprintf(peer, sizeof peer, "%s:%d", p->host, p->port);
+            ASC_setPresentationAddresses(params, OFStandard::getHostName().c_str(), peer);
+        }
+        {
+            int id = 1;
+            auto add = [&](const char *as, const char *const *ts, int nts) -> bool {
+                if (id > 255) return false;
+                OFCondition cc = ASC_addPresentationContext(params, (T_ASC_PresentationContextID)id, as,
+                                                            const_cast<const char **>(ts), nts);
+                if (cc.bad()) return false;
+                id += 2;
+                return true;
+            };
+            const char *unc[] = { UID_LittleEndianExplicitTransferSyntax,
+                                  UID_LittleEndianImplicitTransferSyntax };
+            if (p->services & DCM_SCU_ECHO) add(UID_VerificationSOPClass, unc, 2);
+            if (p->services & DCM_SCU_FIND) {
+                add(UID_FINDPatientRootQueryRetrieveInformationModel, unc, 2);
+                add(UID_FINDStudyRootQueryRetrieveInformationModel, unc, 2);
+            }
+            if (p->services & DCM_SCU_MOVE) {
+                add(UID_MOVEPatientRootQueryRetrieveInformationModel, unc, 2);
+                add(UID_MOVEStudyRootQueryRetrieveInformationModel, unc, 2);
+            }
+            if (p->services & DCM_SCU_STORE) {
+                std::map<std::string, std::vector<std::string>> classes; /* class -> compressed syntaxes */
+                std::vector<std::string> order;
+                for (size_t i = 0; i < p->nstore; i++) {
+                    std::string cls = p->store_classes[i] ? p->store_classes[i] : "";
+                    if (cls.empty()) continue;
+                    auto it = classes.find(cls);
+                    if (it == classes.end()) {
+                        it = classes.emplace(cls, std::vector<std::string>()).first;
+                        order.push_back(cls);
+                    }
+                    const char *ts = p->store_syntaxes && p->store_syntaxes[i] ? p->store_syntaxes[i] : "";
+                    if (*ts && (!is_uncompressed(ts) || !strcmp(ts, UID_BigEndianExplicitTransferSyntax))) {
+                        bool have = false;
+                        for (auto &x : it->second) have = have || x == ts;
+                        if (!have) it->second.push_back(ts);
+                    }
+                }
+                for (auto &cls : order) {
+                    for (auto &ts : classes[cls]) {
+                        const char *one[] = { ts.c_str() };
+                        add(cls.c_str(), one, 1);
+                    }
+                    add(cls.c_str(), unc, 2);
+                }
+            }
+        }
+        c = ASC_requestAssociation(s->net, params, &s->a);
+        if (c.bad()) {
+            if (c == DUL_ASSOCIATIONREJECTED) {
+                T_ASC_RejectParameters rej;
+                ASC_getRejectParameters(params, &rej);
+                OFString text;
+                ASC_printRejectParameters(text, &rej);
+                dcm_int_fail(err, DCM_ERR_NETWORK, "association rejected by %s@%s:%d: %s",
+                             p->remote_aet, p->host, p->port, text.c_str());
+            } else {
+                dcm_int_fail(err, DCM_ERR_NETWORK, "cannot associate with %s@%s:%d: %s",
+                             p->remote_aet, p->host, p->port, c.text());
+            }
+            if (s->a) { ASC_destroyAssociation(&s->a); params = nullptr; }
+            goto fail;
+        }
+        params = nullptr; /* owned by the association now */
+        if (ASC_countAcceptedPresentationContexts(s->a->params) == 0) {
+            dcm_int_fail(err, DCM_ERR_NETWORK, "%s@%s:%d accepted none of the proposed services",
+                         p->remote_aet, p->host, p->port);
+            ASC_releaseAssociation(s->a);
+            goto fail;
+        }
+        return s;
+    } catch (const std::bad_alloc &) {
+        dcm_int_fail(err, DCM_ERR_NOMEM, "out of memory");
+    } catch (...) {
+        dcm_int_fail(err, DCM_ERR_INTERNAL, "internal error opening an association");
+    }
+fail:
+    if (params) ASC_destroyAssociationParameters(&params);
+    if (s) {
+        if (s->a) ASC_destroyAssociation(&s->a);
+        if (s->net) ASC_dropNetwork(&s->net);
+        delete s;
+    }
+    return nullptr;
+}
+
+extern "C" void dcm_scu_close(DcmScu *s)
+{
+    if (!s) return;
+    try {
+        if (s->a) {
+            if (s->broken) ASC_abortAssociation(s->a);
+            else if (ASC_releaseAssociation(s->a).bad()) ASC_abortAssociation(s->a);
+            ASC_destroyAssociation(&s->a);
+        }
+        if (s->net) ASC_dropNetwork(&s->net);
+    } catch (...) {
+    }
+    delete s;
+}
+
+extern "C" bool dcm_scu_echo(DcmError *err, DcmScu *s)
+{
+    try {
+        DIC_US id = s->a->nextMsgID++;
+        DIC_US st = 0;
+        DcmDataset *detail = nullptr;
+        OFCondition c = DIMSE_echoUser(s->a, id, mode(s), s->timeout_s, &st, &detail);
+        delete detail;
+        if (c.bad()) return net_fail(err, s, "C-ECHO", c);
+        if (st != 0) return dcm_int_fail(err, DCM_ERR_NETWORK, "C-ECHO answered status 0x%04x", st);
+        return true;
+    }
+    DCM_CATCH(err, false)
+}
+
+extern "C" bool dcm_scu_store(DcmError *err, DcmScu *s, const DcmStoreFile *f,
+                              const char *move_aet, uint16_t move_id, uint16_t *status)
+{
+    try {
+        if (s->broken) return dcm_int_fail(err, DCM_ERR_NETWORK, "association already failed");
+        if (!net_store(err, s->a, s->timeout_s, f, move_aet, move_id, status, 0, nullptr)) {
+            s->broken = true;
+            return false;
+        }
+        return true;
+    }
+    DCM_CATCH(err, false)
+}
+
+namespace {
+struct FindCtx {
+    void (*answer)(void *ctx, const DcmObject *obj);
+    void *ctx;
+};
+
+void find_cb(void *data, T_DIMSE_C_FindRQ *, int, T_DIMSE_C_FindRSP *, DcmDataset *ids)
+{
+    FindCtx *fc = (FindCtx *)data;
+    if (!ids) return;
+    std::unique_ptr<DcmFileFormat> ff(new DcmFileFormat(ids));
+    DcmObject *obj = dcm_int_object_from(std::move(ff));
+    fc->answer(fc->ctx, obj);
+    dcm_object_destroy(obj);
+}
+} // namespace
+
+extern "C" bool dcm_scu_find(DcmError *err, DcmScu *s, int model, int level, const DcmQrKey *keys,
+                             size_t n, void (*answer)(void *ctx, const DcmObject *obj), void *ctx,
+                             uint16_t *status)
+{
+    try {
+        const char *as = find_model(model);
+        T_ASC_PresentationContextID pid = ASC_findAcceptedPresentationContextID(s->a, as);
+        if (!pid) return dcm_int_fail(err, DCM_ERR_NETWORK, "the peer does not accept C-FIND (%s)",
+                                      model == DCM_QR_PATIENT_ROOT ? "Patient Root" : "Study Root");
+        DcmDataset ds;
+        if (!build_identifier(err, ds, level, keys, n)) return false;
+        T_DIMSE_C_FindRQ rq;
+        memset(&rq, 0, sizeof rq);
+        rq.MessageID = s->a->nextMsgID++;
+        OFStandard::strlcpy(rq.AffectedSOPClassUID, as, sizeof rq.AffectedSOPClassUID);
+        rq.DataSetType = DIMSE_DATASET_PRESENT;
+        rq.Priority = DIMSE_PRIORITY_MEDIUM;
+        T_DIMSE_C_FindRSP rsp;
+        memset(&rsp, 0, sizeof rsp);
+        DcmDataset *detail = nullptr;
+        int count = 0;
+        FindCtx fc = { answer, ctx };
+        OFCondition c = DIMSE_findUser(s->a, pid, &rq, &ds, count, find_cb, &fc, mode(s),
+                                       s->timeout_s, &rsp, &detail);
+        delete detail;
+        if (c.bad()) return net_fail(err, s, "C-FIND", c);
+        *status = rsp.DimseStatus;
+        if (rsp.DimseStatus != 0x0000 && rsp.DimseStatus != 0xFE00)
+            return dcm_int_fail(err, DCM_ERR_NETWORK, "C-FIND failed with status 0x%04x",
+                                rsp.DimseStatus);
+        return true;
+    }
+    DCM_CATCH(err, false)
+}
+
+extern "C" bool dcm_scu_move(DcmError *err, DcmScu *s, int model, int level, const DcmQrKey *keys,
+                             size_t n, const char *dest_aet, uint16_t *status, DcmQrCounts *counts)
+{
+    try {
+        const char *as = move_model(model);
+        T_ASC_PresentationContextID pid = ASC_findAcceptedPresentationContextID(s->a, as);
+        if (!pid) return dcm_int_fail(err, DCM_ERR_NETWORK, "the peer does not accept C-MOVE (%s)",
+                                      model == DCM_QR_PATIENT_ROOT ? "Patient Root" : "Study Root");
+        DcmDataset ds;
+        if (!build_identifier(err, ds, level, keys, n)) return false;
+        T_DIMSE_C_MoveRQ rq;
+        memset(&rq, 0, sizeof rq);
+        rq.MessageID = s->a->nextMsgID++;
+        OFStandard::strlcpy(rq.AffectedSOPClassUID, as, sizeof rq.AffectedSOPClassUID);
+        OFStandard::strlcpy(rq.MoveDestination, dest_aet, sizeof rq.MoveDestination);
+        rq.DataSetType = DIMSE_DATASET_PRESENT;
+        rq.Priority = DIMSE_PRIORITY_MEDIUM;
+        T_DIMSE_C_MoveRSP rsp;
+        memset(&rsp, 0, sizeof rsp);
+        DcmDataset *detail = nullptr, *rspids = nullptr;
+        OFCondition c = DIMSE_moveUser(s->a, pid, &rq, &ds, nullptr, nullptr, mode(s), s->timeout_s,
+                                       nullptr, nullptr, nullptr, &rsp, &detail, &rspids, OFFalse);
+        delete detail;
+        delete rspids;
+        if (c.bad()) return net_fail(err, s, "C-MOVE", c);
+        *status = rsp.DimseStatus;
+        if (counts) {
+            counts->completed = rsp.NumberOfCompletedSubOperations;
+            counts->failed = rsp.NumberOfFailedSubOperations;
+            counts->warning = rsp.NumberOfWarningSubOperations;
+        }
+        if (rsp.DimseStatus != 0x0000 && rsp.DimseStatus != 0xB000)
+            return dcm_int_fail(err, DCM_ERR_NETWORK, "C-MOVE failed with status 0x%04x%s",
+                                rsp.DimseStatus,
+                                rsp.DimseStatus == 0xA801 ? " (move destination unknown)" : "");
+        return true;
+    }
+    DCM_CATCH(err, false)
+}
+
+} // namespace mp
