@@ -615,6 +615,10 @@ void negotiate(DcmScp *scp, T_ASC_Association *a)
         if (ASC_acceptPresentationContext(a->params, pc.presentationContextID, ts, role).good())
             accepted++;
     }
+    if (accepted > 0 && refused_by_policy > 0)
+        dcm_int_log(DCM_LOG_WARNING, "dicom: association from AET %s at %s (called %s): %d context(s) refused: %s",
+                    scalling.c_str(), host, scalled.c_str(), refused_by_policy,
+                    reason[0] ? reason : "not allowed for this AET");
     if (accepted == 0 && refused_by_policy > 0) {
         dcm_int_log(DCM_LOG_WARNING, "dicom: rejected association from AET %s at %s (called %s): %s",
                     scalling.c_str(), host, scalled.c_str(),

@@ -14,27 +14,19 @@
  * - thread_start: names the listener's threads in our log.
  */
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "dicom/dicom.h"
+#include "server/modality.h"
+#include "server/query.h"
+#include "server/retrieve.h"
 #include "server/server.h"
 
 static DcmScp *g_scp; /* set by dimse_start, cleared by dimse_stop (main thread) */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER; /* guards g_scp for dimse_stats */
-
-static const CfgModality *find_modality(const Cfg *cfg, const char *aet, const char *host)
-{
-    for (size_t i = 0; i < cfg->nmodalities; i++) {
-        const CfgModality *m = &cfg->modalities[i];
-        if (!m->aet || strcasecmp(m->aet, aet) != 0) continue;
-        if (cfg->dicom_check_modality_host && (!m->host || strcmp(m->host, host) != 0))
-            continue;
-        return m;
-    }
-    return NULL;
-}
 
 static unsigned on_accept(void *ctx, const DcmAssocInfo *info, int *reject, char *reason,
                           size_t reason_size)
@@ -47,14 +39,26 @@ static unsigned on_accept(void *ctx, const DcmAssocInfo *info, int *reject, char
                  info->called_aet, cfg->dicom_aet);
         return 0;
     }
-    unsigned allow = DCM_SCP_ALLOW_ECHO;
-    if (cfg->dicom_always_allow_store || find_modality(cfg, info->calling_aet, info->peer_host))
-        allow |= DCM_SCP_ALLOW_STORE;
-    else
-        snprintf(reason, reason_size,
-                 "C-STORE refused: AET \"%s\" at %s is not in DicomModalities%s",
+    SrvModality m;
+    bool known = modality_by_aet(srv, info->calling_aet, info->peer_host, &m);
+    unsigned allow = 0;
+    if (cfg->dicom_always_allow_echo || (known && m.allow_echo)) allow |= DCM_SCP_ALLOW_ECHO;
+    if (cfg->dicom_always_allow_store || (known && m.allow_store)) allow |= DCM_SCP_ALLOW_STORE;
+    if (cfg->dicom_always_allow_find || (known && m.allow_find)) allow |= DCM_SCP_ALLOW_FIND;
+    if (cfg->dicom_always_allow_move || (known && m.allow_move)) allow |= DCM_SCP_ALLOW_MOVE;
+    if (cfg->dicom_always_allow_get || (known && m.allow_get)) allow |= DCM_SCP_ALLOW_GET;
+    if (allow != (DCM_SCP_ALLOW_ECHO | DCM_SCP_ALLOW_STORE | DCM_SCP_ALLOW_FIND |
+                  DCM_SCP_ALLOW_MOVE | DCM_SCP_ALLOW_GET))
+        snprintf(reason, reason_size, "%s%s%s%s%s refused: AET \"%s\" at %s is %s%s",
+                 allow & DCM_SCP_ALLOW_ECHO ? "" : "C-ECHO ",
+                 allow & DCM_SCP_ALLOW_STORE ? "" : "C-STORE ",
+                 allow & DCM_SCP_ALLOW_FIND ? "" : "C-FIND ",
+                 allow & DCM_SCP_ALLOW_MOVE ? "" : "C-MOVE ",
+                 allow & DCM_SCP_ALLOW_GET ? "" : "C-GET",
                  info->calling_aet, info->peer_host,
+                 known ? "a modality without that Allow flag" : "not in DicomModalities",
                  cfg->dicom_check_modality_host ? " (host checked)" : "");
+    if (allow == 0) *reject = DCM_SCP_REJECT_CALLING_AET;
     return allow;
 }
 
@@ -109,6 +113,278 @@ static uint16_t on_store(void *ctx, const void *part10, size_t len, const DcmAss
     return 0x0000;
 }
 
+/* ---- query/retrieve ------------------------------------------------------------------- */
+
+typedef struct FindCtx {
+    DcmQrOp *op;
+    const DcmQrKey *keys;
+    size_t n;
+    DcmQrKey *out;
+} FindCtx;
+
+static bool on_answer(void *ctx, const QryAnswer *a)
+{
+    FindCtx *fc = ctx;
+    for (size_t i = 0; i < fc->n; i++) {
+        fc->out[i].tag = fc->keys[i].tag;
+        fc->out[i].value = a->values[i];
+    }
+    return dcm_qr_emit(fc->op, fc->out, fc->n);
+}
+
+/* Identifier keys -> engine keys (the same order). */
+static QryKey *qry_keys(const DcmQrKey *keys, size_t n)
+{
+    QryKey *k = calloc(n ? n : 1, sizeof *k);
+    for (size_t i = 0; k && i < n; i++) {
+        k[i].tag = keys[i].tag;
+        k[i].pattern = keys[i].value;
+    }
+    return k;
+}
+
+static uint16_t on_find(void *ctx, const DcmAssocInfo *info, int model, int level,
+                        const DcmQrKey *keys, size_t n, DcmQrOp *op)
+{
+    Srv *srv = ctx;
+    if (level < 0 || (model == DCM_QR_STUDY_ROOT && level == IDX_PATIENT)) {
+        SRV_LOG_WARN("dicom", "C-FIND from %s@%s: bad QueryRetrieveLevel", info->calling_aet, info->peer_host);
+        return 0xA900; /* identifier does not match SOP class */
+    }
+    QryKey *qk = qry_keys(keys, n);
+    DcmQrKey *out = calloc(n ? n : 1, sizeof *out);
+    if (!qk || !out) {
+        free(qk);
+        free(out);
+        return 0xA700;
+    }
+    QryRequest rq = { .level = level, .keys = qk, .nkeys = n,
+                      .case_sensitive_pn = srv->cfg.case_sensitive_pn,
+                      .limit = level == IDX_INSTANCE ? srv->cfg.limit_find_instances
+                                                     : srv->cfg.limit_find_results };
+    FindCtx fc = { op, keys, n, out };
+    SrvError err = { 0 };
+    bool complete = true;
+    uint16_t st = 0x0000;
+    if (!qry_run(&err, srv, &rq, on_answer, &fc, &complete)) {
+        SRV_LOG_WARN("dicom", "C-FIND from %s@%s failed: %s", info->calling_aet, info->peer_host, err.message);
+        st = 0xC000;
+    } else if (!complete) {
+        SRV_LOG_INFO("dicom", "C-FIND from %s@%s stopped early (cancel or Limit*)", info->calling_aet,
+                     info->peer_host);
+        st = 0xFE00;
+    }
+    free(qk);
+    free(out);
+    return st;
+}
+
+static bool collect_id(void *ctx, const QryAnswer *a)
+{
+    RetrieveResource **r = ctx;
+    /* a small growing array kept in the first slot's level field would be obscure: use a
+     * length-prefixed block instead */
+    size_t *hdr = (size_t *)*r - 2; /* [count, capacity] */
+    if (hdr[0] == hdr[1]) {
+        size_t cap = hdr[1] * 2;
+        size_t *nb = realloc(hdr, 2 * sizeof(size_t) + cap * sizeof(RetrieveResource) + cap * IDX_ID_LEN);
+        if (!nb) return false;
+        /* ids are stored after the resources: move them up */
+        RetrieveResource *res = (RetrieveResource *)(nb + 2);
+        char *old_ids = (char *)(res + nb[1]);
+        char *new_ids = (char *)(res + cap);
+        memmove(new_ids, old_ids, nb[0] * IDX_ID_LEN);
+        for (size_t i = 0; i < nb[0]; i++) res[i].id = new_ids + i * IDX_ID_LEN;
+        nb[1] = cap;
+        hdr = nb;
+        *r = res;
+    }
+    RetrieveResource *res = *r;
+    char *ids = (char *)(res + hdr[1]);
+    char *slot = ids + hdr[0] * IDX_ID_LEN;
+    snprintf(slot, IDX_ID_LEN, "%s", a->id);
+    res[hdr[0]].level = a->level;
+    res[hdr[0]].id = slot;
+    hdr[0]++;
+    return true;
+}
+
+/* The resources a C-MOVE/C-GET identifier designates, listed as files. */
+static uint16_t resolve(Srv *srv, const DcmAssocInfo *info, int level, const DcmQrKey *keys,
+                        size_t n, RetrieveList *list)
+{
+    memset(list, 0, sizeof *list);
+    if (level < 0) return 0xA900;
+    QryKey *qk = qry_keys(keys, n);
+    size_t *blk = malloc(2 * sizeof(size_t) + 16 * (sizeof(RetrieveResource) + IDX_ID_LEN));
+    if (!qk || !blk) {
+        free(qk);
+        free(blk);
+        return 0xA700;
+    }
+    blk[0] = 0;
+    blk[1] = 16;
+    RetrieveResource *res = (RetrieveResource *)(blk + 2);
+    /* only keys with a value constrain; the answer values are not needed */
+    QryRequest rq = { .level = level, .keys = qk, .nkeys = n, .ids_only = true,
+                      .case_sensitive_pn = srv->cfg.case_sensitive_pn };
+    SrvError err = { 0 };
+    bool complete = true;
+    uint16_t st = 0x0000;
+    if (!qry_run(&err, srv, &rq, collect_id, &res, &complete) || !complete) {
+        SRV_LOG_WARN("dicom", "retrieve from %s@%s: cannot resolve the identifier: %s",
+                     info->calling_aet, info->peer_host, err.message[0] ? err.message : "out of memory");
+        st = 0xA700;
+    } else {
+        blk = (size_t *)res - 2;
+        if (!retrieve_list(&err, srv, res, blk[0], list)) {
+            SRV_LOG_WARN("dicom", "retrieve from %s@%s: %s", info->calling_aet, info->peer_host, err.message);
+            st = 0xA700;
+        }
+    }
+    free((size_t *)res - 2);
+    free(qk);
+    return st;
+}
+
+typedef struct SendCtx {
+    DcmQrOp *op;
+    DcmScu *scu;          /* C-MOVE: the sub-association; NULL for C-GET */
+    const char *move_aet;
+    uint16_t move_id;
+    bool network_failed;
+    SrvError net_err;
+} SendCtx;
+
+static int status_kind(uint16_t st)
+{
+    if (st == 0x0000) return RETRIEVE_SENT;
+    if ((st & 0xF000) == 0xB000) return RETRIEVE_WARNING;
+    return RETRIEVE_FAILED;
+}
+
+static int send_file(void *ctx, SrvError *err, const RetrieveFile *f)
+{
+    SendCtx *sc = ctx;
+    DcmStoreFile sf = { f->fd, f->item->size, f->item->sop_class_uid, f->item->sop_instance_uid,
+                        f->item->transfer_syntax };
+    DcmError de = { 0 };
+    uint16_t st = 0;
+    bool ok = sc->scu ? dcm_scu_store(&de, sc->scu, &sf, sc->move_aet, sc->move_id, &st)
+                      : dcm_qr_get_store(&de, sc->op, &sf, &st);
+    if (!ok) {
+        srv_error_from_dcm(err, &de);
+        sc->network_failed = true;
+        sc->net_err = *err;
+        return RETRIEVE_ABORT;
+    }
+    if (st != 0x0000)
+        SRV_LOG_WARN("dicom", "sub-operation C-STORE of %s answered 0x%04X", f->item->id, st);
+    return status_kind(st);
+}
+
+static bool send_progress(void *ctx, const RetrieveStats *st)
+{
+    SendCtx *sc = ctx;
+    size_t done = st->completed + st->failed + st->warning;
+    return dcm_qr_progress(sc->op, (unsigned)(st->total - done), (unsigned)st->completed,
+                           (unsigned)st->failed, (unsigned)st->warning);
+}
+
+static uint16_t run_subops(Srv *srv, SendCtx *sc, const RetrieveList *list, DcmQrCounts *counts,
+                           const DcmAssocInfo *info, const char *what)
+{
+    RetrieveSink sink = { send_file, send_progress, sc };
+    RetrieveStats st = { 0 };
+    SrvError err = { 0 };
+    bool canceled = false;
+    if (list->n > 0 && !dcm_qr_progress(sc->op, (unsigned)list->n, 0, 0, 0)) canceled = true;
+    bool ok = canceled || retrieve_run(&err, srv, list, 0, &sink, &st, &canceled);
+    if (!ok && sc->network_failed) {
+        size_t done = st.completed + st.warning;
+        st.failed = list->n - done; /* the rest could not be sent */
+    }
+    counts->completed = (unsigned)st.completed;
+    counts->failed = (unsigned)st.failed;
+    counts->warning = (unsigned)st.warning;
+    SRV_LOG_INFO("dicom", "%s for %s@%s: %zu instance(s), %zu sent, %zu warning, %zu failed%s%s",
+                 what, info->calling_aet, info->peer_host, list->n, st.completed, st.warning,
+                 st.failed, canceled ? ", canceled" : "", ok ? "" : ", stopped on a network error");
+    if (canceled) return 0xFE00;
+    if (!ok) return 0xA702; /* refused: unable to perform sub-operations */
+    if (st.failed || st.warning) return 0xB000;
+    return 0x0000;
+}
+
+static uint16_t on_move(void *ctx, const DcmAssocInfo *info, int model, int level,
+                        const DcmQrKey *keys, size_t n, const char *dest_aet, DcmQrOp *op,
+                        DcmQrCounts *counts)
+{
+    (void)model;
+    Srv *srv = ctx;
+    SrvModality m;
+    char dest[65];
+    snprintf(dest, sizeof dest, "%s", dest_aet);
+    srv_strip(dest);
+    if (!modality_by_aet(srv, dest, NULL, &m)) {
+        SRV_LOG_WARN("dicom", "C-MOVE from %s@%s to unknown destination \"%s\" refused (0xA801)",
+                     info->calling_aet, info->peer_host, dest);
+        return 0xA801;
+    }
+    RetrieveList list;
+    uint16_t st = resolve(srv, info, level, keys, n, &list);
+    if (st != 0x0000) return st;
+    if (list.n == 0) {
+        retrieve_list_cleanup(&list);
+        return 0x0000;
+    }
+    const char **classes = calloc(list.n, sizeof *classes);
+    const char **syntaxes = calloc(list.n, sizeof *syntaxes);
+    if (!classes || !syntaxes) {
+        free(classes);
+        free(syntaxes);
+        retrieve_list_cleanup(&list);
+        return 0xA700;
+    }
+    for (size_t i = 0; i < list.n; i++) {
+        classes[i] = list.items[i].sop_class_uid;
+        syntaxes[i] = list.items[i].transfer_syntax;
+    }
+    DcmScuParams p = { m.local_aet[0] ? m.local_aet : srv->cfg.dicom_aet, m.aet, m.host, m.port,
+                       m.timeout ? m.timeout : srv->cfg.dicom_scu_timeout, DCM_SCU_STORE,
+                       classes, syntaxes, list.n };
+    DcmError de = { 0 };
+    DcmScu *scu = dcm_scu_open(&de, &p);
+    free(classes);
+    free(syntaxes);
+    if (!scu) {
+        SRV_LOG_WARN("dicom", "C-MOVE from %s@%s to %s (%s:%d): %s", info->calling_aet,
+                     info->peer_host, m.aet, m.host, m.port, de.message);
+        counts->failed = (unsigned)list.n;
+        retrieve_list_cleanup(&list);
+        return 0xA702;
+    }
+    SendCtx sc = { op, scu, info->calling_aet, dcm_qr_message_id(op), false, { 0 } };
+    st = run_subops(srv, &sc, &list, counts, info, "C-MOVE");
+    dcm_scu_close(scu);
+    retrieve_list_cleanup(&list);
+    return st;
+}
+
+static uint16_t on_get(void *ctx, const DcmAssocInfo *info, int model, int level,
+                       const DcmQrKey *keys, size_t n, DcmQrOp *op, DcmQrCounts *counts)
+{
+    (void)model;
+    Srv *srv = ctx;
+    RetrieveList list;
+    uint16_t st = resolve(srv, info, level, keys, n, &list);
+    if (st != 0x0000) return st;
+    SendCtx sc = { op, NULL, NULL, 0, false, { 0 } };
+    st = list.n ? run_subops(srv, &sc, &list, counts, info, "C-GET") : 0x0000;
+    retrieve_list_cleanup(&list);
+    return st;
+}
+
 static void on_thread_start(void *ctx, const char *name)
 {
     (void)ctx;
@@ -132,6 +408,8 @@ bool dimse_start(SrvError *err, Srv *srv)
     };
     DcmError de = { 0 };
     DcmScp *scp = NULL;
+    DcmQrHandlers qr = { on_find, on_move, on_get };
+    dcm_scp_set_qr(&qr);
     if (!dcm_scp_start(&de, &sc, &scp)) {
         srv_error_from_dcm(err, &de);
         return false;

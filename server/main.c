@@ -14,6 +14,7 @@
 #include "dicom/dicom.h"
 #include "housekeeper/housekeeper.h"
 #include "rest/rest.h"
+#include "server/modality.h"
 #include "server/server.h"
 
 /* The housekeeper's before_trim: a DICOM cache that nobody used during a whole trimming
@@ -108,6 +109,10 @@ int main(int argc, char **argv)
         goto stop;
     }
     jobs_register(&modify_job_type);
+    if (!modality_init(&err, &srv)) { /* REST-added modalities, before REST and DICOM */
+        SRV_LOG_ERROR("main", "%s", err.message);
+        goto stop;
+    }
     if (!jobs_start(&err, &srv)) {
         SRV_LOG_ERROR("main", "jobs: %s", err.message);
         goto stop;
@@ -134,6 +139,7 @@ stop:
     rest_stop(rest);
     srv_stable_stop(&srv);
     hk_stop();
+    modality_cleanup();
     srv_close(&srv);
 out:
     cfg_cleanup(&srv.cfg);

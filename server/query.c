@@ -64,6 +64,7 @@ static bool match_one(const char *p, size_t pn, const char *v, bool ci, bool ran
     size_t vn = strlen(v);
     const char *dash = range ? memchr(p, '-', pn) : NULL;
     if (dash) {
+        if (vn == 0) return false; /* an empty date is in no range */
         size_t lo = (size_t)(dash - p), hi = pn - lo - 1;
         /* string order works for DA (YYYYMMDD), TM (HHMMSS.F) and DT prefixes; the upper
          * bound includes every value that starts with it ("-2020" includes 20201231...) */
@@ -347,6 +348,9 @@ static bool build(SrvError *err, Walk *w, const char *id, bool *match)
             break;
         }
         w->values[i] = v;
+        if (w->kind[i] == K_MAIN && w->range[i] && k->pattern && strchr(k->pattern, '-') &&
+            !qry_match(k->pattern, v, false, true))
+            *match = false;
         bool counted = w->kind[i] == K_COMPUTED && k->tag != QRY_TAG_MODALITIES_IN_STUDY &&
                        k->tag != QRY_TAG_SOP_CLASSES_IN_STUDY; /* counts never filter */
         if ((w->kind[i] == K_COMPUTED && !counted) || w->kind[i] == K_FILE) {
@@ -395,6 +399,8 @@ bool qry_run(SrvError *err, Srv *srv, const QryRequest *rq, QryAnswerFn fn, void
         } else if ((ml = qry_main_tag_level(tag, rq->level)) >= 0) {
             w.kind[i] = K_MAIN;
             w.key_level[i] = ml;
+            if (!qry_universal(p) && w.range[i] && strchr(p, '-'))
+                w.post_filter = true; /* the index's ranges let empty values in: checked here */
             if (!qry_universal(p)) {
                 cons[ncons].level = ml;
                 cons[ncons].tag = tag;
