@@ -160,5 +160,6 @@ extern const RestRouteTable rest_routes_protected; /* h_protected.c: /patients/{
 extern const RestRouteTable rest_routes_metrics;
 extern const RestRouteTable rest_routes_jobs;   /* h_jobs.c: /jobs */
 extern const RestRouteTable rest_routes_modify; /* h_modify.c: /{level}/{id}/anonymize|modify */
+extern const RestRouteTable rest_routes_modalities; /* h_modalities.c: /modalities, /queries */
 
 #endif

@@ -46,6 +46,7 @@ static const RestRouteTable *const tables[] = {
     &rest_routes_metadata,
     &rest_routes_tools,
     &rest_routes_metrics,
+    &rest_routes_modalities,
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
 

@@ -15,6 +15,7 @@
 #include "housekeeper/housekeeper.h"
 #include "rest/rest.h"
 #include "server/modality.h"
+#include "server/scu.h"
 #include "server/server.h"
 
 /* The housekeeper's before_trim: a DICOM cache that nobody used during a whole trimming
@@ -140,6 +141,7 @@ stop:
     srv_stable_stop(&srv);
     hk_stop();
     modality_cleanup();
+    scu_queries_cleanup();
     srv_close(&srv);
 out:
     cfg_cleanup(&srv.cfg);

@@ -41,9 +41,8 @@ bool modality_put(SrvError *err, Srv *srv, const char *name, const cJSON *body);
 /* DELETE /modalities/{name}: SRV_UNKNOWN_RESOURCE if unknown. */
 bool modality_delete(SrvError *err, Srv *srv, const char *name);
 
-/* ---- SCU services (server/scu.c) ------------------------------------------------------- */
-/* C-ECHO to a modality (timeout_s 0: its Timeout or DicomScuTimeout). Errors:
- * SRV_NETWORK_PROTOCOL with the association's message. */
+/* C-ECHO to a modality (server/scu.c; timeout_s 0: its Timeout or DicomScuTimeout). Errors:
+ * SRV_NETWORK_PROTOCOL with the association's message. More SCU services: server/scu.h. */
 bool scu_echo(SrvError *err, Srv *srv, const SrvModality *m, int timeout_s);
 
 #endif
