@@ -1,13 +1,12 @@
 /* h_tools.c -- Orthanc's /tools routes: find (search on main DICOM tags), lookup (a UID or ID
  * to the resources carrying it), create-dicom, now, now-local, generate-uid.
  *
- * DESIGN: /tools/find turns each query tag into an IdxFindConstraint on the level that owns it
- * as a main DICOM tag (the level searched or an ancestor) and lets the index do the matching
- * in SQL (idx_find). Matching is DICOM's, as Orthanc applies it: '*' and '?' wildcards,
+ * DESIGN: /tools/find translates its body onto the one query engine (server/query.c, shared
+ * with C-FIND), which matches main DICOM tags of the level and its ancestors in SQL. Matching is DICOM's, as Orthanc applies it: '*' and '?' wildcards,
  * '\\'-separated alternatives, ranges "a-b" for DA/DT/TM; PN values compare case-insensitively
  * unless "CaseSensitive": true (Orthanc's CaseSensitivePN default is false), other VRs exactly.
- * A query on a tag that is not a main DICOM tag of the level or its ancestors is refused (400):
- * Orthanc would open every candidate file for it (see docs/compatibility.md).
+ * Tags outside the main DICOM tags are matched on the stored files by the query engine
+ * (server/query.c), as Orthanc does.
  * /tools/create-dicom builds the file in dicom/ (dcm_create) and stores it through the one
  * ingest path, like an upload.
  */
@@ -20,6 +19,7 @@
 
 #include "dicom/dicom.h"
 #include "rest/rest_int.h"
+#include "server/query.h"
 
 
 /* ---- /tools/now, /tools/now-local, /tools/generate-uid ----------------------------------- */
@@ -95,18 +95,6 @@ static int level_from_name(const char *s)
     return -1;
 }
 
-/* The level (<= max_level) that keeps tag as a main DICOM tag, or -1. */
-static int main_tag_level(uint32_t tag, int max_level)
-{
-    for (int l = max_level; l >= 0; l--) {
-        size_t n;
-        const SrvMainTag *t = srv_main_tags(l, &n);
-        for (size_t i = 0; i < n; i++)
-            if (t[i].tag == tag) return l;
-    }
-    return -1;
-}
-
 static bool json_u64(RestCall *call, const cJSON *body, const char *key, uint64_t *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, key);
@@ -120,7 +108,37 @@ static bool json_u64(RestCall *call, const cJSON *body, const char *key, uint64_
     return true;
 }
 
-/* POST /tools/find {Level, Query, Expand, Limit, Since, CaseSensitive} */
+/* Collects the IDs of a /tools/find answer. */
+typedef struct FindIds {
+    char **ids;
+    size_t n, cap;
+    bool oom;
+} FindIds;
+
+static bool find_collect(void *ctx, const QryAnswer *a)
+{
+    FindIds *f = ctx;
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 64;
+        char **p = cap <= REST_MAX_ID_LIST / sizeof *p ? realloc(f->ids, cap * sizeof *p) : NULL;
+        if (!p) {
+            f->oom = true;
+            return false;
+        }
+        f->ids = p;
+        f->cap = cap;
+    }
+    if (!(f->ids[f->n] = strdup(a->id))) {
+        f->oom = true;
+        return false;
+    }
+    f->n++;
+    return true;
+}
+
+/* POST /tools/find {Level, Query, Expand, Limit, Since, CaseSensitive}: a translation onto the
+ * one query engine (server/query.c), which C-FIND uses too: tags outside the main DICOM tags
+ * are matched on the stored files, as Orthanc does. */
 void h_tools_find(RestCall *call)
 {
     cJSON *body = rest_body_json(call);
@@ -128,9 +146,10 @@ void h_tools_find(RestCall *call)
     const cJSON *lv = cJSON_GetObjectItemCaseSensitive(body, "Level");
     const cJSON *query = cJSON_GetObjectItemCaseSensitive(body, "Query");
     int level = cJSON_IsString(lv) ? level_from_name(lv->valuestring) : -1;
-    IdxFindConstraint *cons = NULL;
+    QryKey *keys = NULL;
     size_t n = 0;
     uint64_t limit, since;
+    FindIds found = { 0 };
     if (level < 0 || !cJSON_IsObject(query)) {
         rest_fail(call, SRV_BAD_REQUEST, "/tools/find needs \"Level\" (Patient, Study, Series, Instance) and \"Query\" (an object)");
         goto out;
@@ -138,8 +157,8 @@ void h_tools_find(RestCall *call)
     if (!json_u64(call, body, "Limit", &limit) || !json_u64(call, body, "Since", &since)) goto out;
     bool case_sensitive = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "CaseSensitive"));
     bool expand = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "Expand"));
-    cons = calloc((size_t)cJSON_GetArraySize(query) + 1, sizeof *cons);
-    if (!cons) {
+    keys = calloc((size_t)cJSON_GetArraySize(query) + 1, sizeof *keys);
+    if (!keys) {
         rest_fail(call, SRV_NOT_ENOUGH_MEMORY, "out of memory");
         goto out;
     }
@@ -154,34 +173,22 @@ void h_tools_find(RestCall *call)
             rest_fail(call, SRV_BAD_REQUEST, "the value of \"%s\" in Query must be a string", q->string);
             goto out;
         }
-        if (!*q->valuestring || !strcmp(q->valuestring, "*")) continue; /* matches everything */
-        int tl = main_tag_level(tag, level);
-        if (tl < 0) {
-            rest_fail(call, SRV_BAD_REQUEST,
-                      "\"%s\" is not a main DICOM tag of this level or its parents: not searchable here",
-                      q->string);
-            goto out;
-        }
-        char vr[3];
-        dcm_tag_vr(tag, vr);
-        cons[n].level = tl;
-        cons[n].tag = tag;
-        cons[n].pattern = q->valuestring;
-        cons[n].case_insensitive = !strcmp(vr, "PN") && !case_sensitive;
-        cons[n].range = !strcmp(vr, "DA") || !strcmp(vr, "TM") || !strcmp(vr, "DT");
-        n++;
+        if (qry_universal(q->valuestring)) continue; /* matches everything */
+        keys[n].tag = tag;
+        keys[n++].pattern = q->valuestring;
     }
-    char **ids = NULL;
-    size_t nids = 0;
-    StoError se = { 0 };
-    if (!idx_find(&se, call->srv->db, level, cons, n, since, limit, &ids, &nids)) {
-        rest_fail_sto(call, &se);
+    QryRequest rq = { .level = level, .keys = keys, .nkeys = n, .case_sensitive_pn = case_sensitive,
+                      .since = since, .limit = limit, .ids_only = true };
+    SrvError err = { 0 };
+    if (!qry_run(&err, call->srv, &rq, find_collect, &found, NULL) || found.oom) {
+        if (found.oom) srv_fail(&err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+        rest_reply_error(call, &err);
         goto out;
     }
-    rest_reply_ids(call, level, ids, nids, expand);
-    idx_strings_free(ids, nids);
+    rest_reply_ids(call, level, found.ids, found.n, expand);
 out:
-    free(cons);
+    idx_strings_free(found.ids, found.n);
+    free(keys);
     cJSON_Delete(body);
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Orthanc compatibility: /tools/find (wildcards, alternatives, DA ranges, PN case folding,
-# parent-level tags, Expand, Limit, Since), /tools/lookup, /tools/create-dicom (tags, sequence,
+# parent-level tags, tags read from the files, ModalitiesInStudy, Expand, Limit, Since), /tools/lookup, /tools/create-dicom (tags, sequence,
 # PNG / JPEG / PDF content, Parent), /tools/now, /tools/generate-uid. Files checked with
 # dcmdump and pydicom.
 source "$(dirname "$0")/lib.sh"
@@ -37,7 +37,9 @@ count() { find_ "$1" | json 'len(j)'; }
 all=$(find_ '{"Level":"Study","Query":{}}'); second=$(echo "$all" | json 'j[1]')
 [ "$(find_ '{"Level":"Study","Query":{},"Since":1,"Limit":1}' | json 'j[0]')" = "$second" ] || fail Since
 find_ '{"Level":"Study","Query":{"PatientID":"P2"},"Expand":true}' | json 'j[0]["Type"] == "Study" and j[0]["PatientMainDicomTags"]["PatientName"] == "DOE^JANE"' | grep -qx True || fail Expand
-find_ '{"Level":"Study","Query":{"Rows":"1"}}' >/dev/null; [ "$(status)" = 400 ] || fail "non-main tag -> $(status)"
+[ "$(count '{"Level":"Instance","Query":{"SOPClassUID":"1.2.840.10008.5.1.4.1.1.7"}}')" = 3 ] || fail "non-main tag read from the files"
+[ "$(count '{"Level":"Study","Query":{"SOPClassUID":"1.2.3*"}}')" = 0 ] || fail "non-main tag, no match"
+[ "$(count '{"Level":"Study","Query":{"ModalitiesInStudy":"MR"}}')" = 1 ] || fail "ModalitiesInStudy"
 find_ '{"Level":"Nope","Query":{}}' >/dev/null; [ "$(status)" = 400 ] || fail "bad level -> $(status)"
 pass "/tools/find"
 
