@@ -46,8 +46,16 @@ for i in range(n):
     return sorted(os.path.join(d, f) for f in os.listdir(d))
 
 
+def cpu_s(pid):
+    """utime + stime of a process, seconds (less sensitive to a loaded machine than wall time)."""
+    with open("/proc/%d/stat" % pid) as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cfind(server, repeat):
     lat = []
+    c0 = cpu_s(server.proc.pid)
     for i in range(repeat):
         t0 = time.perf_counter()
         r = subprocess.run(["findscu", "-S", "-aec", "ORTHANC", "-k", "QueryRetrieveLevel=STUDY",
@@ -58,7 +66,8 @@ def cfind(server, repeat):
         if r.returncode != 0:
             raise RuntimeError("findscu failed: " + r.stderr[-300:])
     lat.sort()
-    return statistics.median(lat), lat[int(len(lat) * 0.95) - 1]
+    cpu_ms = (cpu_s(server.proc.pid) - c0) * 1000 / repeat
+    return statistics.median(lat), lat[int(len(lat) * 0.95) - 1], cpu_ms
 
 
 def retrieve(server, files, kind, port):
@@ -73,6 +82,7 @@ def retrieve(server, files, kind, port):
     import pydicom
     study = pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID
     rss0 = server.rss_kb()
+    c0 = cpu_s(server.proc.pid)
     t0 = time.perf_counter()
     if kind == "move":
         cmd = ["movescu", "-S", "-aet", "MOVER", "-aec", "ORTHANC", "-aem", "DEST"]
@@ -82,6 +92,7 @@ def retrieve(server, files, kind, port):
                           "127.0.0.1", str(server.dicom_port)], check=True, env=env,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     dt = time.perf_counter() - t0
+    cpu_ms = (cpu_s(server.proc.pid) - c0) * 1000 / len(files)
     hwm = server.hwm_kb()
     got = len(os.listdir(out))
     if scp:
@@ -90,7 +101,7 @@ def retrieve(server, files, kind, port):
     shutil.rmtree(out, ignore_errors=True)
     if got != len(files):
         raise RuntimeError("%s received %d of %d" % (kind, got, len(files)))
-    return len(files) / dt, max(0, hwm - rss0) / 1024.0
+    return len(files) / dt, max(0, hwm - rss0) / 1024.0, cpu_ms
 
 
 def main():
@@ -111,22 +122,24 @@ def main():
         try:
             bl.upload_all(s, small, 4)
             bl.upload_all(s, big, 4)
-            p50, p95 = cfind(s, a.repeat)
+            p50, p95, fcpu = cfind(s, a.repeat)
             mv = retrieve(s, big, "move", dest_port)
             gt = retrieve(s, big, "get", dest_port)
-            rows.append((kind, p50, p95, mv, gt))
+            rows.append((kind, p50, p95, mv, gt, fcpu))
         finally:
             s.stop()
     print("C-FIND STUDY level, PatientName wildcard, %d studies, %d runs (findscu start-up included)"
           % (a.studies, a.repeat))
-    for kind, p50, p95, _, _ in rows:
-        print("  %-9s p50 %7.1f ms  p95 %7.1f ms" % (kind, p50, p95))
+    for kind, p50, p95, _, _, fcpu in rows:
+        print("  %-9s p50 %7.1f ms  p95 %7.1f ms  server CPU %6.1f ms/query" % (kind, p50, p95, fcpu))
     print("  ratio Orthanc/minipacs: p50 %.2fx, p95 %.2fx" % (rows[1][1] / rows[0][1], rows[1][2] / rows[0][2]))
     for i, what in ((3, "C-MOVE to storescp"), (4, "C-GET by getscu")):
         print("%s of a %d-instance study:" % (what, a.move))
         for r in rows:
-            print("  %-9s %7.1f instances/s, RSS growth %6.1f MB" % (r[0], r[i][0], r[i][1]))
-        print("  ratio minipacs/Orthanc: %.2fx" % (rows[0][i][0] / rows[1][i][0]))
+            print("  %-9s %7.1f instances/s, RSS growth %6.1f MB, server CPU %5.2f ms/instance"
+                  % (r[0], r[i][0], r[i][1], r[i][2]))
+        print("  ratio minipacs/Orthanc: %.2fx (throughput), CPU per instance %.2fx less"
+              % (rows[0][i][0] / rows[1][i][0], rows[1][i][2] / max(rows[0][i][2], 1e-6)))
 
 
 if __name__ == "__main__":
