@@ -91,14 +91,11 @@ static void h_tools_echo(RestCall *call)
     if (!body) return;
     SrvError err = { 0 };
     SrvModality m = { 0 };
-    /* the registry's parser, on a throw-away name */
-    if (!modality_put(&err, call->srv, "\x01tools-dicom-echo", body)) {
+    if (!modality_parse(&err, body, &m)) {
         rest_reply_error(call, &err);
         cJSON_Delete(body);
         return;
     }
-    modality_by_name(call->srv, "\x01tools-dicom-echo", &m);
-    modality_delete(&err, call->srv, "\x01tools-dicom-echo");
     const cJSON *t = cJSON_GetObjectItem(body, "Timeout");
     cJSON_Delete(body);
     if (!scu_echo(&err, call->srv, &m, cJSON_IsNumber(t) ? (int)t->valuedouble : 0)) {

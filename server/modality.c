@@ -39,7 +39,7 @@ static void from_cfg(const CfgModality *c, SrvModality *m)
 }
 
 /* Parses Orthanc's two forms into m (name set by the caller). */
-static bool parse(SrvError *err, const cJSON *v, SrvModality *m)
+bool modality_parse(SrvError *err, const cJSON *v, SrvModality *m)
 {
     const cJSON *aet, *host, *port;
     m->allow_echo = m->allow_find = m->allow_move = m->allow_get = m->allow_store = true;
@@ -172,7 +172,7 @@ bool modality_init(SrvError *err, Srv *srv)
     for (const cJSON *m = root->child; m; m = m->next) {
         SrvModality x = { 0 };
         SrvError pe = { 0 };
-        if (!parse(&pe, m, &x)) {
+        if (!modality_parse(&pe, m, &x)) {
             SRV_LOG_WARN("modality", "%s: modality \"%s\" skipped: %s", g_path, m->string, pe.message);
             continue;
         }
@@ -272,7 +272,7 @@ bool modality_put(SrvError *err, Srv *srv, const char *name, const cJSON *body)
     SrvModality m = { 0 };
     if (!name || !*name || strlen(name) >= sizeof m.name)
         return srv_fail(err, SRV_BAD_REQUEST, "bad modality name");
-    if (!parse(err, body, &m)) return false;
+    if (!modality_parse(err, body, &m)) return false;
     snprintf(m.name, sizeof m.name, "%s", name);
     pthread_mutex_lock(&g_mu);
     size_t i = 0;

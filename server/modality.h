@@ -38,6 +38,9 @@ cJSON *modality_json(const SrvModality *m);
 /* PUT /modalities/{name}: body is [AET, host, port] or {"AET","Host","Port",...}; replaces
  * a modality of that name. SRV_BAD_REQUEST on a bad body. */
 bool modality_put(SrvError *err, Srv *srv, const char *name, const cJSON *body);
+/* Orthanc's [AET, host, port] or object form into *out (name left empty), without registering it
+ * (POST /tools/dicom-echo). SRV_BAD_REQUEST on a bad body. */
+bool modality_parse(SrvError *err, const cJSON *body, SrvModality *out);
 /* DELETE /modalities/{name}: SRV_UNKNOWN_RESOURCE if unknown. */
 bool modality_delete(SrvError *err, Srv *srv, const char *name);
 
