@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/buf.h"
 #include "dicom/dicom.h"
 #include "server/modality.h"
 #include "server/query.h"
@@ -179,34 +180,12 @@ static uint16_t on_find(void *ctx, const DcmAssocInfo *info, int model, int leve
     return st;
 }
 
+/* Collects answer IDs (IDX_ID_LEN bytes each) into a capped array. */
 static bool collect_id(void *ctx, const QryAnswer *a)
 {
-    RetrieveResource **r = ctx;
-    /* a small growing array kept in the first slot's level field would be obscure: use a
-     * length-prefixed block instead */
-    size_t *hdr = (size_t *)*r - 2; /* [count, capacity] */
-    if (hdr[0] == hdr[1]) {
-        size_t cap = hdr[1] * 2;
-        size_t *nb = realloc(hdr, 2 * sizeof(size_t) + cap * sizeof(RetrieveResource) + cap * IDX_ID_LEN);
-        if (!nb) return false;
-        /* ids are stored after the resources: move them up */
-        RetrieveResource *res = (RetrieveResource *)(nb + 2);
-        char *old_ids = (char *)(res + nb[1]);
-        char *new_ids = (char *)(res + cap);
-        memmove(new_ids, old_ids, nb[0] * IDX_ID_LEN);
-        for (size_t i = 0; i < nb[0]; i++) res[i].id = new_ids + i * IDX_ID_LEN;
-        nb[1] = cap;
-        hdr = nb;
-        *r = res;
-    }
-    RetrieveResource *res = *r;
-    char *ids = (char *)(res + hdr[1]);
-    char *slot = ids + hdr[0] * IDX_ID_LEN;
-    snprintf(slot, IDX_ID_LEN, "%s", a->id);
-    res[hdr[0]].level = a->level;
-    res[hdr[0]].id = slot;
-    hdr[0]++;
-    return true;
+    char id[IDX_ID_LEN] = { 0 };
+    snprintf(id, sizeof id, "%s", a->id);
+    return buf_append(ctx, id, sizeof id) == BUF_OK;
 }
 
 /* The resources a C-MOVE/C-GET identifier designates, listed as files. */
@@ -216,33 +195,38 @@ static uint16_t resolve(Srv *srv, const DcmAssocInfo *info, int level, const Dcm
     memset(list, 0, sizeof *list);
     if (level < 0) return 0xA900;
     QryKey *qk = qry_keys(keys, n);
-    size_t *blk = malloc(2 * sizeof(size_t) + 16 * (sizeof(RetrieveResource) + IDX_ID_LEN));
-    if (!qk || !blk) {
-        free(qk);
-        free(blk);
-        return 0xA700;
-    }
-    blk[0] = 0;
-    blk[1] = 16;
-    RetrieveResource *res = (RetrieveResource *)(blk + 2);
+    Buf ids;
+    buf_init(&ids, (size_t)1 << 30);
+    RetrieveResource *res = NULL;
+    uint16_t st = 0x0000;
     /* only keys with a value constrain; the answer values are not needed */
     QryRequest rq = { .level = level, .keys = qk, .nkeys = n, .ids_only = true,
                       .case_sensitive_pn = srv->cfg.case_sensitive_pn };
     SrvError err = { 0 };
     bool complete = true;
-    uint16_t st = 0x0000;
-    if (!qry_run(&err, srv, &rq, collect_id, &res, &complete) || !complete) {
+    if (!qk || !qry_run(&err, srv, &rq, collect_id, &ids, &complete) || !complete) {
         SRV_LOG_WARN("dicom", "retrieve from %s@%s: cannot resolve the identifier: %s",
                      info->calling_aet, info->peer_host, err.message[0] ? err.message : "out of memory");
         st = 0xA700;
-    } else {
-        blk = (size_t *)res - 2;
-        if (!retrieve_list(&err, srv, res, blk[0], list)) {
-            SRV_LOG_WARN("dicom", "retrieve from %s@%s: %s", info->calling_aet, info->peer_host, err.message);
-            st = 0xA700;
-        }
+        goto out;
     }
-    free((size_t *)res - 2);
+    size_t nres = BUF_COUNT(&ids, char[IDX_ID_LEN]);
+    res = calloc(nres ? nres : 1, sizeof *res);
+    if (!res) {
+        st = 0xA700;
+        goto out;
+    }
+    for (size_t i = 0; i < nres; i++) {
+        res[i].level = level;
+        res[i].id = ids.data + i * IDX_ID_LEN;
+    }
+    if (!retrieve_list(&err, srv, res, nres, list)) {
+        SRV_LOG_WARN("dicom", "retrieve from %s@%s: %s", info->calling_aet, info->peer_host, err.message);
+        st = 0xA700;
+    }
+out:
+    free(res);
+    buf_free(&ids);
     free(qk);
     return st;
 }
