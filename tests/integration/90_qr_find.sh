@@ -3,9 +3,10 @@
 # studies generated here and two pydicom charset files: single value, wildcards (* ?), PN case
 # folding, UID lists, date ranges, universal matching, computed keys (NumberOf*Related*,
 # ModalitiesInStudy), a key outside the main tags (read from the file), answers compared with
-# the index through REST; Latin-1 and Japanese names come back right; DicomAlwaysAllowFind false refuses unknown AETs and AllowFind false modalities.
+# the index through REST; Latin-1 and Japanese names come back right; C-CANCEL; DicomAlwaysAllowFind
+# false refuses unknown AETs and AllowFind false modalities.
 source "$(dirname "$0")/lib.sh"
-write_config '"DicomModalities": { "fu": ["FINDSCU", "127.0.0.1", 1],
+write_config '"DicomModalities": { "fu": ["FINDSCU", "127.0.0.1", 1], "raw": ["RAWSCU", "127.0.0.1", 1],
     "nofind": {"AET": "NOFIND", "Host": "127.0.0.1", "Port": 1, "AllowFind": false} },
   "DicomAlwaysAllowFind": false'
 start_server
@@ -119,6 +120,40 @@ r=$(find -P FINDSCU QueryRetrieveLevel=PATIENT "PatientID=$jid" PatientName)
 [ "$(echo "$r" | field PatientName)" = "Yamada^Tarou=山田^太郎=やまだ^たろう" ] || fail "Japanese name: $r"
 pass "charsets: Latin-1 and Japanese names"
 
+
+# C-CANCEL sent right behind the C-FIND-RQ: the SCP sees it before its first answer and ends
+# with Cancel (0xFE00) instead of sending the 12 answers
+r=$($PY - "$DICOM_PORT" "$MP_SRC/tests/tools" <<'PY'
+import struct, sys
+sys.path.insert(0, sys.argv[2])
+import dicom_raw as d
+FIND = "1.2.840.10008.5.1.4.1.2.2.1"
+a = d.Assoc(int(sys.argv[1]), calling="RAWSCU", contexts=[(1, FIND, [d.IMPLICIT_LE])])
+assert a.result == 2, a.result
+def el(g, e, v):
+    v = v.encode()
+    v += b" " if len(v) % 2 else b""
+    return struct.pack("<HHI", g, e, len(v)) + v
+ident = el(0x0008, 0x0018, "") + el(0x0008, 0x0052, "IMAGE")
+a._pdata(1, d.command([(0x0002, FIND), (0x0100, 0x0020), (0x0110, 7), (0x0700, 0), (0x0800, 0x0000)]), True)
+a._pdata(1, ident, False)
+a._pdata(1, d.command([(0x0100, 0x0FFF), (0x0120, 7), (0x0800, 0x0101)]), True)
+pending = 0
+while True:
+    rsp = a._response()
+    st = struct.unpack("<H", rsp[(0, 0x0900)])[0]
+    if st in (0xFF00, 0xFF01):
+        pending += 1
+        a._response() if struct.unpack("<H", rsp[(0, 0x0800)])[0] != 0x0101 else None
+        continue
+    break
+a.release()
+print("%04x %d" % (st, pending))
+PY
+)
+[ "${r%% *}" = fe00 ] || fail "C-CANCEL: final status/answers $r"
+[ "${r##* }" -lt 12 ] || fail "C-CANCEL did not stop the answers: $r"
+pass "C-CANCEL stops the answers (status Cancel, $r)"
 
 # access control: unknown AET and a modality with AllowFind false are refused, logged
 if findscu -S -aet STRANGER -aec ORTHANC -k QueryRetrieveLevel=STUDY 127.0.0.1 "$DICOM_PORT" >"$T/x.log" 2>&1 && ! grep -qi "reject\|refused\|fail" "$T/x.log"; then
