@@ -2,7 +2,7 @@
 # C-MOVE and C-GET SCP: movescu to a storescp started here receives every instance of a study,
 # the dataset bytes identical to what was stored (sent from disk as stored); an unknown
 # destination answers 0xA801; a modality with AllowMove false is refused; getscu receives
-# every instance of a series; a destination that stops answering mid C-MOVE fails the move
+# every instance of a series; files in a syntax the destination refuses are decoded; a destination that stops answering mid C-MOVE fails the move
 # within DicomScuTimeout and leaves no thread or file descriptor behind.
 source "$(dirname "$0")/lib.sh"
 RAW="$MP_SRC/tests/tools/dicom_raw.py"
@@ -55,6 +55,26 @@ SERIES=$($PY -c "import pydicom,glob; print(pydicom.dcmread(sorted(glob.glob('$T
 for f in "$T"/get/*; do $PY "$RAW" dsbytes "$f"; done | sort > "$T/gotget"
 comm -23 "$T/gotget" "$T/want" | grep -q . && fail "C-GET datasets differ from the stored ones"
 pass "C-GET of a series: 10 instances, byte-identical"
+
+# A stored syntax the destination refuses (storescp takes uncompressed ones only): the file is
+# decoded (RLE, MR_small_jpeg_ls_lossless: JPEG-LS) and arrives uncompressed, same pixels.
+rm -f "$T"/recv/*
+for f in SC_rgb_rle.dcm MR_small_jpeg_ls_lossless.dcm; do
+  upload "$PYDICOM_FILES/$f" >/dev/null || fail "upload $f"
+  uid=$($PY -c "import pydicom; print(pydicom.dcmread('$PYDICOM_FILES/$f').StudyInstanceUID)")
+  movescu -S -aet MOVESCU -aec ORTHANC -aem DEST -k QueryRetrieveLevel=STUDY -k "StudyInstanceUID=$uid" \
+    127.0.0.1 "$DICOM_PORT" >"$T/move5.log" 2>&1 || fail "movescu $f: $(tail -3 "$T/move5.log")"
+  got=$(ls "$T"/recv/* | head -1)
+  $PY - "$got" "$PYDICOM_FILES/$f" <<'PY' || fail "$f: decoded copy differs"
+import sys, pydicom, numpy
+a, b = pydicom.dcmread(sys.argv[1]), pydicom.dcmread(sys.argv[2])
+assert a.file_meta.TransferSyntaxUID in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1"), a.file_meta.TransferSyntaxUID
+assert a.SOPInstanceUID == b.SOPInstanceUID
+assert numpy.array_equal(a.pixel_array, b.pixel_array)
+PY
+  rm -f "$T"/recv/*
+done
+pass "C-MOVE to a destination without the stored syntax: decoded (RLE, JPEG-LS), same pixels"
 
 # A destination that accepts the association, then never answers a C-STORE.
 $PY - "$STALL_PORT" >"$T/stall.log" 2>&1 <<'PY' &
