@@ -1,0 +1,57 @@
+// main.js -- the router: #/<page>/<id>?<query>. Each page module exports render(main, params,
+// query) and may return a cleanup function (timers, pollers) called when the page changes.
+import { api } from './api.js';
+import { clear, errorBox, h } from './ui.js';
+import * as studies from './studies.js';
+import * as study from './study.js';
+import * as instance from './instance.js';
+import * as upload from './upload.js';
+import * as jobs from './jobs.js';
+import * as system from './system.js';
+import { startSampler } from './memory.js';
+
+const pages = {
+  studies: studies.renderStudies,
+  patients: studies.renderPatients,
+  study: study.render,
+  series: study.renderSeries,
+  instance: instance.render,
+  upload: upload.render,
+  jobs: jobs.render,
+  system: system.render,
+};
+const titles = { studies: 'Studies', patients: 'Patients', study: 'Study', series: 'Series',
+  instance: 'Instance', upload: 'Upload', jobs: 'Jobs', system: 'System' };
+
+let cleanup = null;
+let first = true;
+
+async function route() {
+  const hash = location.hash.replace(/^#\/?/, '') || 'studies';
+  const [path, qs] = hash.split('?');
+  const [name, ...params] = path.split('/').map(decodeURIComponent);
+  const page = pages[name] ? name : 'studies';
+  if (typeof cleanup === 'function') cleanup();
+  cleanup = null;
+  for (const a of document.querySelectorAll('[data-nav]')) {
+    const on = a.dataset.nav === page || (a.dataset.nav === 'studies' && ['study', 'series', 'instance'].includes(page));
+    if (on) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  }
+  document.title = `${titles[page]} · MiniPACS`;
+  const main = document.getElementById('main');
+  try {
+    cleanup = await pages[page](main, params, new URLSearchParams(qs || ''));
+  } catch (e) {
+    console.warn(e);
+    clear(main, h('h1', {}, titles[page]), errorBox(e));
+  }
+  if (!first) main.focus({ preventScroll: true }); // keyboard and screen-reader users land on the new page
+  first = false;
+}
+
+window.addEventListener('hashchange', route);
+route();
+startSampler();
+api('system').then(s => {
+  document.getElementById('server-name').textContent = `${s.Name || ''} · AET ${s.DicomAet || ''}`;
+}).catch(() => {});
