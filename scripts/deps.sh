@@ -6,6 +6,11 @@ PKGS="build-essential cmake pkg-config libdcmtk-dev dcmtk libmicrohttpd-dev libs
 libcjson-dev zlib1g-dev curl python3 python3-pydicom python3-pytest python3-numpy procps docker-compose python3-yaml debootstrap openssl strace postgresql orthanc"  # orthanc: 92_qr_scu queries it
 if [ "${1:-}" = "--bench" ]; then PKGS="$PKGS orthanc gnuplot-nox"; fi
 if [ "${1:-}" = "--fuzz" ]; then PKGS="$PKGS clang libclang-rt-14-dev"; fi  # scripts/fuzz.sh
+# The browser tests of the web interface (tests/browser) need Debian's chromium and nodejs;
+# not where those tests are absent (the Docker build stage copies this script alone).
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BROWSER_TESTS=""; [ -f "$ROOT/tests/browser/package.json" ] && BROWSER_TESTS=1
+if [ -n "$BROWSER_TESTS" ]; then PKGS="$PKGS chromium nodejs"; fi
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -15,4 +20,16 @@ if [ -n "$missing" ]; then
   echo "deps: installing$missing"
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
+fi
+if [ -n "$BROWSER_TESTS" ]; then
+  # npm: Debian's package, unless the installed nodejs brings its own (NodeSource's does).
+  if ! command -v npm >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends npm
+  fi
+  # puppeteer-core from the committed lock file; it downloads no browser (the tests drive
+  # Debian's chromium).
+  if [ ! -f "$ROOT/tests/browser/node_modules/puppeteer-core/package.json" ]; then
+    (cd "$ROOT/tests/browser" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
+  fi
 fi

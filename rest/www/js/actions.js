@@ -43,7 +43,7 @@ function parseLines(text, pairs) {
 
 function area(label, name, hint, value = '') {
   return h('div', { class: 'field wide' }, h('label', { for: `d-${name}` }, label),
-    h('textarea', { id: `d-${name}`, name, rows: 3, placeholder: hint, spellcheck: 'false' }, value),
+    h('textarea', { id: `d-${name}`, name, rows: 3, spellcheck: 'false', 'aria-describedby': `d-${name}-hint` }, value),
     h('small', { class: 'hint', id: `d-${name}-hint` }, hint));
 }
 
@@ -51,9 +51,9 @@ function editForm(close, anonymize) {
   const err = h('p', { class: 'err', role: 'alert' });
   const custom = h('fieldset', { class: 'custom', disabled: anonymize },
     h('legend', {}, anonymize ? 'Custom rules (on top of the basic profile)' : 'Changes'),
-    area('Replace (one Tag=Value a line)', 'replace', 'PatientName=Anonymous^Study'),
-    area('Remove (one tag a line)', 'remove', 'InstitutionName'),
-    anonymize ? area('Keep (one tag a line)', 'keep', 'StudyDescription') : null,
+    area('Replace (one Tag=Value a line)', 'replace', 'Tags by name or as gggg,eeee, e.g. PatientName=Anonymous^Study'),
+    area('Remove (one tag a line)', 'remove', 'e.g. InstitutionName'),
+    anonymize ? area('Keep (one tag a line)', 'keep', 'e.g. StudyDescription (kept as it is)') : null,
     anonymize ? h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'private' }), ' Keep private tags')
       : h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'force' }), ' Force (allow changing PatientID and UIDs)'));
   const form = h('form', { onsubmit: e => {
@@ -152,12 +152,12 @@ export function studyActions(st, activity) {
     linkButton('Download ZIP', ok, url(`studies/${id}/archive`), missing, { download: `${uid || id}.zip`, 'data-action': 'zip' })));
   hasRoute('media', `studies/${id}/media`).then(ok => slots.dicomdir.replaceWith(slots.dicomdir =
     linkButton('DICOMDIR', ok, url(`studies/${id}/media`), missing, { download: `${uid || id}-dicomdir.zip` })));
-  hasRoute('modalities', 'modalities').then(ok => ok ? api('modalities') : Promise.reject(new Error(missing))).then(list => {
+  hasRoute('modalities', 'modalities', 'GET').then(ok => ok ? api('modalities') : Promise.reject(new Error(missing))).then(list => {
     const names = Array.isArray(list) ? list : Object.keys(list || {});
     slots.send.replaceWith(slots.send = h('button', { type: 'button', disabled: !names.length,
       title: names.length ? null : 'No modality is configured (DicomModalities)', onclick: () => send(names) }, 'Send…'));
   }, () => slots.send.replaceWith(slots.send = h('button', { type: 'button', disabled: true, title: missing }, 'Send…')));
-  hasRoute('ohif', 'ohif/').then(ok => slots.viewer.replaceWith(slots.viewer =
+  hasRoute('ohif', 'ohif/', 'GET').then(ok => slots.viewer.replaceWith(slots.viewer =
     linkButton('Open viewer', ok, url(`ohif/viewer?StudyInstanceUIDs=${encodeURIComponent(uid)}`), missing, { target: '_blank', rel: 'noopener' })));
   return bar;
 }

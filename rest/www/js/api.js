@@ -42,16 +42,20 @@ export async function api(path, { method = 'GET', body, raw = false, signal } = 
 }
 
 // Features that other parts of the server may or may not offer yet (thumbnails, archives,
-// modalities, the viewer). A route that exists answers anything but 404 to a HEAD on a real
-// resource (405 "use GET" counts as present). The answer is kept, under `key`, for the
-// browser session.
+// modalities, the viewer). A probe asks a real resource: GET where the answer is cheap (a
+// thumbnail, the modality list), HEAD where it is not (an archive): a route that exists
+// answers anything but 404 (405 "use GET" to a HEAD counts as present). The answer is kept,
+// under `key`, for the browser session. The browser logs a probe's 404/405 in its console;
+// window.mpProbes lists the probed URLs so that a test can tell them from real errors.
 const probes = new Map();
-export function hasRoute(key, path) {
+window.mpProbes = [];
+export function hasRoute(key, path, method = 'HEAD') {
   const skey = 'mp-probe:' + key;
   if (!probes.has(skey)) {
     const cached = sessionStorage.getItem(skey);
+    if (cached === null) window.mpProbes.push(url(path));
     probes.set(skey, cached !== null ? Promise.resolve(cached === '1')
-      : fetch(url(path), { method: 'HEAD', credentials: 'same-origin' })
+      : fetch(url(path), { method, credentials: 'same-origin' })
         .then(r => r.status !== 404, () => false)
         .then(ok => { sessionStorage.setItem(skey, ok ? '1' : '0'); return ok; }));
   }

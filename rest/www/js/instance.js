@@ -27,11 +27,11 @@ export async function render(main, [id]) {
   clear(main, h('p', { class: 'muted' }, 'Loading instance…'));
   const [inst, tags, metaNames, attNames, previews] = await Promise.all([
     api(`instances/${id}`), api(`instances/${id}/tags`), api(`instances/${id}/metadata`),
-    api(`instances/${id}/attachments`), hasRoute('preview', `instances/${id}/preview`)]);
+    api(`instances/${id}/attachments`), hasRoute('preview', `instances/${id}/preview`, 'GET')]);
   const meta = await Promise.all(metaNames.map(async n => [n, await api(`instances/${id}/metadata/${n}`, { raw: true }).then(r => r.text())]));
   const atts = await Promise.all(attNames.map(async n => {
     const info = {};
-    for (const op of ['size', 'compressed-size', 'uncompressed-md5']) {
+    for (const op of ['size', 'compressed-size', 'md5']) {
       info[op] = await api(`instances/${id}/attachments/${n}/${op}`, { raw: true }).then(r => r.text(), () => '');
     }
     return [n, info];
@@ -51,14 +51,14 @@ export async function render(main, [id]) {
       h('a', { class: 'button', href: url(`instances/${id}/file`), download: `${inst.MainDicomTags?.SOPInstanceUID || id}.dcm` }, 'Download DICOM')),
     h('div', { class: 'grid2' },
       h('section', { class: 'card' }, h('h2', {}, 'Preview'),
-        previews ? h('img', { class: 'preview', src: url(`instances/${id}/preview`), alt: 'Preview of the instance' })
+        previews ? h('img', { class: 'preview', src: url(`instances/${id}/preview`, 'GET'), alt: 'Preview of the instance' })
           : h('p', { class: 'muted' }, 'This server does not render previews (yet).'),
         kv([['SOP Instance UID', h('code', {}, inst.MainDicomTags?.SOPInstanceUID || '')], ['File size', bytes(inst.FileSize)], ['Index in series', inst.IndexInSeries]])),
       h('div', {},
         h('section', { class: 'card' }, h('h2', {}, 'Metadata'), kv(meta.map(([k, v]) => [k, v]))),
         h('section', { class: 'card' }, h('h2', {}, 'Attachments'),
           h('table', { class: 'list compact' }, h('thead', {}, h('tr', {}, ['Name', 'Size', 'Stored size', 'MD5'].map(c => h('th', { scope: 'col' }, c)))),
-            h('tbody', {}, atts.map(([n, i]) => h('tr', {}, h('td', {}, n), h('td', {}, bytes(Number(i.size))), h('td', {}, bytes(Number(i['compressed-size']))), h('td', {}, h('code', {}, i['uncompressed-md5']))))))))),
+            h('tbody', {}, atts.map(([n, i]) => h('tr', {}, h('td', {}, n), h('td', {}, bytes(Number(i.size))), h('td', {}, bytes(Number(i['compressed-size']))), h('td', {}, h('code', {}, i.md5))))))))),
     h('section', { class: 'card' }, h('h2', {}, 'Tags'),
       h('div', { class: 'field' }, h('label', { for: 'tag-filter' }, 'Filter'), filter), tree));
 }

@@ -16,7 +16,7 @@ function thumb(inst, previews) {
   const label = `Instance ${n ?? ''}`.trim();
   const fig = h('a', { class: 'thumb', href: `#/instance/${inst.ID}`, title: label },
     previews
-      ? h('img', { src: url(`instances/${inst.ID}/preview`), alt: label, loading: 'lazy', width: 128, height: 128,
+      ? h('img', { src: url(`instances/${inst.ID}/preview`, 'GET'), alt: label, loading: 'lazy', width: 128, height: 128,
         onerror: e => e.target.replaceWith(h('span', { class: 'noimg' }, 'no preview')) })
       : h('span', { class: 'noimg', title: 'Thumbnails need the server\'s /instances/{id}/preview route' }, '#' + (n ?? '?')),
     h('span', { class: 'cap' }, n !== undefined ? `#${n}` : ''));
@@ -39,7 +39,7 @@ export async function render(main, [id]) {
   clear(main, h('p', { class: 'muted' }, 'Loading study…'));
   const [st, series] = await Promise.all([api(`studies/${id}`), api(`studies/${id}/series`)]);
   const firstInstance = series.find(s => s.Instances?.length)?.Instances[0];
-  const previews = firstInstance ? await hasRoute('preview', `instances/${firstInstance}/preview`) : false;
+  const previews = firstInstance ? await hasRoute('preview', `instances/${firstInstance}/preview`, 'GET') : false;
   const p = st.PatientMainDicomTags || {};
   const t = st.MainDicomTags || {};
   const seriesBox = h('div', { class: 'series-list' }, h('p', { class: 'muted' }, 'Loading series…'));
@@ -54,7 +54,7 @@ export async function render(main, [id]) {
       h('section', { class: 'card', 'aria-label': 'Study' }, h('h2', {}, 'Study'),
         kv([['Date', dicomDate(t.StudyDate)], ['Description', t.StudyDescription], ['Accession', t.AccessionNumber],
           ['Study ID', t.StudyID], ['Referring physician', personName(t.ReferringPhysicianName)],
-          ['Study UID', h('code', {}, t.StudyInstanceUID || '')], ['Stored', st.IsStable ? 'stable' : 'receiving…']]))),
+          ['Study UID', h('code', {}, t.StudyInstanceUID || '')], ['Stable', st.IsStable ? 'yes' : 'not yet (StableAge)']]))),
     studyActions(st, activity),
     activity,
     h('h2', {}, `Series (${series.length})`),
@@ -69,7 +69,7 @@ export async function render(main, [id]) {
 export async function renderSeries(main, [id]) {
   clear(main, h('p', { class: 'muted' }, 'Loading series…'));
   const [s, instances] = await Promise.all([api(`series/${id}`), api(`series/${id}/instances`)]);
-  const previews = instances.length ? await hasRoute('preview', `instances/${instances[0].ID}/preview`) : false;
+  const previews = instances.length ? await hasRoute('preview', `instances/${instances[0].ID}/preview`, 'GET') : false;
   const st = await api(`studies/${s.ParentStudy}`).catch(() => null);
   clear(main,
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/studies' }, 'Studies'), ' › ',

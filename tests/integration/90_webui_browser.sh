@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# 90_webui_browser: the web interface (rest/www) in a real browser. Debian's chromium,
+# headless, driven by puppeteer-core (tests/browser, installed from its package-lock.json by
+# `npm ci`: it downloads no browser) against two real servers: an open one (walkthrough,
+# 10,000 studies in the list, the memory panel with a 1 s MemoryTrimmingInterval) and one
+# with RemoteAccessAllowed and HTTP Basic auth. Screenshots go to <build>/webui-screenshots.
+source "$(dirname "$0")/lib.sh"
+BROWSER_DIR="$MP_SRC/tests/browser"
+command -v node >/dev/null || fail "node is missing (scripts/deps.sh installs nodejs)"
+[ -x /usr/bin/chromium ] || fail "chromium is missing (scripts/deps.sh installs it)"
+if [ ! -f "$BROWSER_DIR/node_modules/puppeteer-core/package.json" ]; then
+  (cd "$BROWSER_DIR" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --silent) || fail "npm ci in tests/browser"
+fi
+SHOTS="$(dirname "$MINIPACS_BIN")/webui-screenshots"
+rm -rf "$SHOTS"; mkdir -p "$SHOTS"
+
+write_config '"MemoryTrimmingInterval": 1'
+start_server
+
+# The second server: authentication on, remote access allowed.
+AUTH_PORT=$(free_port); AUTH_DICOM=$(free_port)
+AUTH_URL="http://127.0.0.1:$AUTH_PORT"
+PASS="pw-$RANDOM-$RANDOM"
+mkdir -p "$T/auth"
+cat > "$T/auth/Orthanc.json" <<JSON
+{
+  "Name": "it-auth", "StorageDirectory": "$T/auth/db", "IndexDirectory": "$T/auth/db",
+  "HttpPort": $AUTH_PORT, "DicomPort": $AUTH_DICOM, "SyncStorageArea": false,
+  "RemoteAccessAllowed": true, "AuthenticationEnabled": true,
+  "RegisteredUsers": { "alice": "$PASS" }, "MemoryTrimmingInterval": 1
+}
+JSON
+"$MINIPACS_BIN" "$T/auth/Orthanc.json" >>"$T/server.log" 2>&1 &
+AUTH_PID=$!
+trap 'rc=$?; kill -TERM $AUTH_PID 2>/dev/null; wait $AUTH_PID 2>/dev/null; (exit $rc); on_exit' EXIT
+for _ in $(seq 1 200); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "$AUTH_URL/system")" = 401 ] && break
+  sleep 0.05
+done
+
+# ETag and 304 on the embedded files, and their types (curl: the browser hides 304s).
+etag=$(curl -s -D - -o /dev/null "$URL/app/app.css" | tr -d '\r' | awk 'tolower($1)=="etag:" {print $2}')
+[ -n "$etag" ] || fail "no ETag on /app/app.css"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$URL/app/app.css")" = 304 ] || fail "no 304 for a matching If-None-Match"
+curl -s -D - -o /dev/null "$URL/app/js/main.js" | grep -qi '^content-type: text/javascript' || fail "main.js is not served as JavaScript"
+curl -s -D - -o /dev/null "$URL/app/" | grep -qi '^content-type: text/html' || fail "/app/ is not HTML"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/app/nope.js")" = 404 ] || fail "an unknown file is not 404"
+pass "embedded files: ETag $etag, 304 on If-None-Match, Content-Types, 404"
+
+MP_URL="$URL" MP_AUTH_URL="$AUTH_URL" MP_USER=alice MP_PASS="$PASS" MP_SHOTS="$SHOTS" \
+  MP_DATA="$PYDICOM_FILES" MP_BULK="${MP_BULK:-10000}" timeout 170 node "$BROWSER_DIR/walkthrough.mjs" || fail "browser walkthrough"
+ls "$SHOTS"/*.png >/dev/null || fail "no screenshot"
+pass "browser walkthrough (screenshots in $SHOTS)"
