@@ -32,7 +32,12 @@ cat > "$T/auth/Orthanc.json" <<JSON
 JSON
 "$MINIPACS_BIN" "$T/auth/Orthanc.json" >>"$T/server.log" 2>&1 &
 AUTH_PID=$!
-trap 'rc=$?; kill -TERM $AUTH_PID 2>/dev/null; wait $AUTH_PID 2>/dev/null; (exit $rc); on_exit' EXIT
+# lib.sh's exit trap stops its server; ours goes with it.
+eval "lib_$(declare -f stop_server)"
+stop_server() {
+  if [ -n "${AUTH_PID:-}" ]; then kill -TERM "$AUTH_PID" 2>/dev/null || true; wait "$AUTH_PID" 2>/dev/null || true; AUTH_PID=""; fi
+  lib_stop_server
+}
 for _ in $(seq 1 200); do
   [ "$(curl -s -o /dev/null -w '%{http_code}' "$AUTH_URL/system")" = 401 ] && break
   sleep 0.05
@@ -48,6 +53,6 @@ curl -s -D - -o /dev/null "$URL/app/" | grep -qi '^content-type: text/html' || f
 pass "embedded files: ETag $etag, 304 on If-None-Match, Content-Types, 404"
 
 MP_URL="$URL" MP_AUTH_URL="$AUTH_URL" MP_USER=alice MP_PASS="$PASS" MP_SHOTS="$SHOTS" \
-  MP_DATA="$PYDICOM_FILES" MP_BULK="${MP_BULK:-10000}" timeout 170 node "$BROWSER_DIR/walkthrough.mjs" || fail "browser walkthrough"
+  MP_DATA="$PYDICOM_FILES" MP_BULK="${MP_BULK:-10000}" timeout 600 node "$BROWSER_DIR/walkthrough.mjs" || fail "browser walkthrough"
 ls "$SHOTS"/*.png >/dev/null || fail "no screenshot"
 pass "browser walkthrough (screenshots in $SHOTS)"

@@ -8,7 +8,7 @@ import * as instance from './instance.js';
 import * as upload from './upload.js';
 import * as jobs from './jobs.js';
 import * as system from './system.js';
-import { startSampler } from './memory.js';
+import { onSample, startSampler } from './memory.js';
 
 const pages = {
   studies: studies.renderStudies,
@@ -52,6 +52,14 @@ async function route() {
 window.addEventListener('hashchange', route);
 route();
 startSampler();
+// Jobs running or pending, on the Jobs link (from the same metrics samples).
+onSample(s => {
+  const n = s.jobsRunning + s.jobsPending;
+  const b = document.getElementById('jobs-badge');
+  b.hidden = !n;
+  b.textContent = n ? String(n) : '';
+  b.setAttribute('aria-label', `${n} active`);
+});
 api('system').then(s => {
   document.getElementById('server-name').textContent = `${s.Name || ''} · AET ${s.DicomAet || ''}`;
 }).catch(() => {});
