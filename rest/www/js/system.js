@@ -31,7 +31,7 @@ export function chart() {
     return svg;
   }
   const now = samples[samples.length - 1].t;
-  const t0 = Math.min(samples[0].t, now - 60000);
+  const t0 = Math.min(samples[0].t, now - 20000); // from the first sample (10 min at most), 20 s at least
   const span = now - t0 || 1;
   const top = niceMax(Math.max(...samples.map(x => Math.max(x.rss || 0, x.cache || 0))) * 1.1);
   const plotB = H - B - JOBS_H - 8;
@@ -66,14 +66,18 @@ export function chart() {
       s('title', {}, `${clock(p.t)}: ${p.jobsRunning} running, ${p.jobsPending} pending`)));
   }
   // trims: a marker at each, labelled with what it gave back
+  let lastLabel = -1e9;
   for (const tr of trims) {
     const tx = x(tr.t);
+    if (tx < L) continue;
     const g = s('g', { class: tr.released > 0 ? 'trim gave' : 'trim', 'data-released': tr.released },
       s('line', { x1: tx, x2: tx, y1: T, y2: plotB }),
       s('path', { d: `M${tx - 5},${T - 10}h10l-5,8z` }),
       s('title', {}, `${clock(tr.t)}: ${tr.count > 1 ? `${tr.count} trims` : 'trim'}, gave back ${bytes(tr.released)}`));
     const anchor = tx > W - R - 30 ? 'end' : tx < L + 30 ? 'start' : 'middle';
-    if (tr.released > 0) g.append(s('text', { x: anchor === 'end' ? tx + 5 : tx, y: T - 13, 'text-anchor': anchor, class: 'trim-label' }, `−${bytes(tr.released)}`));
+    const room = tx - lastLabel > 56; // labels never overlap; each trim keeps its tooltip
+    if (tr.released > 0 && room) lastLabel = tx;
+    if (tr.released > 0 && room) g.append(s('text', { x: anchor === 'end' ? tx + 5 : tx, y: T - 13, 'text-anchor': anchor, class: 'trim-label' }, `−${bytes(tr.released)}`));
     svg.append(g);
   }
   // legend
