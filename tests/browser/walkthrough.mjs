@@ -127,11 +127,18 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
   const desc = await rowsNames(page);
   ok(JSON.stringify(desc) === JSON.stringify([...NAMES].sort().reverse()), `${label}: sorting by patient name, descending`);
 
-  // open a study: thumbnails
-  await page.goto(base + '/app/#/studies');
+  // open a study with the keyboard alone: Tab from the top of the page to its row, Enter
+  await page.goto(base + '/app/#/studies?name=CT1');
   await page.waitForSelector('table.list tbody tr');
-  const [link] = await page.$$('xpath/.//a[contains(@class,"row-link") and text()="CompressedSamples, CT1"]');
-  await link.click();
+  await page.evaluate(() => document.activeElement?.blur());
+  let tabs = 0;
+  for (; tabs < 40; tabs++) {
+    await page.keyboard.press('Tab');
+    if (await page.evaluate(() => document.activeElement?.classList.contains('row-link'))) break;
+  }
+  const focusRing = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  ok(tabs < 40 && focusRing !== 'none', `${label}: keyboard: the study row is reached in ${tabs + 1} Tabs, with a visible focus ring`);
+  await page.keyboard.press('Enter');
   await page.waitForSelector('.series .thumbs .thumb');
   const previews = await page.$$('.thumb img');
   if (previews.length) {

@@ -137,15 +137,16 @@ function summary() {
 }
 
 export function render(main) {
-  const input = h('input', { type: 'file', id: 'files', multiple: true, class: 'sr-only',
+  // The inputs are hidden and out of the tab order; their labels are the buttons (one tab stop each).
+  const input = h('input', { type: 'file', id: 'files', multiple: true, class: 'sr-only', tabindex: '-1',
     onchange: () => { addFiles([...input.files].map(f => ({ file: f, name: f.name }))); input.value = ''; } });
-  const folder = h('input', { type: 'file', id: 'folder', webkitdirectory: true, class: 'sr-only',
+  const folder = h('input', { type: 'file', id: 'folder', webkitdirectory: true, class: 'sr-only', tabindex: '-1',
     onchange: () => { addFiles([...folder.files].map(f => ({ file: f, name: f.webkitRelativePath || f.name }))); folder.value = ''; } });
   const drop = h('div', { class: 'drop', id: 'drop' },
     h('p', { class: 'big' }, 'Drop DICOM files, folders or ZIP files here'),
-    h('p', {}, 'or ', h('label', { for: 'files', class: 'button primary', tabindex: '0',
+    h('p', {}, 'or ', h('label', { for: 'files', class: 'button primary', tabindex: '0', role: 'button',
       onkeydown: e => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); input.click(); } } }, 'Choose files'),
-    ' ', h('label', { for: 'folder', class: 'button', tabindex: '0',
+    ' ', h('label', { for: 'folder', class: 'button', tabindex: '0', role: 'button',
       onkeydown: e => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); folder.click(); } } }, 'Choose a folder')),
     input, folder);
   drop.addEventListener('dragover', e => { e.preventDefault(); drop.classList.add('over'); });
