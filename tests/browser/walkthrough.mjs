@@ -1,6 +1,6 @@
 // walkthrough.mjs -- the web interface in Debian's chromium (headless, driven by
 // puppeteer-core, which downloads no browser), against two real servers started by
-// tests/integration/90_webui_browser.sh: one open, one with HTTP Basic auth.
+// tests/integration/95_webui_browser.sh: one open, one with HTTP Basic auth.
 // Environment: MP_URL, MP_AUTH_URL, MP_USER, MP_PASS, MP_SHOTS (screenshot folder),
 // MP_DATA (pydicom's test files), MP_BULK (how many studies for the list check).
 // Prints PASS/FAIL lines and one "N passed, N failed" line; exits non-zero on a failure.

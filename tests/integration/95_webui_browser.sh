@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 90_webui_browser: the web interface (rest/www) in a real browser. Debian's chromium,
+# 95_webui_browser: the web interface (rest/www) in a real browser. Debian's chromium,
 # headless, driven by puppeteer-core (tests/browser, installed from its package-lock.json by
 # `npm ci`: it downloads no browser) against two real servers: an open one (walkthrough,
 # 10,000 studies in the list, the memory panel with a 1 s MemoryTrimmingInterval) and one
