@@ -5,11 +5,13 @@
  * by ingest and are read-only here; PUT and DELETE accept only the user metadata declared in
  * "UserMetadata" (by name or number). Each item has a revision (storage: metadata_rev): GET and
  * PUT answer it as ETag "<revision>", PUT/DELETE with If-Match must name the current one
- * (409 otherwise). A change "UpdatedMetadata" is logged on PUT and DELETE, like Orthanc.
+ * (409 otherwise). A change "UpdatedMetadata" is logged on PUT and DELETE, like Orthanc
+ * (server/metadata.c does it).
  *
  * Attachments: the only attachment is the DICOM file ("dicom", content type 1), stored
  * uncompressed: compressed and uncompressed sizes and MD5s are equal. The MD5 is computed on
- * first demand (ingest does not hash, to stay fast) and cached in the index.
+ * first demand (ingest does not hash, to stay fast) and cached in the index
+ * (server/attachments.c).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -20,39 +22,6 @@
 
 #include "rest/rest_int.h"
 
-
-/* Orthanc's numbers of its built-in metadata (MetadataType in Enumerations.h). */
-static const struct { int number; const char *name; } BUILTIN[] = {
-    { 1, "IndexInSeries" },      { 2, "ReceptionDate" },   { 3, "RemoteAET" },
-    { 4, "ExpectedNumberOfInstances" }, { 5, "ModifiedFrom" }, { 6, "AnonymizedFrom" },
-    { 7, "LastUpdate" },         { 8, "Origin" },          { 9, "TransferSyntax" },
-    { 10, "SopClassUid" },       { 11, "RemoteIP" },       { 12, "CalledAET" },
-    { 13, "HttpUsername" },      { 14, "PixelDataOffset" },
-};
-
-/* Resolves a metadata name from the URI (a name or a number) into out. user: it is a
- * user metadata declared in the configuration. false: unknown. */
-static bool resolve_name(const Cfg *cfg, const char *in, char *out, size_t size, bool *user)
-{
-    char *end;
-    long num = strtol(in, &end, 10);
-    bool numeric = *in && !*end;
-    *user = false;
-    for (size_t i = 0; i < cfg->nuser_metadata; i++) {
-        if ((numeric && cfg->user_metadata[i].number == num) || !strcmp(cfg->user_metadata[i].name, in)) {
-            snprintf(out, size, "%s", cfg->user_metadata[i].name);
-            *user = true;
-            return true;
-        }
-    }
-    for (size_t i = 0; i < sizeof BUILTIN / sizeof BUILTIN[0]; i++) {
-        if ((numeric && BUILTIN[i].number == num) || !strcmp(BUILTIN[i].name, in)) {
-            snprintf(out, size, "%s", BUILTIN[i].name);
-            return true;
-        }
-    }
-    return false;
-}
 
 /* If-Match: "3" or 3 -> 3; absent -> -1; malformed -> -2. */
 /* The revision of If-Match into *match (-1 without the header); false (400 replied) when
@@ -76,13 +45,6 @@ static bool if_match(RestCall *call, int64_t *match)
     return false;
 }
 
-static void log_updated(RestCall *call, int level)
-{
-    StoError se = { 0 };
-    if (!idx_change_add(&se, call->srv->db, "UpdatedMetadata", level, call->params[1]))
-        SRV_LOG_WARN("http", "cannot log UpdatedMetadata: %s", se.message);
-}
-
 static void set_etag(RestCall *call, int64_t revision)
 {
     char etag[32];
@@ -94,20 +56,10 @@ static void set_etag(RestCall *call, int64_t revision)
 void h_metadata_list(RestCall *call)
 {
     int level = rest_level_from_route(call->params[0]);
-    IdxResource r = { 0 };
-    StoError se = { 0 };
-    if (!idx_resource_get(&se, call->srv->db, level, call->params[1], &r)) {
-        rest_fail_sto(call, &se);
-        return;
-    }
-    bool expand = rest_arg_bool(call, "expand");
-    cJSON *o = expand ? cJSON_CreateObject() : cJSON_CreateArray();
-    for (size_t i = 0; i < r.nmeta; i++) {
-        if (expand) cJSON_AddStringToObject(o, r.meta_names[i], r.meta_values[i]);
-        else cJSON_AddItemToArray(o, cJSON_CreateString(r.meta_names[i]));
-    }
-    idx_resource_cleanup(&r);
-    rest_reply_json(call, 200, o);
+    SrvError e = { 0 };
+    cJSON *o = srv_metadata_list(&e, call->srv, level, call->params[1], rest_arg_bool(call, "expand"));
+    if (!o) rest_reply_error(call, &e);
+    else rest_reply_json(call, 200, o);
 }
 
 /* GET /{level}/{id}/metadata/{name} */
@@ -116,13 +68,13 @@ void h_metadata_get(RestCall *call)
     int level = rest_level_from_route(call->params[0]);
     char name[128];
     bool user;
-    if (!resolve_name(&call->srv->cfg, call->params[2], name, sizeof name, &user))
+    if (!srv_metadata_resolve(&call->srv->cfg, call->params[2], name, sizeof name, &user))
         snprintf(name, sizeof name, "%s", call->params[2]); /* unknown: surely absent, 404 below */
     char *value = NULL;
     int64_t rev = 0;
-    StoError se = { 0 };
-    if (!idx_metadata_get(&se, call->srv->db, level, call->params[1], name, &value, &rev)) {
-        rest_fail_sto(call, &se);
+    SrvError e = { 0 };
+    if (!srv_metadata_get(&e, call->srv, level, call->params[1], name, &value, &rev)) {
+        rest_reply_error(call, &e);
         return;
     }
     set_etag(call, rev);
@@ -132,7 +84,7 @@ void h_metadata_get(RestCall *call)
 static bool check_user(RestCall *call, char *name, size_t size)
 {
     bool user;
-    if (!resolve_name(&call->srv->cfg, call->params[2], name, size, &user)) {
+    if (!srv_metadata_resolve(&call->srv->cfg, call->params[2], name, size, &user)) {
         rest_fail(call, SRV_PARAMETER_OUT_OF_RANGE, "unknown metadata \"%s\" (declare it in UserMetadata)",
                   call->params[2]);
         return false;
@@ -158,14 +110,13 @@ void h_metadata_put(RestCall *call)
         return;
     }
     int64_t rev = 0;
-    StoError se = { 0 };
-    bool ok = idx_metadata_put(&se, call->srv->db, level, call->params[1], name, value, match, &rev);
+    SrvError e = { 0 };
+    bool ok = srv_metadata_put(&e, call->srv, level, call->params[1], name, value, match, &rev);
     free(value);
     if (!ok) {
-        rest_fail_sto(call, &se);
+        rest_reply_error(call, &e);
         return;
     }
-    log_updated(call, level);
     set_etag(call, rev);
     rest_reply_text(call, 200, "text/plain", "");
 }
@@ -178,12 +129,11 @@ void h_metadata_delete(RestCall *call)
     if (!check_user(call, name, sizeof name)) return;
     int64_t match;
     if (!if_match(call, &match)) return;
-    StoError se = { 0 };
-    if (!idx_metadata_remove(&se, call->srv->db, level, call->params[1], name, match)) {
-        rest_fail_sto(call, &se);
+    SrvError e = { 0 };
+    if (!srv_metadata_delete(&e, call->srv, level, call->params[1], name, match)) {
+        rest_reply_error(call, &e);
         return;
     }
-    log_updated(call, level);
     rest_reply_text(call, 200, "text/plain", "");
 }
 
@@ -192,58 +142,28 @@ void h_metadata_delete(RestCall *call)
 /* GET /{level}/{id}/attachments: ["dicom"] for an instance, [] otherwise. */
 void h_attachments_list(RestCall *call)
 {
-    int level = rest_level_from_route(call->params[0]);
-    IdxResource r = { 0 };
-    StoError se = { 0 };
-    if (!idx_resource_get(&se, call->srv->db, level, call->params[1], &r)) {
-        rest_fail_sto(call, &se);
-        return;
-    }
-    idx_resource_cleanup(&r);
-    cJSON *a = cJSON_CreateArray();
-    if (level == IDX_INSTANCE) cJSON_AddItemToArray(a, cJSON_CreateString("dicom"));
-    rest_reply_json(call, 200, a);
+    SrvError e = { 0 };
+    cJSON *a = srv_attachments_list(&e, call->srv, rest_level_from_route(call->params[0]), call->params[1]);
+    if (!a) rest_reply_error(call, &e);
+    else rest_reply_json(call, 200, a);
 }
 
-/* The instance of an attachment route, with its MD5 computed if needed. Reply set on failure. */
-static bool load_attachment(RestCall *call, IdxResource *r, bool need_md5)
+/* The attachment of the route, with its MD5 computed if needed. Reply set on failure. */
+static bool load_attachment(RestCall *call, SrvAttachment *a, bool need_md5)
 {
-    int level = rest_level_from_route(call->params[0]);
-    StoError se = { 0 };
-    if (!idx_resource_get(&se, call->srv->db, level, call->params[1], r)) {
-        rest_fail_sto(call, &se);
-        return false;
-    }
-    if (level != IDX_INSTANCE || (strcmp(call->params[2], "dicom") && strcmp(call->params[2], "1"))) {
-        idx_resource_cleanup(r);
-        rest_fail(call, SRV_UNKNOWN_RESOURCE, "no attachment \"%s\"", call->params[2]);
-        return false;
-    }
-    if (need_md5 && !r->md5[0]) {
-        void *buf = NULL;
-        size_t len = 0;
-        if (!sto_area_read(&se, call->srv->area, r->uuid, &buf, &len)) {
-            idx_resource_cleanup(r);
-            SrvError e = { 0 };
-            srv_error_from_sto(&e, &se);
-            if (se.code == STO_ERR_NOT_FOUND) e.code = SRV_INEXISTENT_FILE;
-            rest_reply_error(call, &e);
-            return false;
-        }
-        srv_md5_hex(buf, len, r->md5);
-        free(buf);
-        if (!idx_attachment_set_md5(&se, call->srv->db, r->uuid, r->md5))
-            SRV_LOG_WARN("http", "cannot cache the MD5 of %s: %s", r->uuid, se.message);
-    }
-    return true;
+    SrvError e = { 0 };
+    if (srv_attachment_get(&e, call->srv, rest_level_from_route(call->params[0]), call->params[1],
+                           call->params[2], need_md5, a))
+        return true;
+    rest_reply_error(call, &e);
+    return false;
 }
 
 /* GET /{level}/{id}/attachments/{name}: the operations, as Orthanc lists them. */
 void h_attachment_ops(RestCall *call)
 {
-    IdxResource r = { 0 };
-    if (!load_attachment(call, &r, false)) return;
-    idx_resource_cleanup(&r);
+    SrvAttachment att;
+    if (!load_attachment(call, &att, false)) return;
     static const char *const ops[] = { "compressed-data", "compressed-md5", "compressed-size",
                                        "data", "info", "is-compressed", "md5", "size", "verify-md5" };
     cJSON *a = cJSON_CreateArray();
@@ -261,30 +181,27 @@ void h_attachment_get(RestCall *call)
         rest_fail(call, SRV_UNKNOWN_RESOURCE, "unknown attachment operation \"%s\"", op);
         return;
     }
-    IdxResource r = { 0 };
+    SrvAttachment r;
     if (!load_attachment(call, &r, md5)) return;
     char text[64];
     if (!strcmp(op, "data") || !strcmp(op, "compressed-data")) {
-        rest_reply_stored_file(call, r.uuid);
-        idx_resource_cleanup(&r);
+        rest_reply_instance_file(call, call->params[1]);
         return;
     }
     if (!strcmp(op, "info")) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "CompressedMD5", r.md5);
-        cJSON_AddNumberToObject(o, "CompressedSize", (double)r.file_size);
+        cJSON_AddNumberToObject(o, "CompressedSize", (double)r.size);
         cJSON_AddNumberToObject(o, "ContentType", 1);
         cJSON_AddStringToObject(o, "UncompressedMD5", r.md5);
-        cJSON_AddNumberToObject(o, "UncompressedSize", (double)r.file_size);
+        cJSON_AddNumberToObject(o, "UncompressedSize", (double)r.size);
         cJSON_AddStringToObject(o, "Uuid", r.uuid);
-        idx_resource_cleanup(&r);
         rest_reply_json(call, 200, o);
         return;
     }
     if (md5) snprintf(text, sizeof text, "%s", r.md5);
     else if (!strcmp(op, "is-compressed")) snprintf(text, sizeof text, "0");
-    else snprintf(text, sizeof text, "%llu", (unsigned long long)r.file_size);
-    idx_resource_cleanup(&r);
+    else snprintf(text, sizeof text, "%llu", (unsigned long long)r.size);
     rest_reply_text(call, 200, "text/plain", text);
 }
 
@@ -292,23 +209,10 @@ void h_attachment_get(RestCall *call)
  * with the cached one (computing it first if none was). */
 void h_attachment_verify(RestCall *call)
 {
-    IdxResource r = { 0 };
-    if (!load_attachment(call, &r, true)) return;
-    void *buf = NULL;
-    size_t len = 0;
-    StoError se = { 0 };
-    if (!sto_area_read(&se, call->srv->area, r.uuid, &buf, &len)) {
-        idx_resource_cleanup(&r);
-        rest_fail_sto(call, &se);
-        return;
-    }
-    char md5[33];
-    srv_md5_hex(buf, len, md5);
-    free(buf);
-    bool same = !strcmp(md5, r.md5);
-    idx_resource_cleanup(&r);
-    if (!same) {
-        rest_fail(call, SRV_CORRUPTED_FILE, "the MD5 of the stored file does not match");
+    SrvError e = { 0 };
+    if (!srv_attachment_verify(&e, call->srv, rest_level_from_route(call->params[0]), call->params[1],
+                               call->params[2])) {
+        rest_reply_error(call, &e);
         return;
     }
     rest_reply_json(call, 200, cJSON_CreateObject());

@@ -160,7 +160,7 @@ static void h_query(RestCall *call)
     cJSON *body = rest_body_json(call);
     if (!body) return;
     SrvError err = { 0 };
-    char id[STO_UUID_LEN];
+    char id[SRV_UUID_LEN];
     bool ok = scu_query(&err, call->srv, &m, body, id);
     cJSON_Delete(body);
     if (!ok) {

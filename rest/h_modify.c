@@ -22,7 +22,7 @@ static void modify_route(RestCall *call, bool anonymize)
         rest_reply_error(call, &err);
         return;
     }
-    if (level == IDX_INSTANCE) {
+    if (level == SRV_INSTANCE) {
         void *buf = NULL;
         size_t len = 0;
         bool ok = modify_instance(&err, rq, &buf, &len);

@@ -9,10 +9,10 @@
 
 static void h_protected_get(RestCall *call)
 {
-    StoError se = { 0 };
+    SrvError e = { 0 };
     bool on = false;
-    if (!idx_patient_is_protected(&se, call->srv->db, call->params[0], &on)) {
-        rest_fail_sto(call, &se);
+    if (!srv_patient_is_protected(&e, call->srv, call->params[0], &on)) {
+        rest_reply_error(call, &e);
         return;
     }
     rest_reply_text(call, 200, "text/plain", on ? "1" : "0");
@@ -34,12 +34,11 @@ static void h_protected_put(RestCall *call)
         rest_fail(call, SRV_BAD_REQUEST, "the body must be \"0\" or \"1\"");
         return;
     }
-    StoError se = { 0 };
-    if (!idx_patient_set_protected(&se, call->srv->db, call->params[0], on)) {
-        rest_fail_sto(call, &se);
+    SrvError e = { 0 };
+    if (!srv_patient_set_protected(&e, call->srv, call->params[0], on)) {
+        rest_reply_error(call, &e);
         return;
     }
-    SRV_LOG_INFO("http", "patient %s %s", call->params[0], on ? "protected" : "unprotected");
     rest_reply_text(call, 200, "text/plain", "");
 }
 

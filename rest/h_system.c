@@ -13,7 +13,7 @@ void h_system(RestCall *call)
     cJSON_AddNumberToObject(o, "ApiVersion", MP_API_VERSION);
     cJSON_AddBoolToObject(o, "CheckRevisions", 0);
     cJSON_AddNullToObject(o, "DatabaseBackendPlugin");
-    cJSON_AddNumberToObject(o, "DatabaseVersion", IDX_SCHEMA_VERSION);
+    cJSON_AddNumberToObject(o, "DatabaseVersion", srv_database_version());
     cJSON_AddStringToObject(o, "DicomAet", cfg->dicom_aet);
     cJSON_AddNumberToObject(o, "DicomPort", cfg->dicom_port);
     cJSON_AddNumberToObject(o, "HttpPort", cfg->http_port);
@@ -42,17 +42,17 @@ void h_system(RestCall *call)
 /* GET /statistics: running totals, no scan. */
 void h_statistics(RestCall *call)
 {
-    IdxTotals t;
-    StoError se = { 0 };
-    if (!idx_totals(&se, call->srv->db, &t)) {
-        rest_fail_sto(call, &se);
+    SrvTotals t;
+    SrvError e = { 0 };
+    if (!srv_totals(&e, call->srv, &t)) {
+        rest_reply_error(call, &e);
         return;
     }
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "CountInstances", (double)t.count[IDX_INSTANCE]);
-    cJSON_AddNumberToObject(o, "CountPatients", (double)t.count[IDX_PATIENT]);
-    cJSON_AddNumberToObject(o, "CountSeries", (double)t.count[IDX_SERIES]);
-    cJSON_AddNumberToObject(o, "CountStudies", (double)t.count[IDX_STUDY]);
+    cJSON_AddNumberToObject(o, "CountInstances", (double)t.count[SRV_INSTANCE]);
+    cJSON_AddNumberToObject(o, "CountPatients", (double)t.count[SRV_PATIENT]);
+    cJSON_AddNumberToObject(o, "CountSeries", (double)t.count[SRV_SERIES]);
+    cJSON_AddNumberToObject(o, "CountStudies", (double)t.count[SRV_STUDY]);
     rest_add_size(o, "TotalDiskSize", t.disk_size);
     rest_add_size(o, "TotalUncompressedSize", t.uncompressed_size);
     rest_reply_json(call, 200, o);
@@ -64,44 +64,18 @@ void h_changes(RestCall *call)
     uint64_t since, limit;
     if (!rest_arg_u64(call, "since", 0, &since) || !rest_arg_u64(call, "limit", 100, &limit)) return;
     if (limit == 0 || limit > 10000) limit = limit ? 10000 : 100;
-    IdxChange *ch = NULL;
-    size_t n = 0;
-    bool done = true;
-    int64_t last = 0;
-    StoError se = { 0 };
-    bool ok = rest_arg(call, "last") ? idx_changes_last(&se, call->srv->db, &ch, &n, &last)
-                                     : idx_changes(&se, call->srv->db, (int64_t)since, limit, &ch, &n, &done, &last);
-    if (!ok) {
-        rest_fail_sto(call, &se);
-        return;
-    }
-    cJSON *o = cJSON_CreateObject();
-    cJSON *a = cJSON_CreateArray();
-    for (size_t i = 0; i < n; i++) {
-        cJSON *c = cJSON_CreateObject();
-        char path[96];
-        cJSON_AddStringToObject(c, "ChangeType", ch[i].type);
-        cJSON_AddStringToObject(c, "Date", ch[i].date);
-        cJSON_AddStringToObject(c, "ID", ch[i].id);
-        snprintf(path, sizeof path, "/%s/%s", srv_level_route(ch[i].level), ch[i].id);
-        cJSON_AddStringToObject(c, "Path", path);
-        cJSON_AddStringToObject(c, "ResourceType", srv_level_name(ch[i].level));
-        cJSON_AddNumberToObject(c, "Seq", (double)ch[i].seq);
-        cJSON_AddItemToArray(a, c);
-    }
-    free(ch);
-    cJSON_AddItemToObject(o, "Changes", a);
-    cJSON_AddBoolToObject(o, "Done", done);
-    cJSON_AddNumberToObject(o, "Last", (double)last);
-    rest_reply_json(call, 200, o);
+    SrvError e = { 0 };
+    cJSON *o = srv_changes_json(&e, call->srv, (int64_t)since, limit, rest_arg(call, "last") != NULL);
+    if (!o) rest_reply_error(call, &e);
+    else rest_reply_json(call, 200, o);
 }
 
 /* DELETE /changes */
 void h_changes_delete(RestCall *call)
 {
-    StoError se = { 0 };
-    if (!idx_changes_clear(&se, call->srv->db)) {
-        rest_fail_sto(call, &se);
+    SrvError e = { 0 };
+    if (!srv_changes_clear(&e, call->srv)) {
+        rest_reply_error(call, &e);
         return;
     }
     rest_reply_json(call, 200, cJSON_CreateObject());

@@ -1,14 +1,10 @@
 /* h_tools.c -- Orthanc's /tools routes: find (search on main DICOM tags), lookup (a UID or ID
  * to the resources carrying it), create-dicom, now, now-local, generate-uid.
  *
- * DESIGN: /tools/find translates its body onto the one query engine (server/query.c, shared
- * with C-FIND), which matches main DICOM tags of the level and its ancestors in SQL. Matching is DICOM's, as Orthanc applies it: '*' and '?' wildcards,
- * '\\'-separated alternatives, ranges "a-b" for DA/DT/TM; PN values compare case-insensitively
- * unless "CaseSensitive": true (Orthanc's CaseSensitivePN default is false), other VRs exactly.
- * Tags outside the main DICOM tags are matched on the stored files by the query engine
- * (server/query.c), as Orthanc does.
- * /tools/create-dicom builds the file in dicom/ (dcm_create) and stores it through the one
- * ingest path, like an upload.
+ * DESIGN: the search is server/find.c's (srv_find, a translation onto the one query engine of
+ * server/query.c, shared with C-FIND: main DICOM tags in SQL, other tags on the stored files);
+ * /tools/create-dicom decodes the request (Tags, Parent, the Content data URI) and lets
+ * server/create.c build the file and store it through the one ingest path, like an upload.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -17,9 +13,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "dicom/dicom.h"
 #include "rest/rest_int.h"
-#include "server/query.h"
 
 
 /* ---- /tools/now, /tools/now-local, /tools/generate-uid ----------------------------------- */
@@ -41,8 +35,8 @@ void h_tools_now_local(RestCall *call) { reply_now(call, true); }
 /* A "2.25." UID from 128 random bits (PS3.5 B.2), printed in decimal. */
 static void uuid_uid(char out[64])
 {
-    char u[STO_UUID_LEN];
-    sto_uuid_new(u);
+    char u[SRV_UUID_LEN];
+    srv_uuid_new(u);
     uint32_t w[4] = { 0 }; /* big-endian 32-bit words of the 128-bit number */
     int k = 0;
     for (const char *p = u; *p && k < 32; p++) {
@@ -80,7 +74,7 @@ void h_tools_generate_uid(RestCall *call)
         return;
     }
     char uid[64];
-    if (!strcasecmp(level, "patient")) sto_uuid_new(uid); /* Orthanc: a UUID for PatientID */
+    if (!strcasecmp(level, "patient")) srv_uuid_new(uid); /* Orthanc: a UUID for PatientID */
     else uuid_uid(uid);
     rest_reply_text(call, 200, "text/plain", uid);
 }
@@ -90,7 +84,7 @@ void h_tools_generate_uid(RestCall *call)
 static int level_from_name(const char *s)
 {
     static const char *const names[] = { "Patient", "Study", "Series", "Instance" };
-    for (int l = 0; l < IDX_LEVELS; l++)
+    for (int l = 0; l < SRV_LEVELS; l++)
         if (s && !strcasecmp(s, names[l])) return l;
     return -1;
 }
@@ -108,34 +102,6 @@ static bool json_u64(RestCall *call, const cJSON *body, const char *key, uint64_
     return true;
 }
 
-/* Collects the IDs of a /tools/find answer. */
-typedef struct FindIds {
-    char **ids;
-    size_t n, cap;
-    bool oom;
-} FindIds;
-
-static bool find_collect(void *ctx, const QryAnswer *a)
-{
-    FindIds *f = ctx;
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 64;
-        char **p = cap <= REST_MAX_ID_LIST / sizeof *p ? realloc(f->ids, cap * sizeof *p) : NULL;
-        if (!p) {
-            f->oom = true;
-            return false;
-        }
-        f->ids = p;
-        f->cap = cap;
-    }
-    if (!(f->ids[f->n] = strdup(a->id))) {
-        f->oom = true;
-        return false;
-    }
-    f->n++;
-    return true;
-}
-
 /* POST /tools/find {Level, Query, Expand, Limit, Since, CaseSensitive}: a translation onto the
  * one query engine (server/query.c), which C-FIND uses too: tags outside the main DICOM tags
  * are matched on the stored files, as Orthanc does. */
@@ -146,10 +112,7 @@ void h_tools_find(RestCall *call)
     const cJSON *lv = cJSON_GetObjectItemCaseSensitive(body, "Level");
     const cJSON *query = cJSON_GetObjectItemCaseSensitive(body, "Query");
     int level = cJSON_IsString(lv) ? level_from_name(lv->valuestring) : -1;
-    QryKey *keys = NULL;
-    size_t n = 0;
     uint64_t limit, since;
-    FindIds found = { 0 };
     if (level < 0 || !cJSON_IsObject(query)) {
         rest_fail(call, SRV_BAD_REQUEST, "/tools/find needs \"Level\" (Patient, Study, Series, Instance) and \"Query\" (an object)");
         goto out;
@@ -157,38 +120,16 @@ void h_tools_find(RestCall *call)
     if (!json_u64(call, body, "Limit", &limit) || !json_u64(call, body, "Since", &since)) goto out;
     bool case_sensitive = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "CaseSensitive"));
     bool expand = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "Expand"));
-    keys = calloc((size_t)cJSON_GetArraySize(query) + 1, sizeof *keys);
-    if (!keys) {
-        rest_fail(call, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+    char **ids = NULL;
+    size_t nids = 0;
+    SrvError e = { 0 };
+    if (!srv_find(&e, call->srv, level, query, case_sensitive, since, limit, &ids, &nids)) {
+        rest_reply_error(call, &e);
         goto out;
     }
-    const cJSON *q;
-    cJSON_ArrayForEach(q, query) {
-        uint32_t tag;
-        if (!dcm_tag_parse(q->string, &tag)) {
-            rest_fail(call, SRV_UNKNOWN_DICOM_TAG, "unknown DICOM tag \"%s\" in Query", q->string);
-            goto out;
-        }
-        if (!cJSON_IsString(q)) {
-            rest_fail(call, SRV_BAD_REQUEST, "the value of \"%s\" in Query must be a string", q->string);
-            goto out;
-        }
-        if (qry_universal(q->valuestring)) continue; /* matches everything */
-        keys[n].tag = tag;
-        keys[n++].pattern = q->valuestring;
-    }
-    QryRequest rq = { .level = level, .keys = keys, .nkeys = n, .case_sensitive_pn = case_sensitive,
-                      .since = since, .limit = limit, .ids_only = true };
-    SrvError err = { 0 };
-    if (!qry_run(&err, call->srv, &rq, find_collect, &found, NULL) || found.oom) {
-        if (found.oom) srv_fail(&err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
-        rest_reply_error(call, &err);
-        goto out;
-    }
-    rest_reply_ids(call, level, found.ids, found.n, expand);
+    rest_reply_ids(call, level, ids, nids, expand);
+    srv_strings_free(ids, nids);
 out:
-    idx_strings_free(found.ids, found.n);
-    free(keys);
     cJSON_Delete(body);
 }
 
@@ -198,39 +139,17 @@ out:
  * SOPInstanceUID) -> [{ID, Path, Type}] */
 void h_tools_lookup(RestCall *call)
 {
-    static const uint32_t keys[IDX_LEVELS] = { 0x00100020, 0x0020000d, 0x0020000e, 0x00080018 };
     char *value = strndup(call->body ? call->body : "", call->body_len);
     if (!value) {
         rest_fail(call, SRV_NOT_ENOUGH_MEMORY, "out of memory");
         return;
     }
     srv_strip(value);
-    cJSON *a = cJSON_CreateArray();
-    for (int l = 0; l < IDX_LEVELS && *value; l++) {
-        IdxFindConstraint c = { .level = l, .tag = keys[l], .pattern = value };
-        char **ids = NULL;
-        size_t n = 0;
-        StoError se = { 0 };
-        if (strchr(value, '\\')) break; /* a list is not one identifier */
-        if (!idx_find(&se, call->srv->db, l, &c, 1, 0, 0, &ids, &n)) {
-            free(value);
-            cJSON_Delete(a);
-            rest_fail_sto(call, &se);
-            return;
-        }
-        for (size_t i = 0; i < n; i++) {
-            cJSON *o = cJSON_CreateObject();
-            char path[96];
-            snprintf(path, sizeof path, "/%s/%s", srv_level_route(l), ids[i]);
-            cJSON_AddStringToObject(o, "ID", ids[i]);
-            cJSON_AddStringToObject(o, "Path", path);
-            cJSON_AddStringToObject(o, "Type", srv_level_name(l));
-            cJSON_AddItemToArray(a, o);
-        }
-        idx_strings_free(ids, n);
-    }
+    SrvError e = { 0 };
+    cJSON *a = srv_lookup(&e, call->srv, value);
     free(value);
-    rest_reply_json(call, 200, a);
+    if (!a) rest_reply_error(call, &e);
+    else rest_reply_json(call, 200, a);
 }
 
 /* ---- /tools/create-dicom ------------------------------------------------------------------ */
@@ -269,43 +188,6 @@ static bool base64_decode(const char *s, unsigned char **out, size_t *len)
     return true;
 }
 
-/* Adds the main tags of the parent (and its ancestors) to tags, where tags lacks them. */
-static bool add_parent_tags(RestCall *call, cJSON *tags, const char *parent)
-{
-    IdxResource r = { 0 };
-    StoError se = { 0 };
-    if (!idx_resource_get(&se, call->srv->db, -1, parent, &r)) {
-        rest_fail_sto(call, &se);
-        return false;
-    }
-    if (r.level > IDX_SERIES) { /* Orthanc: a patient, study or series */
-        idx_resource_cleanup(&r);
-        rest_fail(call, SRV_BAD_REQUEST, "\"Parent\" must be a patient, a study or a series");
-        return false;
-    }
-    for (;;) {
-        for (size_t i = 0; i < r.ntags; i++) {
-            char key[16];
-            snprintf(key, sizeof key, "%04x,%04x", r.tag_keys[i] >> 16, r.tag_keys[i] & 0xffff);
-            bool present = cJSON_GetObjectItemCaseSensitive(tags, key) != NULL;
-            const char *name = srv_main_tag_name(r.tag_keys[i]);
-            if (name && cJSON_GetObjectItemCaseSensitive(tags, name)) present = true;
-            if (!present) cJSON_AddStringToObject(tags, key, r.tag_values[i]);
-        }
-        if (r.level == IDX_PATIENT) break;
-        char pid[IDX_ID_LEN];
-        int pl = r.level - 1;
-        snprintf(pid, sizeof pid, "%s", r.parent_id);
-        idx_resource_cleanup(&r);
-        if (!idx_resource_get(&se, call->srv->db, pl, pid, &r)) {
-            rest_fail_sto(call, &se);
-            return false;
-        }
-    }
-    idx_resource_cleanup(&r);
-    return true;
-}
-
 /* POST /tools/create-dicom {Tags, Content?, Parent?} -> {ID, Path} of the stored instance */
 void h_tools_create_dicom(RestCall *call)
 {
@@ -313,8 +195,6 @@ void h_tools_create_dicom(RestCall *call)
     unsigned char *content = NULL;
     size_t content_len = 0;
     char type[64] = "";
-    void *file = NULL;
-    size_t file_len = 0;
     if (!body) return;
     cJSON *tags = cJSON_GetObjectItemCaseSensitive(body, "Tags");
     if (tags && !cJSON_IsObject(tags)) {
@@ -326,7 +206,6 @@ void h_tools_create_dicom(RestCall *call)
         cJSON_AddItemToObject(body, "Tags", tags);
     }
     const cJSON *parent = cJSON_GetObjectItemCaseSensitive(body, "Parent");
-    if (cJSON_IsString(parent) && !add_parent_tags(call, tags, parent->valuestring)) goto out;
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(body, "Content");
     if (c) {
         /* "data:<type>;base64,<data>" */
@@ -342,30 +221,23 @@ void h_tools_create_dicom(RestCall *call)
             goto out;
         }
     }
-    DcmError de = { 0 };
-    if (!dcm_create(&de, tags, type, content, content_len, &file, &file_len)) {
-        SrvError e = { 0 };
-        srv_error_from_dcm(&e, &de);
-        rest_reply_error(call, &e);
-        goto out;
-    }
     SrvError err = { 0 };
     IngestOrigin origin = { .origin = INGEST_ORIGIN_REST,
                             .remote_ip = call->remote_ip[0] ? call->remote_ip : NULL,
                             .http_user = call->user };
     IngestResult res;
-    if (!ingest_buffer(&err, call->srv, file, file_len, &origin, &res)) {
+    if (!srv_create_dicom(&err, call->srv, tags, cJSON_IsString(parent) ? parent->valuestring : NULL,
+                          type, content, content_len, &origin, &res)) {
         rest_reply_error(call, &err);
         goto out;
     }
     cJSON *o = cJSON_CreateObject();
     char path[96];
-    snprintf(path, sizeof path, "/instances/%s", res.ids[IDX_INSTANCE]);
-    cJSON_AddStringToObject(o, "ID", res.ids[IDX_INSTANCE]);
+    snprintf(path, sizeof path, "/instances/%s", res.ids[SRV_INSTANCE]);
+    cJSON_AddStringToObject(o, "ID", res.ids[SRV_INSTANCE]);
     cJSON_AddStringToObject(o, "Path", path);
     rest_reply_json(call, 200, o);
 out:
-    free(file);
     free(content);
     cJSON_Delete(body);
 }

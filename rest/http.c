@@ -130,13 +130,6 @@ void rest_reply_error(RestCall *call, const SrvError *err)
     rest_reply_json(call, status, j);
 }
 
-void rest_fail_sto(RestCall *call, const StoError *se)
-{
-    SrvError e = { 0 };
-    srv_error_from_sto(&e, se);
-    rest_reply_error(call, &e);
-}
-
 void rest_fail_buf(RestCall *call, int rc, const char *what)
 {
     if (rc == BUF_TOO_LARGE) rest_fail(call, SRV_INTERNAL, "the %s exceeds its ceiling", what);

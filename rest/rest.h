@@ -1,5 +1,5 @@
 /* rest.h -- the HTTP server: libmicrohttpd with a thread pool, the route table, JSON in/out
- * with cJSON. Calls server/ services and storage reads; never SQL or DCMTK directly.
+ * with cJSON. Calls server/ services only (server.h); never storage/ or dicom/.
  * Threads: rest_start/rest_stop from main; handlers run on MHD's pool threads ("http"). */
 #ifndef MP_REST_H
 #define MP_REST_H

@@ -76,7 +76,7 @@ typedef struct RestRouteTable {
     size_t n;
 } RestRouteTable;
 
-/* IDX_* level for "patients", "studies", "series", "instances"; -1 otherwise. */
+/* SRV_* level for "patients", "studies", "series", "instances"; -1 otherwise. */
 int rest_level_from_route(const char *segment);
 /* routes.c: the table, and dispatch (404 for no route, 405 with Allow for a wrong method). */
 void rest_dispatch(RestCall *call);
@@ -87,8 +87,6 @@ void rest_reply_buffer(RestCall *call, int status, const char *type, char *buf, 
 void rest_reply_text(RestCall *call, int status, const char *type, const char *text); /* copies */
 void rest_reply_fd(RestCall *call, const char *type, int fd, uint64_t size); /* takes fd */
 void rest_reply_error(RestCall *call, const SrvError *err);
-/* Replies a storage error, translated (unknown resource 404, full 507, ...). */
-void rest_fail_sto(RestCall *call, const StoError *se);
 /* Replies a failed growth of a buffer the handler assembles (not the request body):
  * BUF_NOMEM -> NotEnoughMemory, BUF_TOO_LARGE -> InternalError naming `what`. */
 void rest_fail_buf(RestCall *call, int rc, const char *what);
@@ -105,20 +103,23 @@ bool rest_arg_u64(RestCall *call, const char *key, uint64_t def, uint64_t *out);
 cJSON *rest_body_json(RestCall *call);
 
 /* h_resources.c helpers shared with other handler families. */
-cJSON *rest_resource_json(RestCall *call, int level, const char *id, bool *ok); /* reply set on error */
-cJSON *rest_main_tags_json(const IdxResource *r);
 /* Replies a JSON list of IDs, or of full resource objects when expand (skipping resources
  * deleted meanwhile). */
 void rest_reply_ids(RestCall *call, int level, char *const *ids, size_t n, bool expand);
-/* Replies the stored file of uuid (application/dicom), or the error. */
-void rest_reply_stored_file(RestCall *call, const char *uuid);
+/* Replies the stored file of an instance (application/dicom), or the error. */
+void rest_reply_instance_file(RestCall *call, const char *instance_id);
 /* Adds "<key>": "<bytes>" and "<key>MB": <bytes / 2^20>, as Orthanc prints sizes. */
 void rest_add_size(cJSON *o, const char *key, uint64_t bytes);
 
 /* h_content.c: parses ?ignore-length= (a list of tags never TooLong; empty: all of them) into
- * the max length for dcm_to_json_ex (256, or 0) and the tags (at most cap). false and a 400
+ * the max length (SRV_TAGS_TOO_LONG, or 0) and the tags (at most cap). false and a 400
  * reply on an unknown tag. */
 bool rest_ignore_length(RestCall *call, size_t *max_length, uint32_t *tags, size_t cap, size_t *n);
+/* The tags format asked: ?simplify, ?short, else full (SRV_TAGS_*). */
+int rest_tags_format(const RestCall *call);
+/* Fills opt with format and ?ignore-length= (ign: room for cap tags, kept by opt). false and
+ * a 400 reply on an unknown tag. */
+bool rest_tags_options(RestCall *call, int format, SrvTagsOptions *opt, uint32_t *ign, size_t cap);
 
 /* Route tables of the handler families (h_<family>.c), listed in routes.c. */
 extern const RestRouteTable rest_routes_content;  /* h_content.c: /content, /module, shared tags */

@@ -53,7 +53,7 @@ static const RestRouteTable *const tables[] = {
 
 int rest_level_from_route(const char *segment)
 {
-    for (int l = 0; l < IDX_LEVELS; l++)
+    for (int l = 0; l < SRV_LEVELS; l++)
         if (!strcmp(segment, srv_level_route(l))) return l;
     return -1;
 }

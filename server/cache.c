@@ -18,6 +18,7 @@
 
 #include "dicom/dicom.h"
 #include "server/server.h"
+#include "storage/storage.h"
 
 struct CacheEntry {
     char id[IDX_ID_LEN];

@@ -29,6 +29,7 @@
 #include <cjson/cJSON.h>
 
 #include "server/server.h"
+#include "storage/storage.h"
 
 typedef enum { CFG_INT, CFG_BOOL, CFG_STRING, CFG_U64, CFG_SPECIAL } CfgType;
 

@@ -25,6 +25,7 @@
 #include "server/query.h"
 #include "server/retrieve.h"
 #include "server/server.h"
+#include "storage/storage.h"
 
 static DcmScp *g_scp; /* set by dimse_start, cleared by dimse_stop (main thread) */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER; /* guards g_scp for dimse_stats */

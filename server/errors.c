@@ -7,6 +7,7 @@
 
 #include "dicom/dicom.h"
 #include "server/server.h"
+#include "storage/storage.h"
 
 bool srv_fail(SrvError *err, int code, const char *fmt, ...)
 {

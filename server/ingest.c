@@ -15,6 +15,7 @@
 
 #include "dicom/dicom.h"
 #include "server/server.h"
+#include "storage/storage.h"
 
 #define TAG_PATIENT_ID 0x00100020u
 #define TAG_STUDY_UID 0x0020000du
@@ -225,7 +226,8 @@ bool ingest_buffer(SrvError *err, Srv *srv, const void *buf, size_t len,
         if (origin->http_user) META(IDX_INSTANCE, "HttpUsername", origin->http_user);
         for (int l = 0; l < IDX_LEVELS; l++)
             for (size_t i = 0; i < origin->nextra_meta[l] && nmeta[l] < MAX_META; i++)
-                meta[l][nmeta[l]++] = origin->extra_meta[l][i];
+                meta[l][nmeta[l]++] = (IdxMeta){ origin->extra_meta[l][i].name,
+                                                 origin->extra_meta[l][i].value };
     }
 #undef META
 

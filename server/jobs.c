@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "server/server.h"
+#include "storage/storage.h"
 
 typedef struct Job {
     char id[JOB_ID_LEN];

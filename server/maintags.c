@@ -1,6 +1,7 @@
 /* maintags.c -- the main DICOM tags Orthanc 1.10 indexes at each level (its defaults), the
  * tags that appear in MainDicomTags of the REST resources. */
 #include "server/server.h"
+#include "storage/storage.h"
 
 static const SrvMainTag patient[] = {
     { 0x00100010, "PatientName" },

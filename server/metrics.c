@@ -32,6 +32,7 @@
 #include "common/buf.h"
 #include "housekeeper/housekeeper.h"
 #include "server/server.h"
+#include "storage/storage.h"
 
 #define MAX_ITEMS 64
 #define MAX_GAUGE_FNS 32

@@ -33,6 +33,7 @@
 #include "common/buf.h"
 #include "dicom/dicom.h"
 #include "server/server.h"
+#include "storage/storage.h"
 
 #define TAG_PATIENT_NAME 0x00100010u
 #define TAG_PATIENT_ID 0x00100020u
@@ -431,7 +432,7 @@ static bool process(SrvError *err, ModifyRequest *rq, size_t i)
     if (!modify_one(err, rq, i, &buf, &len)) return false;
     const ModFile *f = &rq->files[i];
     const char *name = rq->anonymize ? "AnonymizedFrom" : "ModifiedFrom";
-    IdxMeta meta[IDX_LEVELS] = {
+    SrvMeta meta[IDX_LEVELS] = {
         { name, rq->source_patient }, { name, f->study }, { name, f->series }, { name, f->id },
     };
     IngestOrigin origin = { .origin = INGEST_ORIGIN_REST };

@@ -20,6 +20,7 @@
 
 #include "dicom/dicom.h"
 #include "server/query.h"
+#include "storage/storage.h"
 
 /* ---- matching -------------------------------------------------------------------------- */
 

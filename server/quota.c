@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "server/server.h"
+#include "storage/storage.h"
 
 static pthread_mutex_t quota_lock = PTHREAD_MUTEX_INITIALIZER;
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "server/retrieve.h"
+#include "storage/storage.h"
 
 void retrieve_list_cleanup(RetrieveList *l)
 {

@@ -18,8 +18,8 @@
 #define RETRIEVE_UID_LEN 65 /* 64 characters + NUL */
 
 typedef struct RetrieveItem {
-    char id[IDX_ID_LEN];                      /* instance public ID */
-    char uuid[STO_UUID_LEN];                  /* its file */
+    char id[SRV_ID_LEN];                      /* instance public ID */
+    char uuid[SRV_UUID_LEN];                  /* its file */
     uint64_t size;                            /* bytes on disk */
     char transfer_syntax[RETRIEVE_UID_LEN];   /* as stored ("" if unknown) */
     char sop_class_uid[RETRIEVE_UID_LEN];

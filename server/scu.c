@@ -18,6 +18,7 @@
 #include "server/modality.h"
 #include "server/retrieve.h"
 #include "server/scu.h"
+#include "storage/storage.h"
 
 static int timeout_of(const Srv *srv, const SrvModality *m)
 {

@@ -25,7 +25,7 @@ int scu_level_parse(const char *s);
 /* C-FIND on a modality (POST /modalities/{name}/query: {"Level", "Query"}); the answers are
  * kept as a query, *id its ID (at most QueryRetrieveSize queries, the oldest goes first). */
 bool scu_query(SrvError *err, Srv *srv, const SrvModality *m, const cJSON *body,
-               char id[STO_UUID_LEN]);
+               char id[SRV_UUID_LEN]);
 cJSON *scu_queries_json(void);
 bool scu_query_delete(SrvError *err, const char *id);
 /* GET /queries/{id}[/what]: what NULL (the item list), "answers" (indexes, or simplified

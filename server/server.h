@@ -1,5 +1,8 @@
 /* server.h -- the store itself: configuration, logging, errors, the one ingest path, the
- * services the REST layer and the DIMSE listener call. Includes config.h.
+ * services the REST layer and the DIMSE listener call. Includes config.h and store.h (the
+ * services for rest/: resources, search, DICOM views, metadata, attachments, changes).
+ * It does NOT include storage/ or dicom/ headers: rest/ reaches the store only through these
+ * functions, so every rule of a change (change log, cache, quotas, metrics) stays in server/.
  *
  * Threads: Srv is created by main before any other thread and destroyed after they all stop;
  * its services may be called from any thread.
@@ -16,11 +19,21 @@
 #include <cjson/cJSON.h>
 
 #include "server/config.h"
-#include "storage/storage.h"
 
 #define MP_NAME "MiniPACS"
 #define MP_VERSION "0.1.0"
 #define MP_API_VERSION 18 /* Orthanc 1.10.1's REST API version */
+
+/* Levels and identifiers, as the index numbers them (server/srv.c checks they agree with
+ * storage.h's IDX_* at compile time). */
+enum { SRV_PATIENT = 0, SRV_STUDY = 1, SRV_SERIES = 2, SRV_INSTANCE = 3 };
+#define SRV_LEVELS 4
+#define SRV_ID_LEN 45   /* "6e67da51-d119d6ae-c5667437-87b9a8a5-0f07c49f" + NUL */
+#define SRV_UUID_LEN 37 /* a stored file's or a job's uuid, 36 characters + NUL */
+/* The index, opaque here (storage/storage.h is server/'s own business). */
+typedef struct StoArea StoArea;
+typedef struct IdxDb IdxDb;
+struct StoError;
 
 /* ---- Errors (server/errors.c) ------------------------------------------------------------
  * Orthanc's ErrorCode numbers (OrthancFramework/Sources/Enumerations.h), so JSON errors carry
@@ -69,7 +82,7 @@ const char *srv_error_text(int code);
 int srv_error_http_status(const SrvError *err);
 /* Translate leaf errors (storage, dicom) into SrvError. */
 struct DcmError;
-void srv_error_from_sto(SrvError *err, const StoError *e);
+void srv_error_from_sto(SrvError *err, const struct StoError *e);
 void srv_error_from_dcm(SrvError *err, const struct DcmError *e);
 
 /* ---- Logging (server/log.c) ------------------------------------------------------------- */
@@ -96,9 +109,11 @@ _Noreturn void srv_assert_fail(const char *what, const char *file, int line);
 
 /* ---- Small utilities (server/util.c) ---------------------------------------------------- */
 /* Orthanc's resource ID: SHA-1 of `key` printed as five 8-hex-digit groups joined by '-'. */
-void srv_sha1_id(const char *key, size_t len, char out[IDX_ID_LEN]);
+void srv_sha1_id(const char *key, size_t len, char out[SRV_ID_LEN]);
 /* MD5 of a buffer as 32 lower-case hex chars (for the attachment's CompressedMD5). */
 void srv_md5_hex(const void *buf, size_t len, char out[33]);
+/* A new random (v4) uuid, lower-case hex with dashes (server/srv.c). */
+void srv_uuid_new(char out[SRV_UUID_LEN]);
 /* "20261125T204400" for now, UTC. */
 void srv_now_iso(char out[16]);
 /* Strips leading and trailing spaces (and NULs) in place; returns s. */
@@ -109,7 +124,7 @@ typedef struct SrvMainTag {
     uint32_t tag;
     const char *name;
 } SrvMainTag;
-/* The main tags of a level (IDX_*), *n set to their count. */
+/* The main tags of a level (SRV_*), *n set to their count. */
 const SrvMainTag *srv_main_tags(int level, size_t *n);
 /* Name of a main tag of any level, NULL if it is not one. */
 const char *srv_main_tag_name(uint32_t tag);
@@ -128,6 +143,11 @@ bool srv_open(SrvError *err, Srv *srv);
 void srv_close(Srv *srv);
 
 /* ---- Ingest (server/ingest.c): the one path REST and C-STORE share ---------------------- */
+typedef struct SrvMeta {
+    const char *name;  /* Orthanc's metadata name: "ModifiedFrom", ... */
+    const char *value;
+} SrvMeta;
+
 enum { INGEST_ORIGIN_REST = 0, INGEST_ORIGIN_DICOM = 1, INGEST_ORIGIN_PLUGINS = 2,
        INGEST_ORIGIN_UNKNOWN = 3 };
 
@@ -138,12 +158,12 @@ typedef struct IngestOrigin {
     const char *called_aet;   /* DICOM called AET; NULL for REST */
     const char *http_user;    /* REST user; NULL if anonymous */
     /* extra metadata for the instance and its parents (ModifiedFrom, AnonymizedFrom, ...) */
-    const IdxMeta *extra_meta[IDX_LEVELS];
-    size_t nextra_meta[IDX_LEVELS];
+    const struct SrvMeta *extra_meta[SRV_LEVELS];
+    size_t nextra_meta[SRV_LEVELS];
 } IngestOrigin;
 
 typedef struct IngestResult {
-    char ids[IDX_LEVELS][IDX_ID_LEN]; /* patient, study, series, instance */
+    char ids[SRV_LEVELS][SRV_ID_LEN]; /* patient, study, series, instance */
     bool already_stored;
 } IngestResult;
 
@@ -168,7 +188,7 @@ void quota_end(Srv *srv);
 /* Deletes a resource (and emptied ancestors): rows in one transaction, then files.
  * remaining_level -1 when nothing remains above. */
 bool srv_delete(SrvError *err, Srv *srv, int level, const char *id, int *remaining_level,
-                char remaining_id[IDX_ID_LEN]);
+                char remaining_id[SRV_ID_LEN]);
 
 /* ---- Stability (server/stable.c): StableSeries/StableStudy/StablePatient changes ---------
  * A thread logs Stable<Level> for a series, study and patient StableAge seconds after the last
@@ -262,7 +282,7 @@ typedef struct JobType {
     void *(*unserialize)(SrvError *err, Srv *srv, const cJSON *json);
 } JobType;
 
-#define JOB_ID_LEN STO_UUID_LEN
+#define JOB_ID_LEN SRV_UUID_LEN
 
 /* Registers a type for restoring saved jobs. Before jobs_start. */
 void jobs_register(const JobType *type);
@@ -377,5 +397,7 @@ void metrics_store_done(uint64_t t0);
  * counters, every registered item and callback. Returns a malloc'd string (*len its length;
  * "" when metrics are off), NULL on out of memory. */
 char *metrics_render(Srv *srv, size_t *len);
+
+#include "server/store.h"
 
 #endif

@@ -7,6 +7,12 @@
 #include <sys/stat.h>
 
 #include "server/server.h"
+#include "storage/storage.h"
+
+_Static_assert((int)SRV_PATIENT == (int)IDX_PATIENT && (int)SRV_STUDY == (int)IDX_STUDY &&
+               (int)SRV_SERIES == (int)IDX_SERIES && (int)SRV_INSTANCE == (int)IDX_INSTANCE &&
+               SRV_LEVELS == IDX_LEVELS, "server.h levels are storage.h's");
+_Static_assert(SRV_ID_LEN == IDX_ID_LEN && SRV_UUID_LEN == STO_UUID_LEN, "server.h lengths are storage.h's");
 
 /* At start-up: a pending uuid whose row exists is a finished write (the mark is stale);
  * otherwise its file is an orphan from a crash, or a deleted file not yet removed. */
@@ -86,7 +92,7 @@ void srv_close(Srv *srv)
 }
 
 bool srv_delete(SrvError *err, Srv *srv, int level, const char *id, int *remaining_level,
-                char remaining_id[IDX_ID_LEN])
+                char remaining_id[SRV_ID_LEN])
 {
     StoError se = { 0 };
     IdxDeleteResult dr = { 0 };
@@ -112,4 +118,9 @@ bool srv_delete(SrvError *err, Srv *srv, int level, const char *id, int *remaini
     memcpy(remaining_id, dr.remaining_id, IDX_ID_LEN);
     SRV_LOG_INFO("delete", "deleted %s %s (%zu file(s))", srv_level_name(level), id, dr.nfiles);
     return true;
+}
+
+void srv_uuid_new(char out[SRV_UUID_LEN])
+{
+    sto_uuid_new(out);
 }

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "server/server.h"
+#include "storage/storage.h"
 
 typedef struct Entry {
     struct Entry *prev, *next;   /* deadline order */

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "server/server.h"
+#include "storage/storage.h"
 
 static uint32_t rol(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
 

@@ -12,6 +12,7 @@
 
 #include "dicom/dicom.h"
 #include "server/server.h"
+#include "storage/storage.h"
 
 static Srv fuzz_srv;
 static char fuzz_dir[64];

@@ -11,6 +11,7 @@
 
 #include "../check.h"
 #include "server/server.h"
+#include "storage/storage.h"
 
 void cfg_env_name(const char *option, char *out, size_t size);
 long cfg_blank_comments(char *s);

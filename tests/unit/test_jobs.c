@@ -12,6 +12,7 @@
 #include "../check.h"
 #include "dicom/dicom.h"
 #include "server/server.h"
+#include "storage/storage.h"
 
 /* ---- a counting job: n steps, each sleeping `us` microseconds ---------------------------- */
 typedef struct Count {

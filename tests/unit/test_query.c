@@ -9,6 +9,7 @@
 #include "../check.h"
 #include "dicom/dicom.h"
 #include "server/query.h"
+#include "storage/storage.h"
 #include "server/retrieve.h"
 
 static Srv srv;

@@ -6,6 +6,7 @@
 #include "../check.h"
 #include "dicom/dicom.h"
 #include "server/server.h"
+#include "storage/storage.h"
 
 static void test_server_sha1_vectors(void)
 {

@@ -1,0 +1,170 @@
+/* store.h -- the store's services for the edges (rest/ today): reading resources, search,
+ * the DICOM views of stored instances, creating an instance, metadata, attachments,
+ * protection and the changes log. Included by server.h; one section per file of server/.
+ *
+ * DESIGN: rest/ calls server/ only. Whatever a change must also do (log a change, drop a cached
+ * parse, respect quotas, count metrics) is done behind these functions, so no handler can
+ * forget it. Levels are SRV_PATIENT..SRV_INSTANCE, or -1 for "any level" where a function
+ * says so; an ID of another level than the one asked is UnknownResource (404).
+ *
+ * Errors: false / NULL / -1 with err set (SrvError, Orthanc's codes). Results: cJSON trees and
+ * char * are the caller's (cJSON_Delete, free); ID lists are freed with srv_strings_free().
+ * Threads: any.
+ */
+#ifndef MP_SERVER_STORE_H
+#define MP_SERVER_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "server/server.h"
+
+/* ---- Resources (server/resources.c) ----------------------------------------------------- */
+/* Orthanc's JSON of one resource (GET /{level}/{id}, and each item of ?expand): ID, Type,
+ * MainDicomTags, parent, children, IsStable, LastUpdate, ... level may be -1. */
+cJSON *srv_resource_json(SrvError *err, Srv *srv, int level, const char *id);
+/* A JSON array of IDs, or of srv_resource_json() objects when expand (resources deleted
+ * meanwhile are skipped). */
+cJSON *srv_resources_json(SrvError *err, Srv *srv, int level, char *const *ids, size_t n,
+                          bool expand);
+/* The level of an existing resource (any level), -1 with err set when unknown. */
+int srv_resource_level(SrvError *err, Srv *srv, const char *id);
+/* IDs of a level in insertion order, skipping `since`, at most `limit` (0: all). */
+bool srv_resource_list(SrvError *err, Srv *srv, int level, uint64_t since, uint64_t limit,
+                       char ***ids, size_t *n);
+void srv_strings_free(char **strings, size_t n); /* NULL is fine */
+/* The ancestor of /level/id at level target (< level) into out. */
+bool srv_resource_ancestor(SrvError *err, Srv *srv, int level, const char *id, int target,
+                           char out[SRV_ID_LEN]);
+/* The descendants of /level/id at level target (> level), breadth first, insertion order. */
+bool srv_resource_descendants(SrvError *err, Srv *srv, int level, const char *id, int target,
+                              char ***ids, size_t *n);
+/* The instances under a resource (itself for an instance), in insertion order. */
+bool srv_resource_instances(SrvError *err, Srv *srv, int level, const char *id, char ***ids,
+                            size_t *n);
+/* Counts of descendants (the resource counts itself, as in Orthanc) and the bytes stored. */
+typedef struct SrvCounts {
+    uint64_t studies, series, instances, disk_size;
+} SrvCounts;
+bool srv_resource_counts(SrvError *err, Srv *srv, int level, const char *id, SrvCounts *out);
+/* Running totals of the whole store (no scan). */
+typedef struct SrvTotals {
+    uint64_t count[SRV_LEVELS];
+    uint64_t disk_size, uncompressed_size;
+} SrvTotals;
+bool srv_totals(SrvError *err, Srv *srv, SrvTotals *out);
+/* The stored file of an instance, opened read-only: the fd (caller closes it or hands it to
+ * MHD) and its size; -1 with UnknownResource / InexistentFile. */
+int srv_instance_open(SrvError *err, Srv *srv, const char *instance_id, uint64_t *size);
+/* The whole stored file of an instance; *buf malloc'd. */
+bool srv_instance_read(SrvError *err, Srv *srv, const char *instance_id, void **buf,
+                       size_t *len);
+/* The index's schema version (/system DatabaseVersion). */
+int srv_database_version(void);
+
+/* ---- Search (server/find.c) --------------------------------------------------------------
+ * /tools/find: query is {tag: pattern} (tag by name or "gggg,eeee"), each a main DICOM tag of
+ * level or an ancestor (else BadRequest: we never open files to search), matched the DICOM way
+ * (wildcards, '\\' lists, ranges for DA/TM/DT; PN case-insensitive unless case_sensitive).
+ * UnknownDicomTag / BadRequest for a bad query. */
+bool srv_find(SrvError *err, Srv *srv, int level, const cJSON *query, bool case_sensitive,
+              uint64_t since, uint64_t limit, char ***ids, size_t *n);
+/* /tools/lookup: the resources whose PatientID / Study / Series / SOP Instance UID is value:
+ * [{ID, Path, Type}]. */
+cJSON *srv_lookup(SrvError *err, Srv *srv, const char *value);
+
+/* ---- DICOM views of stored instances (server/tags.c) ------------------------------------ */
+enum { SRV_TAGS_FULL = 0, SRV_TAGS_SIMPLIFY = 1, SRV_TAGS_SHORT = 2 }; /* /tags, ?simplify, ?short */
+#define SRV_TAGS_TOO_LONG 256 /* Orthanc's REST threshold for "TooLong" values */
+typedef struct SrvTagsOptions {
+    int format;             /* SRV_TAGS_* */
+    size_t max_length;      /* longer values are TooLong; 0: none is */
+    const uint32_t *ignore; /* tags never TooLong (?ignore-length=) */
+    size_t nignore;
+} SrvTagsOptions;
+/* A tag by name ("PatientName") or number ("0010,0010", "00100010"); false if unknown. */
+bool srv_tag_parse(const char *s, uint32_t *tag);
+/* GET /instances/{id}/tags: from the DICOM cache (full parse). */
+cJSON *srv_instance_tags(SrvError *err, Srv *srv, const char *instance_id,
+                         const SrvTagsOptions *opt);
+/* GET /instances/{id}/content/{path...}: a listing (list, a JSON array) or a value (data,
+ * malloc'd, len bytes; is_text for UTF-8 text). UnknownResource for a missing path,
+ * UnknownDicomTag for a malformed one. */
+typedef struct SrvContent {
+    cJSON *list;
+    char *data;
+    size_t len;
+    bool is_text;
+} SrvContent;
+bool srv_instance_content(SrvError *err, Srv *srv, const char *instance_id,
+                          const char *const *path, size_t npath, SrvContent *out);
+void srv_content_cleanup(SrvContent *c); /* zeroes it */
+/* GET /{level}/{id}/module (module == level) and /studies/{id}/module-patient (module
+ * SRV_PATIENT): the module's tags of the first instance under the resource. */
+cJSON *srv_module_tags(SrvError *err, Srv *srv, int level, const char *id, int module,
+                       const SrvTagsOptions *opt);
+/* GET /{level}/{id}/shared-tags: the tags equal in every instance under the resource. */
+cJSON *srv_shared_tags(SrvError *err, Srv *srv, int level, const char *id,
+                       const SrvTagsOptions *opt);
+/* GET /{level}/{id}/instances-tags: {instance ID: tags} for every instance under it. */
+cJSON *srv_instances_tags(SrvError *err, Srv *srv, int level, const char *id,
+                          const SrvTagsOptions *opt);
+
+/* ---- Creating an instance (server/create.c) ----------------------------------------------
+ * /tools/create-dicom: builds a file from tags (JSON object, by name or number; completed
+ * with the main tags of parent and its ancestors when parent is not NULL: a patient, study or
+ * series) and optional content (mime "image/png", "application/pdf", ...; the decoded bytes),
+ * then stores it through ingest_buffer. tags may be modified (parent tags are added). */
+bool srv_create_dicom(SrvError *err, Srv *srv, cJSON *tags, const char *parent,
+                      const char *mime, const void *content, size_t content_len,
+                      const IngestOrigin *origin, IngestResult *res);
+
+/* ---- Metadata (server/metadata.c) --------------------------------------------------------
+ * Names are Orthanc's built-in ones or the configuration's UserMetadata (by name or number).
+ * Revisions as Orthanc's ETag / If-Match (if_match -1: no check; a mismatch is 409). put and
+ * delete accept only user metadata and log an "UpdatedMetadata" change. */
+/* Resolves a name or number into out; *user: a UserMetadata item. false: unknown. */
+bool srv_metadata_resolve(const Cfg *cfg, const char *in, char *out, size_t size, bool *user);
+/* GET /{level}/{id}/metadata: names (array), or {name: value} when expand. */
+cJSON *srv_metadata_list(SrvError *err, Srv *srv, int level, const char *id, bool expand);
+/* *value malloc'd. */
+bool srv_metadata_get(SrvError *err, Srv *srv, int level, const char *id, const char *name,
+                      char **value, int64_t *revision);
+bool srv_metadata_put(SrvError *err, Srv *srv, int level, const char *id, const char *name,
+                      const char *value, int64_t if_match, int64_t *revision);
+bool srv_metadata_delete(SrvError *err, Srv *srv, int level, const char *id, const char *name,
+                         int64_t if_match);
+
+/* ---- Attachments (server/attachments.c) --------------------------------------------------
+ * The only attachment is the DICOM file of an instance ("dicom", content type 1), stored
+ * uncompressed. Its MD5 is computed on first demand and cached in the index. */
+typedef struct SrvAttachment {
+    char uuid[SRV_UUID_LEN];
+    uint64_t size;
+    char md5[33]; /* "" unless asked for */
+} SrvAttachment;
+/* Names of the attachments of a resource: a JSON array (["dicom"] for an instance). */
+cJSON *srv_attachments_list(SrvError *err, Srv *srv, int level, const char *id);
+/* One attachment (name "dicom" or "1"); UnknownResource otherwise. */
+bool srv_attachment_get(SrvError *err, Srv *srv, int level, const char *id, const char *name,
+                        bool with_md5, SrvAttachment *out);
+/* Re-hashes the file and compares with the cached MD5: CorruptedFile on a mismatch. */
+bool srv_attachment_verify(SrvError *err, Srv *srv, int level, const char *id,
+                           const char *name);
+
+/* ---- Protection (server/protection.c): patients never recycled by the quotas ------------ */
+bool srv_patient_is_protected(SrvError *err, Srv *srv, const char *patient_id, bool *on);
+bool srv_patient_set_protected(SrvError *err, Srv *srv, const char *patient_id, bool on);
+
+/* ---- Changes (server/changes.c) ---------------------------------------------------------- */
+/* Logs a change ("UpdatedMetadata", "StableSeries", ...) of /level/id. */
+bool srv_change_log(SrvError *err, Srv *srv, const char *type, int level, const char *id);
+/* GET /changes: {Changes, Done, Last}; last_only: only the newest change (?last). limit 0:
+ * 100. */
+cJSON *srv_changes_json(SrvError *err, Srv *srv, int64_t since, uint64_t limit, bool last_only);
+bool srv_changes_clear(SrvError *err, Srv *srv);
+
+#endif
