@@ -111,24 +111,8 @@ static bool ensure_buckets(void)
     return true;
 }
 
-static double gauge_size_mb(void)
-{
-    size_t b;
-    cache_stats(&b, NULL);
-    return (double)b / (1024.0 * 1024.0);
-}
-
-static double gauge_count(void)
-{
-    size_t n;
-    cache_stats(NULL, &n);
-    return (double)n;
-}
-
 void cache_configure(size_t max_bytes)
 {
-    metrics_set_gauge_fn("orthanc_dicom_cache_size_mb", gauge_size_mb);
-    metrics_set_gauge_fn("orthanc_dicom_cache_count", gauge_count);
     cache_clear();
     pthread_mutex_lock(&C.lock);
     C.max = max_bytes;

@@ -433,19 +433,8 @@ static void restore_one(void *ctx, const char *id, const char *json)
     cJSON_Delete(o);
 }
 
-static double g_pending(void) { JobsStats s; jobs_stats(&s); return (double)s.pending; }
-static double g_running(void) { JobsStats s; jobs_stats(&s); return (double)s.running; }
-static double g_success(void) { JobsStats s; jobs_stats(&s); return (double)s.success; }
-static double g_failed(void) { JobsStats s; jobs_stats(&s); return (double)s.failed; }
-static double g_completed(void) { JobsStats s; jobs_stats(&s); return (double)s.completed; }
-
 bool jobs_start(SrvError *err, Srv *srv)
 {
-    metrics_set_gauge_fn("orthanc_jobs_pending", g_pending);
-    metrics_set_gauge_fn("orthanc_jobs_running", g_running);
-    metrics_set_gauge_fn("orthanc_jobs_success", g_success);
-    metrics_set_gauge_fn("orthanc_jobs_failed", g_failed);
-    metrics_set_gauge_fn("orthanc_jobs_completed", g_completed);
     E.srv = srv;
     E.stopping = false;
     if (srv->cfg.save_jobs) {

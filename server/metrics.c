@@ -5,9 +5,9 @@
  * the hot path (metrics_add, metrics_timer_add) never locks: one relaxed load of the enabled
  * flag, one or two relaxed atomic operations. Figures owned by other modules are read when
  * rendering, not pushed: index totals and the last change (single-row queries), hk_stats(),
- * RSS, dimse_stats(), cache_stats(), jobs_stats(), and gauge callbacks that other modules may
- * register, called with no lock of ours held (a callback under one of the design's names
- * replaces the built-in reading). One function, metrics_render(), writes the Prometheus text
+ * RSS, dimse_stats(), cache_stats(), jobs_stats(). Pull-only: those modules register nothing
+ * and never call metrics for their own figures (the cache and the jobs engine used to push
+ * callbacks under the same names, a cycle). One function, metrics_render(), writes the Prometheus text
  * in the order a reader expects, as Redis writes INFO.
  *
  * Timers follow Orthanc's MetricsUpdatePolicy_MaxOver10Seconds: the value is the largest
@@ -35,7 +35,6 @@
 #include "storage/storage.h"
 
 #define MAX_ITEMS 64
-#define MAX_GAUGE_FNS 32
 #define NAME_MAX_LEN 64
 #define WINDOW_S 10
 #define RENDER_MAX (1024 * 1024) /* ceiling of the rendered text */
@@ -52,17 +51,10 @@ struct MetricsItem {
     _Atomic uint64_t cur_max_us, prev_max_us;
 };
 
-typedef struct GaugeFn {
-    char name[NAME_MAX_LEN];
-    MetricsGaugeFn fn;
-} GaugeFn;
-
 static struct {
     pthread_mutex_t lock;           /* registration only */
     MetricsItem items[MAX_ITEMS];
     _Atomic size_t nitems;          /* published with release after the item is set */
-    GaugeFn fns[MAX_GAUGE_FNS];
-    size_t nfns;
     _Atomic bool enabled;
     uint64_t start_us;
     MetricsItem *rest_active, *rest_duration, *store_duration;
@@ -198,28 +190,6 @@ static double timer_value_ms(MetricsItem *m, uint64_t now_us)
     return 0;
 }
 
-bool metrics_set_gauge_fn(const char *name, MetricsGaugeFn fn)
-{
-    if (!valid_name(name)) return false;
-    bool ok = true;
-    pthread_mutex_lock(&reg.lock);
-    size_t i = 0;
-    while (i < reg.nfns && strcmp(reg.fns[i].name, name) != 0) i++;
-    if (i < reg.nfns) {
-        if (fn) reg.fns[i].fn = fn;
-        else reg.fns[i] = reg.fns[--reg.nfns];
-    } else if (fn) {
-        if (reg.nfns < MAX_GAUGE_FNS) {
-            snprintf(reg.fns[reg.nfns].name, NAME_MAX_LEN, "%s", name);
-            reg.fns[reg.nfns++].fn = fn;
-        } else {
-            ok = false;
-        }
-    }
-    pthread_mutex_unlock(&reg.lock);
-    return ok;
-}
-
 /* ---- built-in items and the REST / ingest hooks --------------------------------------------- */
 
 static void builtins(void)
@@ -298,15 +268,6 @@ static void sample(Out *o, const char *type, const char *name, double v)
     else outf(o, "%s %.10g\n", name, v);
 }
 
-/* The design's gauges owned by other modules: read from cache_stats() and jobs_stats() at
- * render time; a callback registered under the same name (metrics_set_gauge_fn) wins. */
-static const char *const external_gauges[] = {
-    "orthanc_dicom_cache_size_mb", "orthanc_dicom_cache_count",
-    "orthanc_jobs_pending", "orthanc_jobs_running", "orthanc_jobs_success",
-    "orthanc_jobs_failed", "orthanc_jobs_completed",
-};
-#define NEXTERNAL (sizeof external_gauges / sizeof external_gauges[0])
-
 char *metrics_render(Srv *srv, size_t *len)
 {
     Out o = { .rc = BUF_OK };
@@ -339,32 +300,18 @@ char *metrics_render(Srv *srv, size_t *len)
     sample(&o, "gauge", "orthanc_last_change", (double)last);
     sample(&o, "gauge", "orthanc_up_time_s", (double)((now - reg.start_us) / 1000000u));
 
-    /* Callbacks of other modules: copied under the lock, called without it. */
-    GaugeFn fns[MAX_GAUGE_FNS];
-    pthread_mutex_lock(&reg.lock);
-    size_t nfns = reg.nfns;
-    memcpy(fns, reg.fns, nfns * sizeof fns[0]);
-    pthread_mutex_unlock(&reg.lock);
+    /* The figures other modules own, pulled from them (they push nothing under these names). */
     size_t cache_bytes = 0, cache_count = 0;
     cache_stats(&cache_bytes, &cache_count);
     JobsStats js;
     jobs_stats(&js);
-    const double external_values[NEXTERNAL] = {
-        (double)cache_bytes / mb, (double)cache_count,
-        (double)js.pending, (double)js.running, (double)js.success,
-        (double)js.failed, (double)js.completed,
-    };
-    for (size_t i = 0; i < NEXTERNAL; i++) {
-        double v = external_values[i];
-        for (size_t j = 0; j < nfns; j++)
-            if (!strcmp(fns[j].name, external_gauges[i])) v = fns[j].fn();
-        sample(&o, "gauge", external_gauges[i], v);
-    }
-    for (size_t j = 0; j < nfns; j++) {
-        bool known = false;
-        for (size_t i = 0; i < NEXTERNAL && !known; i++) known = !strcmp(fns[j].name, external_gauges[i]);
-        if (!known) sample(&o, "gauge", fns[j].name, fns[j].fn());
-    }
+    sample(&o, "gauge", "orthanc_dicom_cache_size_mb", (double)cache_bytes / mb);
+    sample(&o, "gauge", "orthanc_dicom_cache_count", (double)cache_count);
+    sample(&o, "gauge", "orthanc_jobs_pending", (double)js.pending);
+    sample(&o, "gauge", "orthanc_jobs_running", (double)js.running);
+    sample(&o, "gauge", "orthanc_jobs_success", (double)js.success);
+    sample(&o, "gauge", "orthanc_jobs_failed", (double)js.failed);
+    sample(&o, "gauge", "orthanc_jobs_completed", (double)js.completed);
 
     /* Registered items: counters, gauges, timers (max over 10 s, and our summary). */
     size_t nitems = atomic_load_explicit(&reg.nitems, memory_order_acquire);

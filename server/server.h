@@ -341,13 +341,13 @@ extern const JobType modify_job_type;
  * Hot path: metrics_add/metrics_set/metrics_timer_add are a relaxed atomic or two, and a single
  * load of the enabled flag when MetricsEnabled is false. Items are never freed: a pointer from
  * metrics_get() stays valid for the life of the process, so look it up once and keep it.
- * Other modules that own a figure (the cache, the jobs engine) register a callback that the
- * renderer calls, without any lock of ours held: metrics_set_gauge_fn().
+ * Pull-only for figures other modules own: the renderer asks them (cache_stats, jobs_stats,
+ * dimse_stats, hk_stats, the index totals) at render time; they register nothing here and do
+ * not call back into metrics, so no module depends on metrics for its own state. Events
+ * (requests, stores) are counted through the hooks below.
  * Threads: every function may be called from any thread. */
 typedef enum MetricsType { METRICS_COUNTER = 0, METRICS_GAUGE = 1, METRICS_TIMER = 2 } MetricsType;
 typedef struct MetricsItem MetricsItem;
-/* Returns the value of a gauge at render time; called from an HTTP thread, no lock held. */
-typedef double (*MetricsGaugeFn)(void);
 
 /* Registers the built-in items, sets the enabled flag from cfg.metrics_enabled (srv NULL:
  * on) and the start time. Main, before any other thread; the hooks below count nothing
@@ -373,13 +373,6 @@ void metrics_timer_add(MetricsItem *m, double ms);
  * metrics_clock_us() returns 0 when metrics are off, and metrics_timer_since ignores t0 0. */
 uint64_t metrics_clock_us(void);
 void metrics_timer_since(MetricsItem *m, uint64_t t0);
-
-/* Registers (or replaces; fn NULL removes) a gauge computed at render time, e.g.
- * metrics_set_gauge_fn("minipacs_my_queue_length", fn). The design's names that belong to
- * other modules (orthanc_dicom_cache_*, orthanc_jobs_*) are read from cache_stats() and
- * jobs_stats(); a callback registered under one of them replaces that reading. false if the
- * name is bad or the table (32 entries) is full. */
-bool metrics_set_gauge_fn(const char *name, MetricsGaugeFn fn);
 
 /* The REST layer's hooks: orthanc_rest_api_active_requests and orthanc_rest_api_duration_ms.
  * metrics_rest_begin returns a token (0: not counted) that metrics_rest_end takes once;

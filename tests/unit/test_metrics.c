@@ -145,35 +145,29 @@ static void test_metrics_rest_hooks(void)
     free(s);
 }
 
-static double fn_cache_mb(void) { return 42.5; }
-static double fn_jobs_running(void) { return 3; }
-static double fn_custom(void) { return 7; }
-
-static void test_metrics_gauge_fns(void)
+/* The design's figures of other modules are pulled from them at render time: present (0)
+ * before those modules run, and what cache_stats() / jobs_stats() say afterwards. */
+static void test_metrics_pulled_figures(void)
 {
     size_t len;
     char *s = metrics_render(NULL, &len);
-    /* The design's names of other modules are there, 0, before they register. */
-    CHECK(value_of(s, "orthanc_dicom_cache_size_mb") == 0);
-    CHECK(value_of(s, "orthanc_jobs_running") == 0);
-    free(s);
-    CHECK(metrics_set_gauge_fn("orthanc_dicom_cache_size_mb", fn_cache_mb));
-    CHECK(metrics_set_gauge_fn("orthanc_jobs_running", fn_jobs_running));
-    CHECK(metrics_set_gauge_fn("minipacs_custom", fn_custom));
-    CHECK(!metrics_set_gauge_fn("bad name", fn_custom));
-    s = metrics_render(NULL, &len);
-    CHECK(value_of(s, "orthanc_dicom_cache_size_mb") == 42.5);
-    CHECK(value_of(s, "orthanc_jobs_running") == 3);
-    CHECK(value_of(s, "minipacs_custom") == 7);
+    static const char *const names[] = {
+        "orthanc_dicom_cache_size_mb", "orthanc_dicom_cache_count", "orthanc_jobs_pending",
+        "orthanc_jobs_running", "orthanc_jobs_success", "orthanc_jobs_failed",
+        "orthanc_jobs_completed", "minipacs_jobs_paused",
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) CHECK(value_of(s, names[i]) == 0);
     CHECK(well_formed(s));
     free(s);
-    CHECK(metrics_set_gauge_fn("minipacs_custom", NULL)); /* removed */
-    CHECK(metrics_set_gauge_fn("orthanc_jobs_running", NULL));
+    size_t bytes = 1, count = 1;
+    cache_stats(&bytes, &count);
+    JobsStats js;
+    jobs_stats(&js);
     s = metrics_render(NULL, &len);
-    CHECK(value_of(s, "minipacs_custom") == -1);
-    CHECK(value_of(s, "orthanc_jobs_running") == 0);
+    CHECK(value_of(s, "orthanc_dicom_cache_count") == (double)count);
+    CHECK(value_of(s, "orthanc_dicom_cache_size_mb") == (double)bytes / (1024.0 * 1024.0));
+    CHECK(value_of(s, "orthanc_jobs_completed") == (double)js.completed);
     free(s);
-    metrics_set_gauge_fn("orthanc_dicom_cache_size_mb", NULL);
 }
 
 #define NTHREADS 4
@@ -299,7 +293,7 @@ int main(void)
     RUN(test_metrics_values);
     RUN(test_metrics_disabled);
     RUN(test_metrics_rest_hooks);
-    RUN(test_metrics_gauge_fns);
+    RUN(test_metrics_pulled_figures);
     RUN(test_metrics_concurrent);
     RUN(test_metrics_render_index);
     RUN(test_metrics_registry_full); /* last: fills the table */
