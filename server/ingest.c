@@ -1,11 +1,13 @@
 /* ingest.c -- the one ingest path, shared by POST /instances, C-STORE and the jobs that
  * write modified instances.
  *
- * DESIGN: parse the header only (the pixels are checked for completeness, never copied),
- * compute Orthanc's SHA-1 IDs, answer AlreadyStored early when the instance is known (no file
- * written), else note a new uuid as pending, write the file atomically (temp name, optional
- * fsync, rename), then commit every row in one SQLite transaction that also clears the
- * pending mark. A crash between the write and the commit leaves a pending orphan that
+ * DESIGN: one function per step, called in order by ingest_buffer(): parse_file (header
+ * only: the pixels are checked for completeness, never copied), compute_ids (Orthanc's SHA-1
+ * IDs), check_known (AlreadyStored early, no file written), collect_metadata, write_file
+ * (quotas, a new uuid noted pending, the file written atomically: temp name, optional fsync,
+ * rename), commit_index (every row in one SQLite transaction that also clears the pending
+ * mark), after_commit (overwrite clean-up, stability, CompletedSeries). The Ingest struct
+ * carries what a step leaves for the next. A crash between the write and the commit leaves a pending orphan that
  * srv_open() removes; nothing is ever half-written. The buffer is held once, by the caller:
  * nothing here copies it.
  */
@@ -110,86 +112,101 @@ static void discard_file(Srv *srv, const char *uuid)
         SRV_LOG_WARN("ingest", "cannot clear pending %s: %s", uuid, se.message);
 }
 
-bool ingest_buffer(SrvError *err, Srv *srv, const void *buf, size_t len,
-                   const IngestOrigin *origin, IngestResult *res)
+/* One ingest in progress: what each step reads and leaves for the next. */
+typedef struct Ingest {
+    Srv *srv;
+    /* The bytes: held by the caller, stored as given. A later source (a temp file of a
+     * streamed upload) only changes parse_file() and write_file(). */
+    const void *buf;
+    size_t len;
+    const IngestOrigin *origin;
+    IngestResult *res;
+    DcmObject *obj;                   /* header-only parse */
+    Collected *c;                     /* main tags of each level */
+    IdxMeta meta[IDX_LEVELS][MAX_META];
+    size_t nmeta[IDX_LEVELS];
+    char now[16], expected[24], offset[24]; /* strings the metadata point to */
+    char uuid[STO_UUID_LEN];          /* the new file; "" until chosen */
+    bool pending;                     /* uuid is in the pending list and ours to discard */
+    bool quota_held;                  /* quota_begin succeeded: quota_end at the end */
+} Ingest;
+
+/* Step 1: parse the header (pixels walked, not copied) and collect the main tags. */
+static bool parse_file(SrvError *err, Ingest *in)
 {
-    bool ok = false;
-    DcmObject *obj = NULL;
     DcmError de = { 0 };
-    Collected *c = calloc(1, sizeof *c);
-    char uuid[STO_UUID_LEN] = "";
-    bool pending = false;
-    uint64_t t0 = metrics_clock_us(); /* orthanc_store_dicom_duration_ms */
-    bool quota_held = false;
-
-    memset(res, 0, sizeof *res);
-    if (!c) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
-    if (len == 0) {
-        srv_fail(err, SRV_BAD_FILE_FORMAT, "empty DICOM file");
-        goto out;
-    }
-    if (!dcm_parse(&de, buf, len, DCM_PARSE_HEADER_ONLY, &obj)) {
+    if (in->len == 0) return srv_fail(err, SRV_BAD_FILE_FORMAT, "empty DICOM file");
+    if (!dcm_parse(&de, in->buf, in->len, DCM_PARSE_HEADER_ONLY, &in->obj)) {
         srv_error_from_dcm(err, &de);
-        goto out;
+        return false;
     }
-    if (!collect_main_tags(err, c, obj)) goto out;
+    return collect_main_tags(err, in->c, in->obj);
+}
 
+/* Step 2: the identifiers must be there; Orthanc's IDs are SHA-1s over their chain joined by
+ * '|' (patient; patient|study; ...). */
+static bool compute_ids(SrvError *err, Ingest *in)
+{
+    const Collected *c = in->c;
     const char *patient_id = find_tag(c, IDX_PATIENT, TAG_PATIENT_ID);
     const char *study_uid = find_tag(c, IDX_STUDY, TAG_STUDY_UID);
     const char *series_uid = find_tag(c, IDX_SERIES, TAG_SERIES_UID);
     const char *sop_uid = find_tag(c, IDX_INSTANCE, TAG_SOP_UID);
-    if (!study_uid || !*study_uid || !series_uid || !*series_uid || !sop_uid || !*sop_uid) {
-        srv_fail(err, SRV_BAD_FILE_FORMAT, "missing %s",
-                 !study_uid || !*study_uid     ? "StudyInstanceUID"
-                 : !series_uid || !*series_uid ? "SeriesInstanceUID"
-                                               : "SOPInstanceUID");
-        goto out;
-    }
+    if (!study_uid || !*study_uid || !series_uid || !*series_uid || !sop_uid || !*sop_uid)
+        return srv_fail(err, SRV_BAD_FILE_FORMAT, "missing %s",
+                        !study_uid || !*study_uid     ? "StudyInstanceUID"
+                        : !series_uid || !*series_uid ? "SeriesInstanceUID"
+                                                      : "SOPInstanceUID");
     if (!patient_id) patient_id = "";
-
-    /* Orthanc's IDs: SHA-1 over the chain of identifiers joined by '|'. */
-    {
-        size_t need = strlen(patient_id) + strlen(study_uid) + strlen(series_uid) +
-                      strlen(sop_uid) + 4;
-        char *key = malloc(need);
-        if (!key) { srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory"); goto out; }
-        int n = snprintf(key, need, "%s", patient_id);
-        srv_sha1_id(key, (size_t)n, res->ids[IDX_PATIENT]);
-        n += snprintf(key + n, need - (size_t)n, "|%s", study_uid);
-        srv_sha1_id(key, (size_t)n, res->ids[IDX_STUDY]);
-        n += snprintf(key + n, need - (size_t)n, "|%s", series_uid);
-        srv_sha1_id(key, (size_t)n, res->ids[IDX_SERIES]);
-        n += snprintf(key + n, need - (size_t)n, "|%s", sop_uid);
-        srv_sha1_id(key, (size_t)n, res->ids[IDX_INSTANCE]);
-        free(key);
+    const char *parts[IDX_LEVELS] = { patient_id, study_uid, series_uid, sop_uid };
+    size_t need = strlen(patient_id) + strlen(study_uid) + strlen(series_uid) + strlen(sop_uid) + 4;
+    char *key = malloc(need);
+    if (!key) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+    int n = 0;
+    for (int l = 0; l < IDX_LEVELS; l++) {
+        n += snprintf(key + n, need - (size_t)n, l ? "|%s" : "%s", parts[l]);
+        srv_sha1_id(key, (size_t)n, in->res->ids[l]);
     }
+    free(key);
+    return true;
+}
 
+/* Step 3: with OverwriteInstances false, an instance already stored is answered AlreadyStored
+ * before anything is written. *known set; false only on an index error. */
+static bool check_known(SrvError *err, Ingest *in, bool *known)
+{
+    *known = false;
+    if (in->srv->cfg.overwrite_instances) return true;
     StoError se = { 0 };
-    if (!srv->cfg.overwrite_instances) {
-        IdxResource r = { 0 };
-        if (idx_resource_get(&se, srv->db, IDX_INSTANCE, res->ids[IDX_INSTANCE], &r)) {
-            idx_resource_cleanup(&r);
-            res->already_stored = true;
-            ok = true;
-            goto out;
-        }
-        if (se.code != STO_ERR_NOT_FOUND) { srv_error_from_sto(err, &se); goto out; }
+    IdxResource r = { 0 };
+    if (idx_resource_get(&se, in->srv->db, IDX_INSTANCE, in->res->ids[IDX_INSTANCE], &r)) {
+        idx_resource_cleanup(&r);
+        *known = true;
+        return true;
     }
+    if (se.code != STO_ERR_NOT_FOUND) {
+        srv_error_from_sto(err, &se);
+        return false;
+    }
+    return true;
+}
 
-    /* Metadata, with Orthanc's names. */
-    IdxMeta meta[IDX_LEVELS][MAX_META];
-    size_t nmeta[IDX_LEVELS] = { 0 };
-    char now[16];
-    srv_now_iso(now);
+/* Step 4: the metadata of each level, with Orthanc's names. */
+static bool collect_metadata(SrvError *err, Ingest *in)
+{
+    const Collected *c = in->c;
+    const IngestOrigin *origin = in->origin;
+    srv_now_iso(in->now);
     static const char *const origins[] = { "RestApi", "DicomProtocol", "Plugins", "Unknown" };
     int o = origin && origin->origin >= 0 && origin->origin <= 3 ? origin->origin : 3;
 #define META(lvl, n, v) \
-    do { meta[lvl][nmeta[lvl]].name = (n); meta[lvl][nmeta[lvl]].value = (v); nmeta[lvl]++; } while (0)
-    META(IDX_INSTANCE, "ReceptionDate", now);
+    do { in->meta[lvl][in->nmeta[lvl]].name = (n); in->meta[lvl][in->nmeta[lvl]].value = (v); \
+         in->nmeta[lvl]++; } while (0)
+    META(IDX_INSTANCE, "ReceptionDate", in->now);
     META(IDX_INSTANCE, "Origin", origins[o]);
-    META(IDX_INSTANCE, "TransferSyntax", dcm_object_transfer_syntax(obj));
+    META(IDX_INSTANCE, "TransferSyntax", dcm_object_transfer_syntax(in->obj));
     char *sop_class = NULL;
-    if (read_tag(err, c, obj, TAG_SOP_CLASS_UID, &sop_class) < 0) goto out;
+    if (read_tag(err, in->c, in->obj, TAG_SOP_CLASS_UID, &sop_class) < 0) return false;
     if (sop_class) META(IDX_INSTANCE, "SopClassUid", sop_class);
     const char *index = find_tag(c, IDX_INSTANCE, TAG_INSTANCE_NUMBER);
     if (!index) index = find_tag(c, IDX_INSTANCE, TAG_IMAGE_INDEX);
@@ -197,7 +214,6 @@ bool ingest_buffer(SrvError *err, Srv *srv, const void *buf, size_t len,
     /* Orthanc's ExpectedNumberOfInstances (ServerIndex: ComputeExpectedNumberOfInstances):
      * ImagesInAcquisition x NumberOfTemporalPositions, else NumberOfSlices, else
      * CardiacNumberOfImages; only a positive integer counts. */
-    char expected[24] = "";
     {
         const char *a = find_tag(c, IDX_SERIES, 0x00201002u), *t = find_tag(c, IDX_SERIES, 0x00200105u);
         const char *sl = find_tag(c, IDX_SERIES, 0x00540081u), *ca = find_tag(c, IDX_SERIES, 0x00181090u);
@@ -206,15 +222,14 @@ bool ingest_buffer(SrvError *err, Srv *srv, const void *buf, size_t len,
         else if (sl) v = parse_count(sl);
         else if (ca) v = parse_count(ca);
         if (v > 0) {
-            snprintf(expected, sizeof expected, "%lld", v);
-            META(IDX_SERIES, "ExpectedNumberOfInstances", expected);
+            snprintf(in->expected, sizeof in->expected, "%lld", v);
+            META(IDX_SERIES, "ExpectedNumberOfInstances", in->expected);
         }
     }
-    char offset[24];
-    uint64_t pixel_offset = dcm_object_pixel_data_offset(obj);
+    uint64_t pixel_offset = dcm_object_pixel_data_offset(in->obj);
     if (pixel_offset) {
-        snprintf(offset, sizeof offset, "%llu", (unsigned long long)pixel_offset);
-        META(IDX_INSTANCE, "PixelDataOffset", offset);
+        snprintf(in->offset, sizeof in->offset, "%llu", (unsigned long long)pixel_offset);
+        META(IDX_INSTANCE, "PixelDataOffset", in->offset);
     }
     if (origin) {
         if (origin->remote_ip) META(IDX_INSTANCE, "RemoteIP", origin->remote_ip);
@@ -225,70 +240,116 @@ bool ingest_buffer(SrvError *err, Srv *srv, const void *buf, size_t len,
         if (origin->called_aet) META(IDX_INSTANCE, "CalledAET", origin->called_aet);
         if (origin->http_user) META(IDX_INSTANCE, "HttpUsername", origin->http_user);
         for (int l = 0; l < IDX_LEVELS; l++)
-            for (size_t i = 0; i < origin->nextra_meta[l] && nmeta[l] < MAX_META; i++)
-                meta[l][nmeta[l]++] = (IdxMeta){ origin->extra_meta[l][i].name,
-                                                 origin->extra_meta[l][i].value };
+            for (size_t i = 0; i < origin->nextra_meta[l] && in->nmeta[l] < MAX_META; i++)
+                META(l, origin->extra_meta[l][i].name, origin->extra_meta[l][i].value);
     }
 #undef META
+    return true;
+}
 
-    /* Quotas (MaximumStorageSize / MaximumPatientCount): recycle or refuse, before writing. */
-    if (!quota_begin(err, srv, res->ids[IDX_PATIENT], len)) goto out;
-    quota_held = true;
-
-    /* The file first (noted pending), then the rows. */
-    sto_uuid_new(uuid);
-    if (!idx_pending_add(&se, srv->db, uuid)) { srv_error_from_sto(err, &se); goto out; }
-    pending = true;
-    if (!sto_area_write(&se, srv->area, uuid, buf, len)) {
+/* Step 5: quotas (MaximumStorageSize / MaximumPatientCount: recycle or refuse), then the file
+ * under a new uuid noted pending first, written atomically. */
+static bool write_file(SrvError *err, Ingest *in)
+{
+    if (!quota_begin(err, in->srv, in->res->ids[IDX_PATIENT], in->len)) return false;
+    in->quota_held = true;
+    StoError se = { 0 };
+    sto_uuid_new(in->uuid);
+    if (!idx_pending_add(&se, in->srv->db, in->uuid)) {
         srv_error_from_sto(err, &se);
-        goto out;
+        return false;
     }
+    in->pending = true;
+    if (!sto_area_write(&se, in->srv->area, in->uuid, in->buf, in->len)) {
+        srv_error_from_sto(err, &se);
+        return false;
+    }
+    return true;
+}
 
-    IdxNewInstance in = { 0 };
+/* Step 6: every row in one transaction, which also clears the pending mark. */
+static bool commit_index(SrvError *err, Ingest *in, IdxStoreResult *sr)
+{
+    IdxNewInstance ni = { 0 };
     for (int l = 0; l < IDX_LEVELS; l++) {
-        in.ids[l] = res->ids[l];
-        in.tags[l] = c->tags[l];
-        in.ntags[l] = c->ntags[l];
-        in.meta[l] = meta[l];
-        in.nmeta[l] = nmeta[l];
+        ni.ids[l] = in->res->ids[l];
+        ni.tags[l] = in->c->tags[l];
+        ni.ntags[l] = in->c->ntags[l];
+        ni.meta[l] = in->meta[l];
+        ni.nmeta[l] = in->nmeta[l];
     }
-    in.uuid = uuid;
-    in.size = len;
-    in.md5 = NULL; /* computed on demand: MD5 of every upload would cost a core at 1,000/s */
-    in.overwrite = srv->cfg.overwrite_instances;
-    IdxStoreResult sr;
-    if (!idx_store_instance(&se, srv->db, &in, &sr)) {
+    ni.uuid = in->uuid;
+    ni.size = in->len;
+    ni.md5 = NULL; /* computed on demand: MD5 of every upload would cost a core at 1,000/s */
+    ni.overwrite = in->srv->cfg.overwrite_instances;
+    StoError se = { 0 };
+    if (!idx_store_instance(&se, in->srv->db, &ni, sr)) {
         srv_error_from_sto(err, &se);
+        return false;
+    }
+    in->pending = false; /* the transaction cleared it, or it is discarded below */
+    return true;
+}
+
+/* Step 7: what follows a commit: drop our file if it raced with the same instance, drop the
+ * file and cached parse an overwrite replaced, start the stability clock, log CompletedSeries
+ * when the series just reached its expected count. Logs, never fails. */
+static void after_commit(Ingest *in, const IdxStoreResult *sr)
+{
+    Srv *srv = in->srv;
+    IngestResult *res = in->res;
+    if (sr->already_stored) {
+        res->already_stored = true;
+        discard_file(srv, in->uuid);
+    }
+    if (sr->old_uuid[0]) {
+        cache_invalidate(res->ids[IDX_INSTANCE]); /* overwritten: the cached parse is stale */
+        discard_file(srv, sr->old_uuid);
+    }
+    if (sr->already_stored) return;
+    srv_stable_touch(srv, res->ids[IDX_PATIENT], res->ids[IDX_STUDY], res->ids[IDX_SERIES]);
+    if (in->expected[0]) {
+        /* a count, not the series' list of children (that read grew with the series) */
+        StoError se = { 0 };
+        IdxCounts cn;
+        if (idx_resource_counts(&se, srv->db, IDX_SERIES, res->ids[IDX_SERIES], &cn) &&
+            cn.instances == (uint64_t)strtoll(in->expected, NULL, 10) &&
+            !idx_change_add(&se, srv->db, "CompletedSeries", IDX_SERIES, res->ids[IDX_SERIES]))
+            SRV_LOG_WARN("ingest", "cannot log CompletedSeries: %s", se.message);
+    }
+}
+
+bool ingest_buffer(SrvError *err, Srv *srv, const void *buf, size_t len,
+                   const IngestOrigin *origin, IngestResult *res)
+{
+    uint64_t t0 = metrics_clock_us(); /* orthanc_store_dicom_duration_ms */
+    memset(res, 0, sizeof *res);
+    Ingest *in = calloc(1, sizeof *in);
+    Collected *c = calloc(1, sizeof *c);
+    if (!in || !c) {
+        free(in);
+        free(c);
+        return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+    }
+    *in = (Ingest){ .srv = srv, .buf = buf, .len = len, .origin = origin, .res = res, .c = c };
+    bool ok = false, known = false;
+    IdxStoreResult sr;
+    if (!parse_file(err, in) || !compute_ids(err, in) || !check_known(err, in, &known)) goto out;
+    if (known) {
+        res->already_stored = true;
+        ok = true;
         goto out;
     }
-    pending = false; /* the transaction cleared it, or it is ours to discard below */
-    if (sr.already_stored) {
-        res->already_stored = true;
-        discard_file(srv, uuid);
-    }
-    if (sr.old_uuid[0]) {
-        cache_invalidate(res->ids[IDX_INSTANCE]); /* overwritten: the cached parse is stale */
-        discard_file(srv, sr.old_uuid);
-    }
-    if (!sr.already_stored) {
-        srv_stable_touch(srv, res->ids[IDX_PATIENT], res->ids[IDX_STUDY], res->ids[IDX_SERIES]);
-        if (expected[0]) { /* CompletedSeries when the series just reached its expected count */
-            /* a count, not the series' list of children (that read grew with the series) */
-            IdxCounts cn;
-            if (idx_resource_counts(&se, srv->db, IDX_SERIES, res->ids[IDX_SERIES], &cn) &&
-                cn.instances == (uint64_t)strtoll(expected, NULL, 10) &&
-                !idx_change_add(&se, srv->db, "CompletedSeries", IDX_SERIES, res->ids[IDX_SERIES]))
-                SRV_LOG_WARN("ingest", "cannot log CompletedSeries: %s", se.message);
-        }
-    }
+    if (!collect_metadata(err, in) || !write_file(err, in) || !commit_index(err, in, &sr)) goto out;
+    after_commit(in, &sr);
     ok = true;
-
 out:
-    if (pending) discard_file(srv, uuid);
-    if (quota_held) quota_end(srv);
-    dcm_object_destroy(obj);
-    if (c) collected_free(c);
+    if (in->pending) discard_file(srv, in->uuid);
+    if (in->quota_held) quota_end(srv);
+    dcm_object_destroy(in->obj);
+    collected_free(c);
     free(c);
+    free(in);
     if (ok) metrics_store_done(t0);
     return ok;
 }
