@@ -1,7 +1,12 @@
 /* test_server.c -- unit tests of server/ helpers: SHA-1 resource IDs (standard vectors and
- * Orthanc's ID shape), MD5 (RFC 1321 vectors), stripping, main tag tables, error mapping. */
+ * Orthanc's ID shape), MD5 (RFC 1321 vectors), stripping, main tag tables, error mapping; and
+ * the store's services for the edges (server/store.h) on a real store in a temp folder: the
+ * resource JSON, walks, files, and the rules a change carries (a metadata write logs
+ * UpdatedMetadata whoever calls it). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../check.h"
 #include "dicom/dicom.h"
@@ -80,6 +85,138 @@ static void test_server_errors(void)
     CHECK_STR(srv_level_route(IDX_STUDY), "studies");
 }
 
+static bool slurp(const char *path, void **buf, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *buf = malloc(*len);
+    bool ok = *buf && fread(*buf, 1, *len, f) == *len;
+    fclose(f);
+    return ok;
+}
+
+/* Number of changes of a type in srv_changes_json's answer. */
+static int count_changes(Srv *srv, const char *type)
+{
+    SrvError e = { 0 };
+    cJSON *o = srv_changes_json(&e, srv, 0, 1000, false);
+    int n = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(o, "Changes"))
+        if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(c, "ChangeType")), type)) n++;
+    cJSON_Delete(o);
+    return n;
+}
+
+static void test_server_store_services(void)
+{
+    char dir[] = "/tmp/mp-test-store.XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    Srv srv = { 0 };
+    CfgError ce = { 0 };
+    CHECK(cfg_load(&ce, NULL, &srv.cfg));
+    free(srv.cfg.storage_dir);
+    free(srv.cfg.index_dir);
+    srv.cfg.storage_dir = strdup(dir);
+    srv.cfg.index_dir = strdup(dir);
+    srv.cfg.sync_storage = false;
+    SrvError e = { 0 };
+    CHECK(srv_open(&e, &srv));
+    void *buf = NULL;
+    size_t len = 0;
+    CHECK(slurp(SRCDIR "/tests/data/dicom_fixture.dcm", &buf, &len));
+    IngestResult res;
+    CHECK(ingest_buffer(&e, &srv, buf, len, NULL, &res) && !res.already_stored);
+
+    /* reads: JSON, lists, walks, counts, the file */
+    cJSON *j = srv_resource_json(&e, &srv, SRV_STUDY, res.ids[SRV_STUDY]);
+    CHECK(j && !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(j, "Type")), "Study"));
+    CHECK(j && !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(j, "ParentPatient")), res.ids[SRV_PATIENT]));
+    cJSON_Delete(j);
+    e = (SrvError){ 0 };
+    CHECK(!srv_resource_json(&e, &srv, SRV_SERIES, res.ids[SRV_STUDY]) && srv_error_http_status(&e) == 404);
+    CHECK(srv_resource_level(&e, &srv, res.ids[SRV_SERIES]) == SRV_SERIES);
+    char **ids = NULL;
+    size_t n = 0;
+    CHECK(srv_resource_list(&e, &srv, SRV_INSTANCE, 0, 0, &ids, &n) && n == 1 &&
+          !strcmp(ids[0], res.ids[SRV_INSTANCE]));
+    srv_strings_free(ids, n);
+    CHECK(srv_resource_descendants(&e, &srv, SRV_PATIENT, res.ids[SRV_PATIENT], SRV_INSTANCE, &ids, &n) &&
+          n == 1 && !strcmp(ids[0], res.ids[SRV_INSTANCE]));
+    srv_strings_free(ids, n);
+    char up[SRV_ID_LEN];
+    CHECK(srv_resource_ancestor(&e, &srv, SRV_INSTANCE, res.ids[SRV_INSTANCE], SRV_PATIENT, up) &&
+          !strcmp(up, res.ids[SRV_PATIENT]));
+    SrvCounts c;
+    CHECK(srv_resource_counts(&e, &srv, SRV_STUDY, res.ids[SRV_STUDY], &c) && c.instances == 1 &&
+          c.disk_size == len);
+    SrvTotals t;
+    CHECK(srv_totals(&e, &srv, &t) && t.count[SRV_PATIENT] == 1 && t.disk_size == len);
+    uint64_t size = 0;
+    int fd = srv_instance_open(&e, &srv, res.ids[SRV_INSTANCE], &size);
+    CHECK(fd >= 0 && size == len);
+    if (fd >= 0) close(fd);
+    void *back = NULL;
+    size_t blen = 0;
+    CHECK(srv_instance_read(&e, &srv, res.ids[SRV_INSTANCE], &back, &blen) && blen == len &&
+          !memcmp(back, buf, len));
+    free(back);
+
+    /* the rule lives in the service: a metadata write logs UpdatedMetadata */
+    int before = count_changes(&srv, "UpdatedMetadata");
+    int64_t rev = -1;
+    CHECK(srv_metadata_put(&e, &srv, SRV_STUDY, res.ids[SRV_STUDY], "Note", "x", -1, &rev) && rev == 0);
+    CHECK(count_changes(&srv, "UpdatedMetadata") == before + 1);
+    char *v = NULL;
+    CHECK(srv_metadata_get(&e, &srv, SRV_STUDY, res.ids[SRV_STUDY], "Note", &v, &rev) && v && !strcmp(v, "x"));
+    free(v);
+    e = (SrvError){ 0 };
+    CHECK(!srv_metadata_put(&e, &srv, SRV_STUDY, res.ids[SRV_STUDY], "Note", "y", 5, &rev) &&
+          srv_error_http_status(&e) == 409);
+    CHECK(count_changes(&srv, "UpdatedMetadata") == before + 1); /* refused: nothing logged */
+    CHECK(srv_metadata_delete(&e, &srv, SRV_STUDY, res.ids[SRV_STUDY], "Note", -1));
+    CHECK(count_changes(&srv, "UpdatedMetadata") == before + 2);
+
+    /* attachments, protection */
+    SrvAttachment a;
+    CHECK(srv_attachment_get(&e, &srv, SRV_INSTANCE, res.ids[SRV_INSTANCE], "dicom", true, &a) &&
+          a.size == len && strlen(a.md5) == 32);
+    CHECK(srv_attachment_verify(&e, &srv, SRV_INSTANCE, res.ids[SRV_INSTANCE], "1"));
+    bool on = true;
+    CHECK(srv_patient_is_protected(&e, &srv, res.ids[SRV_PATIENT], &on) && !on);
+    CHECK(srv_patient_set_protected(&e, &srv, res.ids[SRV_PATIENT], true));
+    CHECK(srv_patient_is_protected(&e, &srv, res.ids[SRV_PATIENT], &on) && on);
+
+    /* tags through the cache, and a bad tag name */
+    SrvTagsOptions opt = { .format = SRV_TAGS_SHORT, .max_length = SRV_TAGS_TOO_LONG };
+    j = srv_instance_tags(&e, &srv, res.ids[SRV_INSTANCE], &opt);
+    CHECK(j && cJSON_GetObjectItem(j, "0008,0018"));
+    cJSON_Delete(j);
+    uint32_t tag;
+    CHECK(srv_tag_parse("PatientName", &tag) && tag == 0x00100010u && !srv_tag_parse("NoSuchTag", &tag));
+
+    /* clearing the log keeps Last */
+    CHECK(srv_changes_clear(&e, &srv));
+    j = srv_changes_json(&e, &srv, 0, 0, true);
+    CHECK(j && cJSON_GetArraySize(cJSON_GetObjectItem(j, "Changes")) == 0 &&
+          cJSON_GetObjectItem(j, "Last")->valuedouble > 0);
+    cJSON_Delete(j);
+
+    int rl;
+    char rid[SRV_ID_LEN];
+    CHECK(srv_delete(&e, &srv, SRV_PATIENT, res.ids[SRV_PATIENT], &rl, rid) && rl == -1);
+    CHECK(srv_totals(&e, &srv, &t) && t.count[SRV_INSTANCE] == 0);
+    free(buf);
+    srv_close(&srv);
+    cfg_cleanup(&srv.cfg);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
     RUN(test_server_sha1_vectors);
@@ -87,5 +224,6 @@ int main(void)
     RUN(test_server_strip);
     RUN(test_server_main_tags);
     RUN(test_server_errors);
+    RUN(test_server_store_services);
     return CHECK_DONE();
 }
