@@ -2,14 +2,21 @@
  *
  * DESIGN
  * - One listener thread ("dicom") polls the listening socket and a self-pipe, so that
- *   dcm_scp_stop() is immediate; when a connection waits, ASC_receiveAssociation() accepts it
- *   and reads the A-ASSOCIATE-RQ (bounded by the ACSE timeout). Negotiation happens on the
- *   listener: the accept callback (AE title policy), then each presentation context: the
- *   abstract syntax must be Verification or a storage SOP class DCMTK knows (and allowed by the
- *   policy), and the first proposed transfer syntax we know is accepted (the SCU's preference,
- *   so instances are stored as they arrive). Over max_associations the request is rejected
- *   (transient, "local limit exceeded"). Otherwise the association is acknowledged and handed
- *   to its own detached thread ("dicom-N"), counted under `mu`.
+ *   dcm_scp_stop() is immediate. When a connection waits, it starts a detached thread
+ *   ("dicom-N", conn_main) and waits only until that thread's ASC_receiveAssociation() has
+ *   accepted it: DCMTK creates the connection through our transport layer (AcceptHook) right
+ *   after accept(), which hands the socket to the handshaking list and wakes the listener. The
+ *   A-ASSOCIATE-RQ is then read on the connection's thread, so an idle peer or a partial PDU
+ *   holds up no one else. The listener cuts (shutdown) a handshake past handshake_s (the
+ *   ACSE timeout also bounds DCMTK's reads), and past max_handshakes connections still
+ *   handshaking the oldest is cut; `guard` is our own dup of the socket, so a cut never
+ *   touches a descriptor number DCMTK has closed and the process reused.
+ * - Negotiation, on the connection's thread: the accept callback (AE title policy), then each
+ *   presentation context: the abstract syntax must be Verification or a storage SOP class
+ *   DCMTK knows (and allowed by the policy), and the first proposed transfer syntax we know is
+ *   accepted (the SCU's preference, so instances are stored as they arrive). Over
+ *   max_associations the request is rejected (transient, "local limit exceeded"). Otherwise
+ *   the association is acknowledged and served on the same thread, counted under `mu`.
  * - An association thread waits for the next command in one-second steps (ASC_dataWaiting), so
  *   it notices both its idle timeout (timeout_s without a command: A-ABORT) and a stop request.
  *   Once data waits, the command and its dataset are read with the full timeout.
@@ -26,10 +33,11 @@
  *   is set at that time; we set the variable before the network is initialised and also set
  *   the option on every accepted socket ourselves.
  * - Stop: set `stopping`, wake the listener through the pipe and join it (no new
- *   associations), then wait up to grace_ms for the association threads: idle ones leave at
- *   their next one-second step; busy ones finish their current work. After the grace period
- *   the remaining sockets are shut down (the blocked reads fail, the threads clean up and
- *   leave), and we wait for the count to reach zero before freeing anything.
+ *   associations), cut every handshake, then wait up to grace_ms for the association
+ *   threads: idle ones leave at their next one-second step; busy ones finish their current
+ *   work. After the grace period the remaining sockets are shut down (the blocked reads fail,
+ *   the threads clean up and leave), and we wait for every connection thread to end before
+ *   freeing anything.
  */
 #include "dcmtk/config/osconfig.h" /* first, as DCMTK requires */
 
@@ -38,6 +46,7 @@
 #include "dcmtk/dcmdata/dcuid.h"
 #include "dcmtk/dcmdata/dcvrlo.h"
 #include "dcmtk/dcmnet/assoc.h"
+#include "dcmtk/dcmnet/dcmlayer.h"
 #include "dcmtk/dcmnet/dcmtrans.h"
 #include "dcmtk/dcmnet/dimse.h"
 #include "dcmtk/dcmnet/dul.h"
@@ -50,7 +59,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <list>
 #include <set>
 #include <string>
 #include <unordered_set>
@@ -59,6 +70,7 @@
 #include <zlib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -276,23 +288,51 @@ std::string trim(const char *s)
 } // namespace
 
 struct Assoc;
+struct Conn;
+
+/* DCMTK creates each accepted connection through the network's transport layer, on the thread
+ * that called ASC_receiveAssociation() and right after accept(): this is where a connection
+ * thread learns its socket (and tells the listener that the accept is done). */
+class AcceptHook : public DcmTransportLayer {
+public:
+    DcmTransportConnection *createConnection(DcmNativeSocketType sock, OFBool secure) override;
+};
 
 struct DcmScp {
     DcmScpConfig cfg {};
     std::string aet;
     T_ASC_Network *net = nullptr;
+    AcceptHook hook;
     int wake[2] = { -1, -1 };
     pthread_t listener {};
     bool listener_started = false;
     std::atomic<bool> stopping { false };
+    int handshake_s = 10;        /* from accept to the end of negotiation */
+    unsigned max_handshakes = 32; /* connections still handshaking; past it the oldest is cut */
 
-    std::mutex mu;               /* guards active, live */
-    std::condition_variable cv;  /* signalled when an association thread ends */
-    uint32_t active = 0;
+    std::mutex mu;               /* guards everything below */
+    std::condition_variable cv;  /* signalled when a thread ends or an accept is done */
+    uint32_t threads = 0;        /* connection threads running (handshaking or associated) */
+    uint32_t active = 0;         /* negotiated associations (MaximumAssociations) */
     std::set<Assoc *> live;
+    std::list<Conn *> handshaking; /* accept order: oldest first */
+    uint64_t accepts_started = 0, accepts_done = 0;
 
     std::atomic<uint64_t> next_id { 0 };
     std::atomic<uint64_t> n_assoc { 0 }, n_rejected { 0 }, n_stored { 0 }, n_failed { 0 };
+    std::atomic<uint64_t> n_handshake_cut { 0 };
+};
+
+/* One accepted connection, from the accept to the end of its thread. */
+struct Conn {
+    DcmScp *scp = nullptr;
+    uint64_t id = 0;
+    bool accept_signalled = false;  /* accepts_done counted for this one */
+    int guard = -1;                 /* our dup of the socket while handshaking (shutdown target) */
+    bool cut = false;               /* shut down by the listener: timeout, cap or stop */
+    const char *cut_why = "";
+    std::chrono::steady_clock::time_point deadline;
+    char host[64] = "";
 };
 
 struct Assoc {
@@ -502,13 +542,10 @@ const char *serve(Assoc *as)
     }
 }
 
-void *assoc_main(void *arg)
+/* Runs a negotiated association to its end, then forgets it. */
+void run_assoc(Assoc *as)
 {
-    Assoc *as = (Assoc *)arg;
     DcmScp *scp = as->scp;
-    char name[16];
-    snprintf(name, sizeof name, "dicom-%llu", (unsigned long long)as->id);
-    call_thread_start(scp, name);
     const char *how = "ended";
     try {
         how = serve(as);
@@ -527,23 +564,22 @@ void *assoc_main(void *arg)
     }
     drop_assoc(&as->a);
     delete as;
-    /* Last touch of scp: after this, dcm_scp_stop may free it. */
     std::lock_guard<std::mutex> g(scp->mu);
     scp->active--;
     scp->cv.notify_all();
-    return nullptr;
 }
 
-/* --- negotiation on the listener --------------------------------------------------------- */
+/* --- negotiation, on the connection's thread ---------------------------------------------- */
 
-void negotiate(DcmScp *scp, T_ASC_Association *a)
+/* Answers the association request: A-ASSOCIATE-RJ (and nullptr; `a` is dropped) or
+ * A-ASSOCIATE-AC and the association to serve, counted in active/live. */
+Assoc *negotiate(DcmScp *scp, T_ASC_Association *a, uint64_t id)
 {
     char calling[64] = "", called[64] = "", host[128] = "", ctxname[128] = "";
     ASC_getAPTitles(a->params, calling, sizeof calling, called, sizeof called, nullptr, 0);
     ASC_getPresentationAddresses(a->params, host, sizeof host, nullptr, 0);
     ASC_getApplicationContextName(a->params, ctxname, sizeof ctxname);
     std::string scalling = trim(calling), scalled = trim(called);
-    uint64_t id = ++scp->next_id;
     DcmAssocInfo info = { id, scalling.c_str(), scalled.c_str(), host, "", "", "" };
 
     if (strcmp(ctxname, UID_StandardApplicationContext) != 0) {
@@ -553,14 +589,14 @@ void negotiate(DcmScp *scp, T_ASC_Association *a)
                ASC_REASON_SU_APPCONTEXTNAMENOTSUPPORTED);
         scp->n_rejected++;
         drop_assoc(&a);
-        return;
+        return nullptr;
     }
     if (scp->stopping.load()) {
         reject(a, ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
                ASC_REASON_SP_PRES_TEMPORARYCONGESTION);
         scp->n_rejected++;
         drop_assoc(&a);
-        return;
+        return nullptr;
     }
     char reason[256] = "";
     int why = DCM_SCP_REJECT_NO_REASON;
@@ -575,7 +611,7 @@ void negotiate(DcmScp *scp, T_ASC_Association *a)
                                                    : ASC_REASON_SU_NOREASON);
         scp->n_rejected++;
         drop_assoc(&a);
-        return;
+        return nullptr;
     }
 
     const auto &classes = storage_classes();
@@ -627,7 +663,7 @@ void negotiate(DcmScp *scp, T_ASC_Association *a)
                ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED);
         scp->n_rejected++;
         drop_assoc(&a);
-        return;
+        return nullptr;
     }
 
     Assoc *as = new Assoc;
@@ -649,7 +685,7 @@ void negotiate(DcmScp *scp, T_ASC_Association *a)
             scp->n_rejected++;
             delete as;
             drop_assoc(&a);
-            return;
+            return nullptr;
         }
         scp->active++;
         scp->live.insert(as);
@@ -659,32 +695,168 @@ void negotiate(DcmScp *scp, T_ASC_Association *a)
         setsockopt(as->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     OFCondition c = ASC_acknowledgeAssociation(a);
-    pthread_t th;
-    pthread_attr_t attr;
-    bool spawned = false;
-    if (c.good() && pthread_attr_init(&attr) == 0) {
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        spawned = pthread_create(&th, &attr, assoc_main, as) == 0;
-        pthread_attr_destroy(&attr);
-    }
-    if (!spawned) {
-        if (c.bad())
-            dcm_int_log(DCM_LOG_WARNING, "dicom: cannot acknowledge association from %s@%s: %s",
-                        scalling.c_str(), host, c.text());
-        else {
-            dcm_int_log(DCM_LOG_ERROR, "dicom: cannot start a thread for %s@%s", scalling.c_str(), host);
-            ASC_abortAssociation(a);
+    if (c.bad()) {
+        dcm_int_log(DCM_LOG_WARNING, "dicom: cannot acknowledge association from %s@%s: %s",
+                    scalling.c_str(), host, c.text());
+        {
+            std::lock_guard<std::mutex> g(scp->mu);
+            scp->live.erase(as);
+            scp->active--;
         }
-        std::lock_guard<std::mutex> g(scp->mu);
-        scp->live.erase(as);
-        scp->active--;
         delete as;
         drop_assoc(&a);
-        return;
+        return nullptr;
     }
     scp->n_assoc++;
     dcm_int_log(DCM_LOG_DEBUG, "dicom: association %llu from AET %s at %s (called %s), %d contexts accepted",
                 (unsigned long long)id, scalling.c_str(), host, scalled.c_str(), accepted);
+    return as;
+}
+
+/* --- connections: accepted by DCMTK on their own thread --------------------------------- */
+
+/* The connection this thread is accepting (read by AcceptHook::createConnection). */
+thread_local Conn *t_conn = nullptr;
+
+/* Counts the accept of c as done (once), so that the listener polls the port again. */
+void accept_done(Conn *c)
+{
+    std::lock_guard<std::mutex> g(c->scp->mu);
+    if (c->accept_signalled) return;
+    c->accept_signalled = true;
+    c->scp->accepts_done++;
+    c->scp->cv.notify_all();
+}
+
+/* Shuts a handshaking connection down (under mu): DCMTK's pending read fails at once. */
+void cut_handshake(Conn *c, const char *why)
+{
+    if (c->cut || c->guard < 0) return;
+    c->cut = true;
+    c->cut_why = why;
+    shutdown(c->guard, SHUT_RDWR);
+}
+
+/* The connection leaves the handshaking list (negotiated, refused or failed). */
+void handshake_end(Conn *c)
+{
+    std::lock_guard<std::mutex> g(c->scp->mu);
+    if (c->guard < 0) return;
+    c->scp->handshaking.remove(c);
+    close(c->guard);
+    c->guard = -1;
+}
+
+void *conn_main(void *arg)
+{
+    Conn *c = (Conn *)arg;
+    DcmScp *scp = c->scp;
+    char name[16];
+    snprintf(name, sizeof name, "dicom-%llu", (unsigned long long)c->id);
+    call_thread_start(scp, name);
+    long max_pdu = scp->cfg.max_pdu ? (long)scp->cfg.max_pdu : ASC_MAXIMUMPDUSIZE;
+    T_ASC_Association *a = nullptr;
+    Assoc *as = nullptr;
+    try {
+        t_conn = c;
+        OFCondition cond = ASC_receiveAssociation(scp->net, &a, max_pdu, nullptr, nullptr, OFFalse,
+                                                  DUL_NOBLOCK, 1);
+        t_conn = nullptr;
+        accept_done(c); /* also when DCMTK failed before its accept */
+        if (cond.bad()) {
+            bool cut;
+            const char *why;
+            {
+                std::lock_guard<std::mutex> g(scp->mu);
+                cut = c->cut;
+                why = c->cut_why;
+            }
+            if (cut)
+                dcm_int_log(DCM_LOG_INFO, "dicom: connection %llu from %s closed: %s",
+                            (unsigned long long)c->id, c->host[0] ? c->host : "?", why);
+            else if (cond != DUL_NOASSOCIATIONREQUEST)
+                dcm_int_log(DCM_LOG_INFO, "dicom: connection %llu from %s dropped before an association: %s",
+                            (unsigned long long)c->id, c->host[0] ? c->host : "?", cond.text());
+            handshake_end(c);
+            drop_assoc(&a);
+        } else {
+            handshake_end(c);
+            as = negotiate(scp, a, c->id);
+        }
+        if (as) run_assoc(as);
+    } catch (...) {
+        t_conn = nullptr;
+        accept_done(c);
+        handshake_end(c);
+        dcm_int_log(DCM_LOG_ERROR, "dicom: internal error on connection %llu", (unsigned long long)c->id);
+        if (!as) drop_assoc(&a);
+    }
+    delete c;
+    /* Last touch of scp: after this, dcm_scp_stop may free it. */
+    std::lock_guard<std::mutex> g(scp->mu);
+    scp->threads--;
+    scp->cv.notify_all();
+    return nullptr;
+}
+
+/* Starts a thread for the connection waiting on the port and waits (briefly) until it has
+ * accepted it, so that the next poll does not see the same connection again. */
+void start_connection(DcmScp *scp, int lfd)
+{
+    Conn *c = new Conn;
+    c->scp = scp;
+    c->id = ++scp->next_id;
+    uint64_t ticket;
+    {
+        std::lock_guard<std::mutex> g(scp->mu);
+        ticket = ++scp->accepts_started;
+        scp->threads++;
+    }
+    pthread_t th;
+    pthread_attr_t attr;
+    bool spawned = false;
+    if (pthread_attr_init(&attr) == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        spawned = pthread_create(&th, &attr, conn_main, c) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    std::unique_lock<std::mutex> lk(scp->mu);
+    if (!spawned) {
+        scp->threads--;
+        scp->accepts_done++;
+        lk.unlock();
+        delete c;
+        dcm_int_log(DCM_LOG_ERROR, "dicom: cannot start a thread for a new connection: closing it");
+        int fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0) close(fd);
+        usleep(100 * 1000);
+        return;
+    }
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (scp->accepts_done < ticket && !scp->stopping.load() &&
+           scp->cv.wait_until(lk, until) != std::cv_status::timeout) {}
+}
+
+/* Cuts handshakes past their deadline; returns the milliseconds until the next deadline
+ * (at most 1000). */
+int enforce_deadlines(DcmScp *scp)
+{
+    auto now = std::chrono::steady_clock::now();
+    long next = 1000;
+    std::lock_guard<std::mutex> g(scp->mu);
+    for (Conn *c : scp->handshaking) {
+        if (c->cut) continue;
+        long left = (long)std::chrono::duration_cast<std::chrono::milliseconds>(c->deadline - now).count();
+        if (left <= 0) {
+            dcm_int_log(DCM_LOG_WARNING, "dicom: connection %llu from %s: handshake timed out after %d s, closing it",
+                        (unsigned long long)c->id, c->host, scp->handshake_s);
+            cut_handshake(c, "handshake timed out");
+            scp->n_handshake_cut++;
+        } else if (left < next) {
+            next = left;
+        }
+    }
+    return (int)next + 1;
 }
 
 void *listener_main(void *arg)
@@ -692,37 +864,67 @@ void *listener_main(void *arg)
     DcmScp *scp = (DcmScp *)arg;
     call_thread_start(scp, "dicom");
     int lfd = listen_socket(scp->net);
-    long max_pdu = scp->cfg.max_pdu ? (long)scp->cfg.max_pdu : ASC_MAXIMUMPDUSIZE;
     while (!scp->stopping.load()) {
+        int wait_ms = enforce_deadlines(scp);
         struct pollfd p[2] = { { lfd, POLLIN, 0 }, { scp->wake[0], POLLIN, 0 } };
-        int r = poll(p, 2, -1);
+        int r = poll(p, 2, wait_ms);
         if (r < 0) {
             if (errno == EINTR) continue;
             dcm_int_log(DCM_LOG_ERROR, "dicom: poll: %s", strerror(errno));
             break;
         }
         if (p[1].revents) break;
-        if (!(p[0].revents & POLLIN)) continue;
-        T_ASC_Association *a = nullptr;
-        try {
-            OFCondition c = ASC_receiveAssociation(scp->net, &a, max_pdu, nullptr, nullptr,
-                                                   OFFalse, DUL_NOBLOCK, 1);
-            if (c.bad()) {
-                if (c != DUL_NOASSOCIATIONREQUEST)
-                    dcm_int_log(DCM_LOG_DEBUG, "dicom: incoming connection dropped: %s", c.text());
-                drop_assoc(&a);
-                continue;
-            }
-            negotiate(scp, a);
-        } catch (...) {
-            dcm_int_log(DCM_LOG_ERROR, "dicom: internal error while accepting an association");
-            drop_assoc(&a);
-        }
+        if (p[0].revents & POLLIN) start_connection(scp, lfd);
     }
     return nullptr;
 }
 
 } // namespace
+
+DcmTransportConnection *AcceptHook::createConnection(DcmNativeSocketType sock, OFBool secure)
+{
+    Conn *c = t_conn;
+    if (c) {
+        DcmScp *scp = c->scp;
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        if (getpeername((int)sock, (struct sockaddr *)&ss, &sl) == 0) {
+            if (ss.ss_family == AF_INET)
+                inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->host, sizeof c->host);
+            else if (ss.ss_family == AF_INET6)
+                inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->host, sizeof c->host);
+        }
+        std::lock_guard<std::mutex> g(scp->mu);
+        c->guard = fcntl((int)sock, F_DUPFD_CLOEXEC, 0);
+        c->deadline = std::chrono::steady_clock::now() + std::chrono::seconds(scp->handshake_s);
+        if (c->guard >= 0) {
+            /* Past the cap, the oldest handshake goes: a flood of idle sockets cannot keep a
+             * real peer out for longer than it takes to open max_handshakes more. */
+            size_t open = 0;
+            for (Conn *o : scp->handshaking) if (!o->cut) open++;
+            if (open >= scp->max_handshakes) {
+                for (Conn *o : scp->handshaking) {
+                    if (o->cut) continue;
+                    dcm_int_log(DCM_LOG_WARNING,
+                                "dicom: %u handshakes in progress: closing the oldest (connection %llu from %s)",
+                                scp->max_handshakes, (unsigned long long)o->id, o->host);
+                    cut_handshake(o, "too many handshakes in progress");
+                    scp->n_handshake_cut++;
+                    break;
+                }
+            }
+            scp->handshaking.push_back(c);
+        }
+        if (scp->stopping.load()) cut_handshake(c, "server stopping");
+        if (!c->accept_signalled) {
+            c->accept_signalled = true;
+            scp->accepts_done++;
+            scp->cv.notify_all();
+        }
+    }
+    return DcmTransportLayer::createConnection(sock, secure);
+}
+
 
 extern "C" bool dcm_scp_start(DcmError *err, const DcmScpConfig *cfg, DcmScp **out)
 {
@@ -746,8 +948,11 @@ extern "C" bool dcm_scp_start(DcmError *err, const DcmScpConfig *cfg, DcmScp **o
             delete scp;
             return dcm_int_fail(err, DCM_ERR_INTERNAL, "pipe: %s", strerror(errno));
         }
-        int acse = cfg->timeout_s > 0 && cfg->timeout_s < 30 ? cfg->timeout_s : 30;
-        OFCondition c = ASC_initializeNetwork(NET_ACCEPTOR, cfg->port, acse, &scp->net);
+        scp->handshake_s = cfg->timeout_s > 0 && cfg->timeout_s < 10 ? cfg->timeout_s : 10;
+        scp->max_handshakes = cfg->max_handshakes ? cfg->max_handshakes : 32;
+        /* The ACSE timeout bounds DCMTK's wait for the first PDU (and its reads during the
+         * handshake); the listener also cuts a handshake at handshake_s in total. */
+        OFCondition c = ASC_initializeNetwork(NET_ACCEPTOR, cfg->port, scp->handshake_s, &scp->net);
         if (c.bad()) {
             close(scp->wake[0]);
             close(scp->wake[1]);
@@ -756,7 +961,20 @@ extern "C" bool dcm_scp_start(DcmError *err, const DcmScpConfig *cfg, DcmScp **o
                                 cfg->port, c.text());
         }
         int lfd = listen_socket(scp->net);
-        if (lfd >= 0) fcntl(lfd, F_SETFD, FD_CLOEXEC);
+        if (lfd >= 0) {
+            fcntl(lfd, F_SETFD, FD_CLOEXEC);
+            /* Non-blocking: a connection that vanished between poll and accept must not block
+             * the connection thread in accept() (it gets EAGAIN and ends). */
+            fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+        }
+        c = ASC_setTransportLayer(scp->net, &scp->hook, 0);
+        if (c.bad()) {
+            ASC_dropNetwork(&scp->net);
+            close(scp->wake[0]);
+            close(scp->wake[1]);
+            delete scp;
+            return dcm_int_fail(err, DCM_ERR_INTERNAL, "cannot set the DICOM transport layer: %s", c.text());
+        }
         if (pthread_create(&scp->listener, nullptr, listener_main, scp) != 0) {
             ASC_dropNetwork(&scp->net);
             close(scp->wake[0]);
@@ -783,15 +1001,21 @@ extern "C" void dcm_scp_stop(DcmScp *scp, unsigned grace_ms)
             pthread_join(scp->listener, nullptr);
         }
         std::unique_lock<std::mutex> lk(scp->mu);
+        /* Connections still handshaking have nothing worth waiting for. */
+        for (Conn *c : scp->handshaking) cut_handshake(c, "server stopping");
         auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
         while (scp->active > 0 && scp->cv.wait_until(lk, deadline) != std::cv_status::timeout) {}
-        if (scp->active > 0) {
+        if (scp->active > 0)
             dcm_int_log(DCM_LOG_WARNING, "dicom: aborting %u association(s) still running at shutdown",
                         scp->active);
+        /* Until every connection thread has left: cut what remains (a thread that was between
+         * its handshake and negotiation when the stop began registers late). */
+        while (scp->threads > 0) {
+            for (Conn *c : scp->handshaking) cut_handshake(c, "server stopping");
             for (Assoc *as : scp->live)
                 if (as->fd >= 0) shutdown(as->fd, SHUT_RDWR);
+            scp->cv.wait_for(lk, std::chrono::milliseconds(200));
         }
-        while (scp->active > 0) scp->cv.wait(lk);
         lk.unlock();
         dcm_int_log(DCM_LOG_INFO,
                     "dicom: listener stopped: %llu associations, %llu rejected, %llu stored, %llu refused",

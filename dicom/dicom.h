@@ -251,9 +251,11 @@ char dcm_profile_action(uint32_t tag);
  * JPEG 2000, RLE, MPEG/HEVC) plus deflate, kept as the caller proposed them (the first one in
  * the SCU's list that we know wins). Datasets are received bit for bit (no parse, no
  * re-encoding) behind a meta header we write, and handed to the store callback as a Part-10
- * buffer. One listener thread ("dicom"), one thread per association ("dicom-N"), at most
- * max_associations at once (more are rejected: transient, local limit exceeded). An
- * association idle for timeout_s is aborted. */
+ * buffer. One listener thread ("dicom") accepts; each connection gets its own thread
+ * ("dicom-N") that reads the association request, negotiates and serves, so that a peer that
+ * sends nothing (or half a PDU) holds up no one else. At most max_associations negotiated
+ * associations at once (more are rejected: transient, local limit exceeded). An association
+ * idle for timeout_s is aborted. */
 
 /* Our implementation class UID (2.25 UUID-derived root) and version name, for meta headers. */
 #define DCM_IMPLEMENTATION_CLASS_UID "2.25.136541954189971727474933460125548376804"
@@ -289,8 +291,13 @@ typedef struct DcmScpConfig {
     bool tcp_nodelay;      /* sets TCP_NODELAY=1 in the environment (DCMTK reads it) and on
                               each accepted socket */
     unsigned max_pdu;      /* largest PDU we receive; 0: DCMTK's maximum (131072) */
+    unsigned max_handshakes; /* connections accepted but not yet negotiated; past it the
+                                oldest is closed. 0: 32. The handshake (accept to A-ASSOCIATE-AC
+                                or -RJ) is bounded by min(timeout_s, 10) s (10 s if timeout_s
+                                is 0). */
     void *ctx;             /* handed to the callbacks */
-    /* Called on the listener thread for each association request. reason: text for the log. */
+    /* Called on the association's thread for each association request (several may run at
+     * once). reason: text for the log. */
     unsigned (*accept)(void *ctx, const DcmAssocInfo *info, int *reject, char *reason,
                        size_t reason_size);
     /* Called on the association's thread for each C-STORE: part10/len is the received instance
