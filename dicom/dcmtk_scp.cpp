@@ -143,10 +143,15 @@ const std::unordered_set<std::string> &storage_classes()
     return set;
 }
 
-/* A growable byte buffer, DCMTK's consumer end of an output stream. */
+/* A growable byte buffer, DCMTK's consumer end of an output stream. Past `limit` bytes it
+ * refuses the write and shuts the association's socket down (cut_fd): DCMTK answers a failed
+ * write by reading the rest of the dataset until its last fragment, and a peer that never
+ * sends one would keep the thread forever. */
 class BufConsumer : public DcmConsumer {
 public:
     ~BufConsumer() override { free(data_); }
+    void set_limit(uint64_t limit, int cut_fd) { limit_ = limit; cut_fd_ = cut_fd; }
+    bool over_limit() const { return over_; }
     OFBool good() const override { return ok_; }
     OFCondition status() const override { return ok_ ? EC_Normal : EC_MemoryExhausted; }
     OFBool isFlushed() const override { return OFTrue; }
@@ -154,6 +159,12 @@ public:
     offile_off_t write(const void *buf, offile_off_t n) override
     {
         if (!ok_ || n <= 0) return 0;
+        if (limit_ && (uint64_t)len_ + (uint64_t)n > limit_) {
+            ok_ = false;
+            over_ = true;
+            if (cut_fd_ >= 0) shutdown(cut_fd_, SHUT_RDWR);
+            return 0;
+        }
         if (!reserve(len_ + (size_t)n)) return 0;
         memcpy(data_ + len_, buf, (size_t)n);
         len_ += (size_t)n;
@@ -172,7 +183,7 @@ public:
         cap_ = cap;
         return true;
     }
-    void reset() { len_ = 0; ok_ = true; }
+    void reset() { len_ = 0; ok_ = true; over_ = false; }
     void truncate(size_t n) { if (n < len_) len_ = n; }
     /* Gives memory back after an unusually large instance. */
     void shrink(size_t keep)
@@ -185,7 +196,9 @@ public:
 private:
     unsigned char *data_ = nullptr;
     size_t len_ = 0, cap_ = 0;
-    bool ok_ = true;
+    bool ok_ = true, over_ = false;
+    uint64_t limit_ = 0;
+    int cut_fd_ = -1;
 };
 
 class BufOutputStream : public DcmOutputStream {
@@ -290,6 +303,32 @@ std::string trim(const char *s)
 struct Assoc;
 struct Conn;
 
+/* A TCP connection that counts what it reads against a budget the association thread sets
+ * (0: none). DCMTK buffers a command set in memory as it arrives, however many fragments the
+ * peer sends; with a budget armed around DIMSE_receiveCommand() a peer that never ends its
+ * command gets a failed read (and an A-ABORT) instead of our memory. */
+class MeteredConnection : public DcmTCPConnection {
+public:
+    explicit MeteredConnection(DcmNativeSocketType sock) : DcmTCPConnection(sock) {}
+    void arm(uint64_t budget) { budget_ = budget; used_ = 0; over_ = false; }
+    bool over() const { return over_; }
+    ssize_t read(void *buf, size_t nbyte) override
+    {
+        if (budget_ && used_ >= budget_) {
+            over_ = true;
+            errno = EMSGSIZE;
+            return -1;
+        }
+        ssize_t r = DcmTCPConnection::read(buf, nbyte);
+        if (r > 0) used_ += (uint64_t)r;
+        return r;
+    }
+
+private:
+    uint64_t budget_ = 0, used_ = 0;
+    bool over_ = false;
+};
+
 /* DCMTK creates each accepted connection through the network's transport layer, on the thread
  * that called ASC_receiveAssociation() and right after accept(): this is where a connection
  * thread learns its socket (and tells the listener that the accept is done). */
@@ -333,6 +372,7 @@ struct Conn {
     const char *cut_why = "";
     std::chrono::steady_clock::time_point deadline;
     char host[64] = "";
+    MeteredConnection *conn = nullptr; /* owned by DCMTK's association */
 };
 
 struct Assoc {
@@ -341,8 +381,13 @@ struct Assoc {
     uint64_t id = 0;
     std::string calling, called, host;
     int fd = -1;
+    MeteredConnection *conn = nullptr; /* NULL if DCMTK made the connection without our hook */
     uint64_t stored = 0, failed = 0, echoes = 0;
 };
+
+/* Bytes a command set may take on the wire (C-STORE-RQ and friends are a few hundred; the
+ * PDU that carries the end of the command may also start the dataset). */
+const uint64_t k_command_budget = 256 * 1024;
 
 namespace {
 
@@ -409,6 +454,14 @@ uint16_t handle_store(Assoc *as, T_ASC_PresentationContextID pid, T_DIMSE_C_Stor
         T_ASC_PresentationContextID data_pid = 0;
         c = DIMSE_receiveDataSetInFile(as->a, dimse_mode(scp), scp->cfg.timeout_s, &data_pid,
                                        &out, nullptr, nullptr);
+        if (buf.over_limit()) {
+            dcm_int_log(DCM_LOG_WARNING,
+                        "dicom: C-STORE %s from %s@%s: dataset larger than %llu bytes (MaximumUploadSize), association aborted",
+                        rq.AffectedSOPInstanceUID, as->calling.c_str(), as->host.c_str(),
+                        (unsigned long long)scp->cfg.max_dataset);
+            *fatal = true;
+            return 0;
+        }
         if (c.bad()) {
             dcm_int_log(DCM_LOG_WARNING, "dicom: receiving a dataset from %s@%s failed: %s",
                         as->calling.c_str(), as->host.c_str(), c.text());
@@ -464,6 +517,8 @@ const char *serve(Assoc *as)
 {
     DcmScp *scp = as->scp;
     BufConsumer buf;
+    /* + the meta header we write in front (well under 1 KB) */
+    buf.set_limit(scp->cfg.max_dataset ? scp->cfg.max_dataset + 4096 : 0, as->fd);
     int idle = 0;
     for (;;) {
         if (!ASC_dataWaiting(as->a, 1)) {
@@ -481,8 +536,19 @@ const char *serve(Assoc *as)
         T_ASC_PresentationContextID pid = 0;
         T_DIMSE_Message msg;
         memset(&msg, 0, sizeof msg);
+        if (as->conn) as->conn->arm(k_command_budget + 2 * (scp->cfg.max_pdu ? scp->cfg.max_pdu : ASC_MAXIMUMPDUSIZE));
         OFCondition c = DIMSE_receiveCommand(as->a, dimse_mode(scp), scp->cfg.timeout_s, &pid,
                                              &msg, nullptr);
+        bool command_too_long = as->conn && as->conn->over();
+        if (as->conn) as->conn->arm(0);
+        if (command_too_long) {
+            dcm_int_log(DCM_LOG_WARNING,
+                        "dicom: association %llu with %s@%s: command set longer than %llu bytes, association aborted",
+                        (unsigned long long)as->id, as->calling.c_str(), as->host.c_str(),
+                        (unsigned long long)k_command_budget);
+            ASC_abortAssociation(as->a);
+            return "aborted: command too long";
+        }
         if (c == DUL_PEERREQUESTEDRELEASE) {
             ASC_acknowledgeRelease(as->a);
             return "released";
@@ -781,7 +847,18 @@ void *conn_main(void *arg)
             drop_assoc(&a);
         } else {
             handshake_end(c);
-            as = negotiate(scp, a, c->id);
+            /* DCMTK reports its own read timeout on the first PDU as success with empty
+             * parameters (ARTIM expired): there is no request to answer. */
+            char ctxname[128] = "";
+            ASC_getApplicationContextName(a->params, ctxname, sizeof ctxname);
+            if (!ctxname[0]) {
+                dcm_int_log(DCM_LOG_INFO, "dicom: connection %llu from %s closed: no association request within %d s",
+                            (unsigned long long)c->id, c->host[0] ? c->host : "?", scp->handshake_s);
+                drop_assoc(&a);
+            } else {
+                as = negotiate(scp, a, c->id);
+                if (as) as->conn = c->conn;
+            }
         }
         if (as) run_assoc(as);
     } catch (...) {
@@ -921,6 +998,10 @@ DcmTransportConnection *AcceptHook::createConnection(DcmNativeSocketType sock, O
             scp->accepts_done++;
             scp->cv.notify_all();
         }
+    }
+    if (c && !secure) {
+        c->conn = new (std::nothrow) MeteredConnection(sock);
+        return c->conn;
     }
     return DcmTransportLayer::createConnection(sock, secure);
 }

@@ -291,6 +291,8 @@ typedef struct DcmScpConfig {
     bool tcp_nodelay;      /* sets TCP_NODELAY=1 in the environment (DCMTK reads it) and on
                               each accepted socket */
     unsigned max_pdu;      /* largest PDU we receive; 0: DCMTK's maximum (131072) */
+    uint64_t max_dataset;  /* largest C-STORE dataset, bytes; past it the association is
+                              aborted (logged). 0: no limit */
     unsigned max_handshakes; /* connections accepted but not yet negotiated; past it the
                                 oldest is closed. 0: 32. The handshake (accept to A-ASSOCIATE-AC
                                 or -RJ) is bounded by min(timeout_s, 10) s (10 s if timeout_s

@@ -65,6 +65,7 @@ typedef struct Cfg {
     bool dicom_always_allow_store;    /* DicomAlwaysAllowStore, true */
     bool dicom_check_modality_host;   /* DicomCheckModalityHost, false */
     bool dicom_tcp_nodelay;           /* DicomTcpNoDelay, true */
+    int maximum_pdu_length;           /* MaximumPduLength, 16384 (bytes, 4096..131072) */
     bool remote_access_allowed;       /* RemoteAccessAllowed, false */
     bool authentication_enabled;      /* AuthenticationEnabled; when absent: true iff remote
                                          access is allowed (Orthanc's rule) */
@@ -83,6 +84,8 @@ typedef struct Cfg {
     bool metrics_enabled;             /* MetricsEnabled, true */
     int http_threads;                 /* HttpThreadsCount, 0 = cores x 2 */
     int http_timeout;                 /* HttpRequestTimeout, 30 (s) */
+    int http_connection_limit;        /* HttpConnectionLimit, 1000 (ours) */
+    int http_connection_limit_per_ip; /* HttpConnectionLimitPerIp, 0 = none (ours) */
     uint64_t maximum_upload_size;     /* MaximumUploadSize, MB, 2048 (ours) */
     bool sync_storage;                /* SyncStorageArea, true */
     bool overwrite_instances;         /* OverwriteInstances, false */

@@ -23,14 +23,15 @@ echo_time() {
   t1=$(date +%s%N)
   echo $(( (t1 - t0) / 1000000 ))
 }
-# best of three echoscu runs under 1 s (each under 5 s): robust on a loaded machine, while a
-# listener stalled by the idle sockets takes the whole handshake timeout
+# the first echoscu run under 1 s out of six (each under 5 s): robust on a loaded machine,
+# while a listener stalled by idle sockets takes the whole handshake timeout each time
 echo_fast() {
   local best=999999 ms
-  for _ in 1 2 3; do
+  for _ in 1 2 3 4 5 6; do
     ms=$(echo_time "$@")
     [ "$ms" -lt 5000 ] || fail "echoscu took $ms ms $*"
     [ "$ms" -lt "$best" ] && best=$ms
+    [ "$best" -lt 1000 ] && break
   done
   [ "$best" -lt 1000 ] || fail "echoscu took $best ms at best $*"
   echo "$best"
@@ -92,3 +93,86 @@ best=$(echo_fast "with 60 idle sockets open")
 wait "$HOLD" || true
 grep -q "handshakes in progress" "$T/server.log" || fail "eviction of the oldest handshake not logged"
 pass "60 idle sockets (cap 32): the oldest are cut, echoscu answers in $best ms"
+
+# ---- endless C-STORE fragments past MaximumUploadSize (4 MB) ------------------------------
+rss0=$(rss_kb)
+$PY - "$MP_SRC/tests/tools" "$DICOM_PORT" <<'PY' || fail "endless fragments"
+import sys, time, socket
+sys.path.insert(0, sys.argv[1]); import dicom_raw as R
+a = R.Assoc(int(sys.argv[2]))
+assert a.result == 2, a.result
+a.store_begin("1.2.3.999.1")
+chunk = b"\0" * 16000
+sent, t0 = 0, time.time()
+try:
+    while sent < 64 << 20:          # the limit is 4 MB: we must be cut long before 64 MB
+        a.fragment(chunk, last=False)
+        sent += len(chunk)
+    raise SystemExit("64 MB of fragments accepted without an abort")
+except (BrokenPipeError, ConnectionResetError, OSError):
+    pass
+print("cut after %.1f MB, %.1f s" % (sent / 1048576, time.time() - t0))
+assert sent < 16 << 20, sent
+PY
+rss1=$(rss_kb)
+[ $((rss1 - rss0)) -lt 40000 ] || fail "RSS grew by $((rss1 - rss0)) kB on endless fragments"
+grep -q "dataset larger than .* (MaximumUploadSize), association aborted" "$T/server.log" || fail "no log line for the size limit"
+best=$(echo_fast "after endless fragments")
+pass "endless C-STORE fragments: aborted past MaximumUploadSize, RSS +$((rss1 - rss0)) kB, echo in $best ms"
+
+# ---- endless command fragments (an element announcing 2 GB, then zeros) -------------------
+$PY - "$MP_SRC/tests/tools" "$DICOM_PORT" <<'PY' || fail "endless command"
+import sys, struct
+sys.path.insert(0, sys.argv[1]); import dicom_raw as R
+a = R.Assoc(int(sys.argv[2]))
+assert a.result == 2, a.result
+sent, first = 0, True
+try:
+    while sent < 64 << 20:
+        d = b"\0" * 16000
+        if first:
+            d = struct.pack("<HHI", 0, 0x1000, 0x7FFFFF00) + d[8:]
+            first = False
+        pdv = struct.pack(">IBB", len(d) + 2, 1, 1) + d   # command PDV, not the last
+        a.s.sendall(struct.pack(">BBI", 4, 0, len(pdv)) + pdv)
+        sent += len(d)
+    raise SystemExit("64 MB of command fragments accepted without an abort")
+except OSError:
+    pass
+print("command cut after %.1f MB" % (sent / 1048576))
+PY
+rss1=$(rss_kb)
+[ $((rss1 - rss0)) -lt 40000 ] || fail "RSS grew by $((rss1 - rss0)) kB on endless command fragments"
+grep -q "command set longer than .* association aborted" "$T/server.log" || fail "no log line for the command limit"
+pass "endless command fragments: aborted, RSS +$((rss1 - rss0)) kB"
+
+# the A-ASSOCIATE-AC announces MaximumPduLength
+$PY - "$MP_SRC/tests/tools" "$DICOM_PORT" <<'PY' || fail "announced PDU length"
+import sys, struct
+sys.path.insert(0, sys.argv[1]); import dicom_raw as R
+a = R.Assoc(int(sys.argv[2]))
+assert a.result == 2 and a.max_pdu == 16384, (a.result, a.max_pdu)
+a.release()
+PY
+
+# ---- a P-DATA PDU longer than MaximumPduLength, and one of 4 GB ---------------------------
+for len in 40000 4294967000; do
+  $PY - "$MP_SRC/tests/tools" "$DICOM_PORT" "$len" <<'PY' || fail "oversized PDU $len"
+import sys, time, struct
+sys.path.insert(0, sys.argv[1]); import dicom_raw as R
+a = R.Assoc(int(sys.argv[2]))
+assert a.result == 2, a.result
+n = int(sys.argv[3])
+t0 = time.time()
+a.s.sendall(struct.pack(">BBI", 4, 0, n) + b"\0" * 4096)
+dt = a.wait_closed(15)
+assert dt is not None, "PDU of %d bytes: association still open after 15 s" % n
+assert dt < 2.0, "PDU of %d bytes: closed only after %.1f s (the idle timeout, not the check)" % (n, dt)
+print("PDU of %d bytes: closed after %.2f s" % (n, dt))
+PY
+done
+rss2=$(rss_kb)
+[ $((rss2 - rss0)) -lt 40000 ] || fail "RSS grew by $((rss2 - rss0)) kB on oversized PDUs"
+best=$(echo_fast "after oversized PDUs")
+[ "$(http GET /statistics | json 'j["CountInstances"]')" = 0 ] || fail "something was stored"
+pass "PDU longer than MaximumPduLength and a 4 GB one: aborted, RSS +$((rss2 - rss0)) kB, echo in $best ms"

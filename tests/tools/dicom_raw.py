@@ -85,6 +85,19 @@ class Assoc:
         self.s.sendall(associate_rq(called, calling, ctx))
         self.result, body = read_pdu(self.s)
         self.reject = tuple(body[1:4]) if self.result == 3 else None
+        self.max_pdu = None  # what the acceptor's A-ASSOCIATE-AC announces
+        if self.result == 2:
+            i = 68
+            while i + 4 <= len(body):
+                t, n = body[i], struct.unpack(">H", body[i + 2:i + 4])[0]
+                if t == 0x50:
+                    j = i + 4
+                    while j + 4 <= i + 4 + n:
+                        st, sn = body[j], struct.unpack(">H", body[j + 2:j + 4])[0]
+                        if st == 0x51:
+                            self.max_pdu = struct.unpack(">I", body[j + 4:j + 8])[0]
+                        j += 4 + sn
+                i += 4 + n
 
     def _pdata(self, pcid, payload, is_command):
         ctrl = (1 if is_command else 0) | 2
@@ -117,6 +130,18 @@ class Assoc:
                                    (0x0700, 0), (0x0800, 0x0000), (0x1000, sop_instance)]), True)
         self._pdata(pcid, dataset, False)
         return struct.unpack("<H", self._response()[(0, 0x0900)])[0]
+
+    def store_begin(self, sop_instance, pcid=3, sop_class=CT_IMAGE):
+        """Sends a C-STORE-RQ command only; the dataset follows through fragment()."""
+        self.msg_id += 1
+        self._pdata(pcid, command([(0x0002, sop_class), (0x0100, 0x0001), (0x0110, self.msg_id),
+                                   (0x0700, 0), (0x0800, 0x0000), (0x1000, sop_instance)]), True)
+
+    def fragment(self, data, last, pcid=3):
+        """One P-DATA-TF with one dataset PDV (last: its last-fragment bit)."""
+        ctrl = 2 if last else 0
+        pdv = struct.pack(">IBB", len(data) + 2, pcid, ctrl) + data
+        self.s.sendall(struct.pack(">BBI", 4, 0, len(pdv)) + pdv)
 
     def release(self):
         self.s.sendall(struct.pack(">BBI", 5, 0, 4) + b"\0" * 4)
