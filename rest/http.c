@@ -102,7 +102,9 @@ static const char *http_reason(int status)
     case 409: return "Conflict";
     case 412: return "Precondition Failed";
     case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
+    case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
@@ -351,10 +353,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         srv_thread_name("http");
         named = true;
     }
-    if (!call) { /* first call: set up, refuse early what we can */
+    if (!call) { /* normally made by uri_seen() */
         call = calloc(1, sizeof *call);
         if (!call) return MHD_NO;
         call->resp_fd = -1;
+        *req_cls = call;
+    }
+    if (!call->set_up) { /* first call: set up, refuse early what we can */
+        call->set_up = true;
         call->srv = rest->srv;
         call->conn = conn;
         call->method = method;
@@ -370,6 +376,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         const struct sockaddr *sa = ci ? ci->client_addr : NULL;
         format_ip(sa, call->remote_ip, sizeof call->remote_ip);
         if (!rest_auth_admit(call, sa)) return queue(call); /* 403 / 401, body never read */
+        if (call->query_args > REST_MAX_QUERY_ARGS) {
+            SrvError e = { .code = SRV_BAD_REQUEST, .http_status = 414 };
+            snprintf(e.message, sizeof e.message,
+                     "the query string has %zu arguments, more than the limit of %d",
+                     call->query_args, REST_MAX_QUERY_ARGS);
+            rest_reply_error(call, &e);
+            return queue(call);
+        }
         size_t body_max = (size_t)rest->srv->cfg.maximum_upload_size * 1024 * 1024;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         const char *ce = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
@@ -434,6 +448,28 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     SRV_LOG_DEBUG("http", "%s %s -> %d (%.1f ms)", call->method, call->url, call->status,
                   now_ms() - call->started_ms);
     return queue(call);
+}
+
+/* MHD_OPTION_URI_LOG_CALLBACK: runs when the request line has arrived, before MHD files the
+ * query arguments in the connection's memory pool. It makes the RestCall and counts the
+ * arguments; past REST_MAX_QUERY_ARGS it empties the query string (the byte after '?' becomes
+ * NUL, in MHD's own line buffer, which it hands us as const but parses after this call), so
+ * that the pool cannot run out on arguments and the handler can answer 414. */
+static void *uri_seen(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls; (void)conn;
+    RestCall *call = calloc(1, sizeof *call);
+    if (!call) return NULL;
+    call->resp_fd = -1;
+    const char *q = uri ? strchr(uri, '?') : NULL;
+    if (q && q[1]) {
+        size_t n = 1;
+        for (const char *p = q + 1; *p; p++)
+            if (*p == '&') n++;
+        call->query_args = n;
+        if (n > REST_MAX_QUERY_ARGS) ((char *)q)[1] = '\0';
+    }
+    return call;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -505,7 +541,7 @@ bool rest_start(SrvError *err, Srv *srv, Rest **out)
     if (threads < 1) threads = 2;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_DUAL_STACK;
     if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES) flags |= MHD_USE_EPOLL;
-    struct MHD_OptionItem opts[12];
+    struct MHD_OptionItem opts[16];
     size_t n = 0;
 #define OPT(o, v, p) opts[n++] = (struct MHD_OptionItem){ (o), (intptr_t)(v), (p) }
     OPT(MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL);
@@ -513,8 +549,18 @@ bool rest_start(SrvError *err, Srv *srv, Rest **out)
     /* HttpRequestTimeout: a connection idle that long (headers or body not coming) is closed */
     OPT(MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->cfg.http_timeout, NULL);
     OPT(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, NULL);
-    OPT(MHD_OPTION_CONNECTION_LIMIT, 1000u, NULL);
+    /* HttpConnectionLimit / HttpConnectionLimitPerIp: past them MHD closes the new
+     * connection at accept */
+    OPT(MHD_OPTION_CONNECTION_LIMIT, (unsigned)srv->cfg.http_connection_limit, NULL);
+    if (srv->cfg.http_connection_limit_per_ip > 0)
+        OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)srv->cfg.http_connection_limit_per_ip, NULL);
     OPT(MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL);
+    OPT(MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)uri_seen, NULL);
+    /* The per-connection pool holds the request line, the headers and one record per query
+     * argument (MHD's default of 32 KB ran out at ~500 arguments and the client got no answer
+     * at all). 256 KB holds REST_MAX_QUERY_ARGS arguments with room for the headers and the
+     * answer; a longer line gets MHD's own 414. Pages are only touched as they are used. */
+    OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024, NULL);
     if (srv->cfg.ssl_enabled) {
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
             free(rest);

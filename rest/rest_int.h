@@ -13,6 +13,9 @@
 
 #define REST_MAX_SEGMENTS 16
 #define REST_MAX_ARGS 32
+/* Query arguments a request may carry (only the first REST_MAX_ARGS are kept): more get 414,
+ * answered before libmicrohttpd files them in its per-connection pool (see http.c). */
+#define REST_MAX_QUERY_ARGS 1000
 #define REST_MAX_PARAMS 4
 /* Ceiling of a JSON request body (anonymize/modify options, find queries, ...): 413 above it,
  * before reading when the request says Content-Type: application/json. */
@@ -61,6 +64,8 @@ typedef struct RestCall {
     double started_ms;
     uint64_t metrics_token;         /* metrics_rest_begin's, 0: not counted */
     bool queued;                    /* a response was queued */
+    bool set_up;                    /* the handler's first call has run */
+    size_t query_args;              /* arguments in the query string, as counted on arrival */
 } RestCall;
 
 typedef void (*RestHandler)(RestCall *call);

@@ -75,7 +75,7 @@ http GET /studies/$S/statistics | json 'j["CountInstances"]==1 and j["DiskSize"]
 pass "statistics"
 
 # Changes: NewInstance, NewSeries, NewStudy, NewPatient in that order
-http GET /changes | json '[c["ChangeType"] for c in j["Changes"]]' | grep -qx '\["NewInstance", "NewSeries", "NewStudy", "NewPatient"\]' || fail "changes: $(cat "$T/body")"
+http GET /changes | json '[c["ChangeType"] for c in j["Changes"] if not c["ChangeType"].startswith("Stable")]' | grep -qx '\["NewInstance", "NewSeries", "NewStudy", "NewPatient"\]' || fail "changes: $(cat "$T/body")"
 pass "changes"
 
 # Errors and methods
