@@ -1,10 +1,13 @@
 #!/usr/bin/python3
 """crash_loop.py [ROUNDS=20] [--quick] -- kill -9 at random points of the mixed load of
 mixedload.py (8 REST uploaders, 8 storescu, deletes, anonymization jobs), ROUNDS times in a
-row on the same store. After each restart: the index and the files agree exactly (no row
-without its file, no orphan, no temp file, sizes equal), every stored file parses (pydicom),
-and /statistics matches a recount of the lists. Prints one line per round; exit 1 on the first
-inconsistency. --quick: plain REST uploads and deletes only (the short ctest version).
+row on the same store. After each restart, once the jobs resumed at start-up are finished:
+every ACKNOWLEDGED upload so far (REST 200, C-STORE success; all rounds) that no patient
+delete can have removed is present and readable (its file parses and is that instance); the
+index and the files agree exactly (no row without its file, no orphan, no temp file, sizes
+equal), every stored file parses (pydicom), and /statistics matches a recount of the lists.
+Prints one line per round; exit 1 on the first inconsistency. --quick: plain REST uploads and
+deletes only.
 MINIPACS_BIN picks the binary."""
 import json
 import os
@@ -57,6 +60,7 @@ def start():
 
 
 rnd = random.Random(int(os.environ.get("SEED", "1")))
+acks, deletes = [], []
 for r in range(1, rounds + 1):
     srv = start()
     load = ml.Load(url, dp, files, storescu=not quick, anonymize=not quick)
@@ -66,14 +70,23 @@ for r in range(1, rounds + 1):
     srv.kill()  # SIGKILL
     srv.wait()
     load.finish()
+    acks += load.acks
+    deletes += load.deletes
     srv = start()
-    problems, counts = ml.audit(url, work + "/db")
+    waited = ml.wait_jobs(url)
+    problems = [] if waited is not None else ["jobs still running 300 s after the restart"]
+    lost, checked = ml.audit_acks(url, acks, deletes)
+    problems += lost
+    more, counts = ml.audit(url, work + "/db")
+    problems += more
+    counts["acked"] = checked
     srv.terminate()
     srv.wait(30)
-    print("round %2d: killed after %.2f s; %s; %s" % (
-        r, t, " ".join("%s=%d" % kv for kv in counts.items()),
+    print("round %2d: killed after %.2f s; jobs done after %.1f s; %s; %s" % (
+        r, t, waited or -1, " ".join("%s=%d" % kv for kv in counts.items()),
         "consistent" if not problems else "PROBLEMS: " + "; ".join(problems[:5])), flush=True)
     if problems:
         sys.exit("inconsistent store after round %d (kept in %s)" % (r, work))
-print("PASS: %d kill -9 rounds, store consistent after each" % rounds)
+print("PASS: %d kill -9 rounds, every acknowledged upload present and readable and the store "
+      "consistent after each" % rounds)
 subprocess.run(["rm", "-rf", work])

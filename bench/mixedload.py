@@ -5,7 +5,11 @@ Load (threads, all against one server): 8 REST uploaders, 8 storescu workers (ba
 files, one association each), a deleter (a random patient every 0.5 s), an anonymizer (an
 asynchronous /studies/{id}/anonymize every 2 s). Files come from a pool of generated patients
 (small 64x64 CT instances), so deletes and re-uploads keep the store bounded.
-Each worker counts outcomes; `errors` lists the unexpected ones."""
+Each worker counts outcomes; `errors` lists the unexpected ones. Acknowledged uploads (REST 200,
+C-STORE success) are recorded in `acks` as (instance ID, patient ID, start, end) and patient
+deletes in `deletes` as (patient ID, start, end or None when no answer came), monotonic
+times, so that audit_acks() can tell which instances must still be there after a crash."""
+import hashlib
 import json
 import os
 import random
@@ -30,6 +34,19 @@ def gen_pool(d, patients=30, per=8):
     return gen_pool(d, patients, per)
 
 
+def orthanc_ids(path):
+    """Orthanc's (instance ID, patient ID) of a file: SHA-1 of its UIDs."""
+    import pydicom
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    k = [str(ds.PatientID).strip(), str(ds.StudyInstanceUID).strip(),
+         str(ds.SeriesInstanceUID).strip(), str(ds.SOPInstanceUID).strip()]
+
+    def oid(s):
+        h = hashlib.sha1(s.encode()).hexdigest()
+        return "-".join(h[i:i + 8] for i in range(0, 40, 8))
+    return oid("|".join(k)), oid(k[0])
+
+
 def req(url, method="GET", data=None, timeout=30):
     r = urllib.request.Request(url, data=data, method=method)
     try:
@@ -48,6 +65,9 @@ class Load:
         self.errors = []
         self.threads = []
         self.storescu, self.anonymize = storescu, anonymize
+        self.acks = []     # (instance ID, patient ID, start, end) of acknowledged uploads
+        self.deletes = []  # (patient ID, start, end or None) of patient deletes
+        self.ids = {}      # file -> (instance ID, patient ID), for C-STORE acknowledgements
 
     def count(self, key, ok=True, detail=""):
         with self.lock:
@@ -60,8 +80,14 @@ class Load:
         while not self.stop.is_set():
             f = rnd.choice(self.files)
             try:
+                t0 = time.monotonic()
                 st, body = req(self.url + "/instances", "POST", open(f, "rb").read())
+                t1 = time.monotonic()
                 self.count("upload %d" % st, st == 200, body[:200])
+                if st == 200:
+                    j = json.loads(body)
+                    with self.lock:
+                        self.acks.append((j["ID"], j["ParentPatient"], t0, t1))
             except Exception as e:  # connection refused/reset while the server is killed
                 self.count("upload exc", False, repr(e))
                 time.sleep(0.05)
@@ -70,9 +96,23 @@ class Load:
         rnd = random.Random()
         while not self.stop.is_set():
             batch = rnd.sample(self.files, 5)
-            r = subprocess.run(["storescu", "-aec", "ORTHANC", "127.0.0.1", str(self.port)] + batch,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            self.count("storescu rc=%d" % r.returncode, r.returncode == 0, r.stderr[-200:])
+            t0 = time.monotonic()
+            r = subprocess.run(["storescu", "-v", "-aec", "ORTHANC", "127.0.0.1", str(self.port)] + batch,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            t1 = time.monotonic()
+            self.count("storescu rc=%d" % r.returncode, r.returncode == 0, r.stdout[-200:])
+            # "Sending file: F" ... "Received Store Response (Success)": F is acknowledged
+            sending = None
+            for line in r.stdout.decode("latin1").splitlines():
+                if "Sending file: " in line:
+                    sending = line.split("Sending file: ", 1)[1].strip()
+                elif "Received Store Response (Success)" in line and sending:
+                    if sending not in self.ids:
+                        self.ids[sending] = orthanc_ids(sending)
+                    iid, pid = self.ids[sending]
+                    with self.lock:
+                        self.acks.append((iid, pid, t0, t1))
+                    sending = None
 
     def deleter(self):
         rnd = random.Random()
@@ -81,7 +121,13 @@ class Load:
                 st, body = req(self.url + "/patients")
                 ids = json.loads(body) if st == 200 else []
                 if len(ids) > 5:
-                    st, body = req(self.url + "/patients/" + rnd.choice(ids), "DELETE")
+                    pid = rnd.choice(ids)
+                    t0 = time.monotonic()
+                    entry = [pid, t0, None]  # end stays None until an answer comes
+                    with self.lock:
+                        self.deletes.append(entry)
+                    st, body = req(self.url + "/patients/" + pid, "DELETE")
+                    entry[2] = time.monotonic()
                     self.count("delete %d" % st, st in (200, 404), body[:200])
             except Exception as e:
                 self.count("delete exc", False, repr(e))
@@ -114,6 +160,51 @@ class Load:
         self.stop.set()
         for t in self.threads:
             t.join(60)
+
+
+def wait_jobs(url, limit=300):
+    """Waits until no job is Pending or Running (jobs resumed at start-up included); returns
+    the seconds waited, or None after `limit`."""
+    t0 = time.time()
+    while time.time() - t0 < limit:
+        st, body = req(url + "/jobs?expand")
+        if st == 200 and not any(j.get("State") in ("Pending", "Running") for j in json.loads(body)):
+            return time.time() - t0
+        time.sleep(0.2)
+    return None
+
+
+def audit_acks(url, acks, deletes):
+    """Every acknowledged upload that no patient delete can have removed is present and
+    readable: GET /instances/{id}/file answers 200 with a file that parses and carries the
+    instance's own IDs. A delete of the patient counts against an acknowledgement when it may
+    have run after the upload began (it ended after that, or never answered). Returns the
+    problems and how many instances were checked."""
+    import io
+    import pydicom
+    dels = {}
+    for pid, s, e in deletes:
+        dels.setdefault(pid, []).append(float("inf") if e is None else e)
+    expected = {}
+    for iid, pid, s, e in acks:
+        if all(de < s for de in dels.get(pid, [])):
+            expected[iid] = pid
+    problems = []
+    for iid, pid in expected.items():
+        st, body = req(url + "/instances/" + iid + "/file")
+        if st != 200:
+            problems.append("acknowledged instance %s: GET file -> %d" % (iid, st))
+            continue
+        try:
+            ds = pydicom.dcmread(io.BytesIO(body), stop_before_pixels=True)
+            k = [str(ds.PatientID).strip(), str(ds.StudyInstanceUID).strip(),
+                 str(ds.SeriesInstanceUID).strip(), str(ds.SOPInstanceUID).strip()]
+            h = hashlib.sha1("|".join(k).encode()).hexdigest()
+            if "-".join(h[i:i + 8] for i in range(0, 40, 8)) != iid:
+                problems.append("acknowledged instance %s: the file holds another instance" % iid)
+        except Exception as ex:
+            problems.append("acknowledged instance %s: unreadable: %r" % (iid, ex))
+    return problems, len(expected)
 
 
 def audit(url, storage_dir):
