@@ -39,8 +39,9 @@ static bool fuzz_read_file(const char *path, void **buf, size_t *len)
     return *buf != NULL;
 }
 
-/* Opens the store; quiet logs. Exits on failure: a fuzz run without its store is useless. */
-static void fuzz_open_store(void)
+/* Opens the store in a new folder under `parent` (no seed instance); quiet logs. Exits on
+ * failure: a fuzz run without its store is useless. */
+static void fuzz_open_store_at(const char *parent)
 {
     CfgError ce = { 0 };
     DcmError de = { 0 };
@@ -48,7 +49,7 @@ static void fuzz_open_store(void)
     srv_log_set_level("error");
     if (!dcm_global_init(&de)) { fprintf(stderr, "fuzz: dcm_global_init: %s\n", de.message); exit(1); }
     if (!cfg_load(&ce, NULL, &fuzz_srv.cfg)) { fprintf(stderr, "fuzz: cfg: %s\n", ce.message); exit(1); }
-    snprintf(fuzz_dir, sizeof fuzz_dir, "/tmp/mp-fuzz.XXXXXX");
+    snprintf(fuzz_dir, sizeof fuzz_dir, "%s/mp-fuzz.XXXXXX", parent);
     if (!mkdtemp(fuzz_dir)) { perror("mkdtemp"); exit(1); }
     free(fuzz_srv.cfg.storage_dir);
     free(fuzz_srv.cfg.index_dir);
@@ -58,6 +59,24 @@ static void fuzz_open_store(void)
     fuzz_srv.cfg.dicom_cache_size = 4;
     if (!srv_open(&se, &fuzz_srv)) { fprintf(stderr, "fuzz: srv_open: %s\n", se.message); exit(1); }
     atexit(fuzz_cleanup);
+}
+
+/* Empties the store (same folder): closes it, removes its content, opens it again. */
+static void fuzz_reset_store(void)
+{
+    SrvError se = { 0 };
+    srv_close(&fuzz_srv);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'/*", fuzz_dir);
+    if (system(cmd) != 0) fprintf(stderr, "fuzz: cannot empty %s\n", fuzz_dir);
+    if (!srv_open(&se, &fuzz_srv)) { fprintf(stderr, "fuzz: srv_open: %s\n", se.message); exit(1); }
+}
+
+/* The store in /tmp with one instance (CT_small.dcm from pydicom) stored. */
+static void fuzz_open_store(void)
+{
+    SrvError se = { 0 };
+    fuzz_open_store_at("/tmp");
     const char *files = getenv("PYDICOM_FILES");
     char path[512];
     snprintf(path, sizeof path, "%s/CT_small.dcm",

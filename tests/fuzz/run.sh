@@ -8,13 +8,44 @@ set -euo pipefail
 bin=$(readlink -f "$1"); secs=$2; root=$(readlink -m "${3:-$(dirname "$bin")/corpus}")
 name=$(basename "$bin")
 : "${PYDICOM_FILES:=/usr/lib/python3/dist-packages/pydicom/data/test_files}"
+PY=/usr/bin/python3
 export PYDICOM_FILES
 corpus="$root/$name"; crashes="$root/crashes/$name"
 mkdir -p "$corpus" "$crashes"
 if [ -z "$(ls -A "$corpus")" ]; then
   case $name in
-    fuzz_ingest)
+    fuzz_ingest|fuzz_ingest_fast)
       find "$PYDICOM_FILES" -maxdepth 1 -type f -name '*.dcm' -size -64k -exec cp {} "$corpus/" \; ;;
+    fuzz_dimse)
+      # mode byte, then: 0 an A-ASSOCIATE-RQ of our own; 1 P-DATA with a C-ECHO-RQ command and
+      # an A-RELEASE-RQ; 2 PDV fragments ([ctx][flags][len16][bytes]): a C-ECHO command in two
+      # fragments, a C-STORE command, dataset fragments without the last one
+      "$PY" - "$corpus" <<'PY'
+import os, struct, sys
+d = sys.argv[1]
+def item(t, b): return struct.pack(">BBH", t, 0, len(b)) + b
+def elem(e, v):
+    if isinstance(v, int): v = struct.pack("<H", v)
+    else:
+        v = v.encode(); v += b"\0" * (len(v) % 2)
+    return struct.pack("<HHI", 0, e, len(v)) + v
+def cmd(fields):
+    b = b"".join(elem(e, v) for e, v in fields)
+    return struct.pack("<HHI", 0, 0, 4) + struct.pack("<I", len(b)) + b
+body = struct.pack(">HH", 1, 0) + b"FUZZ".ljust(16) + b"X".ljust(16) + b"\0" * 32 + item(0x10, b"1.2.840.10008.3.1.1.1")
+body += item(0x20, bytes([1, 0, 0, 0]) + item(0x30, b"1.2.840.10008.1.1") + item(0x40, b"1.2.840.10008.1.2"))
+body += item(0x50, item(0x51, struct.pack(">I", 16384)))
+open(os.path.join(d, "rq"), "wb").write(b"\0" + struct.pack(">BBI", 1, 0, len(body)) + body)
+echo = cmd([(0x0002, "1.2.840.10008.1.1"), (0x0100, 0x0030), (0x0110, 1), (0x0800, 0x0101)])
+pdv = struct.pack(">IBB", len(echo) + 2, 1, 3) + echo
+open(os.path.join(d, "echo"), "wb").write(b"\1" + struct.pack(">BBI", 4, 0, len(pdv)) + pdv + struct.pack(">BBI", 5, 0, 4) + b"\0" * 4)
+frag = lambda ctx, fl, b: bytes([ctx, fl]) + struct.pack(">H", len(b)) + b
+open(os.path.join(d, "echo2"), "wb").write(b"\2" + frag(1, 1, echo[:20]) + frag(1, 3, echo[20:]))
+store = cmd([(0x0002, "1.2.840.10008.5.1.4.1.1.2"), (0x0100, 0x0001), (0x0110, 2), (0x0700, 0), (0x0800, 0), (0x1000, "1.2.3.4")])
+open(os.path.join(d, "store"), "wb").write(b"\2" + frag(3, 3, store) + frag(3, 0, b"\x08\x00\x18\x00UI\x08\x001.2.3.4\0") + frag(3, 0, b"\0" * 64) + frag(3, 2, b""))
+open(os.path.join(d, "endless"), "wb").write(b"\2" + frag(3, 3, store) + frag(3, 0, b"\0" * 2000) * 8)
+PY
+      ;;
     fuzz_modify_options)
       i=0
       for j in '{}' '{"Replace":{"PatientName":"X","PatientID":"Y"},"Force":true}' \
