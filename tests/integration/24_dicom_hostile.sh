@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Hostile DICOM peers cannot stall or exhaust the listener (issue 18):
 # - idle sockets (connected, nothing sent) and a partial A-ASSOCIATE-RQ do not hold up other
-#   associations: echoscu answers within 1 s while they are open; they are closed after the
-#   handshake timeout (min(DicomScpTimeout, 10) s);
+#   associations: echoscu answers while they are open (~0.1-0.2 s on an idle machine; the
+#   bound is its time alone + 2 s, at most 5 s, below the 6 s a stalled listener takes); they
+#   are closed after the handshake timeout (min(DicomScpTimeout, 10) s = 6 s);
 # - more idle sockets than the handshake cap: the oldest are cut, echoscu still answers;
 # - C-STORE data past MaximumUploadSize (endless fragments, never the last one): the
 #   association is aborted with a clear log line, and the server's memory does not follow;
@@ -10,31 +11,47 @@
 #   nothing allocated for it.
 # Each time the server still answers C-ECHO and REST afterwards.
 source "$(dirname "$0")/lib.sh"
-write_config '"DicomScpTimeout": 3, "MaximumUploadSize": 4, "MaximumPduLength": 16384'
+write_config '"DicomScpTimeout": 6, "MaximumUploadSize": 4, "MaximumPduLength": 16384'
 start_server
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status"; }
 
-# echo_time: seconds taken by one echoscu (fails the scenario when it fails)
+# echo_time: milliseconds taken by one echoscu (99999 when it fails)
 echo_time() {
   local t0 t1
   t0=$(date +%s%N)
-  echoscu -to 20 -ta 20 -aec ORTHANC 127.0.0.1 "$DICOM_PORT" || fail "echoscu failed $*"
+  echoscu -to 20 -ta 20 -aec ORTHANC 127.0.0.1 "$DICOM_PORT" 2>/dev/null || { echo 99999; return; }
   t1=$(date +%s%N)
   echo $(( (t1 - t0) / 1000000 ))
 }
-# the first echoscu run under 1 s out of six (each under 5 s): robust on a loaded machine,
-# while a listener stalled by idle sockets takes the whole handshake timeout each time
-echo_fast() {
-  local best=999999 ms
+# best of up to six echoscu runs; stops at the first one under the bound
+echo_best() {
+  local bound=$1 best=999999 ms
   for _ in 1 2 3 4 5 6; do
-    ms=$(echo_time "$@")
-    [ "$ms" -lt 5000 ] || fail "echoscu took $ms ms $*"
+    ms=$(echo_time)
     [ "$ms" -lt "$best" ] && best=$ms
-    [ "$best" -lt 1000 ] && break
+    [ "$best" -lt "$bound" ] && break
   done
-  [ "$best" -lt 1000 ] || fail "echoscu took $best ms at best $*"
   echo "$best"
+}
+# A listener stalled by a hostile socket takes the whole handshake timeout (6 s) for it: the
+# first echoscu must answer within 5 s, and the best of six within what echoscu takes on this
+# machine with nobody in the way plus 2 s (at most 5 s).
+base=$(echo_best 0)
+limit=$((base + 2000)); [ $limit -gt 5000 ] && limit=5000
+echo "echoscu alone: $base ms; bound with hostile peers: $limit ms"
+echo_fast() {
+  local first best
+  first=$(echo_time)
+  [ "$first" -lt 5000 ] || { echo "FAIL: the first echoscu took $first ms $* (alone: $base ms)" >&2; echo 99999; return; }
+  best=$(echo_best "$limit")
+  [ "$first" -lt "$best" ] && best=$first
+  echo "$best"
+}
+# check_fast WHAT: fails the scenario unless echo_fast is within the bound
+check_fast() {
+  best=$(echo_fast "$@")
+  [ "$best" -lt "$limit" ] || fail "echoscu took $best ms at best $* (alone: $base ms, bound $limit ms)"
 }
 
 # ---- idle sockets and a partial PDU -------------------------------------------------------
@@ -69,13 +86,13 @@ PY
 HOLD=$!
 for _ in $(seq 1 100); do grep -q held "$T/hold.log" && break; sleep 0.05; done
 grep -q held "$T/hold.log" || fail "idle sockets not opened: $(cat "$T/hold.log")"
-best=$(echo_fast "with 5 idle sockets and a partial PDU open")
+check_fast "with 5 idle sockets and a partial PDU open"
 pass "echoscu answers in $best ms while 5 idle sockets and a partial PDU are open"
 wait "$HOLD" || fail "idle holder: $(cat "$T/hold.log")"
 line=$(grep closed "$T/hold.log")
 set -- $line
 [ "$2" = 6 ] || fail "idle sockets not all closed: $line"
-awk -v m="$4" 'BEGIN { exit !(m >= 2.0 && m <= 12.0) }' || fail "idle sockets closed after $4 s (handshake timeout 3 s)"
+awk -v m="$4" 'BEGIN { exit !(m >= 5.0 && m <= 15.0) }' || fail "idle sockets closed after $4 s (handshake timeout 6 s)"
 grep -q "handshake timed out" "$T/server.log" || fail "handshake timeout not logged"
 pass "idle sockets and the partial PDU closed after the handshake timeout ($4 s)"
 
@@ -85,12 +102,13 @@ import socket, sys, time
 port = int(sys.argv[1])
 socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(60)]
 print("held", flush=True)
-time.sleep(4)
+time.sleep(30)   # killed once echoscu has answered
 PY
 HOLD=$!
 for _ in $(seq 1 100); do grep -q held "$T/hold2.log" && break; sleep 0.05; done
-best=$(echo_fast "with 60 idle sockets open")
-wait "$HOLD" || true
+check_fast "with 60 idle sockets open"
+kill "$HOLD" 2>/dev/null || true
+wait "$HOLD" 2>/dev/null || true
 grep -q "handshakes in progress" "$T/server.log" || fail "eviction of the oldest handshake not logged"
 pass "60 idle sockets (cap 32): the oldest are cut, echoscu answers in $best ms"
 
@@ -117,7 +135,7 @@ PY
 rss1=$(rss_kb)
 [ $((rss1 - rss0)) -lt 40000 ] || fail "RSS grew by $((rss1 - rss0)) kB on endless fragments"
 grep -q "dataset larger than .* (MaximumUploadSize), association aborted" "$T/server.log" || fail "no log line for the size limit"
-best=$(echo_fast "after endless fragments")
+check_fast "after endless fragments"
 pass "endless C-STORE fragments: aborted past MaximumUploadSize, RSS +$((rss1 - rss0)) kB, echo in $best ms"
 
 # ---- endless command fragments (an element announcing 2 GB, then zeros) -------------------
@@ -167,12 +185,12 @@ t0 = time.time()
 a.s.sendall(struct.pack(">BBI", 4, 0, n) + b"\0" * 4096)
 dt = a.wait_closed(15)
 assert dt is not None, "PDU of %d bytes: association still open after 15 s" % n
-assert dt < 2.0, "PDU of %d bytes: closed only after %.1f s (the idle timeout, not the check)" % (n, dt)
+assert dt < 3.0, "PDU of %d bytes: closed only after %.1f s (the idle timeout, not the check)" % (n, dt)
 print("PDU of %d bytes: closed after %.2f s" % (n, dt))
 PY
 done
 rss2=$(rss_kb)
 [ $((rss2 - rss0)) -lt 40000 ] || fail "RSS grew by $((rss2 - rss0)) kB on oversized PDUs"
-best=$(echo_fast "after oversized PDUs")
+check_fast "after oversized PDUs"
 [ "$(http GET /statistics | json 'j["CountInstances"]')" = 0 ] || fail "something was stored"
 pass "PDU longer than MaximumPduLength and a 4 GB one: aborted, RSS +$((rss2 - rss0)) kB, echo in $best ms"
