@@ -329,6 +329,16 @@ private:
     bool over_ = false;
 };
 
+/* The association's connection when it is one of ours and still there. DCMTK deletes the
+ * connection when the transport closes (peer's A-ABORT, EOF), so the pointer is looked up
+ * each time, never kept. */
+static MeteredConnection *metered(T_ASC_Association *a)
+{
+    if (!a || !a->DULassociation) return nullptr;
+    PRIVATE_ASSOCIATIONKEY *k = (PRIVATE_ASSOCIATIONKEY *)a->DULassociation;
+    return k->connection ? dynamic_cast<MeteredConnection *>(k->connection) : nullptr;
+}
+
 /* DCMTK creates each accepted connection through the network's transport layer, on the thread
  * that called ASC_receiveAssociation() and right after accept(): this is where a connection
  * thread learns its socket (and tells the listener that the accept is done). */
@@ -372,7 +382,6 @@ struct Conn {
     const char *cut_why = "";
     std::chrono::steady_clock::time_point deadline;
     char host[64] = "";
-    MeteredConnection *conn = nullptr; /* owned by DCMTK's association */
 };
 
 struct Assoc {
@@ -381,7 +390,6 @@ struct Assoc {
     uint64_t id = 0;
     std::string calling, called, host;
     int fd = -1;
-    MeteredConnection *conn = nullptr; /* NULL if DCMTK made the connection without our hook */
     uint64_t stored = 0, failed = 0, echoes = 0;
 };
 
@@ -536,11 +544,13 @@ const char *serve(Assoc *as)
         T_ASC_PresentationContextID pid = 0;
         T_DIMSE_Message msg;
         memset(&msg, 0, sizeof msg);
-        if (as->conn) as->conn->arm(k_command_budget + 2 * (scp->cfg.max_pdu ? scp->cfg.max_pdu : ASC_MAXIMUMPDUSIZE));
+        MeteredConnection *mc = metered(as->a);
+        if (mc) mc->arm(k_command_budget + 2 * (scp->cfg.max_pdu ? scp->cfg.max_pdu : ASC_MAXIMUMPDUSIZE));
         OFCondition c = DIMSE_receiveCommand(as->a, dimse_mode(scp), scp->cfg.timeout_s, &pid,
                                              &msg, nullptr);
-        bool command_too_long = as->conn && as->conn->over();
-        if (as->conn) as->conn->arm(0);
+        mc = metered(as->a); /* gone if the transport closed meanwhile */
+        bool command_too_long = mc && mc->over();
+        if (mc) mc->arm(0);
         if (command_too_long) {
             dcm_int_log(DCM_LOG_WARNING,
                         "dicom: association %llu with %s@%s: command set longer than %llu bytes, association aborted",
@@ -857,7 +867,6 @@ void *conn_main(void *arg)
                 drop_assoc(&a);
             } else {
                 as = negotiate(scp, a, c->id);
-                if (as) as->conn = c->conn;
             }
         }
         if (as) run_assoc(as);
@@ -1000,8 +1009,7 @@ DcmTransportConnection *AcceptHook::createConnection(DcmNativeSocketType sock, O
         }
     }
     if (c && !secure) {
-        c->conn = new (std::nothrow) MeteredConnection(sock);
-        return c->conn;
+        return new (std::nothrow) MeteredConnection(sock);
     }
     return DcmTransportLayer::createConnection(sock, secure);
 }
