@@ -309,13 +309,17 @@ struct Conn;
  * command gets a failed read (and an A-ABORT) instead of our memory. */
 class MeteredConnection : public DcmTCPConnection {
 public:
-    explicit MeteredConnection(DcmNativeSocketType sock) : DcmTCPConnection(sock) {}
+    /* over_flag (may be NULL) is set when a read is refused; it outlives the connection, which
+     * DCMTK deletes as soon as the failed read closes the transport. */
+    MeteredConnection(DcmNativeSocketType sock, bool *over_flag)
+        : DcmTCPConnection(sock), flag_(over_flag) {}
     void arm(uint64_t budget) { budget_ = budget; used_ = 0; over_ = false; }
     bool over() const { return over_; }
     ssize_t read(void *buf, size_t nbyte) override
     {
         if (budget_ && used_ >= budget_) {
             over_ = true;
+            if (flag_) *flag_ = true;
             errno = EMSGSIZE;
             return -1;
         }
@@ -327,6 +331,7 @@ public:
 private:
     uint64_t budget_ = 0, used_ = 0;
     bool over_ = false;
+    bool *flag_;
 };
 
 /* The association's connection when it is one of ours and still there. DCMTK deletes the
@@ -382,6 +387,7 @@ struct Conn {
     const char *cut_why = "";
     std::chrono::steady_clock::time_point deadline;
     char host[64] = "";
+    bool read_over = false; /* the metered connection refused a read (see MeteredConnection) */
 };
 
 struct Assoc {
@@ -390,6 +396,7 @@ struct Assoc {
     uint64_t id = 0;
     std::string calling, called, host;
     int fd = -1;
+    bool *read_over = nullptr; /* the connection's Conn::read_over */
     uint64_t stored = 0, failed = 0, echoes = 0;
 };
 
@@ -545,11 +552,12 @@ const char *serve(Assoc *as)
         T_DIMSE_Message msg;
         memset(&msg, 0, sizeof msg);
         MeteredConnection *mc = metered(as->a);
+        if (as->read_over) *as->read_over = false;
         if (mc) mc->arm(k_command_budget + 2 * (scp->cfg.max_pdu ? scp->cfg.max_pdu : ASC_MAXIMUMPDUSIZE));
         OFCondition c = DIMSE_receiveCommand(as->a, dimse_mode(scp), scp->cfg.timeout_s, &pid,
                                              &msg, nullptr);
         mc = metered(as->a); /* gone if the transport closed meanwhile */
-        bool command_too_long = mc && mc->over();
+        bool command_too_long = (mc && mc->over()) || (as->read_over && *as->read_over);
         if (mc) mc->arm(0);
         if (command_too_long) {
             dcm_int_log(DCM_LOG_WARNING,
@@ -867,6 +875,7 @@ void *conn_main(void *arg)
                 drop_assoc(&a);
             } else {
                 as = negotiate(scp, a, c->id);
+                if (as) as->read_over = &c->read_over;
             }
         }
         if (as) run_assoc(as);
@@ -1009,7 +1018,7 @@ DcmTransportConnection *AcceptHook::createConnection(DcmNativeSocketType sock, O
         }
     }
     if (c && !secure) {
-        return new (std::nothrow) MeteredConnection(sock);
+        return new (std::nothrow) MeteredConnection(sock, &c->read_over);
     }
     return DcmTransportLayer::createConnection(sock, secure);
 }
