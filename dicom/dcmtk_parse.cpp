@@ -1237,6 +1237,7 @@ extern "C" bool dcm_global_init(DcmError *err)
         if (!dcmDataDict.isDictionaryLoaded())
             return dcm_int_fail(err, DCM_ERR_INTERNAL,
                                 "DICOM dictionary not loaded (check DCMDICTPATH)");
+        dcm_int_image_init();
         return true;
     }
     DCM_CATCH(err, false)

@@ -34,6 +34,8 @@ enum {
     DCM_ERR_ARG = 4,
     DCM_ERR_NETWORK = 5,
     DCM_ERR_INTERNAL = 6,
+    DCM_ERR_UNSUPPORTED = 7, /* valid DICOM we cannot handle (a transfer syntax we do not
+                                decode, ...): HTTP 415 */
 };
 
 typedef struct DcmError {
@@ -446,6 +448,92 @@ bool dcm_scu_find(DcmError *err, DcmScu *scu, int model, int level, const DcmQrK
  * network failure or a failure status. */
 bool dcm_scu_move(DcmError *err, DcmScu *scu, int model, int level, const DcmQrKey *keys,
                   size_t n, const char *dest_aet, uint16_t *status, DcmQrCounts *counts);
+/* ---- Pixel data (dicom/dcmtk_image.cpp) -----------------------------------------------------
+ * An image source is a stored file opened for frame access: the pixel data stay on disk and
+ * only the frame asked for is read and decoded (native, RLE, JPEG baseline/extended/lossless,
+ * JPEG-LS with DCMTK's codecs; JPEG 2000 and HTJ2K with OpenJPEG). Other encapsulated syntaxes
+ * (MPEG, HEVC, deflated JPIP...) are DCM_ERR_UNSUPPORTED. A source is used by one thread at a
+ * time. */
+typedef struct DcmImageSource DcmImageSource;
+
+/* Opens a file from disk (pixels read on demand) or a buffer (parsed fully; tests, fuzzing;
+ * buf is borrowed only for the call). *out for dcm_image_close(). DCM_ERR_FORMAT if the file
+ * cannot be read. A file without (usable) pixel data still opens: dcm_image_info and
+ * dcm_image_frame then answer why not. */
+bool dcm_image_open_file(DcmError *err, const char *path, DcmImageSource **out);
+bool dcm_image_open_buffer(DcmError *err, const void *buf, size_t len, DcmImageSource **out);
+void dcm_image_close(DcmImageSource *src); /* NULL is fine */
+
+typedef struct DcmImageInfo {
+    uint32_t width, height, frames;
+    unsigned samples;          /* SamplesPerPixel: 1 or 3 */
+    unsigned bits_allocated, bits_stored;
+    bool is_signed;
+    bool compressed;           /* encapsulated pixel data */
+    char photometric[32];
+    char transfer_syntax[68];
+    double slope, intercept;   /* modality rescale (1 and 0 when absent) */
+    bool has_window;           /* first WindowCenter / WindowWidth values */
+    double window_center, window_width;
+} DcmImageInfo;
+/* The image description; false (DCM_ERR_FORMAT: bad values, missing pixel data, frame count
+ * beyond the data present; DCM_ERR_UNSUPPORTED: syntax or layout we do not decode). */
+bool dcm_image_info(DcmError *err, const DcmImageSource *src, DcmImageInfo *info);
+
+/* One decoded frame: samples interleaved (RGB), row by row, native endian, 1, 2 or 4 bytes
+ * each, holding the stored value (BitsStored bits, sign-extended when signed). Colour is
+ * always RGB (YBR_FULL / YBR_FULL_422 converted, PALETTE COLOR looked up into 8-bit RGB);
+ * grayscale keeps MONOCHROME1 as a flag (values are not inverted). */
+typedef struct DcmFrame {
+    uint32_t width, height;
+    unsigned channels;         /* 1 or 3 */
+    unsigned bytes;            /* per sample: 1, 2 or 4 */
+    bool is_signed;
+    unsigned bits_stored;
+    bool monochrome1;
+    void *data;                /* malloc'd, width * height * channels * bytes */
+    size_t len;
+} DcmFrame;
+/* Decodes frame n (from 0). DCM_ERR_MISSING: no such frame. On success out->data is the
+ * caller's (dcm_frame_cleanup). */
+bool dcm_image_frame(DcmError *err, DcmImageSource *src, uint32_t n, DcmFrame *out);
+void dcm_frame_cleanup(DcmFrame *f); /* frees data, zeroes; fine on a zeroed struct */
+/* Sample `channel` of pixel `pixel` (row-major index) as a signed 64-bit value. */
+int64_t dcm_frame_sample(const DcmFrame *f, size_t pixel, unsigned channel);
+/* Smallest and largest sample (false for an empty frame). */
+bool dcm_frame_minmax(const DcmFrame *f, int64_t *min, int64_t *max);
+
+/* Frame n as stored: the native bytes (little endian), or the compressed fragments joined;
+ * *mime "application/octet-stream", "image/jpeg", "image/jls" or "image/jp2". *buf malloc'd.
+ * Works for encapsulated syntaxes we cannot decode. */
+bool dcm_image_frame_raw(DcmError *err, DcmImageSource *src, uint32_t n, void **buf, size_t *len,
+                         const char **mime);
+/* The EncapsulatedDocument of an Encapsulated PDF instance (trailing NUL padding dropped).
+ * DCM_ERR_MISSING if it is not one. */
+bool dcm_image_pdf(DcmError *err, DcmImageSource *src, void **buf, size_t *len);
+
+/* Rendering to 8 bits per sample. */
+enum {
+    DCM_RENDER_CLAMP = 0,        /* stored values clamped to 0..255 (slope/intercept applied) */
+    DCM_RENDER_STRETCH = 1,      /* min..max of the frame (after rescale) to 0..255 */
+    DCM_RENDER_WINDOW = 2,       /* window_center/width (PS3.3 C.11.2.1.2); width <= 0: stretch.
+                                    8-bit RGB passes through */
+    DCM_RENDER_WINDOW_FORCE = 3, /* as WINDOW, applied to RGB samples too */
+};
+typedef struct DcmRender {
+    int mode;                    /* DCM_RENDER_* */
+    double slope, intercept;     /* applied before the window (1, 0: none) */
+    double window_center, window_width;
+    uint32_t width, height;      /* output box (0: the frame's); the aspect ratio is kept */
+    bool smooth;                 /* bilinear when resizing, else nearest */
+} DcmRender;
+/* MONOCHROME1 frames come out inverted (white is low). out: channels as in, bytes 1. */
+bool dcm_frame_render(DcmError *err, const DcmFrame *in, const DcmRender *r, DcmFrame *out);
+
+/* PNG (libpng; 8 or 16-bit gray/RGB frames) and JPEG (DCMTK's IJG baseline encoder; 8-bit
+ * frames; quality 1..100, else 90). *buf malloc'd. */
+bool dcm_frame_encode_png(DcmError *err, const DcmFrame *f, void **buf, size_t *len);
+bool dcm_frame_encode_jpeg(DcmError *err, const DcmFrame *f, int quality, void **buf, size_t *len);
 
 #ifdef __cplusplus
 }

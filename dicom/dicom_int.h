@@ -64,6 +64,9 @@ void dcm_int_object_refresh(DcmObject *obj);
  * UTF-8. is_pn: PN rules for ISO 2022 resets ('^' and '='). */
 std::string dcm_int_to_utf8(const std::string &charset, const char *s, size_t n, bool is_pn);
 
+/* Registers DCMTK's decoders and encoders (RLE, JPEG, JPEG-LS) once; dcm_global_init calls it. */
+void dcm_int_image_init();
+
 } // namespace mp
 
 #endif

@@ -167,6 +167,7 @@ extern const RestRouteTable rest_routes_metrics;
 extern const RestRouteTable rest_routes_jobs;   /* h_jobs.c: /jobs */
 extern const RestRouteTable rest_routes_modify; /* h_modify.c: /{level}/{id}/anonymize|modify */
 extern const RestRouteTable rest_routes_modalities; /* h_modalities.c: /modalities, /queries */
+extern const RestRouteTable rest_routes_images; /* h_images.c: frames, previews, pdf, slices */
 
 extern const RestRouteTable rest_routes_www;    /* h_www.c: /, /app/ (the web interface) */
 

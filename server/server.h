@@ -210,6 +210,38 @@ const char *srv_level_name(int level);
 const char *srv_level_route(int level);
 
 
+/* ---- Images (server/image.c): frames, previews, renderings of stored instances -----------
+ * Each call opens the instance's stored file and decodes only the frame asked for. Errors:
+ * SRV_UNKNOWN_RESOURCE (no such instance), SRV_INEXISTENT_ITEM/404 (no such frame),
+ * SRV_BAD_FILE_FORMAT (no or broken pixel data), SRV_NOT_IMPLEMENTED/415 (a transfer syntax or
+ * pixel layout we do not decode), SRV_NOT_ACCEPTABLE/406 (JPEG asked for 16-bit values).
+ * Bodies are malloc'd (free()). Any thread. */
+enum { SRV_IMAGE_PREVIEW = 0, SRV_IMAGE_RENDERED, SRV_IMAGE_UINT8, SRV_IMAGE_UINT16, SRV_IMAGE_INT16,
+       SRV_IMAGE_MATLAB, SRV_IMAGE_NUMPY };
+typedef struct SrvImageRequest {
+    int kind;                   /* SRV_IMAGE_* */
+    bool jpeg;                  /* JPEG instead of PNG (8-bit kinds) */
+    int quality;                /* JPEG quality 1..100 (0: 90) */
+    uint32_t width, height;     /* rendered: output box (0: the frame's size) */
+    bool smooth;                /* rendered: bilinear resize */
+    bool has_window;            /* rendered: window given (else the file's, else min..max) */
+    double window_center, window_width;
+    bool rescale;               /* numpy: float32 with RescaleSlope/Intercept (grayscale) */
+    bool compress;              /* numpy: .npz (ZIP) instead of .npy */
+    bool all_frames;            /* numpy: every frame, shape (frames, h, w, c) */
+} SrvImageRequest;
+bool image_frame_count(SrvError *err, Srv *srv, const char *instance, uint32_t *n);
+/* *mime: "image/png", "image/jpeg", "text/plain" (matlab), "application/octet-stream". */
+bool image_render(SrvError *err, Srv *srv, const char *instance, uint32_t frame,
+                  const SrvImageRequest *req, void **body, size_t *len, const char **mime);
+/* The frame as stored (native bytes, or the compressed fragments joined; *mime says which). */
+bool image_frame_raw(SrvError *err, Srv *srv, const char *instance, uint32_t frame, void **body,
+                     size_t *len, const char **mime);
+/* The PDF of an Encapsulated PDF instance (SRV_BAD_REQUEST if it is not one). */
+bool image_pdf(SrvError *err, Srv *srv, const char *instance, void **body, size_t *len);
+/* Orthanc's /series/{id}/ordered-slices JSON (new tree), from the instances' main tags. */
+cJSON *image_ordered_slices(SrvError *err, Srv *srv, const char *series);
+
 /* ---- DICOM listener glue (server/dimse.c) ------------------------------------------------
  * C-ECHO / C-STORE SCP on DicomPort as DicomAet, policy from DicomCheckCalledAet,
  * DicomModalities, DicomAlwaysAllowStore, DicomCheckModalityHost; limits from

@@ -1,0 +1,1002 @@
+/* dcmtk_image.cpp -- pixel data: frames decoded one at a time, rendering to 8 bits, PNG and
+ * JPEG encoding, the raw frame as stored, encapsulated PDF.
+ *
+ * DESIGN: a DcmImageSource is a DcmFileFormat loaded from the stored file with a small
+ * maxReadLength, so PixelData (or each fragment of encapsulated PixelData) stays on disk and
+ * DCMTK reads only the frame asked for (getUncompressedFrame: native data through
+ * getPartialValue, compressed frames through the registered codecs' decodeFrame: RLE from
+ * dcmdata, JPEG from dcmjpeg, JPEG-LS from dcmjpls). DCMTK has no JPEG 2000 codec: the
+ * fragments of one frame are handed to OpenJPEG here. Every decoded frame becomes one
+ * canonical DcmFrame (interleaved samples, 1/2/4 bytes, sign-extended from BitsStored, colour
+ * converted to RGB), which the renderer and the encoders take; none of them know syntaxes.
+ * Limits: a frame above DCM_MAX_FRAME_BYTES decoded is refused; the declared frame count is
+ * checked against the pixel data actually present (length, or fragment count).
+ */
+#include "dicom/dicom_int.h"
+
+#include "dcmtk/dcmdata/dcdeftag.h"
+#include "dcmtk/dcmdata/dcpixel.h"
+#include "dcmtk/dcmdata/dcpixseq.h"
+#include "dcmtk/dcmdata/dcpxitem.h"
+#include "dcmtk/dcmdata/dcrledrg.h"
+#include "dcmtk/dcmdata/dcrleerg.h"
+#include "dcmtk/dcmdata/dcxfer.h"
+#include "dcmtk/dcmjpeg/djdecode.h"
+#include "dcmtk/dcmjpeg/djencode.h"
+#include "dcmtk/dcmjpeg/djcparam.h"
+#include "dcmtk/dcmjpeg/djeijg8.h"
+#include "dcmtk/dcmjpls/djdecode.h"
+#include "dcmtk/dcmjpls/djencode.h"
+
+#include <openjpeg.h>
+#include <png.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace mp {
+
+#define DCM_CATCH(err, retval) \
+    catch (const std::bad_alloc &) { dcm_int_fail(err, DCM_ERR_NOMEM, "out of memory"); return retval; } \
+    catch (const std::exception &ex) { dcm_int_fail(err, DCM_ERR_INTERNAL, "internal error: %s", ex.what()); return retval; } \
+    catch (...) { dcm_int_fail(err, DCM_ERR_INTERNAL, "internal error (unknown exception)"); return retval; }
+
+#define DCM_MAX_FRAME_BYTES ((size_t)1 << 30)
+
+struct DcmImageSource {
+    std::unique_ptr<DcmFileFormat> ff;
+    DcmObject *obj = nullptr; /* buffer variant: the parsed object that owns the tree */
+    DcmDataset *ds = nullptr;
+    std::string ts;
+    E_TransferSyntax xfer = EXS_Unknown;
+    bool native = true;      /* PixelData not encapsulated */
+    bool has_pixels = false;
+    uint16_t rows = 0, cols = 0, spp = 1, ba = 0, bs = 0, hb = 0, pr = 0, planar = 0;
+    std::string photometric;
+    uint32_t frames = 0;
+    size_t frame_bytes = 0;  /* one native frame */
+    DcmPixelData *pixel = nullptr;
+    std::string invalid;     /* why frames cannot be decoded (set at open) */
+    bool unsupported = false; /* invalid is a 415, not a 400 */
+};
+
+namespace {
+
+std::once_flag g_codecs_once;
+
+void register_codecs()
+{
+    DcmRLEDecoderRegistration::registerCodecs();
+    DcmRLEEncoderRegistration::registerCodecs();
+    DJDecoderRegistration::registerCodecs(EDC_photometricInterpretation);
+    DJEncoderRegistration::registerCodecs();
+    DJLSDecoderRegistration::registerCodecs();
+    DJLSEncoderRegistration::registerCodecs();
+}
+
+bool is_j2k(const std::string &ts)
+{
+    return ts == "1.2.840.10008.1.2.4.90" || ts == "1.2.840.10008.1.2.4.91" ||
+           ts == "1.2.840.10008.1.2.4.201" || ts == "1.2.840.10008.1.2.4.202" ||
+           ts == "1.2.840.10008.1.2.4.203";
+}
+
+/* Transfer syntaxes whose frames DCMTK's registered codecs decode. */
+bool dcmtk_decodes(const std::string &ts)
+{
+    static const char *const known[] = {
+        "1.2.840.10008.1.2.5",    /* RLE */
+        "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.53",
+        "1.2.840.10008.1.2.4.55", "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70",
+        "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81",
+    };
+    for (const char *k : known)
+        if (ts == k) return true;
+    return false;
+}
+
+uint16_t get_us(DcmItem *ds, const DcmTagKey &k, uint16_t def)
+{
+    Uint16 v;
+    return ds->findAndGetUint16(k, v).good() ? v : def;
+}
+
+double get_ds(DcmItem *ds, const DcmTagKey &k, double def, bool *found = nullptr)
+{
+    Float64 v;
+    bool ok = ds->findAndGetFloat64(k, v, 0).good() && std::isfinite(v);
+    if (found) *found = ok;
+    return ok ? v : def;
+}
+
+/* Reads the image description and checks it. */
+void describe(DcmImageSource *s)
+{
+    DcmDataset *ds = s->ds;
+    s->rows = get_us(ds, DCM_Rows, 0);
+    s->cols = get_us(ds, DCM_Columns, 0);
+    s->spp = get_us(ds, DCM_SamplesPerPixel, 1);
+    s->ba = get_us(ds, DCM_BitsAllocated, 0);
+    s->bs = get_us(ds, DCM_BitsStored, s->ba);
+    s->hb = get_us(ds, DCM_HighBit, s->bs ? s->bs - 1 : 0);
+    s->pr = get_us(ds, DCM_PixelRepresentation, 0);
+    s->planar = get_us(ds, DCM_PlanarConfiguration, 0);
+    OFString pi;
+    if (ds->findAndGetOFString(DCM_PhotometricInterpretation, pi).good()) s->photometric = pi.c_str();
+    else s->photometric = s->spp == 3 ? "RGB" : "MONOCHROME2";
+    Sint32 nf = 1;
+    OFString nfs;
+    if (ds->findAndGetOFString(DCM_NumberOfFrames, nfs).good() && !nfs.empty()) {
+        char *end = nullptr;
+        long v = strtol(nfs.c_str(), &end, 10);
+        nf = (end && *end == '\0' && v >= 0 && v <= INT32_MAX) ? (Sint32)v : -1;
+    }
+    DcmElement *e = nullptr;
+    if (ds->findAndGetElement(DCM_PixelData, e).bad() || !e) {
+        s->invalid = "the instance has no pixel data";
+        return;
+    }
+    s->has_pixels = true;
+    s->pixel = OFstatic_cast(DcmPixelData *, e);
+    s->native = !DcmXfer(s->xfer).isEncapsulated();
+    if (!s->native) {
+        DcmPixelSequence *seq = nullptr;
+        E_TransferSyntax x = EXS_Unknown;
+        const DcmRepresentationParameter *p = nullptr;
+        s->pixel->getOriginalRepresentationKey(x, p);
+        if (s->pixel->getEncapsulatedRepresentation(x, p, seq).bad() || !seq)
+            s->native = true; /* an encapsulated syntax with native pixels (seen in the wild) */
+    }
+    if (nf < 0) {
+        s->invalid = "NumberOfFrames is not a valid number";
+        return;
+    }
+    if (s->rows == 0 || s->cols == 0) {
+        s->invalid = "Rows or Columns is zero or missing";
+        return;
+    }
+    if (s->spp != 1 && s->spp != 3) {
+        s->unsupported = true;
+        s->invalid = "SamplesPerPixel " + std::to_string(s->spp) + " is not supported";
+        return;
+    }
+    if (s->ba == 1 && s->native && s->spp == 1 && s->bs == 1) {
+        /* bit-packed (segmentations, overlays as images): frames need not start on a byte */
+        uint64_t bits = (uint64_t)s->rows * s->cols;
+        uint64_t need = (bits * (uint64_t)(nf ? nf : 1) + 7) / 8;
+        if (need > e->getLength()) {
+            s->invalid = "PixelData holds " + std::to_string(e->getLength()) + " bytes, " +
+                         std::to_string(nf ? nf : 1) + " 1-bit frame(s) need " + std::to_string(need);
+            return;
+        }
+        s->frame_bytes = (size_t)bits; /* decoded: one byte per pixel */
+        s->frames = nf ? (uint32_t)nf : 1;
+        return;
+    }
+    if (s->ba != 8 && s->ba != 16 && s->ba != 32) {
+        s->unsupported = true;
+        s->invalid = "BitsAllocated " + std::to_string(s->ba) + " is not supported";
+        return;
+    }
+    if (s->bs == 0 || s->bs > s->ba || s->hb >= s->ba || s->hb + 1 < s->bs) {
+        s->invalid = "BitsStored/HighBit are inconsistent with BitsAllocated";
+        return;
+    }
+    s->frame_bytes = (size_t)s->rows * s->cols * s->spp * (s->ba / 8);
+    if (s->native && s->spp == 3 && s->photometric == "YBR_FULL_422") {
+        if (s->cols % 2 || s->ba != 8) {
+            s->unsupported = true;
+            s->invalid = "native YBR_FULL_422 needs an even number of columns and 8 bits";
+            return;
+        }
+        s->frame_bytes = (size_t)s->rows * s->cols * 2; /* Y Y Cb Cr per pair of pixels */
+    }
+    if (s->frame_bytes > DCM_MAX_FRAME_BYTES) {
+        s->unsupported = true;
+        s->invalid = "a frame of " + std::to_string(s->frame_bytes) + " bytes is above the limit";
+        return;
+    }
+    if (s->native) {
+        Uint32 len = e->getLength();
+        uint64_t need = (uint64_t)s->frame_bytes * (uint64_t)(nf ? nf : 1);
+        if (need > len) {
+            s->invalid = "PixelData holds " + std::to_string(len) + " bytes, " +
+                         std::to_string(nf ? nf : 1) + " frame(s) need " + std::to_string(need);
+            return;
+        }
+    } else {
+        DcmPixelSequence *seq = nullptr;
+        E_TransferSyntax x = EXS_Unknown;
+        const DcmRepresentationParameter *p = nullptr;
+        s->pixel->getOriginalRepresentationKey(x, p);
+        s->pixel->getEncapsulatedRepresentation(x, p, seq);
+        unsigned long items = seq ? seq->card() : 0;
+        if (items < 2) {
+            s->invalid = "encapsulated PixelData has no fragment";
+            return;
+        }
+        if ((unsigned long)(nf ? nf : 1) > items - 1) {
+            s->invalid = "NumberOfFrames " + std::to_string(nf) + " exceeds the " +
+                         std::to_string(items - 1) + " fragment(s) present";
+            return;
+        }
+        if (!is_j2k(s->ts) && !dcmtk_decodes(s->ts)) {
+            s->unsupported = true;
+            s->invalid = "decoding transfer syntax " + s->ts + " (" +
+                         DcmXfer(s->ts.c_str()).getXferName() + ") is not supported";
+        }
+    }
+    s->frames = nf ? (uint32_t)nf : 1;
+}
+
+bool fail_invalid(DcmError *err, const DcmImageSource *s)
+{
+    return dcm_int_fail(err, s->unsupported ? DCM_ERR_UNSUPPORTED : DCM_ERR_FORMAT, "%s",
+                        s->invalid.c_str());
+}
+
+/* Fragments of frame n (encapsulated): from the basic offset table when present, else one
+ * fragment per frame when counts agree, else all fragments for a single frame. */
+bool frame_fragments(DcmError *err, DcmImageSource *s, uint32_t n, std::vector<DcmPixelItem *> &out)
+{
+    DcmPixelSequence *seq = nullptr;
+    E_TransferSyntax x = EXS_Unknown;
+    const DcmRepresentationParameter *p = nullptr;
+    s->pixel->getOriginalRepresentationKey(x, p);
+    if (s->pixel->getEncapsulatedRepresentation(x, p, seq).bad() || !seq)
+        return dcm_int_fail(err, DCM_ERR_FORMAT, "encapsulated PixelData cannot be read");
+    unsigned long items = seq->card();
+    std::vector<DcmPixelItem *> frags;
+    for (unsigned long i = 1; i < items; i++) {
+        DcmPixelItem *it = nullptr;
+        if (seq->getItem(it, i).bad() || !it) return dcm_int_fail(err, DCM_ERR_FORMAT, "bad fragment %lu", i);
+        frags.push_back(it);
+    }
+    if (s->frames == 1) {
+        out = frags;
+        return true;
+    }
+    if (frags.size() == s->frames) {
+        out.push_back(frags[n]);
+        return true;
+    }
+    /* offset table: byte offsets of each frame's first fragment (item header included) */
+    DcmPixelItem *bot = nullptr;
+    seq->getItem(bot, 0);
+    Uint32 botlen = bot ? bot->getLength() : 0;
+    if (botlen < 4 * (Uint32)s->frames)
+        return dcm_int_fail(err, DCM_ERR_FORMAT, "%u frames in %zu fragments and no offset table",
+                            s->frames, frags.size());
+    std::vector<uint32_t> offs(s->frames);
+    Uint8 *b = nullptr;
+    if (bot->getUint8Array(b).bad() || !b) return dcm_int_fail(err, DCM_ERR_FORMAT, "bad offset table");
+    for (uint32_t i = 0; i < s->frames; i++)
+        offs[i] = (uint32_t)b[4 * i] | (uint32_t)b[4 * i + 1] << 8 | (uint32_t)b[4 * i + 2] << 16 |
+                  (uint32_t)b[4 * i + 3] << 24;
+    uint64_t pos = 0;
+    uint64_t start = offs[n], end = n + 1 < s->frames ? offs[n + 1] : UINT64_MAX;
+    for (DcmPixelItem *f : frags) {
+        if (pos >= start && pos < end) out.push_back(f);
+        pos += 8 + (uint64_t)f->getLength();
+    }
+    if (out.empty()) return dcm_int_fail(err, DCM_ERR_FORMAT, "offset table points outside the fragments");
+    return true;
+}
+
+bool frame_compressed_bytes(DcmError *err, DcmImageSource *s, uint32_t n, std::vector<uint8_t> &out)
+{
+    std::vector<DcmPixelItem *> frags;
+    if (!frame_fragments(err, s, n, frags)) return false;
+    size_t total = 0;
+    for (DcmPixelItem *f : frags) total += f->getLength();
+    if (total > DCM_MAX_FRAME_BYTES) return dcm_int_fail(err, DCM_ERR_UNSUPPORTED, "compressed frame too large");
+    out.resize(total);
+    size_t pos = 0;
+    for (DcmPixelItem *f : frags) {
+        Uint32 l = f->getLength();
+        if (l && f->getPartialValue(out.data() + pos, 0, l).bad())
+            return dcm_int_fail(err, DCM_ERR_FORMAT, "a fragment cannot be read");
+        pos += l;
+    }
+    return true;
+}
+
+/* ---- OpenJPEG ---- */
+struct MemStream {
+    const uint8_t *p;
+    size_t len, pos;
+};
+OPJ_SIZE_T ms_read(void *buf, OPJ_SIZE_T n, void *u)
+{
+    MemStream *m = static_cast<MemStream *>(u);
+    if (m->pos >= m->len) return (OPJ_SIZE_T)-1;
+    size_t k = std::min((size_t)n, m->len - m->pos);
+    memcpy(buf, m->p + m->pos, k);
+    m->pos += k;
+    return k;
+}
+OPJ_OFF_T ms_skip(OPJ_OFF_T n, void *u)
+{
+    MemStream *m = static_cast<MemStream *>(u);
+    if (n < 0) return -1;
+    size_t k = std::min((size_t)n, m->len - m->pos);
+    m->pos += k;
+    return (OPJ_OFF_T)k;
+}
+OPJ_BOOL ms_seek(OPJ_OFF_T n, void *u)
+{
+    MemStream *m = static_cast<MemStream *>(u);
+    if (n < 0 || (size_t)n > m->len) return OPJ_FALSE;
+    m->pos = (size_t)n;
+    return OPJ_TRUE;
+}
+void opj_quiet(const char *, void *) {}
+
+/* Decodes a J2K/JP2 codestream into frame (samples interleaved, bytes per sample from ba). */
+bool decode_j2k(DcmError *err, const DcmImageSource *s, const std::vector<uint8_t> &bytes, std::vector<uint8_t> &px)
+{
+    if (bytes.size() < 12) return dcm_int_fail(err, DCM_ERR_FORMAT, "JPEG 2000 frame too short");
+    static const uint8_t jp2sig[] = { 0, 0, 0, 0x0c, 'j', 'P', ' ', ' ' };
+    OPJ_CODEC_FORMAT fmt = memcmp(bytes.data(), jp2sig, 8) == 0 ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K;
+    opj_codec_t *codec = opj_create_decompress(fmt);
+    opj_image_t *img = nullptr;
+    MemStream m{ bytes.data(), bytes.size(), 0 };
+    opj_stream_t *st = opj_stream_create(64 * 1024, OPJ_TRUE);
+    bool ok = false;
+    if (!codec || !st) {
+        dcm_int_fail(err, DCM_ERR_NOMEM, "out of memory (OpenJPEG)");
+        goto out;
+    }
+    opj_set_error_handler(codec, opj_quiet, nullptr);
+    opj_set_warning_handler(codec, opj_quiet, nullptr);
+    opj_set_info_handler(codec, opj_quiet, nullptr);
+    opj_stream_set_user_data(st, &m, nullptr);
+    opj_stream_set_user_data_length(st, bytes.size());
+    opj_stream_set_read_function(st, ms_read);
+    opj_stream_set_skip_function(st, ms_skip);
+    opj_stream_set_seek_function(st, ms_seek);
+    {
+        opj_dparameters_t par;
+        opj_set_default_decoder_parameters(&par);
+        if (!opj_setup_decoder(codec, &par) || !opj_read_header(st, codec, &img) || !img) {
+            dcm_int_fail(err, DCM_ERR_FORMAT, "JPEG 2000 header cannot be read");
+            goto out;
+        }
+        if (img->numcomps != s->spp || img->x1 - img->x0 != s->cols || img->y1 - img->y0 != s->rows) {
+            dcm_int_fail(err, DCM_ERR_FORMAT, "JPEG 2000 image is %ux%u with %u components, the header says %ux%u with %u",
+                         img->x1 - img->x0, img->y1 - img->y0, img->numcomps, s->cols, s->rows, s->spp);
+            goto out;
+        }
+        if (!opj_decode(codec, st, img) || !opj_end_decompress(codec, st)) {
+            dcm_int_fail(err, DCM_ERR_FORMAT, "JPEG 2000 frame cannot be decoded");
+            goto out;
+        }
+        for (unsigned c = 0; c < img->numcomps; c++)
+            if (!img->comps[c].data || img->comps[c].w != s->cols || img->comps[c].h != s->rows) {
+                dcm_int_fail(err, DCM_ERR_UNSUPPORTED, "subsampled JPEG 2000 components are not supported");
+                goto out;
+            }
+        size_t npix = (size_t)s->rows * s->cols, bps = s->ba / 8;
+        px.assign(s->frame_bytes, 0);
+        for (size_t i = 0; i < npix; i++)
+            for (unsigned c = 0; c < s->spp; c++) {
+                uint32_t v = (uint32_t)img->comps[c].data[i];
+                uint8_t *d = px.data() + (i * s->spp + c) * bps;
+                memcpy(d, &v, bps); /* little-endian host: the low bytes */
+            }
+        ok = true;
+    }
+out:
+    if (img) opj_image_destroy(img);
+    if (st) opj_stream_destroy(st);
+    if (codec) opj_destroy_codec(codec);
+    return ok;
+}
+
+/* Raw (decoded) frame bytes, native byte order, plus the colour model they are in and the
+ * planar configuration. */
+bool frame_bytes(DcmError *err, DcmImageSource *s, uint32_t n, std::vector<uint8_t> &px, std::string &color,
+                 uint16_t &planar)
+{
+    planar = s->planar;
+    color = s->photometric;
+    if (!s->native && is_j2k(s->ts)) {
+        std::vector<uint8_t> bytes;
+        if (!frame_compressed_bytes(err, s, n, bytes) || !decode_j2k(err, s, bytes, px)) return false;
+        planar = 0;
+        if (color == "YBR_ICT" || color == "YBR_RCT") color = "RGB"; /* OpenJPEG undoes the MCT */
+        return true;
+    }
+    px.assign(s->frame_bytes + (s->frame_bytes & 1), 0); /* DCMTK wants an even buffer */
+    Uint32 start = 0;
+    OFString model;
+    OFCondition c;
+    if (s->native && s->ba == 1) {
+        uint64_t bits = (uint64_t)s->rows * s->cols, first = bits * n;
+        uint64_t b0 = first / 8, b1 = (first + bits + 7) / 8;
+        std::vector<uint8_t> packed((size_t)(b1 - b0));
+        c = s->pixel->getPartialValue(packed.data(), (Uint32)b0, (Uint32)(b1 - b0));
+        if (c.good())
+            for (uint64_t i = 0; i < bits; i++) {
+                uint64_t bit = first + i - b0 * 8;
+                px[i] = (packed[bit / 8] >> (bit % 8)) & 1;
+            }
+    } else if (s->native) {
+        c = s->pixel->getPartialValue(px.data(), (Uint32)(n * s->frame_bytes), (Uint32)s->frame_bytes);
+        if (c.good() && DcmXfer(s->xfer).isBigEndian() && s->ba > 8) {
+            /* DCMTK swapped OW by 16-bit words (OB not at all): finish to little endian */
+            bool ow = s->pixel->getVR() != EVR_OB;
+            unsigned w = s->ba / 8;
+            for (size_t i = 0; i + w <= s->frame_bytes; i += w) {
+                uint8_t *q = px.data() + i;
+                if (w == 4 && ow) std::swap(q[0], q[2]), std::swap(q[1], q[3]);
+                else if (w == 4) std::swap(q[0], q[3]), std::swap(q[1], q[2]);
+                else if (!ow) std::swap(q[0], q[1]);
+            }
+        }
+    } else {
+        /* find the first fragment of frame n: DCMTK walks from the one we give */
+        c = s->pixel->getUncompressedFrame(s->ds, n, start, px.data(), (Uint32)px.size(), model);
+        if (c.good()) {
+            if (!model.empty()) color = model.c_str();
+            planar = get_us(s->ds, DCM_PlanarConfiguration, 0);
+        }
+    }
+    if (c.bad())
+        return dcm_int_fail(err, DCM_ERR_FORMAT, "frame %u cannot be decoded: %s", n, c.text());
+    px.resize(s->frame_bytes);
+    if (s->native && s->spp == 3 && s->photometric == "YBR_FULL_422") {
+        /* 4:2:2 as stored: Y1 Y2 Cb Cr for each pair of pixels -> YBR_FULL interleaved */
+        size_t pairs = (size_t)s->rows * s->cols / 2;
+        std::vector<uint8_t> full((size_t)s->rows * s->cols * 3);
+        for (size_t i = 0; i < pairs; i++) {
+            const uint8_t *q = px.data() + i * 4;
+            uint8_t *d = full.data() + i * 6;
+            d[0] = q[0], d[1] = q[2], d[2] = q[3];
+            d[3] = q[1], d[4] = q[2], d[5] = q[3];
+        }
+        px.swap(full);
+        planar = 0;
+    }
+    return true;
+}
+
+inline int clamp255(double v) { return v < 0 ? 0 : v > 255 ? 255 : (int)(v + 0.5); }
+
+/* Fills out from raw bytes: masks/sign-extends to bits stored, interleaves, converts colour. */
+bool canonical(DcmError *err, const DcmImageSource *s, std::vector<uint8_t> &px, const std::string &color,
+               uint16_t planar, DcmFrame *out)
+{
+    size_t npix = (size_t)s->rows * s->cols;
+    unsigned bps = s->ba == 1 ? 1 : s->ba / 8;
+    unsigned spp = s->spp;
+    bool is_signed = s->pr == 1;
+    unsigned shift = s->ba == 1 ? 0 : s->hb + 1 - s->bs;
+    /* normalize samples in place: value bits at [0, bs), sign-extended */
+    for (size_t i = 0; i < npix * spp; i++) {
+        uint8_t *p = px.data() + i * bps;
+        uint32_t v = 0;
+        memcpy(&v, p, bps);
+        v >>= shift;
+        if (s->bs < 32) {
+            uint32_t mask = (s->bs == 32) ? 0xffffffffu : ((1u << s->bs) - 1);
+            v &= mask;
+            if (is_signed && (v & (1u << (s->bs - 1)))) v |= ~mask;
+        }
+        memcpy(p, &v, bps);
+    }
+    std::vector<uint8_t> tmp;
+    if (spp == 3 && planar == 1) {
+        tmp.resize(px.size());
+        for (size_t i = 0; i < npix; i++)
+            for (unsigned c = 0; c < 3; c++)
+                memcpy(tmp.data() + (i * 3 + c) * bps, px.data() + (c * npix + i) * bps, bps);
+        px.swap(tmp);
+    }
+    if (spp == 3 && bps == 1 && (color == "YBR_FULL" || color == "YBR_FULL_422")) {
+        for (size_t i = 0; i < npix; i++) {
+            uint8_t *p = px.data() + i * 3;
+            double y = p[0], cb = p[1] - 128.0, cr = p[2] - 128.0;
+            p[0] = (uint8_t)clamp255(y + 1.402 * cr);
+            p[1] = (uint8_t)clamp255(y - 0.344136 * cb - 0.714136 * cr);
+            p[2] = (uint8_t)clamp255(y + 1.772 * cb);
+        }
+    } else if (spp == 3 && color != "RGB" && color != "YBR_ICT" && color != "YBR_RCT") {
+        return dcm_int_fail(err, DCM_ERR_UNSUPPORTED, "photometric interpretation %s with %u bits is not supported",
+                            color.c_str(), s->ba);
+    }
+    memset(out, 0, sizeof *out);
+    out->width = s->cols;
+    out->height = s->rows;
+    out->channels = spp;
+    out->bytes = bps;
+    out->is_signed = is_signed;
+    out->bits_stored = s->bs;
+    out->monochrome1 = color == "MONOCHROME1";
+    out->len = px.size();
+    out->data = malloc(out->len ? out->len : 1);
+    if (!out->data) return dcm_int_fail(err, DCM_ERR_NOMEM, "out of memory");
+    memcpy(out->data, px.data(), out->len);
+    return true;
+}
+
+/* PALETTE COLOR: looks values up in the three LUTs; output RGB 8 bits (LUT entries of 16 bits
+ * keep their high byte, as viewers show them). */
+bool apply_palette(DcmError *err, DcmImageSource *s, DcmFrame *f)
+{
+    const DcmTagKey desc[3] = { DCM_RedPaletteColorLookupTableDescriptor,
+                                DCM_GreenPaletteColorLookupTableDescriptor,
+                                DCM_BluePaletteColorLookupTableDescriptor };
+    const DcmTagKey data[3] = { DCM_RedPaletteColorLookupTableData, DCM_GreenPaletteColorLookupTableData,
+                                DCM_BluePaletteColorLookupTableData };
+    std::vector<uint16_t> lut[3];
+    long first[3];
+    unsigned bits[3];
+    for (int c = 0; c < 3; c++) {
+        Uint16 n = 0, b = 0;
+        Uint16 fm = 0;
+        if (s->ds->findAndGetUint16(desc[c], n, 0).bad() || s->ds->findAndGetUint16(desc[c], fm, 1).bad() ||
+            s->ds->findAndGetUint16(desc[c], b, 2).bad())
+            return dcm_int_fail(err, DCM_ERR_FORMAT, "PALETTE COLOR without a valid LUT descriptor");
+        size_t entries = n ? n : 65536;
+        first[c] = s->pr ? (Sint16)fm : fm;
+        bits[c] = b;
+        DcmElement *e = nullptr;
+        if (s->ds->findAndGetElement(data[c], e).bad() || !e)
+            return dcm_int_fail(err, DCM_ERR_FORMAT, "PALETTE COLOR without LUT data");
+        Uint32 len = e->getLength();
+        lut[c].assign(entries, 0);
+        if (b > 8 || len >= entries * 2) {
+            if (len < entries * 2) return dcm_int_fail(err, DCM_ERR_FORMAT, "palette LUT data too short");
+            Uint16 *w = nullptr;
+            if (e->getUint16Array(w).bad() || !w) return dcm_int_fail(err, DCM_ERR_FORMAT, "palette LUT unreadable");
+            for (size_t i = 0; i < entries; i++) lut[c][i] = w[i];
+        } else {
+            Uint8 *w = nullptr;
+            if (len < entries || e->getUint8Array(w).bad() || !w)
+                return dcm_int_fail(err, DCM_ERR_FORMAT, "palette LUT data too short");
+            for (size_t i = 0; i < entries; i++) lut[c][i] = w[i];
+        }
+    }
+    size_t npix = (size_t)f->width * f->height;
+    uint8_t *rgb = static_cast<uint8_t *>(malloc(npix * 3));
+    if (!rgb) return dcm_int_fail(err, DCM_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < npix; i++) {
+        int64_t v = dcm_frame_sample(f, i, 0);
+        for (int c = 0; c < 3; c++) {
+            int64_t k = v - first[c];
+            k = k < 0 ? 0 : k >= (int64_t)lut[c].size() ? (int64_t)lut[c].size() - 1 : k;
+            uint16_t e = lut[c][k];
+            rgb[i * 3 + c] = (uint8_t)(bits[c] > 8 ? e >> 8 : e);
+        }
+    }
+    free(f->data);
+    f->data = rgb;
+    f->len = npix * 3;
+    f->channels = 3;
+    f->bytes = 1;
+    f->is_signed = false;
+    f->bits_stored = 8;
+    return true;
+}
+
+/* PNG writing into a growable buffer */
+struct PngOut {
+    std::vector<uint8_t> v;
+};
+void png_write_cb(png_structp png, png_bytep data, png_size_t n)
+{
+    PngOut *o = static_cast<PngOut *>(png_get_io_ptr(png));
+    o->v.insert(o->v.end(), data, data + n);
+}
+void png_flush_cb(png_structp) {}
+void png_err_cb(png_structp png, png_const_charp) { png_longjmp(png, 1); }
+void png_warn_cb(png_structp, png_const_charp) {}
+
+/* libpng longjmps: keep C++ objects with destructors out of this function's frame. */
+bool png_encode_rows(const DcmFrame *f, PngOut *o, const uint8_t *const *rows)
+{
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, png_err_cb, png_warn_cb);
+    if (!png) return false;
+    png_infop info = png_create_info_struct(png);
+    if (!info) {
+        png_destroy_write_struct(&png, nullptr);
+        return false;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        return false;
+    }
+    png_set_write_fn(png, o, png_write_cb, png_flush_cb);
+    png_set_compression_level(png, 1); /* previews: speed over size */
+    png_set_IHDR(png, info, f->width, f->height, f->bytes * 8, f->channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    if (f->bytes == 2) png_set_swap(png); /* PNG is big endian, our samples are native */
+    for (uint32_t y = 0; y < f->height; y++) png_write_row(png, (png_bytep)rows[y]);
+    png_write_end(png, info);
+    png_destroy_write_struct(&png, &info);
+    return true;
+}
+
+} // namespace
+
+/* ---- C API ---------------------------------------------------------------------------- */
+
+void dcm_int_image_init() { std::call_once(g_codecs_once, register_codecs); }
+
+extern "C" int64_t dcm_frame_sample(const DcmFrame *f, size_t pixel, unsigned channel)
+{
+    size_t i = pixel * f->channels + channel;
+    const uint8_t *p = static_cast<const uint8_t *>(f->data) + i * f->bytes;
+    switch (f->bytes) {
+    case 1: return f->is_signed ? (int64_t)(int8_t)p[0] : (int64_t)p[0];
+    case 2: {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        return f->is_signed ? (int64_t)(int16_t)v : (int64_t)v;
+    }
+    default: {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        return f->is_signed ? (int64_t)(int32_t)v : (int64_t)v;
+    }
+    }
+}
+
+static bool finish_open(DcmError *err, DcmImageSource *s)
+{
+    DcmXfer x(s->xfer);
+    s->ts = x.getXferID();
+    describe(s);
+    (void)err;
+    return true;
+}
+
+extern "C" bool dcm_image_open_file(DcmError *err, const char *path, DcmImageSource **out)
+{
+    try {
+        dcm_int_image_init();
+        *out = nullptr;
+        std::unique_ptr<DcmImageSource> s(new DcmImageSource);
+        s->ff.reset(new DcmFileFormat);
+        OFCondition c = s->ff->loadFile(path, EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect);
+        if (c.bad()) return dcm_int_fail(err, DCM_ERR_FORMAT, "stored file cannot be read: %s", c.text());
+        s->ds = s->ff->getDataset();
+        s->xfer = s->ds->getOriginalXfer();
+        if (s->xfer == EXS_Unknown) s->xfer = EXS_LittleEndianImplicit;
+        if (!finish_open(err, s.get())) return false;
+        *out = s.release();
+        return true;
+    }
+    DCM_CATCH(err, false)
+}
+
+extern "C" bool dcm_image_open_buffer(DcmError *err, const void *buf, size_t len, DcmImageSource **out)
+{
+    try {
+        dcm_int_image_init();
+        *out = nullptr;
+        DcmObject *obj = nullptr;
+        if (!dcm_parse(err, buf, len, 0, &obj)) return false;
+        std::unique_ptr<DcmImageSource> s(new DcmImageSource);
+        s->obj = obj;
+        s->ds = obj->ff->getDataset();
+        s->xfer = s->ds->getOriginalXfer();
+        if (s->xfer == EXS_Unknown) s->xfer = EXS_LittleEndianImplicit;
+        if (!finish_open(err, s.get())) {
+            dcm_object_destroy(obj);
+            s->obj = nullptr;
+            return false;
+        }
+        *out = s.release();
+        return true;
+    }
+    DCM_CATCH(err, false)
+}
+
+extern "C" void dcm_image_close(DcmImageSource *s)
+{
+    try {
+        if (!s) return;
+        if (s->obj) dcm_object_destroy(s->obj);
+        delete s;
+    } catch (...) {
+    }
+}
+
+extern "C" bool dcm_image_info(DcmError *err, const DcmImageSource *s, DcmImageInfo *info)
+{
+    memset(info, 0, sizeof *info);
+    if (!s->invalid.empty()) return fail_invalid(err, s);
+    info->width = s->cols;
+    info->height = s->rows;
+    info->frames = s->frames;
+    info->samples = s->spp;
+    info->bits_allocated = s->ba;
+    info->bits_stored = s->bs;
+    info->is_signed = s->pr == 1;
+    snprintf(info->photometric, sizeof info->photometric, "%s", s->photometric.c_str());
+    snprintf(info->transfer_syntax, sizeof info->transfer_syntax, "%s", s->ts.c_str());
+    info->compressed = !s->native;
+    bool f = false;
+    info->slope = get_ds(s->ds, DCM_RescaleSlope, 1.0, &f);
+    if (!f || info->slope == 0) info->slope = 1.0;
+    info->intercept = get_ds(s->ds, DCM_RescaleIntercept, 0.0);
+    bool fc = false, fw = false;
+    info->window_center = get_ds(s->ds, DCM_WindowCenter, 0, &fc);
+    info->window_width = get_ds(s->ds, DCM_WindowWidth, 0, &fw);
+    info->has_window = fc && fw && info->window_width > 0;
+    return true;
+}
+
+extern "C" bool dcm_image_frame(DcmError *err, DcmImageSource *s, uint32_t n, DcmFrame *out)
+{
+    try {
+        memset(out, 0, sizeof *out);
+        if (!s->invalid.empty()) return fail_invalid(err, s);
+        if (n >= s->frames) return dcm_int_fail(err, DCM_ERR_MISSING, "frame %u does not exist (%u frames)", n, s->frames);
+        std::vector<uint8_t> px;
+        std::string color;
+        uint16_t planar = 0;
+        if (!frame_bytes(err, s, n, px, color, planar)) return false;
+        if (!canonical(err, s, px, color, planar, out)) return false;
+        if (s->spp == 1 && s->photometric == "PALETTE COLOR" && !apply_palette(err, s, out)) {
+            dcm_frame_cleanup(out);
+            return false;
+        }
+        if (s->spp == 1 && s->photometric != "MONOCHROME1" && s->photometric != "MONOCHROME2" &&
+            s->photometric != "PALETTE COLOR") {
+            dcm_frame_cleanup(out);
+            return dcm_int_fail(err, DCM_ERR_UNSUPPORTED, "photometric interpretation %s is not supported",
+                                s->photometric.c_str());
+        }
+        return true;
+    } catch (const std::bad_alloc &) {
+        dcm_frame_cleanup(out);
+        return dcm_int_fail(err, DCM_ERR_NOMEM, "out of memory");
+    } catch (...) {
+        dcm_frame_cleanup(out);
+        return dcm_int_fail(err, DCM_ERR_INTERNAL, "internal error while decoding");
+    }
+}
+
+extern "C" bool dcm_image_frame_raw(DcmError *err, DcmImageSource *s, uint32_t n, void **buf, size_t *len,
+                                    const char **mime)
+{
+    try {
+        *buf = nullptr;
+        *len = 0;
+        *mime = "application/octet-stream";
+        if (!s->has_pixels) return dcm_int_fail(err, DCM_ERR_FORMAT, "the instance has no pixel data");
+        if (!s->invalid.empty() && !s->unsupported) return fail_invalid(err, s);
+        uint32_t frames = s->frames ? s->frames : 1;
+        if (n >= frames) return dcm_int_fail(err, DCM_ERR_MISSING, "frame %u does not exist (%u frames)", n, frames);
+        std::vector<uint8_t> v;
+        if (s->native && s->ba == 1) {
+            uint64_t bits = (uint64_t)s->rows * s->cols, b0 = bits * n / 8, b1 = (bits * (n + 1) + 7) / 8;
+            v.resize((size_t)(b1 - b0));
+            if (s->pixel->getPartialValue(v.data(), (Uint32)b0, (Uint32)(b1 - b0)).bad())
+                return dcm_int_fail(err, DCM_ERR_FORMAT, "frame %u cannot be read", n);
+        } else if (s->native) {
+            if (!s->frame_bytes) return fail_invalid(err, s);
+            v.resize(s->frame_bytes);
+            if (s->pixel->getPartialValue(v.data(), (Uint32)(n * s->frame_bytes), (Uint32)s->frame_bytes).bad())
+                return dcm_int_fail(err, DCM_ERR_FORMAT, "frame %u cannot be read", n);
+        } else {
+            if (!frame_compressed_bytes(err, s, n, v)) return false;
+            if (is_j2k(s->ts)) *mime = "image/jp2";
+            else if (s->ts.rfind("1.2.840.10008.1.2.4.8", 0) == 0) *mime = "image/jls";
+            else if (s->ts.rfind("1.2.840.10008.1.2.4.", 0) == 0) *mime = "image/jpeg";
+        }
+        *buf = malloc(v.size() ? v.size() : 1);
+        if (!*buf) return dcm_int_fail(err, DCM_ERR_NOMEM, "out of memory");
+        memcpy(*buf, v.data(), v.size());
+        *len = v.size();
+        return true;
+    }
+    DCM_CATCH(err, false)
+}
+
+extern "C" bool dcm_image_pdf(DcmError *err, DcmImageSource *s, void **buf, size_t *len)
+{
+    try {
+        *buf = nullptr;
+        *len = 0;
+        OFString mime;
+        DcmElement *e = nullptr;
+        if (s->ds->findAndGetOFString(DCM_MIMETypeOfEncapsulatedDocument, mime).bad() || mime != "application/pdf" ||
+            s->ds->findAndGetElement(DCM_EncapsulatedDocument, e).bad() || !e)
+            return dcm_int_fail(err, DCM_ERR_MISSING, "the instance is not an encapsulated PDF");
+        Uint32 l = e->getLength();
+        *buf = malloc(l ? l : 1);
+        if (!*buf) return dcm_int_fail(err, DCM_ERR_NOMEM, "out of memory");
+        if (l && e->getPartialValue(*buf, 0, l).bad()) {
+            free(*buf);
+            *buf = nullptr;
+            return dcm_int_fail(err, DCM_ERR_FORMAT, "EncapsulatedDocument cannot be read");
+        }
+        /* the value is padded to an even length: drop the pad after %%EOF */
+        const char *c = static_cast<const char *>(*buf);
+        while (l > 0 && c[l - 1] == '\0') l--;
+        *len = l;
+        return true;
+    }
+    DCM_CATCH(err, false)
+}
+
+extern "C" void dcm_frame_cleanup(DcmFrame *f)
+{
+    if (!f) return;
+    free(f->data);
+    memset(f, 0, sizeof *f);
+}
+
+/* ---- rendering ---- */
+
+extern "C" bool dcm_frame_minmax(const DcmFrame *f, int64_t *min, int64_t *max)
+{
+    size_t n = (size_t)f->width * f->height * f->channels;
+    if (!n) return false;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (size_t i = 0; i < n; i++) {
+        int64_t v = dcm_frame_sample(f, i / f->channels, i % f->channels);
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+    }
+    *min = lo;
+    *max = hi;
+    return true;
+}
+
+extern "C" bool dcm_frame_render(DcmError *err, const DcmFrame *in, const DcmRender *r, DcmFrame *out)
+{
+    try {
+        memset(out, 0, sizeof *out);
+        uint32_t w = in->width, h = in->height;
+        if (r->width || r->height) {
+            /* fit inside the box, keeping the aspect ratio (one side given: scale to it) */
+            double sx = r->width ? (double)r->width / in->width : 1e300;
+            double sy = r->height ? (double)r->height / in->height : 1e300;
+            double sc = std::min(sx, sy);
+            w = std::max<uint32_t>(1, (uint32_t)std::lround(in->width * sc));
+            h = std::max<uint32_t>(1, (uint32_t)std::lround(in->height * sc));
+        }
+        if ((uint64_t)w * h * in->channels > DCM_MAX_FRAME_BYTES)
+            return dcm_int_fail(err, DCM_ERR_ARG, "rendered size %ux%u is too large", w, h);
+        /* 8-bit lookup of each source sample */
+        size_t n = (size_t)in->width * in->height;
+        std::vector<uint8_t> src8(n * in->channels);
+        if (in->channels == 3 && in->bytes == 1 && r->mode != DCM_RENDER_WINDOW_FORCE) {
+            memcpy(src8.data(), in->data, src8.size());
+        } else {
+            double slope = r->slope, icpt = r->intercept;
+            double lo, hi;
+            if (r->mode == DCM_RENDER_STRETCH || r->mode == DCM_RENDER_WINDOW || r->mode == DCM_RENDER_WINDOW_FORCE) {
+                if (r->mode != DCM_RENDER_STRETCH && r->window_width > 0) {
+                    /* DICOM PS3.3 C.11.2.1.2 linear window */
+                    double c = r->window_center - 0.5, ww = r->window_width - 1;
+                    lo = c - ww / 2;
+                    hi = c + ww / 2;
+                } else {
+                    int64_t mn, mx;
+                    dcm_frame_minmax(in, &mn, &mx);
+                    double a = mn * slope + icpt, b = mx * slope + icpt;
+                    lo = std::min(a, b);
+                    hi = std::max(a, b);
+                }
+            } else {
+                lo = 0;
+                hi = 255;
+            }
+            bool invert = in->monochrome1 && in->channels == 1;
+            for (size_t i = 0; i < n * in->channels; i++) {
+                double v = (double)dcm_frame_sample(in, i / in->channels, i % in->channels) * slope + icpt;
+                double o;
+                if (hi <= lo) o = v <= lo ? 0 : 255;
+                else if (v <= lo) o = 0;
+                else if (v > hi) o = 255;
+                else o = (v - lo) / (hi - lo) * 255.0;
+                int k = clamp255(o);
+                src8[i] = (uint8_t)(invert ? 255 - k : k);
+            }
+        }
+        std::vector<uint8_t> dst((size_t)w * h * in->channels);
+        if (w == in->width && h == in->height) {
+            dst.swap(src8);
+        } else {
+            unsigned ch = in->channels;
+            for (uint32_t y = 0; y < h; y++)
+                for (uint32_t x = 0; x < w; x++) {
+                    double fx = ((x + 0.5) * in->width) / w - 0.5, fy = ((y + 0.5) * in->height) / h - 0.5;
+                    for (unsigned c = 0; c < ch; c++) {
+                        double v;
+                        if (r->smooth) {
+                            fx = std::max(0.0, fx);
+                            fy = std::max(0.0, fy);
+                            uint32_t x0 = std::min<uint32_t>((uint32_t)fx, in->width - 1),
+                                     y0 = std::min<uint32_t>((uint32_t)fy, in->height - 1);
+                            uint32_t x1 = std::min(x0 + 1, in->width - 1), y1 = std::min(y0 + 1, in->height - 1);
+                            double ax = fx - x0, ay = fy - y0;
+                            auto at = [&](uint32_t xx, uint32_t yy) {
+                                return (double)src8[((size_t)yy * in->width + xx) * ch + c];
+                            };
+                            v = (at(x0, y0) * (1 - ax) + at(x1, y0) * ax) * (1 - ay) +
+                                (at(x0, y1) * (1 - ax) + at(x1, y1) * ax) * ay;
+                        } else {
+                            uint32_t sx = std::min<uint32_t>((uint32_t)((x * (uint64_t)in->width) / w), in->width - 1);
+                            uint32_t sy = std::min<uint32_t>((uint32_t)((y * (uint64_t)in->height) / h), in->height - 1);
+                            v = src8[((size_t)sy * in->width + sx) * ch + c];
+                        }
+                        dst[((size_t)y * w + x) * ch + c] = (uint8_t)clamp255(v);
+                    }
+                }
+        }
+        out->width = w;
+        out->height = h;
+        out->channels = in->channels;
+        out->bytes = 1;
+        out->bits_stored = 8;
+        out->len = dst.size();
+        out->data = malloc(out->len ? out->len : 1);
+        if (!out->data) return dcm_int_fail(err, DCM_ERR_NOMEM, "out of memory");
+        memcpy(out->data, dst.data(), out->len);
+        return true;
+    }
+    DCM_CATCH(err, false)
+}
+
+extern "C" bool dcm_frame_encode_png(DcmError *err, const DcmFrame *f, void **buf, size_t *len)
+{
+    try {
+        *buf = nullptr;
+        *len = 0;
+        if ((f->bytes != 1 && f->bytes != 2) || (f->channels != 1 && f->channels != 3))
+            return dcm_int_fail(err, DCM_ERR_ARG, "PNG takes 8 or 16-bit gray or RGB samples");
+        std::vector<const uint8_t *> rows(f->height);
+        size_t stride = (size_t)f->width * f->channels * f->bytes;
+        for (uint32_t y = 0; y < f->height; y++) rows[y] = static_cast<const uint8_t *>(f->data) + y * stride;
+        PngOut o;
+        o.v.reserve(stride * f->height / 2 + 1024);
+        if (!png_encode_rows(f, &o, rows.data())) return dcm_int_fail(err, DCM_ERR_INTERNAL, "PNG encoding failed");
+        *buf = malloc(o.v.size());
+        if (!*buf) return dcm_int_fail(err, DCM_ERR_NOMEM, "out of memory");
+        memcpy(*buf, o.v.data(), o.v.size());
+        *len = o.v.size();
+        return true;
+    }
+    DCM_CATCH(err, false)
+}
+
+extern "C" bool dcm_frame_encode_jpeg(DcmError *err, const DcmFrame *f, int quality, void **buf, size_t *len)
+{
+    try {
+        *buf = nullptr;
+        *len = 0;
+        if (f->bytes != 1 || (f->channels != 1 && f->channels != 3))
+            return dcm_int_fail(err, DCM_ERR_ARG, "JPEG takes 8-bit gray or RGB samples");
+        if (f->width > 65535 || f->height > 65535) return dcm_int_fail(err, DCM_ERR_ARG, "image too large for JPEG");
+        if (quality < 1 || quality > 100) quality = 90;
+        DJCodecParameter cp(ECC_lossyYCbCr, EDC_photometricInterpretation, EUC_never, EPC_colorByPixel);
+        DJCompressIJG8Bit enc(cp, EJM_baseline, (Uint8)quality);
+        Uint8 *to = nullptr;
+        Uint32 l = 0;
+        OFCondition c = enc.encode((Uint16)f->width, (Uint16)f->height,
+                                   f->channels == 3 ? EPI_RGB : EPI_Monochrome2, (Uint16)f->channels,
+                                   static_cast<Uint8 *>(f->data), to, l);
+        if (c.bad() || !to) return dcm_int_fail(err, DCM_ERR_INTERNAL, "JPEG encoding failed: %s", c.text());
+        *buf = malloc(l ? l : 1);
+        if (!*buf) {
+            delete[] to;
+            return dcm_int_fail(err, DCM_ERR_NOMEM, "out of memory");
+        }
+        memcpy(*buf, to, l);
+        delete[] to;
+        *len = l;
+        return true;
+    }
+    DCM_CATCH(err, false)
+}
+
+} // namespace mp
