@@ -46,6 +46,13 @@ open(os.path.join(d, "store"), "wb").write(b"\2" + frag(3, 3, store) + frag(3, 0
 open(os.path.join(d, "endless"), "wb").write(b"\2" + frag(3, 3, store) + frag(3, 0, b"\0" * 2000) * 8)
 PY
       ;;
+    fuzz_preview)
+      # small images of every syntax the decoders take (native, RLE, JPEG, JPEG-LS, J2K)
+      for f in MR_small_RLE MR_small_jpeg_ls_lossless MR_small_jp2klossless JPEG2000 SC_rgb_rle \
+               SC_rgb_small_odd_jpeg SC_rgb_jpeg_dcmtk SC_ybr_full_422_uncompressed JPGExtended \
+               SC_rgb_rle_16bit_2frame MR_small_bigendian liver_1frame rtdose_1frame; do
+        [ -f "$PYDICOM_FILES/$f.dcm" ] && cp "$PYDICOM_FILES/$f.dcm" "$corpus/"
+      done ;;
     fuzz_modify_options)
       i=0
       for j in '{}' '{"Replace":{"PatientName":"X","PatientID":"Y"},"Force":true}' \
