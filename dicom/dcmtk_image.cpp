@@ -873,12 +873,14 @@ extern "C" bool dcm_frame_render(DcmError *err, const DcmFrame *in, const DcmRen
         } else {
             double slope = r->slope, icpt = r->intercept;
             double lo, hi;
+            bool windowed = false;
             if (r->mode == DCM_RENDER_STRETCH || r->mode == DCM_RENDER_WINDOW || r->mode == DCM_RENDER_WINDOW_FORCE) {
                 if (r->mode != DCM_RENDER_STRETCH && r->window_width > 0) {
                     /* DICOM PS3.3 C.11.2.1.2 linear window */
                     double c = r->window_center - 0.5, ww = r->window_width - 1;
                     lo = c - ww / 2;
                     hi = c + ww / 2;
+                    windowed = true;
                 } else {
                     int64_t mn, mx;
                     dcm_frame_minmax(in, &mn, &mx);
@@ -898,7 +900,9 @@ extern "C" bool dcm_frame_render(DcmError *err, const DcmFrame *in, const DcmRen
                 else if (v <= lo) o = 0;
                 else if (v > hi) o = 255;
                 else o = (v - lo) / (hi - lo) * 255.0;
-                int k = clamp255(o);
+                /* min..max stretches round (as Orthanc's previews), windows truncate (as
+                 * Orthanc's /rendered) */
+                int k = r->mode == DCM_RENDER_STRETCH || !windowed ? clamp255(o) : (int)std::min(255.0, std::max(0.0, o));
                 src8[i] = (uint8_t)(invert ? 255 - k : k);
             }
         }
