@@ -535,6 +535,27 @@ bool dcm_frame_render(DcmError *err, const DcmFrame *in, const DcmRender *r, Dcm
 bool dcm_frame_encode_png(DcmError *err, const DcmFrame *f, void **buf, size_t *len);
 bool dcm_frame_encode_jpeg(DcmError *err, const DcmFrame *f, int quality, void **buf, size_t *len);
 
+/* ---- DICOMDIR (dicom/dcmtk_dicomdir.cpp) -----------------------------------------------------
+ * Writes <root>/DICOMDIR (DCMTK's DicomDirInterface, General Purpose profile, any transfer
+ * syntax) listing files[] (PS3.10 file IDs relative to root, e.g. "IMAGES/IM0", which must
+ * exist there: links are fine). Files DCMTK cannot list are counted in *skipped (logged as a
+ * warning) and left out. */
+bool dcm_dicomdir_write(DcmError *err, const char *root, const char *const *files, size_t n,
+                        size_t *skipped);
+
+/* ---- Transcoding (dicom/dcmtk_transcode.cpp) ---------------------------------------------------
+ * A Part-10 buffer rewritten in another transfer syntax, pixel data decoded and re-encoded as
+ * needed: targets are the uncompressed syntaxes (implicit/explicit little, explicit big,
+ * deflated), RLE, JPEG baseline (8-bit) and extended, JPEG lossless (process 14, SV1),
+ * JPEG-LS lossless and near-lossless (deviation 2): what DCMTK encodes. Sources: anything
+ * dcm_image_frame decodes. quality: for lossy JPEG (1..100, else 90). *out malloc'd.
+ * DCM_ERR_UNSUPPORTED for a target or a source/layout that cannot be converted; DCM_ERR_FORMAT
+ * for an unreadable file; DCM_ERR_ARG for an unknown UID. */
+bool dcm_transcode(DcmError *err, const void *buf, size_t len, const char *transfer_syntax,
+                   int quality, void **out, size_t *outlen);
+/* true if dcm_transcode can write that transfer syntax. */
+bool dcm_transcode_supported(const char *transfer_syntax);
+
 #ifdef __cplusplus
 }
 #endif

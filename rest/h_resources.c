@@ -31,6 +31,7 @@ void h_upload(RestCall *call)
     IngestOrigin origin = { .origin = INGEST_ORIGIN_REST,
                             .remote_ip = call->remote_ip[0] ? call->remote_ip : NULL,
                             .http_user = call->user };
+    if (rest_upload_zip(call, &origin)) return; /* a ZIP of DICOM files (h_archive.c) */
     if (!ingest_buffer(&err, call->srv, call->body, call->body_len, &origin, &res)) {
         rest_reply_error(call, &err);
         return;
@@ -192,6 +193,7 @@ void rest_reply_instance_file(RestCall *call, const char *instance_id)
 /* GET /instances/{id}/file */
 void h_file(RestCall *call)
 {
+    if (rest_file_transcoded(call)) return; /* ?transcode= (h_archive.c) */
     rest_reply_instance_file(call, call->params[0]);
 }
 

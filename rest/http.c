@@ -48,6 +48,10 @@ static void reset_reply(RestCall *call)
     call->resp_len = 0;
     if (call->resp_fd >= 0) close(call->resp_fd);
     call->resp_fd = -1;
+    if (call->stream_free) call->stream_free(call->stream_cls);
+    call->stream_read = NULL;
+    call->stream_free = NULL;
+    call->stream_cls = NULL;
 }
 
 void rest_reply_buffer(RestCall *call, int status, const char *type, char *buf, size_t len)
@@ -88,6 +92,27 @@ void rest_reply_fd(RestCall *call, const char *type, int fd, uint64_t size)
     call->resp_type = type;
     call->resp_fd = fd;
     call->resp_fd_size = size;
+}
+
+void rest_reply_stream(RestCall *call, const char *type, RestStreamRead read, void (*free_fn)(void *), void *cls)
+{
+    reset_reply(call);
+    call->status = 200;
+    call->resp_type = type;
+    call->stream_read = read;
+    call->stream_free = free_fn;
+    call->stream_cls = cls;
+}
+
+/* MHD pulls a streamed body through this; the producer's read blocks until bytes are ready. */
+static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    RestCall *call = cls;
+    ssize_t n = call->stream_read(call->stream_cls, buf, max);
+    if (n == 0) return MHD_CONTENT_READER_END_OF_STREAM;
+    if (n < 0) return MHD_CONTENT_READER_END_WITH_ERROR;
+    return n;
 }
 
 static const char *http_reason(int status)
@@ -275,6 +300,9 @@ static enum MHD_Result queue(RestCall *call)
     if (call->resp_fd >= 0) {
         r = MHD_create_response_from_fd64(call->resp_fd_size, call->resp_fd);
         if (r) call->resp_fd = -1; /* MHD closes it */
+    } else if (call->stream_read) {
+        /* the stream lives until the call is freed (completed callback), after MHD's last read */
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 256 * 1024, stream_cb, call, NULL);
     } else {
         r = MHD_create_response_from_buffer(call->resp_len, call->resp ? call->resp : (char *)"",
                                             call->resp ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);

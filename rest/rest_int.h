@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <cjson/cJSON.h>
 
@@ -59,6 +60,9 @@ typedef struct RestCall {
     const char *resp_type;
     int resp_fd;                    /* >= 0: send this file */
     uint64_t resp_fd_size;
+    ssize_t (*stream_read)(void *cls, char *buf, size_t max); /* streamed body (chunked) */
+    void (*stream_free)(void *cls);
+    void *stream_cls;
     char allow[64];                 /* for 405 */
     char extra_header[2][2][96];    /* up to two extra headers (name, value) */
     double started_ms;
@@ -92,6 +96,11 @@ void rest_reply_buffer(RestCall *call, int status, const char *type, char *buf, 
 void rest_reply_text(RestCall *call, int status, const char *type, const char *text); /* copies */
 void rest_reply_fd(RestCall *call, const char *type, int fd, uint64_t size); /* takes fd */
 void rest_reply_error(RestCall *call, const SrvError *err);
+/* A body of unknown length sent as it is produced (chunked): MHD calls read (blocking until
+ * bytes are ready; 0 at the end, -1 on failure: the connection is dropped) on a pool thread;
+ * free_fn(cls) runs when the request ends (also when the client goes away). Takes cls. */
+typedef ssize_t (*RestStreamRead)(void *cls, char *buf, size_t max);
+void rest_reply_stream(RestCall *call, const char *type, RestStreamRead read, void (*free_fn)(void *), void *cls);
 /* Replies a failed growth of a buffer the handler assembles (not the request body):
  * BUF_NOMEM -> NotEnoughMemory, BUF_TOO_LARGE -> InternalError naming `what`. */
 void rest_fail_buf(RestCall *call, int rc, const char *what);
@@ -168,6 +177,12 @@ extern const RestRouteTable rest_routes_jobs;   /* h_jobs.c: /jobs */
 extern const RestRouteTable rest_routes_modify; /* h_modify.c: /{level}/{id}/anonymize|modify */
 extern const RestRouteTable rest_routes_modalities; /* h_modalities.c: /modalities, /queries */
 extern const RestRouteTable rest_routes_images; /* h_images.c: frames, previews, pdf, slices */
+extern const RestRouteTable rest_routes_archive; /* h_archive.c: archive, media, create-archive */
+/* h_archive.c: POST /instances with a ZIP body (true: handled, reply set); GET
+ * /instances/{id}/file?transcode= (true: handled). */
+struct IngestOrigin;
+bool rest_upload_zip(RestCall *call, const struct IngestOrigin *origin);
+bool rest_file_transcoded(RestCall *call);
 
 extern const RestRouteTable rest_routes_www;    /* h_www.c: /, /app/ (the web interface) */
 

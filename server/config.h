@@ -109,6 +109,7 @@ typedef struct Cfg {
     bool case_sensitive_pn;           /* CaseSensitivePN, false */
     int query_retrieve_size;          /* QueryRetrieveSize, 100 (queries kept by /queries) */
     bool dicom_modalities_in_database; /* DicomModalitiesInDatabase, false */
+    char *ingest_transcoding;         /* IngestTranscoding, "" (off): transfer syntax UID */
 } Cfg;
 
 typedef struct CfgError {

@@ -322,6 +322,15 @@ static void after_commit(Ingest *in, const IdxStoreResult *sr)
 bool ingest_buffer(SrvError *err, Srv *srv, const void *buf, size_t len,
                    const IngestOrigin *origin, IngestResult *res)
 {
+    {   /* IngestTranscoding (server/transcode.c): ingest the converted file instead */
+        void *t = NULL;
+        size_t tl = 0;
+        if (transcode_on_ingest(srv, buf, len, &t, &tl)) {
+            bool done = ingest_buffer(err, srv, t, tl, origin, res); /* already in the syntax: no loop */
+            free(t);
+            return done;
+        }
+    }
     uint64_t t0 = metrics_clock_us(); /* orthanc_store_dicom_duration_ms */
     memset(res, 0, sizeof *res);
     Ingest *in = calloc(1, sizeof *in);

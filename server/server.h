@@ -210,6 +210,24 @@ const char *srv_level_name(int level);
 const char *srv_level_route(int level);
 
 
+/* ---- Transcoding (server/transcode.c) ------------------------------------------------------
+ * Rewrites a DICOM file in another transfer syntax (DCMTK; see dcm_transcode in dicom.h for the
+ * targets: uncompressed, RLE, JPEG baseline/extended/lossless, JPEG-LS lossless/near-lossless;
+ * lossy JPEG at quality 90). Errors: SRV_NOT_IMPLEMENTED with status 415 for a target or source
+ * that cannot be converted, SRV_BAD_FILE_FORMAT, SRV_BAD_REQUEST (unknown UID). *out malloc'd.
+ * Used by /instances/{id}/file?transcode=, /modify "Transcode", archives, IngestTranscoding, and
+ * the DICOM senders (C-MOVE, /modalities/{x}/store) when the peer refuses the stored syntax.
+ * Any thread. */
+bool srv_transcode_supported(const char *transfer_syntax);
+bool srv_transcode(SrvError *err, const void *buf, size_t len, const char *transfer_syntax,
+                   void **out, size_t *outlen);
+/* The same for a stored instance (reads its file). */
+bool srv_transcode_instance(SrvError *err, Srv *srv, const char *instance,
+                            const char *transfer_syntax, void **out, size_t *outlen);
+/* IngestTranscoding: true and *out (malloc'd) when buf must be stored converted; false when it
+ * is stored as received (option off, already in the syntax, or not convertible: logged). */
+bool transcode_on_ingest(Srv *srv, const void *buf, size_t len, void **out, size_t *outlen);
+
 /* ---- Images (server/image.c): frames, previews, renderings of stored instances -----------
  * Each call opens the instance's stored file and decodes only the frame asked for. Errors:
  * SRV_UNKNOWN_RESOURCE (no such instance), SRV_INEXISTENT_ITEM/404 (no such frame),
