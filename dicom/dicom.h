@@ -536,12 +536,15 @@ bool dcm_frame_encode_png(DcmError *err, const DcmFrame *f, void **buf, size_t *
 bool dcm_frame_encode_jpeg(DcmError *err, const DcmFrame *f, int quality, void **buf, size_t *len);
 
 /* ---- DICOMDIR (dicom/dcmtk_dicomdir.cpp) -----------------------------------------------------
- * Writes <root>/DICOMDIR (DCMTK's DicomDirInterface, General Purpose profile, any transfer
- * syntax) listing files[] (PS3.10 file IDs relative to root, e.g. "IMAGES/IM0", which must
- * exist there: links are fine). Files DCMTK cannot list are counted in *skipped (logged as a
- * warning) and left out. */
-bool dcm_dicomdir_write(DcmError *err, const char *root, const char *const *files, size_t n,
-                        size_t *skipped);
+ * Builds <root>/DICOMDIR with DCMTK's DicomDirInterface (General Purpose profile, any transfer
+ * syntax): begin, add each file (a PS3.10 file ID relative to root, e.g. "IMAGES/IM0", which
+ * must exist there: a link is fine) as it is archived, end writes it. Files DCMTK cannot list
+ * are counted in *skipped (logged as a warning) and left out. One thread per handle. */
+typedef struct DcmDicomDir DcmDicomDir;
+bool dcm_dicomdir_begin(DcmError *err, const char *root, DcmDicomDir **out);
+void dcm_dicomdir_add(DcmDicomDir *d, const char *file);
+bool dcm_dicomdir_end(DcmError *err, DcmDicomDir *d, size_t *skipped);
+void dcm_dicomdir_free(DcmDicomDir *d); /* NULL is fine */
 
 /* ---- Transcoding (dicom/dcmtk_transcode.cpp) ---------------------------------------------------
  * A Part-10 buffer rewritten in another transfer syntax, pixel data decoded and re-encoded as

@@ -30,6 +30,7 @@
 
 namespace mp {
 
+struct DcmDicomDir;
 struct DcmObject; /* declared first, so that dicom.h's typedef names this one, not DCMTK's */
 #include "dicom/dicom.h"
 

@@ -52,6 +52,7 @@ typedef struct Writer {
     Folder *folders;
     size_t nfolders, capfolders;
     char media_root[PATH_MAX];   /* media: temporary folder of links */
+    DcmDicomDir *dicomdir;       /* media: records added as files are archived */
     char **media_files;
     size_t nmedia, capmedia;
     uint64_t uncompressed;
@@ -101,6 +102,11 @@ static bool writer_open(SrvError *err, Writer *w, Srv *srv, bool media, const ch
         char d[PATH_MAX + 8];
         snprintf(d, sizeof d, "%s/IMAGES", w->media_root);
         if (mkdir(d, 0700) != 0) return srv_fail(err, SRV_CANNOT_WRITE_FILE, "cannot create %s", d);
+        DcmError de = { 0 };
+        if (!dcm_dicomdir_begin(&de, w->media_root, &w->dicomdir)) {
+            srv_error_from_dcm(err, &de);
+            return false;
+        }
     }
     return true;
 }
@@ -110,6 +116,8 @@ static void writer_cleanup(Writer *w)
 {
     if (w->a) archive_write_free(w->a); /* also closes: harmless after writer_finish */
     w->a = NULL;
+    dcm_dicomdir_free(w->dicomdir);
+    w->dicomdir = NULL;
     if (w->media_root[0]) {
         char p[PATH_MAX + 64];
         for (size_t i = 0; i < w->nmedia; i++) {
@@ -322,6 +330,7 @@ static int writer_file(void *ctx, SrvError *err, const RetrieveFile *f)
         snprintf(link, sizeof link, "%s/%s", w->media_root, path);
         if (symlink(f->path, link) != 0)
             return srv_fail(err, SRV_CANNOT_WRITE_FILE, "cannot link %s: %s", link, strerror(errno)), RETRIEVE_ABORT;
+        dcm_dicomdir_add(w->dicomdir, path); /* reads the file (through the link) now */
     } else if (!entry_path(err, w, f->item->id, path, sizeof path)) {
         return RETRIEVE_ABORT;
     }
@@ -348,7 +357,7 @@ static bool writer_finish(SrvError *err, Writer *w)
     if (w->media) {
         DcmError de = { 0 };
         size_t skipped = 0;
-        if (!dcm_dicomdir_write(&de, w->media_root, (const char *const *)w->media_files, w->nmedia, &skipped)) {
+        if (!dcm_dicomdir_end(&de, w->dicomdir, &skipped)) {
             srv_error_from_dcm(err, &de);
             return false;
         }

@@ -60,6 +60,7 @@ struct ModifyRequest {
     bool async, keep_source, force, keep_private, remove_private;
     int priority;
     char key[33];              /* random hex: the UID hash key */
+    char transcode[65];        /* "Transcode": transfer syntax of the new files ("": kept) */
     DcmModifySpec *spec;
 
     ModFile *files;
@@ -345,6 +346,13 @@ static bool parse_options(SrvError *err, ModifyRequest *rq)
             return srv_fail(err, SRV_BAD_REQUEST, "option \"Priority\" must be an integer");
         rq->priority = v->valueint;
     }
+    v = cJSON_GetObjectItemCaseSensitive(body, "Transcode");
+    if (v) {
+        if (!cJSON_IsString(v) || !srv_transcode_supported(v->valuestring))
+            return srv_fail(err, SRV_BAD_REQUEST, "option \"Transcode\": cannot write transfer syntax \"%s\"",
+                            cJSON_IsString(v) ? v->valuestring : "?");
+        snprintf(rq->transcode, sizeof rq->transcode, "%s", v->valuestring);
+    }
     v = cJSON_GetObjectItemCaseSensitive(body, "DicomVersion");
     if (v && rq->anonymize) {
         if (!cJSON_IsString(v)) return srv_fail(err, SRV_BAD_REQUEST, "option \"DicomVersion\" must be a string");
@@ -421,7 +429,18 @@ static bool modify_one(SrvError *err, ModifyRequest *rq, size_t i, void **buf, s
     cache_release(ce);
     ok = ok && dcm_modify(&de, obj, rq->spec) && dcm_write(&de, obj, NULL, buf, len);
     dcm_object_destroy(obj);
-    if (!ok) srv_error_from_dcm(err, &de);
+    if (!ok) {
+        srv_error_from_dcm(err, &de);
+        return false;
+    }
+    if (rq->transcode[0]) { /* server/transcode.c */
+        void *t = NULL;
+        size_t tl = 0;
+        ok = srv_transcode(err, *buf, *len, rq->transcode, &t, &tl);
+        free(*buf);
+        *buf = ok ? t : NULL;
+        *len = ok ? tl : 0;
+    }
     return ok;
 }
 
