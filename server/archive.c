@@ -25,6 +25,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "common/buf.h"
 #include "dicom/dicom.h"
 #include "server/archive.h"
 #include "storage/storage.h"
@@ -49,12 +50,10 @@ typedef struct Writer {
     struct archive *a;
     bool media;
     char *transcode;
-    Folder *folders;
-    size_t nfolders, capfolders;
+    Buf folders;                 /* Folder[] */
     char media_root[PATH_MAX];   /* media: temporary folder of links */
     DcmDicomDir *dicomdir;       /* media: records added as files are archived */
-    char **media_files;
-    size_t nmedia, capmedia;
+    Buf media_files;             /* char *[]: file IDs added so far */
     uint64_t uncompressed;
     size_t written;              /* entries */
     WriterOut out;
@@ -79,6 +78,8 @@ static bool writer_open(SrvError *err, Writer *w, Srv *srv, bool media, const ch
                         void *out_ctx)
 {
     memset(w, 0, sizeof *w);
+    buf_init(&w->folders, (size_t)1 << 30);
+    buf_init(&w->media_files, (size_t)1 << 30);
     w->srv = srv;
     w->media = media;
     w->out = out;
@@ -120,8 +121,8 @@ static void writer_cleanup(Writer *w)
     w->dicomdir = NULL;
     if (w->media_root[0]) {
         char p[PATH_MAX + 64];
-        for (size_t i = 0; i < w->nmedia; i++) {
-            snprintf(p, sizeof p, "%s/%s", w->media_root, w->media_files[i]);
+        for (size_t i = 0; i < BUF_COUNT(&w->media_files, char *); i++) {
+            snprintf(p, sizeof p, "%s/%s", w->media_root, BUF_AT(&w->media_files, char *, i));
             unlink(p);
         }
         snprintf(p, sizeof p, "%s/DICOMDIR", w->media_root);
@@ -131,9 +132,9 @@ static void writer_cleanup(Writer *w)
         rmdir(w->media_root);
         w->media_root[0] = 0;
     }
-    for (size_t i = 0; i < w->nmedia; i++) free(w->media_files[i]);
-    free(w->media_files);
-    free(w->folders);
+    for (size_t i = 0; i < BUF_COUNT(&w->media_files, char *); i++) free(BUF_AT(&w->media_files, char *, i));
+    buf_free(&w->media_files);
+    buf_free(&w->folders);
     free(w->chunk);
     free(w->transcode);
     memset(w, 0, sizeof *w);
@@ -169,8 +170,8 @@ static const char *tag_of(const IdxResource *r, uint32_t tag)
 
 static Folder *find_folder(Writer *w, const char *id)
 {
-    for (size_t i = w->nfolders; i-- > 0;)
-        if (!strcmp(w->folders[i].id, id)) return &w->folders[i];
+    for (size_t i = BUF_COUNT(&w->folders, Folder); i-- > 0;)
+        if (!strcmp(BUF_AT(&w->folders, Folder, i).id, id)) return &BUF_AT(&w->folders, Folder, i);
     return NULL;
 }
 
@@ -213,32 +214,28 @@ static Folder *folder_of(SrvError *err, Writer *w, int level, const char *id)
     keep_alnum(tag_of(&r, 0x00080060), modality, sizeof modality);
     idx_resource_cleanup(&r);
     if (level != IDX_PATIENT && !folder_of(err, w, level - 1, parent)) return NULL;
-    if (w->nfolders == w->capfolders) {
-        size_t cap = w->capfolders ? w->capfolders * 2 : 16;
-        Folder *p = realloc(w->folders, cap * sizeof *p);
-        if (!p) {
-            srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
-            return NULL;
-        }
-        w->folders = p;
-        w->capfolders = cap;
-    }
-    f = &w->folders[w->nfolders];
-    memset(f, 0, sizeof *f);
+    Folder nf;
+    memset(&nf, 0, sizeof nf);
+    f = &nf;
     snprintf(f->id, sizeof f->id, "%s", id);
     snprintf(f->parent, sizeof f->parent, "%s", level == IDX_PATIENT ? "" : parent);
+    size_t nfolders = BUF_COUNT(&w->folders, Folder);
     for (unsigned k = 1;; k++) {
         if (k == 1) snprintf(f->name, sizeof f->name, "%s", base);
         else snprintf(f->name, sizeof f->name, "%.100s-%u", base, k);
         bool taken = false;
-        for (size_t i = 0; i < w->nfolders && !taken; i++)
-            taken = !strcmp(w->folders[i].parent, f->parent) && !strcmp(w->folders[i].name, f->name);
+        for (size_t i = 0; i < nfolders && !taken; i++)
+            taken = !strcmp(BUF_AT(&w->folders, Folder, i).parent, f->parent) &&
+                    !strcmp(BUF_AT(&w->folders, Folder, i).name, f->name);
         if (!taken) break;
     }
     for (int i = 0; i < 2 && modality[i] && modality[i] != ' '; i++)
         f->prefix[i] = (char)(modality[i] >= 'a' && modality[i] <= 'z' ? modality[i] - 32 : modality[i]);
-    w->nfolders++;
-    return f;
+    if (buf_append(&w->folders, &nf, sizeof nf) != BUF_OK) {
+        srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+        return NULL;
+    }
+    return &BUF_AT(&w->folders, Folder, nfolders);
 }
 
 /* The ZIP path of an instance ("" media handled by the caller). */
@@ -315,17 +312,13 @@ static int writer_file(void *ctx, SrvError *err, const RetrieveFile *f)
     Writer *w = ctx;
     char path[600];
     if (w->media) {
-        snprintf(path, sizeof path, "IMAGES/IM%zu", w->nmedia);
-        if (w->nmedia == w->capmedia) {
-            size_t cap = w->capmedia ? w->capmedia * 2 : 64;
-            char **p = realloc(w->media_files, cap * sizeof *p);
-            if (!p) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory"), RETRIEVE_ABORT;
-            w->media_files = p;
-            w->capmedia = cap;
-        }
-        if (!(w->media_files[w->nmedia] = strdup(path)))
+        size_t k = BUF_COUNT(&w->media_files, char *);
+        snprintf(path, sizeof path, "IMAGES/IM%zu", k);
+        char *copy = strdup(path);
+        if (!copy || buf_append(&w->media_files, &copy, sizeof copy) != BUF_OK) {
+            free(copy);
             return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory"), RETRIEVE_ABORT;
-        w->nmedia++;
+        }
         char link[PATH_MAX + 640];
         snprintf(link, sizeof link, "%s/%s", w->media_root, path);
         if (symlink(f->path, link) != 0)
@@ -529,8 +522,9 @@ typedef struct ArchiveJob {
 } ArchiveJob;
 
 static pthread_mutex_t g_jobs_mu = PTHREAD_MUTEX_INITIALIZER;
-static ArchiveJob **g_jobs;
-static size_t g_njobs, g_capjobs;
+static Buf g_jobs = { .max = (size_t)1 << 30 }; /* ArchiveJob *[] */
+#define NJOBS BUF_COUNT(&g_jobs, ArchiveJob *)
+#define JOB_AT(i) BUF_AT(&g_jobs, ArchiveJob *, i)
 
 static la_ssize_t file_out(void *ctx, const void *buf, size_t n)
 {
@@ -623,9 +617,10 @@ static void job_free(void *payload)
     ArchiveJob *j = payload;
     if (!j) return;
     pthread_mutex_lock(&g_jobs_mu);
-    for (size_t i = 0; i < g_njobs; i++)
-        if (g_jobs[i] == j) {
-            g_jobs[i] = g_jobs[--g_njobs];
+    for (size_t i = 0; i < NJOBS; i++)
+        if (JOB_AT(i) == j) {
+            JOB_AT(i) = JOB_AT(NJOBS - 1);
+            buf_set_len(&g_jobs, g_jobs.len - sizeof(ArchiveJob *));
             break;
         }
     pthread_mutex_unlock(&g_jobs_mu);
@@ -675,23 +670,16 @@ bool archive_job_submit(SrvError *err, Srv *srv, const ArchiveRequest *req, int 
         return srv_fail(err, SRV_CANNOT_WRITE_FILE, "cannot create the archive file: %s", strerror(errno));
     }
     pthread_mutex_lock(&g_jobs_mu);
-    if (g_njobs == g_capjobs) {
-        size_t cap = g_capjobs ? g_capjobs * 2 : 16;
-        ArchiveJob **p = realloc(g_jobs, cap * sizeof *p);
-        if (!p) {
-            pthread_mutex_unlock(&g_jobs_mu);
-            goto oom;
-        }
-        g_jobs = p;
-        g_capjobs = cap;
+    if (buf_append(&g_jobs, &j, sizeof j) != BUF_OK) {
+        pthread_mutex_unlock(&g_jobs_mu);
+        goto oom;
     }
-    g_jobs[g_njobs++] = j;
     pthread_mutex_unlock(&g_jobs_mu);
     char jid[JOB_ID_LEN];
     if (!jobs_submit(err, req->media ? &media_type : &archive_type, j, priority, jid)) return false; /* freed */
     pthread_mutex_lock(&g_jobs_mu);
-    for (size_t i = 0; i < g_njobs; i++)
-        if (g_jobs[i] == j) snprintf(j->id, sizeof j->id, "%s", jid);
+    for (size_t i = 0; i < NJOBS; i++)
+        if (JOB_AT(i) == j) snprintf(j->id, sizeof j->id, "%s", jid);
     pthread_mutex_unlock(&g_jobs_mu);
     memcpy(id, jid, JOB_ID_LEN);
     return true;
@@ -707,8 +695,8 @@ bool archive_job_output(SrvError *err, const char *job_id, int *fd, uint64_t *si
     bool ok = false;
     pthread_mutex_lock(&g_jobs_mu);
     ArchiveJob *j = NULL;
-    for (size_t i = 0; i < g_njobs; i++)
-        if (!strcmp(g_jobs[i]->id, job_id)) j = g_jobs[i];
+    for (size_t i = 0; i < NJOBS; i++)
+        if (!strcmp(JOB_AT(i)->id, job_id)) j = JOB_AT(i);
     if (!j) {
         srv_fail(err, SRV_UNKNOWN_RESOURCE, "job %s has no archive output", job_id);
         err->http_status = 404;

@@ -16,6 +16,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "common/buf.h"
 #include "dicom/dicom.h"
 #include "server/server.h"
 #include "storage/storage.h"
@@ -92,65 +93,36 @@ bool image_pdf(SrvError *err, Srv *srv, const char *instance, void **body, size_
     return ok;
 }
 
-/* ---- growable text buffer (matlab) ---- */
-typedef struct Txt {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} Txt;
+/* ---- MATLAB text ---- */
+#define MATLAB_MAX ((size_t)1 << 31) /* a 65535 x 65535 frame prints to about 20 GB: refused */
 
-static void txt_add(Txt *t, const char *s, size_t n)
-{
-    if (t->oom) return;
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 4096;
-        while (cap < t->len + n + 1) cap *= 2;
-        char *q = realloc(t->p, cap);
-        if (!q) {
-            t->oom = true;
-            return;
-        }
-        t->p = q;
-        t->cap = cap;
-    }
-    memcpy(t->p + t->len, s, n);
-    t->len += n;
-    t->p[t->len] = 0;
-}
-
-static void txt_num(Txt *t, int64_t v)
-{
-    char b[32];
-    int n = snprintf(b, sizeof b, "%lld ", (long long)v);
-    txt_add(t, b, (size_t)n);
-}
+static void txt_num(Buf *t, int64_t v) { buf_printf(t, "%lld ", (long long)v); }
 
 /* Orthanc's MATLAB text: double([ a b ; c d ]) for gray, permute(reshape(...)) for RGB. */
 static bool to_matlab(SrvError *err, const DcmFrame *f, void **body, size_t *len)
 {
-    Txt t = { 0 };
+    Buf t;
+    buf_init(&t, MATLAB_MAX);
     size_t n = (size_t)f->width * f->height;
     if (f->channels == 1) {
-        txt_add(&t, "double([ ", 9);
+        buf_append(&t, "double([ ", 9);
         for (uint32_t y = 0; y < f->height; y++) {
-            if (y) txt_add(&t, "; ", 2);
+            if (y) buf_append(&t, "; ", 2);
             for (uint32_t x = 0; x < f->width; x++) txt_num(&t, dcm_frame_sample(f, (size_t)y * f->width + x, 0));
         }
-        txt_add(&t, "])", 2);
+        buf_append(&t, "])", 2);
     } else {
-        txt_add(&t, "double(permute(reshape([ ", 25);
+        buf_append(&t, "double(permute(reshape([ ", 25);
         for (size_t i = 0; i < n; i++)
             for (unsigned c = 0; c < f->channels; c++) txt_num(&t, dcm_frame_sample(f, i, c));
-        char tail[96];
-        int k = snprintf(tail, sizeof tail, "], [ 3 %u %u ]), [ 3 2 1 ]))", f->width, f->height);
-        txt_add(&t, tail, (size_t)k);
+        buf_printf(&t, "], [ 3 %u %u ]), [ 3 2 1 ]))", f->width, f->height);
     }
-    if (t.oom) {
-        free(t.p);
-        return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+    /* a failed append leaves the text short: check that the closing bracket made it */
+    if (!t.len || t.data[t.len - 1] != ')') {
+        buf_free(&t);
+        return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "the MATLAB text of this frame is too large");
     }
-    *body = t.p;
-    *len = t.len;
+    *body = buf_take(&t, len);
     return true;
 }
 
@@ -197,31 +169,17 @@ static void npy_values(const DcmFrame *f, bool rescale, double slope, double icp
     }
 }
 
-struct GrowBuf {
-    uint8_t *p;
-    size_t len, cap;
-};
 static la_ssize_t grow_write(struct archive *a, void *u, const void *buf, size_t n)
 {
     (void)a;
-    struct GrowBuf *g = u;
-    if (g->len + n > g->cap) {
-        size_t cap = g->cap ? g->cap * 2 : 65536;
-        while (cap < g->len + n) cap *= 2;
-        uint8_t *q = realloc(g->p, cap);
-        if (!q) return -1;
-        g->p = q;
-        g->cap = cap;
-    }
-    memcpy(g->p + g->len, buf, n);
-    g->len += n;
-    return (la_ssize_t)n;
+    return buf_append(u, buf, n) == BUF_OK ? (la_ssize_t)n : -1;
 }
 
 /* Wraps an .npy in a ZIP holding "arr_0" (numpy.load reads it as an .npz, as Orthanc's). */
 static bool npz_wrap(SrvError *err, void **body, size_t *len)
 {
-    struct GrowBuf g = { 0 };
+    Buf g;
+    buf_init(&g, *len + (1u << 20)); /* stored entry + headers */
     struct archive *a = archive_write_new();
     struct archive_entry *e = archive_entry_new();
     bool ok = false;
@@ -242,12 +200,11 @@ out:
     if (e) archive_entry_free(e);
     if (a) archive_write_free(a);
     if (!ok) {
-        free(g.p);
+        buf_free(&g);
         return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "cannot build the .npz");
     }
     free(*body);
-    *body = g.p;
-    *len = g.len;
+    *body = buf_take(&g, len);
     return true;
 }
 
