@@ -80,7 +80,7 @@ static void start(RestCall *call, const RetrieveResource *res, size_t n, bool me
 static void h_resource_archive(RestCall *call)
 {
     int level = rest_level_from_route(call->seg[0]);
-    if (level < 0 || level == IDX_INSTANCE) {
+    if (level < 0 || level == SRV_INSTANCE) {
         rest_fail(call, SRV_UNKNOWN_RESOURCE, "unknown route %s", call->url);
         return;
     }
@@ -93,7 +93,7 @@ static void h_resource_archive(RestCall *call)
         return;
     }
     RetrieveResource r = { .level = level, .id = call->params[1] };
-    char filename[IDX_ID_LEN + 8];
+    char filename[SRV_ID_LEN + 8];
     snprintf(filename, sizeof filename, "%s.zip", call->params[1]);
     start(call, &r, 1, media, &o, filename);
     cJSON_Delete(body);
@@ -164,11 +164,11 @@ static void zip_each(void *ctx, const IngestResult *res)
     ZipCtx *z = ctx;
     cJSON *o = cJSON_CreateObject();
     char path[96];
-    snprintf(path, sizeof path, "/instances/%s", res->ids[IDX_INSTANCE]);
-    cJSON_AddStringToObject(o, "ID", res->ids[IDX_INSTANCE]);
-    cJSON_AddStringToObject(o, "ParentPatient", res->ids[IDX_PATIENT]);
-    cJSON_AddStringToObject(o, "ParentSeries", res->ids[IDX_SERIES]);
-    cJSON_AddStringToObject(o, "ParentStudy", res->ids[IDX_STUDY]);
+    snprintf(path, sizeof path, "/instances/%s", res->ids[SRV_INSTANCE]);
+    cJSON_AddStringToObject(o, "ID", res->ids[SRV_INSTANCE]);
+    cJSON_AddStringToObject(o, "ParentPatient", res->ids[SRV_PATIENT]);
+    cJSON_AddStringToObject(o, "ParentSeries", res->ids[SRV_SERIES]);
+    cJSON_AddStringToObject(o, "ParentStudy", res->ids[SRV_STUDY]);
     cJSON_AddStringToObject(o, "Path", path);
     cJSON_AddStringToObject(o, "Status", res->already_stored ? "AlreadyStored" : "Success");
     cJSON_AddItemToArray(z->answers, o);
