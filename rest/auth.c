@@ -7,8 +7,9 @@
  *   anyone else, 127.0.0.2 included, gets 403.
  * - Authentication: with AuthenticationEnabled (on by default when remote access is allowed,
  *   see config.c) the Authorization header must be "Basic base64(user:password)" naming one
- *   of RegisteredUsers; otherwise 401 with WWW-Authenticate. The header is decoded here (no
- *   library), into a bounded stack buffer. Comparison is constant-time in the length and
+ *   of RegisteredUsers; otherwise 401 with WWW-Authenticate. libmicrohttpd parses the header
+ *   (MHD_basic_auth_get_username_password: "Basic " then base64 whose length is a multiple
+ *   of 4, so a stray trailing character is refused). Comparison is constant-time in the length and
  *   content of the secret: every registered user is compared, each with a loop over the
  *   longest of the two strings that never exits early, so timing reveals neither which user
  *   matched nor how many characters of a password were right.
@@ -26,7 +27,7 @@
 
 #include "rest/rest_int.h"
 
-#define AUTH_MAX_DECODED 1024 /* longer credentials are refused without further work */
+#define AUTH_MAX_LEN 1024 /* longer user names or passwords are refused without comparing */
 
 bool rest_auth_is_local(const struct sockaddr *sa)
 {
@@ -46,43 +47,6 @@ bool rest_auth_is_local(const struct sockaddr *sa)
     return false;
 }
 
-static int b64_value(unsigned char ch)
-{
-    if (ch >= 'A' && ch <= 'Z') return ch - 'A';
-    if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9') return ch - '0' + 52;
-    if (ch == '+') return 62;
-    if (ch == '/') return 63;
-    return -1;
-}
-
-bool rest_auth_b64_decode(const char *in, size_t inlen, char *out, size_t cap,
-                                   size_t *outlen)
-{
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t n = 0, pad = 0;
-    for (size_t i = 0; i < inlen; i++) {
-        unsigned char ch = (unsigned char)in[i];
-        if (ch == '=') { pad++; continue; }
-        if (pad) return false; /* data after padding */
-        int v = b64_value(ch);
-        if (v < 0) return false;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n >= cap) return false;
-            out[n++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    if (pad > 2 || (inlen % 4 != 0 && pad)) return false;
-    if (n >= cap) return false;
-    out[n] = '\0';
-    *outlen = n;
-    return true;
-}
-
 /* 0 when a (length alen) equals b (length blen). Time depends on max(alen, blen) only. */
 unsigned rest_auth_ct_diff(const char *a, size_t alen, const char *b, size_t blen)
 {
@@ -96,36 +60,20 @@ unsigned rest_auth_ct_diff(const char *a, size_t alen, const char *b, size_t ble
     return diff;
 }
 
-bool rest_auth_check_header(const Cfg *cfg, const char *header, char **user)
+bool rest_auth_check_user(const Cfg *cfg, const char *name, const char *password, char **user)
 {
     *user = NULL;
-    if (!header) return false;
-    while (*header == ' ') header++;
-    if (strncasecmp(header, "Basic ", 6) != 0) return false;
-    const char *p = header + 6;
-    while (*p == ' ') p++;
-    size_t len = strlen(p);
-    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
-    if (len == 0 || len > (AUTH_MAX_DECODED / 3) * 4) return false;
-
-    char decoded[AUTH_MAX_DECODED + 1];
-    size_t dlen;
-    if (!rest_auth_b64_decode(p, len, decoded, sizeof decoded, &dlen)) return false;
-    const char *colon = memchr(decoded, ':', dlen);
-    if (!colon) return false;
-    size_t ulen = (size_t)(colon - decoded);
-    const char *pw = colon + 1;
-    size_t plen = dlen - ulen - 1;
-
+    if (!name || !password) return false;
+    size_t ulen = strlen(name), plen = strlen(password);
+    if (ulen > AUTH_MAX_LEN || plen > AUTH_MAX_LEN) return false;
     /* Every user is compared: no early exit on a match. */
     size_t match = SIZE_MAX;
     for (size_t i = 0; i < cfg->nusers; i++) {
         const CfgUser *u = &cfg->users[i];
-        unsigned d = rest_auth_ct_diff(decoded, ulen, u->name, strlen(u->name));
-        d |= rest_auth_ct_diff(pw, plen, u->password, strlen(u->password));
+        unsigned d = rest_auth_ct_diff(name, ulen, u->name, strlen(u->name));
+        d |= rest_auth_ct_diff(password, plen, u->password, strlen(u->password));
         if (d == 0 && match == SIZE_MAX) match = i;
     }
-    explicit_bzero(decoded, sizeof decoded);
     if (match == SIZE_MAX) return false;
     *user = strdup(cfg->users[match].name);
     return *user != NULL;
@@ -143,7 +91,15 @@ bool rest_auth_admit(RestCall *call, const struct sockaddr *peer)
     if (!cfg->authentication_enabled) return true;
     const char *h = MHD_lookup_connection_value(call->conn, MHD_HEADER_KIND,
                                                 MHD_HTTP_HEADER_AUTHORIZATION);
-    if (rest_auth_check_header(cfg, h, &call->user)) return true;
+    char *pw = NULL;
+    char *name = h ? MHD_basic_auth_get_username_password(call->conn, &pw) : NULL;
+    bool ok = rest_auth_check_user(cfg, name, pw, &call->user);
+    if (pw) {
+        explicit_bzero(pw, strlen(pw));
+        MHD_free(pw);
+    }
+    if (name) MHD_free(name);
+    if (ok) return true;
     SRV_LOG_WARN("http", "%s %s from %s: %s credentials", call->method, call->url,
                  call->remote_ip, h ? "bad" : "no");
     SrvError e = { .code = SRV_UNAUTHORIZED, .http_status = 401 };

@@ -154,40 +154,6 @@ void h_tools_lookup(RestCall *call)
 
 /* ---- /tools/create-dicom ------------------------------------------------------------------ */
 
-static int b64(int c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-}
-
-/* Decodes base64 (whitespace and padding tolerated); *out malloc'd. false if malformed. */
-static bool base64_decode(const char *s, unsigned char **out, size_t *len)
-{
-    size_t n = strlen(s), o = 0;
-    unsigned char *d = malloc(n / 4 * 3 + 4);
-    if (!d) return false;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '=' || isspace((unsigned char)s[i])) continue;
-        int v = b64((unsigned char)s[i]);
-        if (v < 0) { free(d); return false; }
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            d[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    *out = d;
-    *len = o;
-    return true;
-}
-
 /* POST /tools/create-dicom {Tags, Content?, Parent?} -> {ID, Path} of the stored instance */
 void h_tools_create_dicom(RestCall *call)
 {
@@ -216,7 +182,8 @@ void h_tools_create_dicom(RestCall *call)
             goto out;
         }
         snprintf(type, sizeof type, "%.*s", (int)(semi - s - 5), s + 5);
-        if (!base64_decode(semi + 8, &content, &content_len)) {
+        content = srv_base64_decode(semi + 8, strlen(semi + 8), &content_len);
+        if (!content) {
             rest_fail(call, SRV_BAD_REQUEST, "\"Content\": malformed base64");
             goto out;
         }

@@ -148,12 +148,11 @@ extern const RestRouteTable rest_routes_tools;    /* h_tools.c: /tools/find, cre
 struct sockaddr;
 bool rest_auth_is_local(const struct sockaddr *sa);
 bool rest_auth_admit(RestCall *call, const struct sockaddr *peer);
-/* Internals, exposed for the unit tests and the fuzz targets: strict base64 decoding into out
- * (NUL-terminated, false if malformed or longer than cap - 1), constant-time difference (0
- * when equal), and the Authorization header check against cfg->users (*user malloc'd). */
-bool rest_auth_b64_decode(const char *in, size_t inlen, char *out, size_t cap, size_t *outlen);
+/* Internals, exposed for the unit tests and the fuzz targets: constant-time difference (0
+ * when equal), and the check of a user name and password (as libmicrohttpd decoded them from
+ * the Authorization header; NULL when absent) against cfg->users (*user malloc'd). */
 unsigned rest_auth_ct_diff(const char *a, size_t alen, const char *b, size_t blen);
-bool rest_auth_check_header(const Cfg *cfg, const char *header, char **user);
+bool rest_auth_check_user(const Cfg *cfg, const char *name, const char *password, char **user);
 
 /* Handler families, registered in routes.c. */
 void h_upload(RestCall *call);

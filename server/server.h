@@ -114,6 +114,10 @@ void srv_sha1_id(const char *key, size_t len, char out[SRV_ID_LEN]);
 void srv_md5_hex(const void *buf, size_t len, char out[33]);
 /* A new random (v4) uuid, lower-case hex with dashes (server/srv.c). */
 void srv_uuid_new(char out[SRV_UUID_LEN]);
+/* Decodes n chars of base64 (white space skipped, base64url's '-' and '_' accepted, padding
+ * optional); returns the bytes (malloc'd, NUL-terminated, *len without the NUL), or NULL when
+ * malformed or out of memory. */
+void *srv_base64_decode(const char *s, size_t n, size_t *len);
 /* "20261125T204400" for now, UTC. */
 void srv_now_iso(char out[16]);
 /* Strips leading and trailing spaces (and NULs) in place; returns s. */

@@ -1,6 +1,6 @@
 /* fuzz_router.c -- the REST front door without the socket: the input is
- * "<Authorization header>\n<path>?<query>", the header goes through the Basic-auth check
- * (base64, user:password split, constant-time comparison) and the path through the same
+ * "<user>:<password>\n<path>?<query>", the credentials go through the Basic-auth check
+ * (constant-time comparison; libmicrohttpd decodes the real header) and the path through the same
  * splitting rules as http.c ('.'/'..' segments refused) and then the route table and the
  * handlers, with GET (reads of a store holding one instance) or an unknown method (405/404).
  * The reply is built as for a real client, then freed. */
@@ -39,8 +39,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         Cfg cfg = { 0 };
         cfg.users = users;
         cfg.nusers = 2;
-        char *user = NULL;
-        (void)rest_auth_check_header(&cfg, in, &user);
+        char *user = NULL, *colon = strchr(in, ':');
+        if (colon) *colon = '\0';
+        (void)rest_auth_check_user(&cfg, in, colon ? colon + 1 : NULL, &user);
         free(user);
         path = nl + 1;
     }

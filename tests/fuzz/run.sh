@@ -74,7 +74,7 @@ PY
                '/patients/@P/protected' '/studies/@S/instances' '/series/@E/shared-tags' \
                '/instances/@I/metadata?expand' '/instances/@I/attachments/dicom/info' \
                '/studies/@S/module-patient' '/instances/@I/file' '/patients/@P/statistics'; do
-        printf 'Basic YWxpY2U6czNjcmV0\n%s' "$p" > "$corpus/seed$i"; i=$((i + 1))
+        printf 'alice:s3cret\n%s' "$p" > "$corpus/seed$i"; i=$((i + 1))
       done ;;
   esac
 fi

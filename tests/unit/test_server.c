@@ -44,6 +44,33 @@ static void test_server_md5_vectors(void)
     CHECK_STR(h, "57edf4a22be3c955ac49da2e2107b67a");
 }
 
+static void test_server_base64(void)
+{
+    size_t n = 99;
+    char *d = srv_base64_decode("YWxpY2U6czNjcmV0", 16, &n);
+    CHECK(d && n == 12);
+    CHECK_STR(d, "alice:s3cret");
+    free(d);
+    d = srv_base64_decode("YQ==", 4, &n); /* padded */
+    CHECK(d && n == 1 && d[0] == 'a');
+    free(d);
+    d = srv_base64_decode("YWI", 3, &n); /* padding left out */
+    CHECK(d && n == 2 && !memcmp(d, "ab", 2));
+    free(d);
+    d = srv_base64_decode("YW\nJj ZA", 8, &n); /* white space skipped: "abcd" */
+    CHECK(d && n == 4 && !memcmp(d, "abcd", 4));
+    free(d);
+    d = srv_base64_decode("-_8=", 4, &n); /* base64url: fb ff */
+    CHECK(d && n == 2 && (unsigned char)d[0] == 0xfb && (unsigned char)d[1] == 0xff);
+    free(d);
+    d = srv_base64_decode("", 0, &n);
+    CHECK(d && n == 0);
+    free(d);
+    CHECK(srv_base64_decode("Y!==", 4, &n) == NULL);  /* bad character */
+    CHECK(srv_base64_decode("YQ=a", 4, &n) == NULL);  /* data after padding */
+    CHECK(srv_base64_decode("Y", 1, &n) == NULL);     /* 6 bits: no byte */
+}
+
 static void test_server_strip(void)
 {
     char a[] = "  PAT 1  ";
@@ -221,6 +248,7 @@ int main(void)
 {
     RUN(test_server_sha1_vectors);
     RUN(test_server_md5_vectors);
+    RUN(test_server_base64);
     RUN(test_server_strip);
     RUN(test_server_main_tags);
     RUN(test_server_errors);
