@@ -32,38 +32,6 @@ static void reply_now(RestCall *call, bool local)
 void h_tools_now(RestCall *call) { reply_now(call, false); }
 void h_tools_now_local(RestCall *call) { reply_now(call, true); }
 
-/* A "2.25." UID from 128 random bits (PS3.5 B.2), printed in decimal. */
-static void uuid_uid(char out[64])
-{
-    char u[SRV_UUID_LEN];
-    srv_uuid_new(u);
-    uint32_t w[4] = { 0 }; /* big-endian 32-bit words of the 128-bit number */
-    int k = 0;
-    for (const char *p = u; *p && k < 32; p++) {
-        if (*p == '-') continue;
-        int h = isdigit((unsigned char)*p) ? *p - '0' : tolower((unsigned char)*p) - 'a' + 10;
-        w[k / 8] = w[k / 8] << 4 | (uint32_t)h;
-        k++;
-    }
-    char digits[48];
-    int nd = 0;
-    for (;;) { /* repeated division by 10 */
-        uint64_t rem = 0;
-        bool zero = true;
-        for (int i = 0; i < 4; i++) {
-            uint64_t cur = rem << 32 | w[i];
-            w[i] = (uint32_t)(cur / 10);
-            rem = cur % 10;
-            if (w[i]) zero = false;
-        }
-        digits[nd++] = (char)('0' + rem);
-        if (zero) break;
-    }
-    int o = snprintf(out, 64, "2.25.");
-    while (nd > 0) out[o++] = digits[--nd];
-    out[o] = '\0';
-}
-
 /* GET /tools/generate-uid?level=patient|study|series|instance */
 void h_tools_generate_uid(RestCall *call)
 {
@@ -75,7 +43,7 @@ void h_tools_generate_uid(RestCall *call)
     }
     char uid[64];
     if (!strcasecmp(level, "patient")) srv_uuid_new(uid); /* Orthanc: a UUID for PatientID */
-    else uuid_uid(uid);
+    else srv_uid_2_25_random(uid);
     rest_reply_text(call, 200, "text/plain", uid);
 }
 

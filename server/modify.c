@@ -103,15 +103,9 @@ static void uid_fn(void *ctx, const char *old_uid, char out[65])
 {
     const ModifyRequest *rq = ctx;
     unsigned __int128 v = keyed_uuid(rq->key, "uid", old_uid);
-    char dec[48];
-    int n = 0;
-    do {
-        dec[n++] = (char)('0' + (int)(v % 10));
-        v /= 10;
-    } while (v && n < 47);
-    int k = snprintf(out, 65, "2.25.");
-    while (n > 0 && k < 64) out[k++] = dec[--n];
-    out[k] = '\0';
+    uint8_t b[16];
+    for (int i = 15; i >= 0; i--, v >>= 8) b[i] = (uint8_t)v;
+    srv_uid_2_25(b, out);
 }
 
 static void uuid_text(unsigned __int128 v, char out[37])

@@ -118,6 +118,11 @@ void srv_uuid_new(char out[SRV_UUID_LEN]);
  * optional); returns the bytes (malloc'd, NUL-terminated, *len without the NUL), or NULL when
  * malformed or out of memory. */
 void *srv_base64_decode(const char *s, size_t n, size_t *len);
+/* A "2.25." UID (PS3.5 B.2): "2.25." then the decimal value of 128 bits (big-endian bytes);
+ * _random draws a version-4 UUID's bits. The one place such UIDs are spelled. */
+#define SRV_UID_2_25_LEN 45 /* "2.25." + up to 39 digits + NUL */
+void srv_uid_2_25(const uint8_t bits[16], char out[SRV_UID_2_25_LEN]);
+void srv_uid_2_25_random(char out[SRV_UID_2_25_LEN]);
 /* "20261125T204400" for now, UTC. */
 void srv_now_iso(char out[16]);
 /* Strips leading and trailing spaces (and NULs) in place; returns s. */

@@ -2,8 +2,10 @@
  * checksums, base64 decoding (all three through Nettle), time stamps, string stripping. The
  * digests are not security boundaries here, only identifiers and checksums compatible with
  * Orthanc's. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <string.h>
 #include <time.h>
 
@@ -64,6 +66,45 @@ void *srv_base64_decode(const char *s, size_t n, size_t *len)
 bad:
     free(d);
     return NULL;
+}
+
+void srv_uid_2_25(const uint8_t bits[16], char out[SRV_UID_2_25_LEN])
+{
+    uint32_t w[4]; /* big-endian 32-bit words of the 128-bit number */
+    for (int i = 0; i < 4; i++)
+        w[i] = (uint32_t)bits[4 * i] << 24 | (uint32_t)bits[4 * i + 1] << 16 |
+               (uint32_t)bits[4 * i + 2] << 8 | bits[4 * i + 3];
+    char digits[40]; /* 2^128 has 39 decimal digits */
+    int nd = 0;
+    bool zero;
+    do { /* repeated long division by 10 */
+        uint64_t rem = 0;
+        zero = true;
+        for (int i = 0; i < 4; i++) {
+            uint64_t cur = rem << 32 | w[i];
+            w[i] = (uint32_t)(cur / 10);
+            rem = cur % 10;
+            if (w[i]) zero = false;
+        }
+        digits[nd++] = (char)('0' + rem);
+    } while (!zero);
+    int o = snprintf(out, SRV_UID_2_25_LEN, "2.25.");
+    while (nd > 0) out[o++] = digits[--nd];
+    out[o] = '\0';
+}
+
+void srv_uid_2_25_random(char out[SRV_UID_2_25_LEN])
+{
+    uint8_t b[16];
+    size_t got = 0;
+    while (got < sizeof b) {
+        ssize_t n = getrandom(b + got, sizeof b - got, 0);
+        if (n > 0) got += (size_t)n;
+        else SRV_ASSERT(errno == EINTR); /* getrandom cannot fail otherwise for 16 bytes */
+    }
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* a version-4 UUID, as PS3.5 B.2 suggests */
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+    srv_uid_2_25(b, out);
 }
 
 void srv_now_iso(char out[16])

@@ -71,6 +71,32 @@ static void test_server_base64(void)
     CHECK(srv_base64_decode("Y", 1, &n) == NULL);     /* 6 bits: no byte */
 }
 
+static void test_server_uid_2_25(void)
+{
+    char uid[SRV_UID_2_25_LEN];
+    uint8_t b[16];
+    memset(b, 0xff, sizeof b);
+    srv_uid_2_25(b, uid);
+    CHECK_STR(uid, "2.25.340282366920938463463374607431768211455"); /* 2^128 - 1 */
+    CHECK(strlen(uid) == SRV_UID_2_25_LEN - 1);
+    memset(b, 0, sizeof b);
+    srv_uid_2_25(b, uid);
+    CHECK_STR(uid, "2.25.0");
+    b[15] = 10;
+    srv_uid_2_25(b, uid);
+    CHECK_STR(uid, "2.25.10");
+    /* 0x0123456789abcdef0123456789abcdef, by Python: int("0123456789abcdef" * 2, 16) */
+    const uint8_t x[16] = { 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+                            0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef };
+    srv_uid_2_25(x, uid);
+    CHECK_STR(uid, "2.25.1512366075204170929049582354406559215");
+    char r1[SRV_UID_2_25_LEN], r2[SRV_UID_2_25_LEN];
+    srv_uid_2_25_random(r1);
+    srv_uid_2_25_random(r2);
+    CHECK(!strncmp(r1, "2.25.", 5) && strcmp(r1, r2) != 0 && strlen(r1) <= 44);
+    CHECK(r1[5] != '0');
+}
+
 static void test_server_strip(void)
 {
     char a[] = "  PAT 1  ";
@@ -249,6 +275,7 @@ int main(void)
     RUN(test_server_sha1_vectors);
     RUN(test_server_md5_vectors);
     RUN(test_server_base64);
+    RUN(test_server_uid_2_25);
     RUN(test_server_strip);
     RUN(test_server_main_tags);
     RUN(test_server_errors);
