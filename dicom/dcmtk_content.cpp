@@ -14,8 +14,8 @@
  *   with the same converter as /tags (dcm_int_to_utf8), a sequence item's own
  *   SpecificCharacterSet applying inside it.
  * - dcm_create builds a DcmFileFormat from Orthanc-style JSON, then writes it with the
- *   regular writer (dcm_int_object_from + dcm_write). Images: PNG is inflated with zlib and
- *   unfiltered here (8-bit, non-interlaced, gray/gray+alpha/RGB/RGBA; alpha dropped); JPEG is
+ *   regular writer (dcm_int_object_from + dcm_write). Images: PNG is decoded by libpng (8- or
+ *   16-bit gray or RGB, palette expanded, interlaced or not, alpha dropped as Orthanc); JPEG is
  *   kept as is, encapsulated in one fragment (JPEG baseline transfer syntax, dimensions from
  *   its SOF marker). PDF goes into EncapsulatedDocument.
  */
@@ -33,12 +33,14 @@
 #include "dcmtk/dcmdata/dcvrobow.h"
 #include "dcmtk/dcmdata/dcxfer.h"
 
+#include <png.h>
+
+#include <csetjmp>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <new>
-#include <zlib.h>
 
 #include "dicom/dicom_int.h"
 
@@ -459,92 +461,139 @@ std::string new_uid(const char *root)
     return uid;
 }
 
-/* Decodes base64 ("data:...;base64,xxx" has been split by the caller). */
-
 uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
 
 struct Image {
-    unsigned width = 0, height = 0, channels = 0;
-    std::vector<uint8_t> pixels; /* native: rows of width*channels bytes */
+    unsigned width = 0, height = 0, channels = 0, bits = 8;
+    std::vector<uint8_t> pixels; /* native: rows of width*channels samples, 16-bit little endian */
 };
 
-int paeth(int a, int b, int c)
+/* ---- PNG through libpng ----------------------------------------------------------------
+ * libpng reports errors by longjmp: png_decode_raw keeps no C++ object alive across its
+ * setjmp (plain pointers, malloc'd buffers), and the C++ side (decode_png) only sees a
+ * message. The buffer is untrusted: reads past its end, bad CRCs, bad zlib data and
+ * dimensions beyond DICOM's 16-bit Rows/Columns are errors, and the decoded size is capped
+ * before anything is allocated. */
+const size_t PNG_MAX_DECODED = (size_t)512 << 20;
+
+struct PngSrc {
+    const uint8_t *p;
+    size_t n, off;
+};
+
+struct PngRaw {
+    unsigned width, height, channels, bits;
+    uint8_t *pixels; /* malloc'd */
+};
+
+extern "C" void png_on_read(png_structp png, png_bytep out, size_t len)
 {
-    int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
-    return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+    PngSrc *s = static_cast<PngSrc *>(png_get_io_ptr(png));
+    if (len > s->n - s->off)
+        png_error(png, "truncated PNG");
+    memcpy(out, s->p + s->off, len);
+    s->off += len;
+}
+
+/* The message buffer (160 bytes) keeps the error, after the last warning: libpng explains
+ * some errors in a warning first ("Image width exceeds user limit in IHDR"). */
+extern "C" void png_on_error(png_structp png, png_const_charp msg)
+{
+    char *buf = static_cast<char *>(png_get_error_ptr(png));
+    char text[400]; /* no C++ object here: png_longjmp skips destructors */
+    snprintf(text, sizeof text, "%.200s%s%.159s%s", msg ? msg : "error", buf[0] ? " (" : "", buf,
+             buf[0] ? ")" : "");
+    snprintf(buf, 160, "%.159s", text);
+    png_longjmp(png, 1);
+}
+
+extern "C" void png_on_warning(png_structp png, png_const_charp msg)
+{
+    snprintf(static_cast<char *>(png_get_error_ptr(png)), 160, "%s", msg);
+}
+
+/* Decodes to 8- or 16-bit gray or RGB (alpha dropped, as Orthanc; palette expanded; 16-bit
+ * samples in little endian). false with msg set on a bad or unsupported PNG. */
+bool png_decode_raw(const uint8_t *b, size_t n, PngRaw *out, char msg[160])
+{
+    memset(out, 0, sizeof *out);
+    if (n < 8 || png_sig_cmp(b, 0, 8) != 0) {
+        snprintf(msg, 160, "not a PNG image");
+        return false;
+    }
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, msg, png_on_error, png_on_warning);
+    png_infop info = png ? png_create_info_struct(png) : nullptr;
+    if (!info) {
+        png_destroy_read_struct(&png, nullptr, nullptr);
+        snprintf(msg, 160, "out of memory");
+        return false;
+    }
+    PngSrc src = {b, n, 0};
+    uint8_t *volatile pixels = nullptr;
+    png_bytep *volatile rows = nullptr;
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_read_struct(&png, &info, nullptr);
+        free(pixels);
+        free(rows);
+        return false;
+    }
+    png_set_read_fn(png, &src, png_on_read);
+    png_set_user_limits(png, 65535, 65535); /* Rows and Columns are US */
+    png_read_info(png, info);
+    png_uint_32 w = 0, h = 0;
+    int depth = 0, color = 0, interlace = 0;
+    png_get_IHDR(png, info, &w, &h, &depth, &color, &interlace, nullptr, nullptr);
+    if (color == PNG_COLOR_TYPE_PALETTE)
+        png_set_palette_to_rgb(png);
+    if (color == PNG_COLOR_TYPE_GRAY && depth < 8)
+        png_set_expand_gray_1_2_4_to_8(png);
+    if (color & PNG_COLOR_MASK_ALPHA)
+        png_set_strip_alpha(png);
+    if (depth == 16)
+        png_set_swap(png); /* DICOM little endian */
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    {
+        unsigned ch = png_get_channels(png, info), bits = png_get_bit_depth(png, info);
+        size_t rowbytes = png_get_rowbytes(png, info);
+        if ((ch != 1 && ch != 3) || (bits != 8 && bits != 16) ||
+            rowbytes != (size_t)w * ch * (bits / 8))
+            png_error(png, "unsupported PNG layout");
+        if (rowbytes * h > PNG_MAX_DECODED)
+            png_error(png, "PNG too large once decoded");
+        pixels = static_cast<uint8_t *>(malloc(rowbytes * h + 1));
+        rows = static_cast<png_bytep *>(malloc(sizeof(png_bytep) * h));
+        if (!pixels || !rows)
+            png_error(png, "out of memory");
+        for (png_uint_32 y = 0; y < h; y++)
+            rows[y] = pixels + y * rowbytes;
+        png_read_image(png, rows);
+        png_read_end(png, nullptr);
+        *out = PngRaw{(unsigned)w, (unsigned)h, ch, bits, pixels};
+    }
+    free(rows);
+    png_destroy_read_struct(&png, &info, nullptr);
+    return true;
 }
 
 Image decode_png(const uint8_t *b, size_t n)
 {
-    static const uint8_t SIG[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
-    if (n < 8 || memcmp(b, SIG, 8) != 0)
-        bad("not a PNG image");
+    PngRaw raw;
+    char msg[160] = "";
+    if (!png_decode_raw(b, n, &raw, msg)) /* Orthanc: "Bad file format" */
+        throw CreateError{DCM_ERR_FORMAT, std::string(strcmp(msg, "not a PNG image") ? "bad PNG image: " : "") + msg};
     Image img;
-    unsigned depth = 0, color = 0, interlace = 0;
-    std::vector<uint8_t> z;
-    size_t p = 8;
-    while (p + 12 <= n) {
-        uint32_t l = be32(b + p);
-        const uint8_t *type = b + p + 4, *d = b + p + 8;
-        if (l > n - p - 12)
-            bad("PNG chunk cut");
-        if (!memcmp(type, "IHDR", 4) && l >= 13) {
-            img.width = be32(d);
-            img.height = be32(d + 4);
-            depth = d[8];
-            color = d[9];
-            interlace = d[12];
-        } else if (!memcmp(type, "IDAT", 4)) {
-            z.insert(z.end(), d, d + l);
-        } else if (!memcmp(type, "IEND", 4)) {
-            break;
-        }
-        p += 12 + l;
+    img.width = raw.width;
+    img.height = raw.height;
+    img.channels = raw.channels;
+    img.bits = raw.bits;
+    try {
+        img.pixels.assign(raw.pixels, raw.pixels + (size_t)raw.width * raw.height * raw.channels * (raw.bits / 8));
+    } catch (...) {
+        free(raw.pixels);
+        throw;
     }
-    unsigned in_ch = color == 0 ? 1 : color == 2 ? 3 : color == 4 ? 2 : color == 6 ? 4 : 0;
-    if (depth != 8 || in_ch == 0 || interlace != 0 || img.width == 0 || img.height == 0 ||
-        img.width > 65535 || img.height > 65535)
-        bad("unsupported PNG (8-bit gray/RGB(A), non-interlaced only)");
-    size_t stride = (size_t)img.width * in_ch;
-    std::vector<uint8_t> raw((stride + 1) * img.height);
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    if (inflateInit(&zs) != Z_OK)
-        throw std::bad_alloc();
-    zs.next_in = z.data();
-    zs.avail_in = (uInt)z.size();
-    zs.next_out = raw.data();
-    zs.avail_out = (uInt)raw.size();
-    int zr = inflate(&zs, Z_FINISH);
-    inflateEnd(&zs);
-    if (zr != Z_STREAM_END || zs.avail_out != 0)
-        bad("corrupted PNG data");
-    std::vector<uint8_t> cur(stride), prev(stride, 0);
-    img.channels = in_ch >= 3 ? 3 : 1;
-    img.pixels.resize((size_t)img.width * img.height * img.channels);
-    for (unsigned y = 0; y < img.height; y++) {
-        const uint8_t *row = raw.data() + y * (stride + 1);
-        uint8_t f = row[0];
-        for (size_t x = 0; x < stride; x++) {
-            int a = x >= in_ch ? cur[x - in_ch] : 0, up = prev[x], c = x >= in_ch ? prev[x - in_ch] : 0;
-            int v = row[1 + x];
-            switch (f) {
-            case 0: break;
-            case 1: v += a; break;
-            case 2: v += up; break;
-            case 3: v += (a + up) / 2; break;
-            case 4: v += paeth(a, up, c); break;
-            default: bad("bad PNG filter");
-            }
-            cur[x] = (uint8_t)v;
-        }
-        uint8_t *o = img.pixels.data() + (size_t)y * img.width * img.channels;
-        for (unsigned x = 0; x < img.width; x++)
-            for (unsigned k = 0; k < img.channels; k++)
-                o[x * img.channels + k] = cur[x * in_ch + k];
-        prev.swap(cur);
-    }
+    free(raw.pixels);
     return img;
 }
 
@@ -576,7 +625,7 @@ void jpeg_info(const uint8_t *b, size_t n, unsigned &w, unsigned &h, unsigned &c
     bad("JPEG without a frame header");
 }
 
-void image_module(DcmDataset *ds, unsigned w, unsigned h, unsigned ch, bool ybr)
+void image_module(DcmDataset *ds, unsigned w, unsigned h, unsigned ch, unsigned bits, bool ybr)
 {
     check(ds->putAndInsertUint16(DCM_SamplesPerPixel, (Uint16)ch), "SamplesPerPixel");
     check(ds->putAndInsertString(DCM_PhotometricInterpretation,
@@ -586,9 +635,9 @@ void image_module(DcmDataset *ds, unsigned w, unsigned h, unsigned ch, bool ybr)
         check(ds->putAndInsertUint16(DCM_PlanarConfiguration, 0), "PlanarConfiguration");
     check(ds->putAndInsertUint16(DCM_Rows, (Uint16)h), "Rows");
     check(ds->putAndInsertUint16(DCM_Columns, (Uint16)w), "Columns");
-    check(ds->putAndInsertUint16(DCM_BitsAllocated, 8), "BitsAllocated");
-    check(ds->putAndInsertUint16(DCM_BitsStored, 8), "BitsStored");
-    check(ds->putAndInsertUint16(DCM_HighBit, 7), "HighBit");
+    check(ds->putAndInsertUint16(DCM_BitsAllocated, (Uint16)bits), "BitsAllocated");
+    check(ds->putAndInsertUint16(DCM_BitsStored, (Uint16)bits), "BitsStored");
+    check(ds->putAndInsertUint16(DCM_HighBit, (Uint16)(bits - 1)), "HighBit");
     check(ds->putAndInsertUint16(DCM_PixelRepresentation, 0), "PixelRepresentation");
 }
 
@@ -628,16 +677,23 @@ extern "C" bool dcm_create(DcmError *err, const cJSON *tags, const char *content
                     check(ds->putAndInsertString(DCM_Modality, "OT"), "Modality");
             } else if (type == "image/png") {
                 Image img = decode_png(c, content_len);
-                image_module(ds, img.width, img.height, img.channels, false);
-                std::vector<Uint8> px(img.pixels.begin(), img.pixels.end());
-                if (px.size() & 1)
-                    px.push_back(0);
-                check(ds->putAndInsertUint8Array(DCM_PixelData, px.data(), (unsigned long)px.size()),
-                      "PixelData");
+                image_module(ds, img.width, img.height, img.channels, img.bits, false);
+                if (img.bits == 16) { /* OW, samples already little endian */
+                    check(ds->putAndInsertUint16Array(DCM_PixelData,
+                                                      reinterpret_cast<const Uint16 *>(img.pixels.data()),
+                                                      (unsigned long)(img.pixels.size() / 2)),
+                          "PixelData");
+                } else {
+                    if (img.pixels.size() & 1)
+                        img.pixels.push_back(0);
+                    check(ds->putAndInsertUint8Array(DCM_PixelData, img.pixels.data(),
+                                                     (unsigned long)img.pixels.size()),
+                          "PixelData");
+                }
             } else if (type == "image/jpeg") {
                 unsigned w = 0, h = 0, ch = 0;
                 jpeg_info(c, content_len, w, h, ch);
-                image_module(ds, w, h, ch, ch == 3);
+                image_module(ds, w, h, ch, 8, ch == 3);
                 DcmPixelData *pd = new DcmPixelData(DCM_PixelData);
                 /* the sequence carries PixelData's tag; its items are (FFFE,E000) */
                 DcmPixelSequence *seq = new DcmPixelSequence(DcmTag(DCM_PixelData, EVR_OB));

@@ -183,7 +183,8 @@ void dcm_content_cleanup(DcmContent *c); /* zeroes it; fine on a zeroed struct *
  * to "ISO_IR 192" unless given. Missing PatientID, Study/Series/SOP Instance UIDs are
  * generated, SOPClassUID defaults to Secondary Capture (1.2.840.10008.5.1.4.1.1.7), like
  * Orthanc. content (may be NULL): a PDF ("application/pdf": Encapsulated PDF SOP class) or a
- * PNG image ("image/png": 8-bit gray/RGB/RGBA, non-interlaced; alpha dropped) or a JPEG image
+ * PNG image ("image/png", decoded by libpng: 8/16-bit gray or RGB, palette, interlaced; alpha
+ * dropped as Orthanc; DCM_ERR_FORMAT when the PNG is bad) or a JPEG image
  * ("image/jpeg": kept encapsulated, JPEG baseline transfer syntax).
  * The result is a Part-10 file in Explicit VR Little Endian (*buf malloc'd, free()).
  * DCM_ERR_ARG for an unknown tag name, a bad value or an unsupported content. */
