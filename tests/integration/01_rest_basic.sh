@@ -92,19 +92,3 @@ d=$(http DELETE /studies/$S)
 [ "$(find "$T/db" -type f ! -name 'index.sqlite*' | wc -l)" = 0 ] || fail "files left after delete"
 http GET /instances/$I >/dev/null; [ "$(status)" = 404 ] || fail "instance still there"
 pass "delete"
-
-# A padded PatientID " PAT1 ": the ID is the SHA-1 of the stripped "PAT1" (as Orthanc)
-$PY - "$F" "$T/padded.dcm" <<'PY'
-import sys, pydicom
-ds = pydicom.dcmread(sys.argv[1])
-ds.PatientID = " PAT1 "
-ds.SOPInstanceUID = ds.SOPInstanceUID + ".1"
-ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-ds.save_as(sys.argv[2])
-PY
-grep -qa ' PAT1 ' "$T/padded.dcm" || fail "the file does not hold the padded value"
-h=$(printf 'PAT1' | sha1sum | cut -c1-40)
-want="${h:0:8}-${h:8:8}-${h:16:8}-${h:24:8}-${h:32:8}"
-rp=$(upload "$T/padded.dcm")
-[ "$(echo "$rp" | json 'j["ParentPatient"]')" = "$want" ] || fail "padded PatientID: $rp, want $want"
-pass "padded PatientID \" PAT1 \" -> SHA-1 of PAT1"
