@@ -52,6 +52,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <iconv.h>
+#include <vector>
+#include <zlib.h>
 #include <strings.h>
 #include <new>
 
@@ -648,22 +650,32 @@ uint32_t rd32(const uint8_t *p, bool big)
 const uint32_t UNDEFINED = 0xFFFFFFFFu;
 
 /* Framing check: walks the element headers of the buffer (no values read, nothing copied) to
- * prove every element, item and fragment lies inside it, and finds top-level PixelData. DCMTK
- * parsed the same bytes; this catches what it forgives (a partial header at the very end, an
- * encapsulated PixelData cut before its delimiter) and checks what a header-only parse skips. */
+ * prove every element, item and fragment lies inside it, and finds top-level PixelData. It runs
+ * BEFORE DCMTK reads the buffer: DCMTK allocates an element's declared length before finding
+ * the buffer too short, so a 400-byte upload declaring a 3.6 GB value would cost a 3.6 GB
+ * allocation; the walk refuses it first. It also catches what DCMTK forgives (a partial header
+ * at the very end, an encapsulated PixelData cut before its delimiter) and checks what a
+ * header-only parse skips. */
 class Framing {
 public:
     Framing(const uint8_t *b, size_t len) : b_(b), len_(len) {}
 
-    /* Offset of the dataset: after the preamble and the group 0002 elements, if any. */
-    bool dataset_start(DcmError *err, size_t *start) const
+    /* Offset of the dataset: after the preamble and the group 0002 elements, if any; *ts gets
+     * the meta header's TransferSyntaxUID ("" without one). */
+    bool dataset_start(DcmError *err, size_t *start, std::string *ts) const
     {
         size_t p = len_ >= 132 && memcmp(b_ + 128, "DICM", 4) == 0 ? 132 : 0;
+        ts->clear();
         while (len_ - p >= 8 && rd16(b_ + p, false) == 0x0002) {
             Hdr h;
             bool explicit_vr = isupper(b_[p + 4]) && isupper(b_[p + 5]);
             if (!header(p, {false, explicit_vr}, h) || h.len == UNDEFINED || h.len > len_ - p - h.size)
                 return dcm_int_fail(err, DCM_ERR_FORMAT, "truncated or bad meta header at offset %zu", p);
+            if (h.e == 0x0010) {
+                ts->assign(reinterpret_cast<const char *>(b_ + p + h.size), h.len);
+                while (!ts->empty() && (ts->back() == '\0' || ts->back() == ' '))
+                    ts->pop_back();
+            }
             p += h.size + h.len;
         }
         *start = p;
@@ -677,7 +689,7 @@ public:
         err_ = err;
         pixel_offset_ = 0;
         size_t p = start;
-        if (!walk(p, {xf.isBigEndian(), xf.isExplicitVR()}, 0, true))
+        if (!walk(p, len_, {xf.isBigEndian(), xf.isExplicitVR()}, 0, true, false))
             return false;
         *pixel_offset = pixel_offset_;
         return true;
@@ -692,6 +704,7 @@ private:
         uint32_t len;
         size_t size; /* header bytes */
         bool un;     /* explicit VR UN: an undefined length holds implicit little endian */
+        bool sq;     /* explicit VR SQ */
     };
 
     bool header(size_t p, Enc enc, Hdr &h) const
@@ -700,7 +713,7 @@ private:
             return false;
         h.g = rd16(b_ + p, enc.big);
         h.e = rd16(b_ + p + 2, enc.big);
-        h.un = false;
+        h.un = h.sq = false;
         if (h.g == 0xFFFE || !enc.explicit_vr) {
             h.len = rd32(b_ + p + 4, enc.big);
             h.size = 8;
@@ -728,6 +741,7 @@ private:
         if (len_ - p < 12)
             return false;
         h.un = v0 == 'U' && v1 == 'N';
+        h.sq = v0 == 'S' && v1 == 'Q';
         h.len = rd32(b_ + p + 8, enc.big);
         h.size = 12;
         return true;
@@ -738,20 +752,32 @@ private:
         return dcm_int_fail(err_, DCM_ERR_FORMAT, "truncated or malformed DICOM: %s at offset %zu", what, p);
     }
 
-    /* Elements until the end of the buffer (top) or an item delimiter. */
-    bool walk(size_t &p, Enc enc, int depth, bool top)
+    /* Is this defined-length value a sequence DCMTK will parse into items? Explicit VR: "SQ".
+     * Implicit VR: what the data dictionary says, as DCMTK decides. */
+    static bool is_sequence(const Hdr &h, Enc enc)
+    {
+        if (enc.explicit_vr)
+            return h.sq;
+        if (h.len < 8 || (h.g & 1))
+            return false;
+        return DcmTag(DcmTagKey(h.g, h.e)).getEVR() == EVR_SQ;
+    }
+
+    /* Elements from p: up to end (top level, a defined-length item), or up to the item
+     * delimiter (delimited: an undefined-length item; end still bounds it). */
+    bool walk(size_t &p, size_t end, Enc enc, int depth, bool top, bool delimited)
     {
         if (depth > 64)
             return fail_at("nesting too deep", p);
         for (;;) {
-            if (top && p == len_)
+            if (!delimited && p == end)
                 return true;
             Hdr h;
-            if (!header(p, enc, h))
+            if (!header(p, enc, h) || h.size > end - p)
                 return fail_at("element header cut", p);
             if (h.g == 0xFFFE) {
                 p += h.size;
-                if (!top && h.e == 0xE00D)
+                if (delimited && h.e == 0xE00D)
                     return true;
                 if (top) /* a stray delimiter at top level: DCMTK skips it, so do we */
                     continue;
@@ -762,23 +788,29 @@ private:
             if (pixels)
                 pixel_offset_ = p;
             if (h.len == UNDEFINED) {
-                Enc inner = h.un ? Enc{false, false} : enc;
-                if (!items(p, pixels ? Enc{false, false} : inner, depth + 1))
+                Enc inner = h.un || pixels ? Enc{false, false} : enc;
+                if (!items(p, end, inner, depth + 1, false, pixels))
                     return false;
             } else {
-                if (h.len > len_ - p)
+                if (h.len > end - p)
                     return fail_at(pixels ? "PixelData value cut" : "element value cut", p - h.size);
+                size_t q = p;
+                if (!pixels && is_sequence(h, enc) && !items(q, p + h.len, enc, depth + 1, true, false))
+                    return false;
                 p += h.len;
             }
         }
     }
 
-    /* Items of an undefined-length value, up to the sequence delimiter. */
-    bool items(size_t &p, Enc enc, int depth)
+    /* Items of a sequence up to end (defined length) or its delimiter. Fragments (opaque: the
+     * items of encapsulated PixelData) are bytes; other items are walked as datasets. */
+    bool items(size_t &p, size_t end, Enc enc, int depth, bool defined, bool opaque)
     {
         for (;;) {
-            if (len_ - p < 8)
-                return fail_at("sequence cut before its delimiter", p);
+            if (defined && p == end)
+                return true;
+            if (end - p < 8)
+                return fail_at(defined ? "item cut" : "sequence cut before its delimiter", p);
             uint16_t g = rd16(b_ + p, enc.big), e = rd16(b_ + p + 2, enc.big);
             uint32_t l = rd32(b_ + p + 4, enc.big);
             p += 8;
@@ -787,11 +819,16 @@ private:
             if (g != 0xFFFE || e != 0xE000)
                 return fail_at("item expected", p - 8);
             if (l == UNDEFINED) {
-                if (!walk(p, enc, depth + 1, false))
+                if (opaque)
+                    return fail_at("fragment of undefined length", p - 8);
+                if (!walk(p, end, enc, depth + 1, false, true))
                     return false;
             } else {
-                if (l > len_ - p)
+                if (l > end - p)
                     return fail_at("item cut", p - 8);
+                size_t q = p;
+                if (!opaque && !walk(q, p + l, enc, depth + 1, false, false))
+                    return false;
                 p += l;
             }
         }
@@ -828,16 +865,101 @@ ReadResult read_into(DcmFileFormat &ff, const void *buf, size_t len, bool until_
 
 bool is_deflated(E_TransferSyntax x) { return DcmXfer(x).getStreamCompression() != ESC_none; }
 
+/* DCMTK's own guess of a dataset's encoding when the meta header names none
+ * (DcmItem::checkTransferSyntax is protected: this subclass only exposes it). */
+struct XferProbe : public DcmDataset {
+    E_TransferSyntax detect(DcmInputStream &in) { return checkTransferSyntax(in); }
+};
+
+/* The transfer syntax DCMTK will read the dataset with: the meta header's when DCMTK knows it,
+ * else what DCMTK detects from the dataset's first bytes. */
+E_TransferSyntax expected_xfer(const uint8_t *d, size_t n, const std::string &ts_uid)
+{
+    if (!ts_uid.empty()) {
+        DcmXfer xf(ts_uid.c_str());
+        if (xf.getXfer() != EXS_Unknown)
+            return xf.getXfer();
+    }
+    if (n < 6)
+        return EXS_LittleEndianImplicit; /* too short for any element: the walk refuses it */
+    DcmInputBufferStream s;
+    s.setBuffer(d, (offile_off_t)n);
+    s.setEos();
+    XferProbe probe;
+    return probe.detect(s);
+}
+
+/* A deflated dataset (PS3.5 A.5: raw deflate, explicit VR little endian) is inflated into a
+ * bounded scratch buffer and walked there, before DCMTK inflates it itself. A deflate stream
+ * expands at most ~1032 times, so the bound is what the upload size allows anyway; beyond
+ * 1 GiB the file is refused. */
+const size_t INFLATED_MAX = (size_t)1 << 30;
+
+bool deflated_framing(DcmError *err, const uint8_t *d, size_t n)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (inflateInit2(&zs, -MAX_WBITS) != Z_OK)
+        return dcm_int_fail(err, DCM_ERR_NOMEM, "out of memory");
+    std::vector<uint8_t> out;
+    int zr = Z_OK;
+    zs.next_in = const_cast<Bytef *>(d);
+    size_t left = n;
+    while (zr != Z_STREAM_END) {
+        if (out.size() - zs.total_out < 65536) {
+            if (out.size() >= INFLATED_MAX) {
+                inflateEnd(&zs);
+                return dcm_int_fail(err, DCM_ERR_FORMAT, "deflated dataset larger than %zu bytes", INFLATED_MAX);
+            }
+            out.resize(std::min(INFLATED_MAX, std::max<size_t>(out.size() * 2, 1 << 20)));
+        }
+        if (zs.avail_in == 0 && left) {
+            zs.avail_in = (uInt)std::min<size_t>(left, 1u << 30);
+            left -= zs.avail_in;
+        }
+        zs.next_out = out.data() + zs.total_out;
+        zs.avail_out = (uInt)std::min<size_t>(out.size() - zs.total_out, 1u << 30);
+        zr = inflate(&zs, Z_NO_FLUSH);
+        if (zr == Z_BUF_ERROR && zs.avail_in == 0 && !left)
+            break; /* input ended without the stream's end: DCMTK accepts it, the walk judges */
+        if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) {
+            inflateEnd(&zs);
+            return dcm_int_fail(err, DCM_ERR_FORMAT, "not a readable DICOM file: bad deflated data");
+        }
+    }
+    size_t total = zs.total_out;
+    inflateEnd(&zs);
+    Framing fr(out.data(), total);
+    uint64_t pix = 0;
+    return fr.dataset(err, 0, EXS_LittleEndianExplicit, &pix);
+}
+
 /* The parse proper, on a buffer that starts with the preamble, the meta header or the
  * dataset. */
 bool parse(DcmError *err, const uint8_t *b, size_t len, bool header_only, DcmObject *obj)
 {
     DcmFileFormat &ff = *obj->ff;
     DcmDataset *ds = ff.getDataset();
+
+    /* Our walk first, with the transfer syntax DCMTK will use: nothing reaches DCMTK unless
+     * every declared length fits in the buffer. */
+    Framing fr(b, len);
+    size_t start = 0;
+    std::string ts_uid;
+    if (!fr.dataset_start(err, &start, &ts_uid))
+        return false;
+    E_TransferSyntax expected = expected_xfer(b + start, len - start, ts_uid);
+    uint64_t pix = 0;
+    if (is_deflated(expected) ? !deflated_framing(err, b + start, len - start)
+                              : !fr.dataset(err, start, expected, &pix))
+        return false;
+
     ReadResult r = read_into(ff, b, len, header_only);
     if (r.cond.bad())
         return dcm_int_fail(err, DCM_ERR_FORMAT, "not a readable DICOM file: %s", r.cond.text());
     E_TransferSyntax x = ds->getOriginalXfer();
+    if (is_deflated(x) && !is_deflated(expected) && !deflated_framing(err, b + start, len - start))
+        return false;
     if (is_deflated(x)) {
         /* DCMTK's offsets are in the inflated stream, ours cannot check it: DCMTK reads it all
          * (zlib reports a cut stream) and the caller gets no PixelData offset. */
@@ -856,10 +978,7 @@ bool parse(DcmError *err, const uint8_t *b, size_t len, bool header_only, DcmObj
         obj->header_only = header_only;
         return true;
     }
-    Framing fr(b, len);
-    size_t start = 0;
-    uint64_t pix = 0;
-    if (!fr.dataset_start(err, &start) || !fr.dataset(err, start, x, &pix))
+    if (x != expected && !fr.dataset(err, start, x, &pix)) /* DCMTK decided otherwise */
         return false;
     obj->pixel_offset = pix;
     obj->has_pixel_data = pix != 0;

@@ -17,10 +17,13 @@
 static Srv fuzz_srv;
 static char fuzz_dir[64];
 static IngestResult fuzz_seed; /* IDs of the stored instance ("" if none) */
+static void *fuzz_seed_buf;    /* its bytes, to store it again (fuzz_reseed) */
+static size_t fuzz_seed_len;
 
 static void fuzz_cleanup(void)
 {
     srv_close(&fuzz_srv);
+    free(fuzz_seed_buf);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", fuzz_dir);
     if (system(cmd) != 0) fprintf(stderr, "fuzz: cannot remove %s\n", fuzz_dir);
@@ -86,8 +89,18 @@ static void fuzz_open_store(void)
     if (fuzz_read_file(path, &buf, &len)) {
         if (!ingest_buffer(&se, &fuzz_srv, buf, len, NULL, &fuzz_seed))
             fprintf(stderr, "fuzz: cannot store %s: %s\n", path, se.message);
-        free(buf);
+        fuzz_seed_buf = buf;
+        fuzz_seed_len = len;
     }
+}
+
+/* Stores the seed instance again after a call that may have deleted or changed it (a no-op
+ * answer, AlreadyStored, when it is still there). */
+static inline void fuzz_reseed(void)
+{
+    SrvError se = { 0 };
+    IngestResult r;
+    if (fuzz_seed_buf) (void)ingest_buffer(&se, &fuzz_srv, fuzz_seed_buf, fuzz_seed_len, NULL, &r);
 }
 
 #endif

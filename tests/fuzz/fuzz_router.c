@@ -1,9 +1,11 @@
-/* fuzz_router.c -- the REST front door without the socket: the input is
- * "<user>:<password>\n<path>?<query>", the credentials go through the Basic-auth check
- * (constant-time comparison; libmicrohttpd decodes the real header) and the path through the same
- * splitting rules as http.c ('.'/'..' segments refused) and then the route table and the
- * handlers, with GET (reads of a store holding one instance) or an unknown method (405/404).
- * The reply is built as for a real client, then freed. */
+/* fuzz_router.c -- the REST front door without the socket. The input is
+ *   "<user>:<password>\n<path>?<query>"                      (GET, or PATCH: 405/404), or
+ *   "<user>:<password>\n<METHOD> <path>?<query>\n<body>"     (METHOD: POST, PUT or DELETE).
+ * The credentials go through the Basic-auth check (constant-time comparison; libmicrohttpd
+ * decodes the real header), the path through the same splitting rules as http.c ('.'/'..'
+ * segments refused), then the route table and the handlers, against a store holding one
+ * instance (stored again after a call that may have removed it). Every call must answer; the
+ * reply is built as for a real client, then freed. */
 #include "rest/rest_int.h"
 #include "tests/fuzz/fuzz_common.h"
 
@@ -23,12 +25,13 @@ static void free_call(RestCall *c)
     free(c->url);
     free(c->segbuf);
     free(c->user);
+    free(c->body);
     for (size_t i = 0; i < c->nargs; i++) { free(c->args[i].key); free(c->args[i].value); }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > 4096) return 0;
+    if (size > 65536) return 0;
     char *in = malloc(size + 1);
     memcpy(in, data, size);
     in[size] = '\0';
@@ -45,7 +48,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(user);
         path = nl + 1;
     }
-    if (strlen(path) != (size_t)(in + size - path)) { free(in); return 0; } /* MHD strings have no NUL */
+    /* "METHOD path\nbody": the body is the rest of the input, NULs included */
+    const char *method = (size & 1) ? "PATCH" : "GET";
+    const char *body = NULL;
+    size_t body_len = 0;
+    static const char *const methods[] = { "POST", "PUT", "DELETE" };
+    for (size_t m = 0; m < 3; m++) {
+        size_t ml = strlen(methods[m]);
+        if (!strncmp(path, methods[m], ml) && path[ml] == ' ') {
+            method = methods[m];
+            path += ml + 1;
+            char *bl = memchr(path, '\n', (size_t)(in + size - path));
+            if (bl) {
+                *bl = '\0';
+                body = bl + 1;
+                body_len = (size_t)(in + size - body);
+            }
+            break;
+        }
+    }
+    if (strlen(path) != (body ? (size_t)(body - 1 - path) : (size_t)(in + size - path))) {
+        free(in); /* MHD strings have no NUL */
+        return 0;
+    }
 
     /* "@P", "@S", "@E", "@I" stand for the stored patient, study, series, instance: the
      * fuzzer reaches the handlers of existing resources without guessing SHA-1 IDs. */
@@ -70,7 +95,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&call, 0, sizeof call);
     call.srv = &fuzz_srv;
     call.resp_fd = -1;
-    call.method = (size & 1) ? "PATCH" : "GET";
+    call.method = method;
+    if (body_len) {
+        call.body = malloc(body_len);
+        memcpy(call.body, body, body_len);
+        call.body_len = call.body_cap = body_len;
+    }
+    call.body_max = body_len;
     char *q = strchr(path, '?');
     call.url = strndup(path, q ? (size_t)(q - path) : strlen(path));
     if (q) { /* a=b&c */
@@ -95,6 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     else rest_dispatch(&call);
     if (!call.status) abort(); /* every route answers */
     free_call(&call);
+    if (strcmp(method, "GET") && strcmp(method, "PATCH")) fuzz_reseed();
     free(in);
     return 0;
 }

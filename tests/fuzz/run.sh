@@ -2,8 +2,10 @@
 # run.sh BIN SECONDS [CORPUS_ROOT] -- seeds the corpus of one fuzz target (first run only) and
 # runs it for SECONDS under ASan+UBSan (leak detection on). Exit status: libFuzzer's (non-zero
 # on a crash, a leak or a sanitizer report; the reproducer is left in CORPUS_ROOT/crashes).
-# Seeds: small pydicom test files (ingest), option bodies (modify), paths with credentials
-# (router); nothing large is committed, everything is made here.
+# Seeds: small pydicom test files (ingest), option bodies (modify), paths with credentials and
+# POST/PUT/DELETE bodies (router), configuration texts (config), create-dicom bodies with PNG,
+# JPEG and PDF content made by python3 (create_dicom); nothing is committed, everything is
+# made here.
 set -euo pipefail
 bin=$(readlink -f "$1"); secs=$2; root=$(readlink -m "${3:-$(dirname "$bin")/corpus}")
 name=$(basename "$bin")
@@ -76,7 +78,69 @@ PY
                '/studies/@S/module-patient' '/instances/@I/file' '/patients/@P/statistics'; do
         printf 'alice:s3cret\n%s' "$p" > "$corpus/seed$i"; i=$((i + 1))
       done ;;
+    fuzz_config)
+      i=0
+      for j in '{}' '{ "Name": "x", "HttpPort": 8042, "DicomPort": 4242 }' \
+               '// comment\n{ /* block */ "StorageDirectory": "/tmp/x", "SyncStorageArea": false }' \
+               '{"RegisteredUsers": {"alice": "s3cret", "bob": "pa:ss"}, "AuthenticationEnabled": true}' \
+               '{"DicomModalities": {"m": ["AET", "127.0.0.1", 104], "n": {"AET": "N", "Host": "h", "Port": 1}}}' \
+               '{"Dictionary": {"0009,1001": ["LO", "Mine", 1, 1, "Creator"]}, "UserMetadata": {"Sample": 1024}}' \
+               '{"MaximumStorageSize": 10, "MaximumPatientCount": 2, "StorageCompression": false, "LogLevel": "info"}' \
+               '{"DefaultEncoding": "Latin1", "DicomAet": "ORTHANC", "RemoteAccessAllowed": true, "Plugins": []}' \
+               '{"ConcurrentJobs": 2, "HttpThreadsCount": 4, "DicomThreadsCount": 4, "OverwriteInstances": true}'; do
+        printf "$j" > "$corpus/seed$i.json"; i=$((i + 1))
+      done
+      [ -f "$(dirname "$0")/../../Orthanc.json.example" ] && cp "$(dirname "$0")/../../Orthanc.json.example" "$corpus/example.json" ;;
+    fuzz_create_dicom)
+      # bodies with PNG (gray8, gray16, RGB, RGBA, palette), JPEG, PDF content, sequences, Parent
+      /usr/bin/python3 - "$corpus" "$PYDICOM_FILES" <<'PY'
+import base64, hashlib, json, os, struct, sys, zlib
+out, files = sys.argv[1], sys.argv[2]
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+def png(w, h, ct, depth, px, plte=None):
+    raw = b"".join(b"\0" + b"".join(struct.pack(">H", s) if depth == 16 else bytes([s]) for x in range(w) for s in px(x, y)) for y in range(h))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, ct, 0, 0, 0)) + \
+        (chunk(b"PLTE", plte) if plte else b"") + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+def uri(mime, b): return "data:%s;base64,%s" % (mime, base64.b64encode(b).decode())
+bodies = [
+    {"Tags": {"PatientName": "Fuzz^Me", "PatientID": "F1", "StudyDescription": "x"}},
+    {"Tags": {"0010,0010": "A", "ReferencedStudySequence": [{"ReferencedSOPInstanceUID": "1.2.3"}]}},
+    {"Tags": {"PatientID": "P"}, "Content": uri("image/png", png(3, 2, 0, 8, lambda x, y: (x * 9,)))},
+    {"Tags": {"PatientID": "P"}, "Content": uri("image/png", png(3, 2, 0, 16, lambda x, y: (x * 900,)))},
+    {"Tags": {"PatientID": "P"}, "Content": uri("image/png", png(2, 2, 2, 8, lambda x, y: (x, y, 7)))},
+    {"Tags": {"PatientID": "P"}, "Content": uri("image/png", png(2, 2, 6, 8, lambda x, y: (x, y, 7, 128)))},
+    {"Content": uri("image/png", png(2, 2, 3, 8, lambda x, y: (x,), plte=bytes(6)))},
+    {"Tags": {"PatientID": "D"}, "Content": uri("application/pdf", b"%PDF-1.4\n%fuzz\n")},
+]
+try:
+    import pydicom
+    from pydicom.encaps import generate_pixel_data_frame
+    d = pydicom.dcmread(os.path.join(files, "SC_rgb_jpeg_dcmtk.dcm"))
+    bodies.append({"Tags": {"PatientID": "J"}, "Content": uri("image/jpeg", next(generate_pixel_data_frame(d.PixelData)))})
+    ct = pydicom.dcmread(os.path.join(files, "CT_small.dcm"))
+    key = "%s|%s" % (str(ct.PatientID).strip(), str(ct.StudyInstanceUID).strip())
+    h = hashlib.sha1(key.encode()).hexdigest()
+    bodies.append({"Parent": "-".join(h[i:i + 8] for i in range(0, 40, 8)), "Tags": {"SeriesDescription": "child"}})
+except Exception as e:
+    print("fuzz: fewer create-dicom seeds:", e, file=sys.stderr)
+for i, b in enumerate(bodies):
+    open(os.path.join(out, "seed%d.json" % i), "w").write(json.dumps(b))
+PY
+      ;;
   esac
+  if [ "$name" = fuzz_router ]; then # bodies for POST, PUT and DELETE
+    i=100
+    for s in 'POST /tools/find\n{"Level":"Study","Query":{"PatientID":"*"},"Expand":true}' \
+             'POST /tools/create-dicom\n{"Tags":{"PatientName":"R"}}' \
+             'POST /studies/@S/anonymize\n{"Keep":["StudyDescription"]}' \
+             'POST /instances/@I/modify\n{"Replace":{"PatientName":"M"},"Force":true}' \
+             'PUT /patients/@P/protected\n1' 'PUT /instances/@I/metadata/1024\nvalue' \
+             'DELETE /instances/@I/metadata/1024\n' 'DELETE /series/@E\n' \
+             'POST /instances/@I/attachments/dicom/verify-md5\n' 'POST /tools/lookup\n1.2.3' \
+             'DELETE /changes\n' 'POST /instances\nnot dicom'; do
+      printf "alice:s3cret\n$s" > "$corpus/seed$i"; i=$((i + 1))
+    done
+  fi
 fi
 cd "$crashes"
 echo "fuzz: $name for ${secs}s, corpus $(ls "$corpus" | wc -l) inputs"

@@ -97,11 +97,12 @@ kill9_server() {
 on_exit() {
   local rc=$?
   stop_server
-  # Under ASan/UBSan (MINIPACS_SANITIZE) a report in the server's log fails the scenario, even
-  # when every request was answered (a leak is only reported at exit).
-  if grep -aqE 'ERROR: (Address|Leak)Sanitizer|runtime error: ' "$T/server.log" 2>/dev/null; then
+  # Under ASan/UBSan (MINIPACS_SANITIZE) or TSan (MINIPACS_TSAN) a report in the server's log
+  # fails the scenario, even when every request was answered (a leak is only reported at exit).
+  local san='ERROR: (Address|Leak)Sanitizer|runtime error: |WARNING: ThreadSanitizer'
+  if grep -aqE "$san" "$T/server.log" 2>/dev/null; then
     echo "FAIL: sanitizer report in the server log" >&2
-    grep -aE -A30 'ERROR: (Address|Leak)Sanitizer|runtime error: ' "$T/server.log" | head -60 >&2
+    grep -aE -A40 "$san" "$T/server.log" | head -80 >&2
     [ $rc -ne 0 ] || rc=1
   fi
   if [ $rc -ne 0 ]; then
