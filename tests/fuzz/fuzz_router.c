@@ -25,7 +25,6 @@ static void free_call(RestCall *c)
     free(c->url);
     free(c->segbuf);
     free(c->user);
-    free(c->body);
     for (size_t i = 0; i < c->nargs; i++) { free(c->args[i].key); free(c->args[i].value); }
 }
 
@@ -96,12 +95,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     call.srv = &fuzz_srv;
     call.resp_fd = -1;
     call.method = method;
-    if (body_len) {
-        call.body = malloc(body_len);
-        memcpy(call.body, body, body_len);
-        call.body_len = call.body_cap = body_len;
-    }
-    call.body_max = body_len;
+    call.body = body_len ? body : NULL; /* as http.c: the whole body, set before dispatch */
+    call.body_len = body_len;
     char *q = strchr(path, '?');
     call.url = strndup(path, q ? (size_t)(q - path) : strlen(path));
     if (q) { /* a=b&c */
