@@ -1,24 +1,40 @@
-/* storage.h -- the storage area (files on disk, prefix sto_) and the SQLite index (prefix
- * idx_). A leaf module: it stores what it is given and calls nothing of ours.
+/* storage.h -- the storage area (files on disk, prefix sto_) and the index (prefix idx_). A
+ * leaf module: it stores what it is given and calls nothing of ours.
  *
  * Storage area: StorageDirectory/ab/cd/<uuid>, where uuid is a random v4 UUID and ab, cd its
  * first two hex pairs. A file is written to "<uuid>.tmp" in its final folder, fsync'ed when
  * the area was opened with sync=true, then renamed: never visible half-written.
  *
- * Index: IndexDirectory/index.sqlite in WAL mode. Patients, studies, series and instances
- * (one table of resources with a parent link), their main DICOM tags, metadata (name/value),
- * the instance attachment (file uuid, size, MD5), the changes log, running totals, pending
- * file uuids and saved jobs. Crash rules: a uuid is noted as pending (idx_pending_add) before
- * its file is written, and cleared in the same transaction that adds its row; a delete moves
- * the uuids of removed rows into the pending list in the deleting transaction, and the caller
- * clears them once the files are gone. At start-up only pending uuids are checked.
+ * Index: patients, studies, series and instances (one tree of resources with a parent link),
+ * their main DICOM tags, metadata (name/value), the instance attachment (file uuid, size,
+ * MD5), the changes log, running totals, pending file uuids and saved jobs. Crash rules: a
+ * uuid is noted as pending (idx_pending_add) before its file is written, and cleared in the
+ * same transaction that adds its row; a delete moves the uuids of removed rows into the
+ * pending list in the deleting transaction, and the caller clears them once the files are
+ * gone. At start-up only pending uuids are checked.
  *
- * Threads: every function may be called from any thread. Writes are serialized on one
- * connection behind a mutex; reads run concurrently on a small pool of read connections.
- * Errors: functions return bool (or NULL) and fill the caller's StoError.
+ * The index API below is one front (storage/index.c: argument checks, then a call through
+ * the backend's operations table, storage/idx_backend.h) over a backend chosen at
+ * idx_open_with(). Today's only backend is SQLite (storage/sqlite/: IndexDirectory/
+ * index.sqlite in WAL mode). WHAT EVERY BACKEND GUARANTEES, and callers may rely on:
+ * - Transactions: every idx_* call that writes is one transaction, all or nothing; a failed
+ *   call leaves the index as it was (and its outputs zeroed / NULL). Every call that reads
+ *   sees one consistent snapshot (a resource and its tags, children and metadata agree).
+ * - Pending uuids: the crash rules above, i.e. the pending list changes in the same
+ *   transaction as the attachment rows it protects.
+ * - Changes: seq is global, strictly increasing in commit order and never reused, even after
+ *   idx_changes_clear() or a restart.
+ * - Totals: kept by the writing transactions themselves, exact at every commit.
+ * - Threads: every function may be called from any thread at any time between idx_open and
+ *   idx_close; writers are serialized (or retried) by the backend, readers run concurrently.
+ *   No backend calls back into our code except idx_jobs_load's fn, which the front calls
+ *   after the backend has returned (no lock or connection held).
+ * Errors: functions return bool (or NULL) and fill the caller's StoError: NOT_FOUND, ARG and
+ * CONFLICT mean what the comments say; a backend's own failure is STO_ERR_DB (FULL when the
+ * disk is full, NOMEM when out of memory).
  *
- * Durability: WAL with synchronous=NORMAL. A committed transaction survives a crash of the
- * process (kill -9); a power cut may lose the last commits, never corrupt the index.
+ * Durability (SQLite): WAL with synchronous=NORMAL. A committed transaction survives a crash
+ * of the process (kill -9); a power cut may lose the last commits, never corrupt the index.
  *
  * Levels: wherever a function takes `int level` together with an ID, -1 means "any level";
  * a resource of another level than the one asked is NOT_FOUND. A level outside -1..3 is ARG.
@@ -82,9 +98,35 @@ enum { IDX_PATIENT = 0, IDX_STUDY = 1, IDX_SERIES = 2, IDX_INSTANCE = 3 };
 
 typedef struct IdxDb IdxDb;
 
-/* Opens (creating schema if needed) "<dir>/index.sqlite" in WAL mode. */
+/* The backends; idx_open_with() is the one place that picks among them. */
+typedef enum IdxBackendKind {
+    IDX_BACKEND_SQLITE = 0,
+} IdxBackendKind;
+
+typedef struct IdxOptions {
+    IdxBackendKind backend;
+    /* SQLite: the folder of index.sqlite (created with its schema if absent, upgraded if
+     * older). */
+    const char *dir;
+    int readers;     /* SQLite: read connections in the pool, 0 = the default (4) */
+} IdxOptions;
+
+/* Opens the index described by opt: connects, creates or upgrades the schema. NULL with err
+ * set on failure (an index whose schema is newer than this program's is STO_ERR_DB). */
+IdxDb *idx_open_with(StoError *err, const IdxOptions *opt);
+/* Shorthand for the SQLite backend: "<dir>/index.sqlite" in WAL mode. */
 IdxDb *idx_open(StoError *err, const char *dir);
 void idx_close(IdxDb *db); /* NULL is fine */
+
+/* What the backend reports about itself (for /system, metrics and tests). */
+typedef struct IdxInfo {
+    const char *backend;          /* "sqlite"; static text */
+    int schema_revision;          /* the backend's own schema revision, as stored in the
+                                     index (SQLite: PRAGMA user_version) */
+    uint64_t statements_prepared; /* statements prepared since open, all connections: stays
+                                     flat once the hot paths have run (one cache) */
+} IdxInfo;
+bool idx_info(StoError *err, IdxDb *db, IdxInfo *out);
 
 typedef struct IdxTag {
     uint32_t tag;      /* (group << 16) | element */
@@ -300,7 +342,8 @@ bool idx_job_delete(StoError *err, IdxDb *db, const char *job_id); /* absent: tr
 bool idx_jobs_load(StoError *err, IdxDb *db,
                    void (*fn)(void *ctx, const char *id, const char *json), void *ctx);
 
-/* Database schema version reported by /system ("DatabaseVersion"). */
+/* Database schema version reported by /system ("DatabaseVersion"): Orthanc 1.10's value,
+ * which clients compare against. It is not the layout revision of our backends (idx_info). */
 #define IDX_SCHEMA_VERSION 6
 
 #endif
