@@ -107,8 +107,8 @@ typedef struct IdxBackend {
     bool (*oldest_patient)(StoError *err, void *be, const char *exclude_id,
                            char out[IDX_ID_LEN], bool *found);
 
-    /* Saved jobs. jobs_load returns 2*n malloc'd strings (id, json, id, json, ...) in the
-     * order the jobs were first saved; the front calls the caller's fn afterwards. */
+    /* Saved jobs. jobs_load returns *n malloc'd strings, two per job (id, json, id, json,
+     * ...), in the order the jobs were first saved; the front calls the caller's fn after. */
     bool (*job_save)(StoError *err, void *be, const char *job_id, const char *json);
     bool (*job_delete)(StoError *err, void *be, const char *job_id);
     bool (*jobs_load)(StoError *err, void *be, char ***rows, size_t *n);

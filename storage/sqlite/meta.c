@@ -267,7 +267,7 @@ bool sql_metadata_remove(StoError *err, void *be, int level, const char *id, con
         goto out;
     sqlite3_bind_int64(s, 1, internal);
     sql_bind_text(s, 2, name);
-    /* the revision row stays: a later PUT goes on counting, as Orthanc's revisions do */
+    /* the revision row stays until the next put, which starts the item again at 0 */
     ok = sql_run(err, c, s, "delete metadata");
 out:
     return sql_write_end(err, be, ok);

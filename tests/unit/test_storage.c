@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1033,6 +1034,436 @@ out:
     rm_tree(dir);
 }
 
+/* ---- the backend interface: open options, schema revisions, statement cache ----------- */
+
+/* PRAGMA user_version of dir/index.sqlite, read with a connection of our own; -1 on error. */
+static int file_revision(const char *dir)
+{
+    char path[4096];
+    sqlite3 *h = NULL;
+    sqlite3_stmt *s = NULL;
+    int v = -1;
+    snprintf(path, sizeof path, "%s/index.sqlite", dir);
+    if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(h);
+    return v;
+}
+
+/* Runs sql on dir/index.sqlite with a connection of our own (no index open). */
+static bool file_exec(const char *dir, const char *sql)
+{
+    char path[4096];
+    sqlite3 *h = NULL;
+    snprintf(path, sizeof path, "%s/index.sqlite", dir);
+    bool ok = sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+              sqlite3_exec(h, sql, NULL, NULL, NULL) == SQLITE_OK;
+    if (!ok)
+        fprintf(stderr, "file_exec: %s\n", h ? sqlite3_errmsg(h) : "open");
+    sqlite3_close(h);
+    return ok;
+}
+
+static void test_storage_open_options(void)
+{
+    char *dir = make_tmpdir();
+    StoError err = {0};
+    IdxInfo info;
+
+    CHECK(idx_open_with(&err, NULL) == NULL && err.code == STO_ERR_ARG);
+    IdxOptions bad = {.backend = (IdxBackendKind)99, .dir = dir};
+    memset(&err, 0, sizeof err);
+    CHECK(idx_open_with(&err, &bad) == NULL && err.code == STO_ERR_ARG);
+    IdxOptions neg = {.backend = IDX_BACKEND_SQLITE, .dir = dir, .readers = -1};
+    memset(&err, 0, sizeof err);
+    CHECK(idx_open_with(&err, &neg) == NULL && err.code == STO_ERR_ARG);
+    IdxOptions nodir = {.backend = IDX_BACKEND_SQLITE};
+    memset(&err, 0, sizeof err);
+    CHECK(idx_open_with(&err, &nodir) == NULL && err.code == STO_ERR_ARG);
+    CHECK(!idx_info(&err, NULL, &info) && err.code == STO_ERR_ARG);
+
+    /* One reader: every read waits for it, and reads still work while a writer writes. */
+    IdxOptions one = {.backend = IDX_BACKEND_SQLITE, .dir = dir, .readers = 1};
+    IdxDb *db = idx_open_with(&err, &one);
+    CHECK(db != NULL);
+    if (!db)
+        goto out;
+    CHECK(idx_info(&err, db, &info));
+    CHECK_STR(info.backend, "sqlite");
+    Fake f;
+    IdxStoreResult res;
+    fake_init(&f, 1, 1, 1, 1, 10);
+    CHECK(fake_store(db, &f, &res));
+    IdxResource r;
+    CHECK(idx_resource_get(&err, db, IDX_INSTANCE, f.ids[3], &r));
+    idx_resource_cleanup(&r);
+out:
+    idx_close(db);
+    rm_tree(dir);
+}
+
+static void test_storage_schema_revision(void)
+{
+    char *dir = make_tmpdir();
+    StoError err = {0};
+    IdxInfo info;
+    IdxDb *db = idx_open(&err, dir);
+    CHECK(db != NULL);
+    if (!db)
+        goto out;
+    CHECK(idx_info(&err, db, &info));
+    CHECK(info.schema_revision >= 8);
+    int latest = info.schema_revision;
+    Fake f;
+    IdxStoreResult res;
+    fake_init(&f, 1, 1, 1, 1, 10);
+    CHECK(fake_store(db, &f, &res));
+    idx_close(db);
+    db = NULL;
+    /* recorded in the file */
+    CHECK(file_revision(dir) == latest);
+
+    /* An index of the first revision (6: no metadata_rev, no protected table) is upgraded on
+     * open, its data intact, and the features of the later revisions work on it. */
+    CHECK(file_exec(dir, "DROP TABLE metadata_rev; DROP TABLE protected;"
+                         " PRAGMA user_version=6;"));
+    CHECK(file_revision(dir) == 6);
+    db = idx_open(&err, dir);
+    CHECK(db != NULL);
+    if (!db)
+        goto out;
+    CHECK(idx_info(&err, db, &info) && info.schema_revision == latest);
+    CHECK(file_revision(dir) == latest);
+    IdxResource r;
+    CHECK(idx_resource_get(&err, db, IDX_PATIENT, f.ids[0], &r));
+    CHECK(r.nchildren == 1);
+    idx_resource_cleanup(&r);
+    int64_t rev = -1;
+    CHECK(idx_metadata_put(&err, db, IDX_SERIES, f.ids[2], "1024", "x", -1, &rev) && rev == 0);
+    CHECK(idx_metadata_put(&err, db, IDX_SERIES, f.ids[2], "1024", "y", 0, &rev) && rev == 1);
+    bool prot = false;
+    CHECK(idx_patient_set_protected(&err, db, f.ids[0], true));
+    CHECK(idx_patient_is_protected(&err, db, f.ids[0], &prot) && prot);
+    idx_close(db);
+    db = NULL;
+
+    /* Reopening an up-to-date index changes nothing. */
+    db = idx_open(&err, dir);
+    CHECK(db != NULL);
+    prot = false;
+    CHECK(db && idx_patient_is_protected(&err, db, f.ids[0], &prot) && prot);
+    idx_close(db);
+    db = NULL;
+
+    /* A newer revision than ours is refused, and the file is left as it was. */
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version=%d", latest + 1);
+    CHECK(file_exec(dir, sql));
+    memset(&err, 0, sizeof err);
+    db = idx_open(&err, dir);
+    CHECK(db == NULL);
+    CHECK(err.code == STO_ERR_DB && strstr(err.message, "newer") != NULL);
+    CHECK(file_revision(dir) == latest + 1);
+    /* and so is a revision older than the first known one */
+    CHECK(file_exec(dir, "PRAGMA user_version=3"));
+    memset(&err, 0, sizeof err);
+    CHECK((db = idx_open(&err, dir)) == NULL && err.code == STO_ERR_DB);
+out:
+    idx_close(db);
+    rm_tree(dir);
+}
+
+/* One round of the calls the server makes on every upload and every REST read. */
+static bool cache_round(IdxDb *db, int i)
+{
+    StoError err = {0};
+    Fake f;
+    IdxStoreResult res;
+    IdxResource r;
+    IdxTotals t;
+    IdxChange *ch = NULL;
+    size_t n = 0;
+    bool done;
+    int64_t last, rev;
+    char **ids = NULL;
+    char *value = NULL;
+    fake_init(&f, i % 3, i % 2, i % 4, i, 100);
+    bool ok = fake_store(db, &f, &res) &&
+              idx_resource_get(&err, db, IDX_INSTANCE, f.ids[3], &r);
+    if (ok)
+        idx_resource_cleanup(&r);
+    ok = ok && idx_totals(&err, db, &t) &&
+         idx_changes(&err, db, 0, 10, &ch, &n, &done, &last);
+    free(ch);
+    ok = ok && idx_list(&err, db, IDX_SERIES, 0, 0, &ids, &n);
+    idx_strings_free(ids, n);
+    ok = ok && idx_metadata_put(&err, db, IDX_INSTANCE, f.ids[3], "1025", "v", -1, &rev) &&
+         idx_metadata_get(&err, db, IDX_INSTANCE, f.ids[3], "1025", &value, &rev);
+    free(value);
+    if (!ok)
+        fprintf(stderr, "cache_round %d: %s\n", i, err.message);
+    return ok;
+}
+
+static void test_storage_statement_cache(void)
+{
+    char *dir = make_tmpdir();
+    StoError err = {0};
+    IdxInfo before, after;
+    IdxDb *db = idx_open(&err, dir);
+    CHECK(db != NULL);
+    if (!db)
+        goto out;
+    CHECK(cache_round(db, 0));
+    CHECK(idx_info(&err, db, &before));
+    CHECK(before.statements_prepared > 0);
+    int ok = 0;
+    for (int i = 1; i <= 50; i++)
+        ok += cache_round(db, i);
+    CHECK(ok == 50);
+    CHECK(idx_info(&err, db, &after));
+    /* 50 more rounds of the same calls prepared nothing new: they reused the cache */
+    CHECK(after.statements_prepared == before.statements_prepared);
+    /* find's text depends on its constraints: exactly one prepare per call */
+    IdxFindConstraint c = {.level = IDX_PATIENT, .tag = 0x00100020, .pattern = "P*"};
+    char **ids = NULL;
+    size_t n = 0;
+    CHECK(idx_find(&err, db, IDX_PATIENT, &c, 1, 0, 0, &ids, &n) && n == 3);
+    idx_strings_free(ids, n);
+    CHECK(idx_info(&err, db, &after));
+    CHECK(after.statements_prepared == before.statements_prepared + 1);
+out:
+    idx_close(db);
+    rm_tree(dir);
+}
+
+/* ---- find ------------------------------------------------------------------------------- */
+
+/* Stores one instance whose patient tags are (0010,0010) name and (0010,0020) pid, study
+ * date (0008,0020) date, series modality (0008,0060) mod. */
+static bool store_tagged(IdxDb *db, int k, const char *name, const char *date, const char *mod)
+{
+    Fake f;
+    IdxStoreResult res;
+    fake_init(&f, k, 1, 1, 1, 10);
+    f.tags[0][1].value = name;
+    f.tags[1][1].value = date;
+    f.tags[2][1].value = mod;
+    return fake_store(db, &f, &res);
+}
+
+/* Runs idx_find and compares the result with the expected IDs (space-separated). */
+static bool find_is(IdxDb *db, int level, const IdxFindConstraint *c, size_t nc, uint64_t since,
+                    uint64_t limit, const char *expect)
+{
+    StoError err = {0};
+    char **ids = NULL;
+    size_t n = 0;
+    char got[1024] = "";
+    if (!idx_find(&err, db, level, c, nc, since, limit, &ids, &n)) {
+        fprintf(stderr, "find: %s\n", err.message);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        strncat(got, i ? " " : "", sizeof got - strlen(got) - 1);
+        strncat(got, ids[i], sizeof got - strlen(got) - 1);
+    }
+    idx_strings_free(ids, n);
+    if (strcmp(got, expect) != 0) {
+        fprintf(stderr, "find: got \"%s\", expected \"%s\"\n", got, expect);
+        return false;
+    }
+    return true;
+}
+
+static void test_storage_find(void)
+{
+    char *dir = make_tmpdir();
+    StoError err = {0};
+    IdxDb *db = idx_open(&err, dir);
+    CHECK(db != NULL);
+    if (!db)
+        goto out;
+    CHECK(store_tagged(db, 1, "DOE^JOHN", "20200115", "CT"));
+    CHECK(store_tagged(db, 2, "Doe^Jane", "20201231", "MR"));
+    CHECK(store_tagged(db, 3, "SMITH[1]", "20210301", "CT"));
+    CHECK(store_tagged(db, 4, "ROE^A?", "20201231120000", "US"));
+
+    IdxFindConstraint c = {.level = IDX_PATIENT, .tag = 0x00100010};
+    c.pattern = "DOE^JOHN"; /* exact, case-sensitive */
+    CHECK(find_is(db, IDX_PATIENT, &c, 1, 0, 0, "P1"));
+    c.pattern = "doe^john";
+    CHECK(find_is(db, IDX_PATIENT, &c, 1, 0, 0, ""));
+    c.case_insensitive = true; /* PN: ASCII case folding, exact and wildcard */
+    CHECK(find_is(db, IDX_PATIENT, &c, 1, 0, 0, "P1"));
+    c.pattern = "doe*";
+    CHECK(find_is(db, IDX_PATIENT, &c, 1, 0, 0, "P1 P2"));
+    c.case_insensitive = false;
+    CHECK(find_is(db, IDX_PATIENT, &c, 1, 0, 0, ""));
+    c.pattern = "?OE^*";
+    CHECK(find_is(db, IDX_PATIENT, &c, 1, 0, 0, "P1 P4"));
+    c.pattern = "SMITH[1]*"; /* '[' is a literal, not a GLOB class */
+    CHECK(find_is(db, IDX_PATIENT, &c, 1, 0, 0, "P3"));
+    c.pattern = "SMITH[1]";
+    CHECK(find_is(db, IDX_PATIENT, &c, 1, 0, 0, "P3"));
+    c.pattern = "ROE^A?"; /* '?' in the pattern is a wildcard: matches "ROE^A?" itself */
+    CHECK(find_is(db, IDX_PATIENT, &c, 1, 0, 0, "P4"));
+    c.pattern = "NOBODY\\Doe^Jane\\SMITH*"; /* alternatives */
+    CHECK(find_is(db, IDX_PATIENT, &c, 1, 0, 0, "P2 P3"));
+
+    /* ranges on the study date, asked at the study level */
+    IdxFindConstraint d = {.level = IDX_STUDY, .tag = 0x00080020, .range = true};
+    d.pattern = "20200101-20201231"; /* the high bound includes that whole day (DT) */
+    CHECK(find_is(db, IDX_STUDY, &d, 1, 0, 0, "P1S1 P2S1 P4S1"));
+    d.pattern = "20201231-";
+    CHECK(find_is(db, IDX_STUDY, &d, 1, 0, 0, "P2S1 P3S1 P4S1"));
+    d.pattern = "-20200115";
+    CHECK(find_is(db, IDX_STUDY, &d, 1, 0, 0, "P1S1"));
+    d.pattern = "-20200101\\20210301-";
+    CHECK(find_is(db, IDX_STUDY, &d, 1, 0, 0, "P3S1"));
+    d.pattern = "20201231"; /* no dash: an exact value */
+    CHECK(find_is(db, IDX_STUDY, &d, 1, 0, 0, "P2S1"));
+
+    /* a constraint on an ancestor, combined with one on the level searched; since/limit */
+    IdxFindConstraint both[2] = {
+        {.level = IDX_SERIES, .tag = 0x00080060, .pattern = "CT"},
+        {.level = IDX_PATIENT, .tag = 0x00100010, .pattern = "*", .case_insensitive = true},
+    };
+    CHECK(find_is(db, IDX_SERIES, both, 2, 0, 0, "P1S1R1 P3S1R1"));
+    CHECK(find_is(db, IDX_SERIES, both, 2, 1, 0, "P3S1R1"));
+    CHECK(find_is(db, IDX_SERIES, both, 2, 0, 1, "P1S1R1"));
+    CHECK(find_is(db, IDX_INSTANCE, both, 2, 0, 0, "P1S1R1I1 P3S1R1I1"));
+    CHECK(find_is(db, IDX_SERIES, NULL, 0, 0, 0, "P1S1R1 P2S1R1 P3S1R1 P4S1R1"));
+    /* an absent tag never matches */
+    IdxFindConstraint absent = {.level = IDX_SERIES, .tag = 0x00081030, .pattern = "*"};
+    CHECK(find_is(db, IDX_SERIES, &absent, 1, 0, 0, ""));
+
+    /* bad constraints: deeper than the level searched, NULL pattern */
+    char **ids = NULL;
+    size_t n = 0;
+    IdxFindConstraint deep = {.level = IDX_INSTANCE, .tag = 0x00080018, .pattern = "x"};
+    CHECK(!idx_find(&err, db, IDX_SERIES, &deep, 1, 0, 0, &ids, &n) && err.code == STO_ERR_ARG);
+    IdxFindConstraint nopat = {.level = IDX_PATIENT, .tag = 0x00100010};
+    CHECK(!idx_find(&err, db, IDX_PATIENT, &nopat, 1, 0, 0, &ids, &n) && ids == NULL);
+out:
+    idx_close(db);
+    rm_tree(dir);
+}
+
+/* ---- metadata revisions and protection ------------------------------------------------ */
+
+static void test_storage_metadata_revisions(void)
+{
+    char *dir = make_tmpdir();
+    StoError err = {0};
+    IdxDb *db = idx_open(&err, dir);
+    CHECK(db != NULL);
+    if (!db)
+        goto out;
+    Fake f;
+    IdxStoreResult res;
+    fake_init(&f, 1, 1, 1, 1, 10);
+    CHECK(fake_store(db, &f, &res));
+    const char *sid = f.ids[1];
+    char *v = NULL;
+    int64_t rev = -1;
+
+    /* ingest metadata reads back with revision 0 */
+    CHECK(idx_metadata_get(&err, db, IDX_STUDY, sid, "StudyMeta", &v, &rev));
+    CHECK_STR(v, sid);
+    CHECK(rev == 0);
+    free(v);
+    CHECK(!idx_metadata_get(&err, db, IDX_STUDY, sid, "nope", &v, &rev));
+    CHECK(err.code == STO_ERR_NOT_FOUND && v == NULL);
+    CHECK(!idx_metadata_get(&err, db, IDX_SERIES, sid, "StudyMeta", &v, &rev));
+    CHECK(err.code == STO_ERR_NOT_FOUND);
+
+    CHECK(idx_metadata_put(&err, db, IDX_STUDY, sid, "1024", "a", -1, &rev) && rev == 0);
+    CHECK(idx_metadata_put(&err, db, IDX_STUDY, sid, "1024", "b", 0, &rev) && rev == 1);
+    CHECK(!idx_metadata_put(&err, db, IDX_STUDY, sid, "1024", "c", 0, &rev));
+    CHECK(err.code == STO_ERR_CONFLICT);
+    CHECK(!idx_metadata_put(&err, db, IDX_STUDY, sid, "absent", "c", 0, &rev));
+    CHECK(err.code == STO_ERR_CONFLICT);
+    CHECK(idx_metadata_get(&err, db, -1, sid, "1024", &v, &rev) && rev == 1);
+    CHECK_STR(v, "b");
+    free(v);
+    CHECK(!idx_metadata_remove(&err, db, IDX_STUDY, sid, "1024", 0));
+    CHECK(err.code == STO_ERR_CONFLICT);
+    CHECK(idx_metadata_remove(&err, db, IDX_STUDY, sid, "1024", 1));
+    CHECK(!idx_metadata_remove(&err, db, IDX_STUDY, sid, "1024", -1));
+    CHECK(err.code == STO_ERR_NOT_FOUND);
+    /* a put after a remove starts a new item: revision 0 */
+    CHECK(idx_metadata_put(&err, db, IDX_STUDY, sid, "1024", "d", -1, &rev) && rev == 0);
+
+    /* set/delete: no revision check */
+    CHECK(idx_metadata_set(&err, db, IDX_STUDY, sid, "x", "1"));
+    CHECK(idx_metadata_delete(&err, db, IDX_STUDY, sid, "x"));
+    CHECK(!idx_metadata_delete(&err, db, IDX_STUDY, sid, "x") && err.code == STO_ERR_NOT_FOUND);
+    CHECK(!idx_metadata_set(&err, db, IDX_STUDY, "nope", "x", "1"));
+    CHECK(err.code == STO_ERR_NOT_FOUND);
+    CHECK(!idx_metadata_set(&err, db, 7, sid, "x", "1") && err.code == STO_ERR_ARG);
+
+    /* the cached MD5 */
+    CHECK(idx_attachment_set_md5(&err, db, f.uuid, "ffffffffffffffffffffffffffffffff"));
+    IdxResource r;
+    CHECK(idx_resource_get(&err, db, IDX_INSTANCE, f.ids[3], &r));
+    CHECK_STR(r.md5, "ffffffffffffffffffffffffffffffff");
+    idx_resource_cleanup(&r);
+    CHECK(!idx_attachment_set_md5(&err, db, f.uuid, "short") && err.code == STO_ERR_ARG);
+out:
+    idx_close(db);
+    rm_tree(dir);
+}
+
+static void test_storage_protection(void)
+{
+    char *dir = make_tmpdir();
+    StoError err = {0};
+    IdxDb *db = idx_open(&err, dir);
+    CHECK(db != NULL);
+    if (!db)
+        goto out;
+    Fake f;
+    IdxStoreResult res;
+    for (int p = 1; p <= 3; p++) {
+        fake_init(&f, p, 1, 1, 1, 10);
+        CHECK(fake_store(db, &f, &res));
+    }
+    char oldest[IDX_ID_LEN];
+    bool found = false, prot = true;
+    CHECK(idx_oldest_patient(&err, db, NULL, oldest, &found) && found);
+    CHECK_STR(oldest, "P1");
+    CHECK(idx_oldest_patient(&err, db, "P1", oldest, &found) && found);
+    CHECK_STR(oldest, "P2");
+    CHECK(idx_patient_is_protected(&err, db, "P1", &prot) && !prot);
+    CHECK(idx_patient_set_protected(&err, db, "P1", true));
+    CHECK(idx_patient_set_protected(&err, db, "P1", true)); /* twice is fine */
+    CHECK(idx_patient_is_protected(&err, db, "P1", &prot) && prot);
+    CHECK(idx_oldest_patient(&err, db, NULL, oldest, &found) && found);
+    CHECK_STR(oldest, "P2");
+    CHECK(idx_patient_set_protected(&err, db, "P2", true));
+    CHECK(idx_patient_set_protected(&err, db, "P3", true));
+    CHECK(idx_oldest_patient(&err, db, NULL, oldest, &found) && !found && oldest[0] == '\0');
+    CHECK(idx_patient_set_protected(&err, db, "P2", false));
+    CHECK(idx_oldest_patient(&err, db, NULL, oldest, &found) && found);
+    CHECK_STR(oldest, "P2");
+    CHECK(!idx_patient_set_protected(&err, db, "P1S1", true) && err.code == STO_ERR_NOT_FOUND);
+    CHECK(!idx_patient_is_protected(&err, db, "nope", &prot) && err.code == STO_ERR_NOT_FOUND);
+    /* protection is dropped with the patient */
+    IdxDeleteResult del;
+    CHECK(idx_delete(&err, db, IDX_PATIENT, "P1", &del));
+    free(del.files);
+    fake_init(&f, 1, 1, 1, 1, 10);
+    CHECK(fake_store(db, &f, &res));
+    CHECK(idx_patient_is_protected(&err, db, "P1", &prot) && !prot);
+out:
+    idx_close(db);
+    rm_tree(dir);
+}
+
 int main(void)
 {
     RUN(test_storage_uuid);
@@ -1048,6 +1479,12 @@ int main(void)
     RUN(test_storage_changes);
     RUN(test_storage_jobs);
     RUN(test_storage_concurrency);
+    RUN(test_storage_open_options);
+    RUN(test_storage_schema_revision);
+    RUN(test_storage_statement_cache);
+    RUN(test_storage_find);
+    RUN(test_storage_metadata_revisions);
+    RUN(test_storage_protection);
     RUN(test_storage_store_rate);
     return CHECK_DONE();
 }
