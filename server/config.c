@@ -57,6 +57,7 @@ static bool parse_users(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
 static bool parse_modalities(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
 static bool parse_user_metadata(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
 static bool parse_dictionary(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
+static bool parse_postgresql(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
 
 #define OFF(f) offsetof(Cfg, f)
 static const CfgOption options[] = {
@@ -97,6 +98,7 @@ static const CfgOption options[] = {
     { "StableAge", CFG_INT, OFF(stable_age), 60, NULL, 0, 86400 * 365, NULL },
     { "DefaultEncoding", CFG_STRING, OFF(default_encoding), 0, "Latin1", 0, 0, NULL },
     { "Dictionary", CFG_SPECIAL, 0, 0, NULL, 0, 0, parse_dictionary },
+    { "PostgreSQL", CFG_SPECIAL, 0, 0, NULL, 0, 0, parse_postgresql },
     { "UserMetadata", CFG_SPECIAL, 0, 0, NULL, 0, 0, parse_user_metadata },
     { "MemoryTrimmingInterval", CFG_INT, OFF(memory_trimming_interval), 30, NULL, 0, 86400, NULL },
     { "DicomCacheSize", CFG_INT, OFF(dicom_cache_size), 128, NULL, 0, 65536, NULL },
@@ -212,6 +214,65 @@ static char *dup_or_die(const char *s)
 }
 
 /* ---- structured options ---- */
+
+/* "PostgreSQL": Orthanc's PostgreSQL plugin section. Unknown members are ignored (the
+ * plugin has more, e.g. EnableStorage, which we do not offer: files stay in StorageDirectory). */
+static void pg_defaults(CfgPostgres *pg)
+{
+    free(pg->host); free(pg->database); free(pg->username); free(pg->password); free(pg->connection_uri);
+    memset(pg, 0, sizeof *pg);
+    pg->host = dup_or_die("localhost");
+    pg->port = 5432;
+    pg->database = dup_or_die("orthanc");
+    pg->username = dup_or_die("orthanc");
+    pg->password = dup_or_die("");
+    pg->lock = true;
+    pg->connections = 4;
+    pg->retries = 10;
+}
+
+static bool parse_postgresql(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
+{
+    if (!cJSON_IsObject(v)) {
+        fail_at(ctx, 3, "expected an object {\"EnableIndex\": true, \"Host\": ...}");
+        return false;
+    }
+    CfgPostgres *pg = &cfg->pg;
+    pg_defaults(pg);
+    static const struct { const char *name; int type; size_t off; int lo, hi; } M[] = {
+        { "EnableIndex", CFG_BOOL, offsetof(CfgPostgres, enable_index), 0, 1 },
+        { "Host", CFG_STRING, offsetof(CfgPostgres, host), 0, 0 },
+        { "Port", CFG_INT, offsetof(CfgPostgres, port), 1, 65535 },
+        { "Database", CFG_STRING, offsetof(CfgPostgres, database), 0, 0 },
+        { "Username", CFG_STRING, offsetof(CfgPostgres, username), 0, 0 },
+        { "Password", CFG_STRING, offsetof(CfgPostgres, password), 0, 0 },
+        { "ConnectionUri", CFG_STRING, offsetof(CfgPostgres, connection_uri), 0, 0 },
+        { "Lock", CFG_BOOL, offsetof(CfgPostgres, lock), 0, 1 },
+        { "IndexConnectionsCount", CFG_INT, offsetof(CfgPostgres, connections), 1, 256 },
+        { "MaximumConnectionRetries", CFG_INT, offsetof(CfgPostgres, retries), 0, 3600 },
+    };
+    char *base = (char *)pg;
+    for (size_t i = 0; i < sizeof M / sizeof M[0]; i++) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(v, M[i].name);
+        if (!m) continue;
+        if (M[i].type == CFG_BOOL) {
+            if (!cJSON_IsBool(m)) { fail_at(ctx, 3, "PostgreSQL.%s: expected a boolean", M[i].name); return false; }
+            *(bool *)(base + M[i].off) = cJSON_IsTrue(m);
+        } else if (M[i].type == CFG_INT) {
+            if (!cJSON_IsNumber(m) || m->valuedouble < M[i].lo || m->valuedouble > M[i].hi) {
+                fail_at(ctx, 3, "PostgreSQL.%s: expected an integer in %d..%d", M[i].name, M[i].lo, M[i].hi);
+                return false;
+            }
+            *(int *)(base + M[i].off) = (int)m->valuedouble;
+        } else {
+            if (!cJSON_IsString(m)) { fail_at(ctx, 3, "PostgreSQL.%s: expected a string", M[i].name); return false; }
+            char **dst = (char **)(base + M[i].off);
+            free(*dst);
+            *dst = dup_or_die(m->valuestring);
+        }
+    }
+    return true;
+}
 
 static bool parse_users(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
 {
@@ -457,6 +518,10 @@ static bool set_option(CfgCtx *ctx, const CfgOption *o, const cJSON *v, Cfg *cfg
 /* "DicomAet" -> "DICOM_AET", "HttpThreadsCount" -> "HTTP_THREADS_COUNT". */
 TESTABLE void cfg_env_name(const char *option, char *out, size_t size)
 {
+    if (!strcmp(option, "PostgreSQL")) { /* one word in Orthanc's images: ORTHANC__POSTGRESQL */
+        snprintf(out, size, "ORTHANC__POSTGRESQL");
+        return;
+    }
     size_t n = (size_t)snprintf(out, size, "ORTHANC__");
     for (size_t i = 0; option[i] && n + 2 < size; i++) {
         char c = option[i];
@@ -552,6 +617,7 @@ static void set_defaults(Cfg *cfg)
         case CFG_SPECIAL: break;
         }
     }
+    pg_defaults(&cfg->pg);
 }
 
 static const CfgOption *find_option(const char *name)
@@ -706,6 +772,8 @@ void cfg_cleanup(Cfg *cfg)
     free(cfg->dictionary);
     for (size_t i = 0; i < cfg->nuser_metadata; i++) free(cfg->user_metadata[i].name);
     free(cfg->user_metadata);
+    free(cfg->pg.host); free(cfg->pg.database); free(cfg->pg.username); free(cfg->pg.password);
+    free(cfg->pg.connection_uri);
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -50,6 +50,19 @@ typedef struct CfgUserMetadata { /* "UserMetadata": {"Name": 1024, ...} */
     int number;
 } CfgUserMetadata;
 
+typedef struct CfgPostgres {   /* "PostgreSQL": {...}, as Orthanc's PostgreSQL plugin */
+    bool enable_index;         /* EnableIndex, false: the index stays in SQLite */
+    char *host;                /* Host, "localhost" */
+    int port;                  /* Port, 5432 */
+    char *database;            /* Database, "orthanc" */
+    char *username;            /* Username, "orthanc" */
+    char *password;            /* Password, "" */
+    char *connection_uri;      /* ConnectionUri: when set, replaces the five above */
+    bool lock;                 /* Lock, true: this process alone uses the database */
+    int connections;           /* IndexConnectionsCount, 4 (Orthanc's default is 1) */
+    int retries;               /* MaximumConnectionRetries, 10 (a second apart, at start) */
+} CfgPostgres;
+
 typedef struct Cfg {
     char *name;                       /* Name, "MiniPACS" */
     char *storage_dir;                /* StorageDirectory, "OrthancStorage" */
@@ -110,6 +123,7 @@ typedef struct Cfg {
     int query_retrieve_size;          /* QueryRetrieveSize, 100 (queries kept by /queries) */
     bool dicom_modalities_in_database; /* DicomModalitiesInDatabase, false */
     char *ingest_transcoding;         /* IngestTranscoding, "" (off): transfer syntax UID */
+    CfgPostgres pg;                   /* PostgreSQL, {} */
 } Cfg;
 
 typedef struct CfgError {

@@ -2,6 +2,7 @@
  * of pending files, and deletion (rows first in one transaction, then files; the pending list
  * covers a crash between the two). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -61,6 +62,38 @@ static bool make_dir(SrvError *err, const char *path)
     return true;
 }
 
+/* Appends key='value' to a libpq connection string, quoting as libpq wants. */
+static void conninfo_add(char *out, size_t size, const char *key, const char *value)
+{
+    size_t n = strlen(out);
+    if (n + 1 >= size) return;
+    n += (size_t)snprintf(out + n, size - n, "%s%s='", n ? " " : "", key);
+    for (const char *v = value; *v && n + 3 < size; v++) {
+        if (*v == '\\' || *v == '\'') out[n++] = '\\';
+        out[n++] = *v;
+    }
+    if (n + 2 < size) { out[n++] = '\''; out[n] = '\0'; }
+}
+
+/* The libpq connection string of the "PostgreSQL" section (malloc'd). */
+static char *pg_conninfo(const CfgPostgres *pg)
+{
+    if (pg->connection_uri && *pg->connection_uri) return strdup(pg->connection_uri);
+    size_t size = 256 + strlen(pg->host) * 2 + strlen(pg->database) * 2 +
+                  strlen(pg->username) * 2 + strlen(pg->password) * 2;
+    char *out = calloc(1, size), port[16];
+    if (!out) return NULL;
+    snprintf(port, sizeof port, "%d", pg->port);
+    conninfo_add(out, size, "host", pg->host);
+    conninfo_add(out, size, "port", port);
+    conninfo_add(out, size, "dbname", pg->database);
+    conninfo_add(out, size, "user", pg->username);
+    if (*pg->password) conninfo_add(out, size, "password", pg->password);
+    conninfo_add(out, size, "application_name", "minipacs");
+    conninfo_add(out, size, "connect_timeout", "5");
+    return out;
+}
+
 bool srv_open(SrvError *err, Srv *srv)
 {
     StoError se = { 0 };
@@ -69,7 +102,21 @@ bool srv_open(SrvError *err, Srv *srv)
     srv->area = sto_area_open(&se, srv->cfg.storage_dir, srv->cfg.sync_storage);
     if (!srv->area) goto fail;
     cache_configure((size_t)srv->cfg.dicom_cache_size << 20);
-    srv->db = idx_open(&se, srv->cfg.index_dir);
+    if (srv->cfg.pg.enable_index) {
+        char *conninfo = pg_conninfo(&srv->cfg.pg);
+        if (!conninfo) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+        IdxOptions opt = { .backend = IDX_BACKEND_POSTGRESQL, .pg_conninfo = conninfo,
+                           .pg_connections = srv->cfg.pg.connections,
+                           .pg_connect_retries = srv->cfg.pg.retries + 1,
+                           .pg_lock = srv->cfg.pg.lock };
+        srv->db = idx_open_with(&se, &opt);
+        free(conninfo);
+        if (srv->db)
+            SRV_LOG_INFO("main", "index: PostgreSQL %s", srv->cfg.pg.connection_uri
+                         ? "(ConnectionUri)" : srv->cfg.pg.database);
+    } else {
+        srv->db = idx_open(&se, srv->cfg.index_dir);
+    }
     if (!srv->db) goto fail;
     if (!recover_pending(err, srv)) {
         srv_close(srv);

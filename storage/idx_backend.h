@@ -115,6 +115,7 @@ typedef struct IdxBackend {
 } IdxBackend;
 
 extern const IdxBackend idx_sqlite_backend;
+extern const IdxBackend idx_pg_backend;
 
 /* ---- helpers shared by the front and the backends (storage/index.c) ------------------- */
 

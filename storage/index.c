@@ -120,6 +120,9 @@ IdxDb *idx_open_with(StoError *err, const IdxOptions *opt)
     case IDX_BACKEND_SQLITE:
         ops = &idx_sqlite_backend;
         break;
+    case IDX_BACKEND_POSTGRESQL:
+        ops = &idx_pg_backend;
+        break;
     }
     if (!ops) {
         sto_set_err(err, STO_ERR_ARG, "unknown index backend %d", (int)opt->backend);

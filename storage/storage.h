@@ -55,6 +55,8 @@ enum {
     STO_ERR_NOMEM = 5,
     STO_ERR_ARG = 6,       /* bad argument (wrong level, malformed uuid, ...) */
     STO_ERR_CONFLICT = 7,  /* e.g. If-Match mismatch on metadata */
+    STO_ERR_UNAVAILABLE = 8, /* the index server (PostgreSQL) cannot be reached right now: try
+                                again later; nothing was written */
 };
 
 typedef struct StoError {
@@ -101,6 +103,7 @@ typedef struct IdxDb IdxDb;
 /* The backends; idx_open_with() is the one place that picks among them. */
 typedef enum IdxBackendKind {
     IDX_BACKEND_SQLITE = 0,
+    IDX_BACKEND_POSTGRESQL = 1,
 } IdxBackendKind;
 
 typedef struct IdxOptions {
@@ -109,6 +112,14 @@ typedef struct IdxOptions {
      * older). */
     const char *dir;
     int readers;     /* SQLite: read connections in the pool, 0 = the default (4) */
+    /* PostgreSQL (storage/pg/): a libpq connection string ("host=... port=... dbname=..." or
+     * a postgresql:// URI), the connections in the pool (0 = 4), how many times to try the
+     * first connection a second apart (a database still starting), and Orthanc's "Lock":
+     * true keeps an advisory lock so that no other server process opens the same database. */
+    const char *pg_conninfo;
+    int pg_connections;
+    int pg_connect_retries;
+    bool pg_lock;
 } IdxOptions;
 
 /* Opens the index described by opt: connects, creates or upgrades the schema. NULL with err

@@ -284,6 +284,7 @@ static void test_config_env_names(void)
         { "QueryRetrieveSize", "QUERY_RETRIEVE_SIZE" },
         { "DicomModalitiesInDatabase", "DICOM_MODALITIES_IN_DATABASE" },
         { "IngestTranscoding", "INGEST_TRANSCODING" },
+        { "PostgreSQL", "POSTGRESQL" },
     };
     size_t nexp = sizeof expected / sizeof expected[0], ntable = 0;
     for (size_t i = 0; cfg_option_name(i); i++) {
