@@ -66,8 +66,15 @@ static struct {
     const JobType *types[MAX_TYPES];
     int ntypes;
     uint64_t completed;
+    /* Several processes on one index (PostgreSQL): a "jobs-claim" thread takes over, every
+     * JOBS_CLAIM_INTERVAL seconds, the saved jobs of processes that died. */
+    pthread_t claim_thread;
+    bool claim_started;
+    pthread_cond_t claim_cond;
 } E = { .lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER,
         .done = PTHREAD_COND_INITIALIZER, .save_lock = PTHREAD_MUTEX_INITIALIZER };
+
+#define JOBS_CLAIM_INTERVAL 2
 
 static const char *const state_names[] = { "Pending", "Running", "Success", "Failure", "Paused",
                                            "Retry" };
@@ -383,10 +390,12 @@ static void append(Job *j)
     *p = j;
 }
 
-/* idx_jobs_load callback: rebuilds one saved job. */
+static void *claimer(void *arg);
+
+/* idx_jobs_load / idx_jobs_claim callback: rebuilds one saved job. ctx non-NULL: the
+ * workers are running, so the job is added under the engine lock and they are woken. */
 static void restore_one(void *ctx, const char *id, const char *json)
 {
-    (void)ctx;
     cJSON *o = cJSON_Parse(json);
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "Type");
     const JobType *t = NULL;
@@ -416,6 +425,7 @@ static void restore_one(void *ctx, const char *id, const char *json)
     j->created = parse_time(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "CreationTime")));
     j->runtime = cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, "EffectiveRuntime")) ? v->valuedouble : 0;
     int st = state_from_name(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "State")));
+    if (ctx) pthread_mutex_lock(&E.lock);
     if (is_final(st)) {
         j->state = st;
         j->completed = parse_time(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "CompletionTime")));
@@ -429,7 +439,12 @@ static void restore_one(void *ctx, const char *id, const char *json)
     }
     j->seq = ++E.seq;
     append(j);
-    SRV_LOG_INFO("jobs", "restored job %s (%s) as %s", j->id, t->name, jobs_state_name(j->state));
+    if (ctx) {
+        pthread_cond_broadcast(&E.work);
+        pthread_mutex_unlock(&E.lock);
+    }
+    SRV_LOG_INFO("jobs", "%s job %s (%s) as %s", ctx ? "took over the orphaned" : "restored",
+                 id, t->name, jobs_state_name(st == JOB_PAUSED || is_final(st) ? st : JOB_PENDING));
     cJSON_Delete(o);
 }
 
@@ -454,6 +469,17 @@ bool jobs_start(SrvError *err, Srv *srv)
     }
     E.nthreads = n;
     E.started = true;
+    if (srv->cfg.save_jobs && idx_shared(srv->db)) {
+        pthread_condattr_t attr;
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&E.claim_cond, &attr);
+        pthread_condattr_destroy(&attr);
+        if (pthread_create(&E.claim_thread, NULL, claimer, NULL) == 0)
+            E.claim_started = true;
+        else
+            pthread_cond_destroy(&E.claim_cond);
+    }
     pthread_mutex_lock(&E.lock);
     char dropped[16][JOB_ID_LEN];
     size_t nd = trim_history(dropped, 16);
@@ -462,13 +488,44 @@ bool jobs_start(SrvError *err, Srv *srv)
     return true;
 }
 
+/* The "jobs-claim" thread: sleeps JOBS_CLAIM_INTERVAL seconds on a monotonic condition,
+ * then claims the saved jobs of dead processes (idx_jobs_claim). Started only when the index
+ * is shared (several processes). */
+static void *claimer(void *arg)
+{
+    (void)arg;
+    srv_thread_name("jobs-claim");
+    pthread_mutex_lock(&E.lock);
+    while (!E.stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += JOBS_CLAIM_INTERVAL;
+        while (!E.stopping && pthread_cond_timedwait(&E.claim_cond, &E.lock, &ts) == 0)
+            ;
+        if (E.stopping) break;
+        pthread_mutex_unlock(&E.lock);
+        StoError se = { 0 };
+        if (!idx_jobs_claim(&se, E.srv->db, restore_one, &E))
+            SRV_LOG_WARN("jobs", "cannot claim orphaned jobs: %s", se.message);
+        pthread_mutex_lock(&E.lock);
+    }
+    pthread_mutex_unlock(&E.lock);
+    return NULL;
+}
+
 void jobs_stop(void)
 {
     pthread_mutex_lock(&E.lock);
     E.stopping = true;
     pthread_cond_broadcast(&E.work);
     pthread_cond_broadcast(&E.done);
+    if (E.claim_started) pthread_cond_signal(&E.claim_cond);
     pthread_mutex_unlock(&E.lock);
+    if (E.claim_started) {
+        pthread_join(E.claim_thread, NULL);
+        pthread_cond_destroy(&E.claim_cond);
+        E.claim_started = false;
+    }
     for (int i = 0; i < E.nthreads; i++) pthread_join(E.threads[i], NULL);
     free(E.threads);
     E.threads = NULL;

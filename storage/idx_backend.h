@@ -112,6 +112,10 @@ typedef struct IdxBackend {
     bool (*job_save)(StoError *err, void *be, const char *job_id, const char *json);
     bool (*job_delete)(StoError *err, void *be, const char *job_id);
     bool (*jobs_load)(StoError *err, void *be, char ***rows, size_t *n);
+    /* Several processes (shared): the saved jobs whose process is gone, now claimed by this
+     * one, in jobs_load's format. NULL for a backend only one process uses. */
+    bool (*jobs_claim)(StoError *err, void *be, char ***rows, size_t *n);
+    bool shared;  /* several server processes may use one index at once */
 } IdxBackend;
 
 extern const IdxBackend idx_sqlite_backend;

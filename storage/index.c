@@ -641,3 +641,28 @@ bool idx_jobs_load(StoError *err, IdxDb *db,
     idx_strings_free(rows, n);
     return true;
 }
+
+bool idx_jobs_claim(StoError *err, IdxDb *db,
+                   void (*fn)(void *ctx, const char *id, const char *json), void *ctx)
+{
+    char **rows = NULL;
+    size_t n = 0;
+    if (!check_db(err, db))
+        return false;
+    if (!db->ops->jobs_claim)
+        return true; /* one process per index: nobody else's jobs to take over */
+    if (!db->ops->jobs_claim(err, db->be, &rows, &n))
+        return false;
+    /* The backend has let go of its connection: fn may call back into the index. */
+    if (fn) {
+        for (size_t i = 0; i + 1 < n; i += 2)
+            fn(ctx, rows[i], rows[i + 1]);
+    }
+    idx_strings_free(rows, n);
+    return true;
+}
+
+bool idx_shared(const IdxDb *db)
+{
+    return db && db->ops->shared;
+}

@@ -352,6 +352,14 @@ bool idx_job_delete(StoError *err, IdxDb *db, const char *job_id); /* absent: tr
  * existing ID again updates its text, keeps its place). fn runs with no index lock held. */
 bool idx_jobs_load(StoError *err, IdxDb *db,
                    void (*fn)(void *ctx, const char *id, const char *json), void *ctx);
+/* Several processes on one index (PostgreSQL): claims the saved jobs of processes that are
+ * gone, each by exactly one live process, and calls fn for each as idx_jobs_load does (the
+ * caller restores them). An index that only one process uses (SQLite) has none: true, no
+ * call. The jobs engine calls it every few seconds when idx_shared(). */
+bool idx_jobs_claim(StoError *err, IdxDb *db,
+                    void (*fn)(void *ctx, const char *id, const char *json), void *ctx);
+/* True when several server processes may share this index (its backend coordinates them). */
+bool idx_shared(const IdxDb *db);
 
 /* Database schema version reported by /system ("DatabaseVersion"): Orthanc 1.10's value,
  * which clients compare against. It is not the layout revision of our backends (idx_info). */

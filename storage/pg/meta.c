@@ -343,10 +343,17 @@ bool pg_oldest_patient(StoError *err, void *be, const char *exclude_id, char out
 
 /* ---- saved jobs ------------------------------------------------------------------------- */
 
+static bool job_save_once(StoError *err, PgConn *c, void *ctx)
+{
+    const char **v = ctx;
+    const char *p[3] = {v[0], v[1], c->owner->owner_text};
+    return pg_do(err, c, P_JOB_SAVE, 3, p);
+}
+
 bool pg_job_save(StoError *err, void *be, const char *job_id, const char *json)
 {
-    TwoCtx t = {P_JOB_SAVE, job_id, json};
-    return pg_tx(err, be, false, two_once, &t);
+    const char *v[2] = {job_id, json};
+    return pg_tx(err, be, false, job_save_once, v);
 }
 
 bool pg_job_delete(StoError *err, void *be, const char *job_id)
@@ -363,7 +370,8 @@ typedef struct JobsCtx {
 static bool jobs_once(StoError *err, PgConn *c, void *ctx)
 {
     JobsCtx *j = ctx;
-    PGresult *r = pg_run(err, c, P_JOBS_LOAD, 0, NULL);
+    const char *p[1] = {c->owner->owner_text};
+    PGresult *r = pg_run(err, c, P_JOBS_LOAD, 1, p);
     if (!r)
         return false;
     int rows = PQntuples(r);

@@ -10,6 +10,14 @@
 #include <time.h>
 #include <unistd.h>
 
+/* True while the process that wrote `col` (an owner key) is alive: it holds its advisory
+ * lock (7420, owner) on a connection of its own for its whole life; the lock goes when the
+ * process dies (PostgreSQL sees its connection close). */
+#define OWNER_ALIVE(col) \
+    "EXISTS(SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = 7420" \
+    " AND l.objsubid = 2 AND l.objid::bigint = " col " AND l.granted" \
+    " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
+
 /* Parameters are $1..$n, all sent as text. Every comparison of tag values uses the "C"
  * collation, so ranges and ordering are byte order whatever the database's locale (as
  * SQLite's). */
@@ -75,11 +83,7 @@ static const char *const SQL[P_COUNT] = {
                            " ON CONFLICT DO NOTHING",
     [P_PENDING_DEL] = "DELETE FROM pending WHERE uuid = $1",
     [P_PENDING_LIST] = "SELECT p.uuid, EXISTS(SELECT 1 FROM attachments a WHERE a.uuid = p.uuid)"
-                       " FROM pending p WHERE NOT EXISTS(SELECT 1 FROM pg_locks l"
-                       " WHERE l.locktype = 'advisory' AND l.classid = 7420"
-                       " AND l.objsubid = 2 AND l.objid::bigint = p.owner AND l.granted"
-                       " AND l.database = (SELECT oid FROM pg_database"
-                       " WHERE datname = current_database()))",
+                       " FROM pending p WHERE NOT " OWNER_ALIVE("p.owner"),
     [P_SET_METAS] = "INSERT INTO metadata(internal_id, name, value)"
                     " SELECT i, n, v FROM unnest($1::bigint[], $2::text[], $3::text[]) AS x(i, n, v)"
                     " ON CONFLICT (internal_id, name) DO UPDATE SET value = excluded.value",
@@ -115,10 +119,16 @@ static const char *const SQL[P_COUNT] = {
                          " AND NOT EXISTS (SELECT 1 FROM protected p"
                          " WHERE p.internal_id = r.internal_id)"
                          " ORDER BY m.value COLLATE \"C\" NULLS FIRST, r.internal_id LIMIT 1",
-    [P_JOB_SAVE] = "INSERT INTO jobs(id, json) VALUES($1, $2)"
-                   " ON CONFLICT (id) DO UPDATE SET json = excluded.json",
+    /* A saved job belongs to the process that saved it last. */
+    [P_JOB_SAVE] = "INSERT INTO jobs(id, json, owner) VALUES($1, $2, $3)"
+                   " ON CONFLICT (id) DO UPDATE SET json = excluded.json, owner = excluded.owner",
     [P_JOB_DELETE] = "DELETE FROM jobs WHERE id = $1",
-    [P_JOBS_LOAD] = "SELECT id, json FROM jobs ORDER BY ordering",
+    /* Claims the jobs of processes that are gone (or of none): each such job is taken by
+     * exactly one live process (row locks, SKIP LOCKED), in the order they were saved. */
+    [P_JOBS_LOAD] = "WITH c AS (UPDATE jobs SET owner = $1 WHERE id IN ("
+                    "  SELECT id FROM jobs j WHERE j.owner <> $1 AND NOT " OWNER_ALIVE("j.owner")
+                    "  FOR UPDATE SKIP LOCKED) RETURNING id, json, ordering)"
+                    " SELECT id, json FROM c ORDER BY ordering",
 };
 
 /* ---- schema ------------------------------------------------------------------------------ */
@@ -173,6 +183,7 @@ static const PgSchemaStep STEPS[] = {
         "CREATE TABLE jobs("
         "  id TEXT PRIMARY KEY,"
         "  json TEXT NOT NULL,"
+        "  owner BIGINT NOT NULL DEFAULT 0,"
         "  ordering BIGSERIAL);"},
 };
 #define NSTEPS (sizeof STEPS / sizeof STEPS[0])
@@ -655,4 +666,6 @@ const IdxBackend idx_pg_backend = {
     .job_save = pg_job_save,
     .job_delete = pg_job_delete,
     .jobs_load = pg_jobs_load,
+    .jobs_claim = pg_jobs_load, /* the same claim: at start and every few seconds after */
+    .shared = true,
 };

@@ -9,7 +9,7 @@ $PY "$MP_SRC/tests/tools/gen_study.py" "$T/in" 5 --size 32 >/dev/null
 
 run_traced() {  # run_traced SYNC -> number of fsyncs of storage files, and renames checked
   local sync=$1
-  rm -rf "$T/db"; rm -f "$T/strace.out"
+  reset_store; rm -f "$T/strace.out"
   write_config
   sed -i "s/\"SyncStorageArea\": false,/\"SyncStorageArea\": $sync,/" "$T/Orthanc.json"
   strace -f -y -qq -e trace=fsync,fdatasync,rename,renameat,renameat2 -o "$T/strace.out" \

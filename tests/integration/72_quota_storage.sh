@@ -54,7 +54,7 @@ pass "MaximumPatientCount + Recycle: oldest unprotected patient recycled, protec
 stop_server
 
 # ---- MaximumStorageSize 1 MB, Reject ----
-rm -rf "$T/db"
+reset_store
 $PY "$MP_SRC/tests/tools/gen_study.py" "$T/big" 12 --patient BIG --seed 9 --size 256 >/dev/null  # ~130 KB each
 write_config '"MaximumStorageSize": 1, "MaximumStorageMode": "Reject"'
 start_server
@@ -79,7 +79,7 @@ pass "MaximumStorageSize + Reject: $ok stored, $rejected refused with 507, 0xA70
 stop_server
 
 # ---- MaximumStorageSize 1 MB, Recycle: the store never exceeds it ----
-rm -rf "$T/db"
+reset_store
 write_config '"MaximumStorageSize": 1'
 start_server
 for p in 1 2 3 4 5 6; do

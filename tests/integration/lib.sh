@@ -37,6 +37,14 @@ pg_config() {
   [ "$INDEX_BACKEND" = postgresql ] || return 0
   printf '"PostgreSQL": {"EnableIndex": true, "Host": "127.0.0.1", "Port": %s, "Database": "%s", "Username": "postgres", "Password": "", "Lock": false},' "$PG_PORT" "$PG_DB"
 }
+# reset_store: an empty store again (files and index), whichever the backend.
+reset_store() {
+  rm -rf "$T/db"
+  if [ "$INDEX_BACKEND" = postgresql ]; then
+    "$MP_SRC/tests/tools/pg.sh" psql "$MP_PG_DIR" -d postgres -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null
+    "$MP_SRC/tests/tools/pg.sh" createdb "$MP_PG_DIR" "$PG_DB"
+  fi
+}
 # index_sql SQL: runs SQL on the index of this scenario, whichever the backend (tests that
 # prepare or inspect rows, e.g. pending uuids). Output: one row per line, '|' between columns.
 index_sql() {
@@ -96,6 +104,8 @@ kill9_server() {
 
 on_exit() {
   local rc=$?
+  # A scenario with more to stop (a second server, its own PostgreSQL) defines cleanup_hook.
+  if declare -F cleanup_hook >/dev/null; then cleanup_hook || true; fi
   stop_server
   # Under ASan/UBSan (MINIPACS_SANITIZE) or TSan (MINIPACS_TSAN) a report in the server's log
   # fails the scenario, even when every request was answered (a leak is only reported at exit).

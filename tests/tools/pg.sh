@@ -20,7 +20,8 @@ start)
   dir=$2
   [ -n "$BIN" ] || { echo "pg.sh: PostgreSQL server binaries not installed" >&2; exit 2; }
   mkdir -p "$dir"
-  [ "$(id -u)" = 0 ] && chown postgres: "$dir"
+  # the postgres user must reach it: a test's private temp folder (mode 700) gets o+x
+  [ "$(id -u)" = 0 ] && { chown postgres: "$dir"; chmod o+x "$(dirname "$dir")"; }
   chmod 700 "$dir"
   as_pg "$BIN/initdb" -D "$dir/data" -A trust -U postgres --no-sync -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; exit 1; }

@@ -12,7 +12,10 @@
 source "$(dirname "$0")/lib.sh"
 "$MP_SRC/tests/tools/pg.sh" available || fail "PostgreSQL server binaries missing (scripts/deps.sh installs postgresql)"
 PGD="$T/pgcluster"
-trap '"$MP_SRC/tests/tools/pg.sh" stop "$PGD" >/dev/null 2>&1 || true; [ -n "${PID_B:-}" ] && kill -9 $PID_B 2>/dev/null; on_exit' EXIT
+cleanup_hook() {
+  [ -n "${PID_B:-}" ] && kill -9 "$PID_B" 2>/dev/null
+  "$MP_SRC/tests/tools/pg.sh" stop "$PGD" >/dev/null 2>&1 || true
+}
 PGPORT=$("$MP_SRC/tests/tools/pg.sh" start "$PGD")
 "$MP_SRC/tests/tools/pg.sh" createdb "$PGD" shared
 PG_SECTION="\"PostgreSQL\": {\"EnableIndex\": true, \"Host\": \"127.0.0.1\", \"Port\": $PGPORT, \"Database\": \"shared\", \"Username\": \"postgres\", \"Lock\": false, \"IndexConnectionsCount\": 4}"
