@@ -190,6 +190,49 @@ PY
   fi
   [ $rc = 0 ] && echo "ok: compose files validate; 400m / 300m, ports, named volume, read-only config, restart"
 
+  # Scale-out: PostgreSQL with its volume, two server processes on ONE storage volume with the
+  # PostgreSQL index enabled and "Lock": false in their (read-only) configuration, a load
+  # balancer publishing 8042 and 4242.
+  local p=docker/docker-compose.postgresql.yml
+  if ! MINIPACS_PASSWORD=check POSTGRES_PASSWORD=check docker-compose -f $p config > "$TMP/pg.yml" 2> "$TMP/compose.err"; then
+    echo "FAIL: docker-compose config $p:"; cat "$TMP/compose.err"; return 1
+  fi
+  $PY - "$TMP/pg.yml" <<'PY' || rc=1
+import json, os, re, sys, yaml
+doc = yaml.safe_load(open(sys.argv[1])); svcs = doc.get("services") or {}; bad = []
+def need(c, m):
+    if not c: bad.append(m)
+pg = svcs.get("postgres") or {}
+need(str(pg.get("image", "")).startswith("postgres:"), "scale-out: a postgres service is needed")
+need(any(str(v.get("target") if isinstance(v, dict) else v.split(":")[1]) == "/var/lib/postgresql/data" for v in pg.get("volumes") or []),
+     "scale-out: postgres must keep its data in a volume")
+servers = {n: s for n, s in svcs.items() if str(s.get("image", "")).startswith("minipacs")}
+need(len(servers) >= 2, "scale-out: at least two minipacs processes (found %s)" % sorted(servers))
+storage = set()
+for n, s in servers.items():
+    m = {}
+    for v in s.get("volumes") or []:
+        if isinstance(v, dict):
+            m[v["target"]] = v
+        else:
+            m[v.split(":")[1]] = {"source": v.split(":")[0]}
+    storage.add((m.get("/var/lib/orthanc/db") or {}).get("source"))
+    cfg = (m.get("/etc/orthanc/orthanc.json") or {}).get("source", "")
+    need(os.path.isfile(cfg), "scale-out: %s: configuration %s missing" % (n, cfg))
+    if os.path.isfile(cfg):
+        text = re.sub(r"^\s*//.*$", "", open(cfg).read(), flags=re.M)
+        pgc = json.loads(text).get("PostgreSQL") or {}
+        need(pgc.get("EnableIndex") is True and pgc.get("Lock") is False,
+             "scale-out: %s must enable the PostgreSQL index with Lock false" % n)
+need(len(storage) == 1 and None not in storage, "scale-out: the processes must share one storage volume (found %s)" % storage)
+lb = [s for n, s in svcs.items() if n not in servers and n != "postgres"]
+ports = {str(p.get("target")) for s in lb for p in s.get("ports") or [] if isinstance(p, dict)}
+need({"8042", "4242"} <= ports, "scale-out: a load balancer must publish 8042 and 4242 (found %s)" % sorted(ports))
+for m in bad: print("FAIL: " + m)
+sys.exit(1 if bad else 0)
+PY
+  [ $rc = 0 ] && echo "ok: scale-out compose file: postgres with a volume, two processes on one storage volume, a load balancer"
+
   # Every ORTHANC__ name written in docker/ must be a real top-level option: option names are
   # read from Orthanc.json.example when it exists, else from server/config.h's field comments.
   $PY - "$SRC" <<'PY' || rc=1

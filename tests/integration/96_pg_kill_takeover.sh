@@ -33,17 +33,19 @@ S=$(curl -sf "$URL_A/studies" | json 'j[0]')
 # The load: other patients, split across A and B.
 $PY "$MP_SRC/tests/tools/gen_study.py" "$T/rest" 160 --size 32 --patient RESTPAT --seed 4 >/dev/null
 $PY "$MP_SRC/tests/tools/gen_study.py" "$T/dimse" 80 --size 32 --patient DIMSEPAT --seed 5 >/dev/null
-rest=( "$T"/rest/*.dcm ); dimse=( "$T"/dimse/*.dcm )
+rest=( "$T"/rest/*.dcm ); dimse=( "$T"/dimse/*.dcm ); loaders=()
 for k in 0 1 2 3 4 5 6 7; do
   url=$URL_A; [ $((k % 2)) = 1 ] && url=$URL_B
   ( for ((i = k; i < ${#rest[@]}; i += 8)); do
       curl -s -o /dev/null -w '%{http_code} %{url_effective}\n' -X POST --data-binary @"${rest[$i]}" "$url/instances" || true
     done > "$T/up.$k" ) &
+  loaders+=($!)
 done
 for k in 0 1 2 3; do
   port=$DICOM_PORT; [ $((k % 2)) = 1 ] && port=$DICOM_B
   chunk=(); for ((i = k; i < ${#dimse[@]}; i += 4)); do chunk+=("${dimse[$i]}"); done
   ( storescu -aec ORTHANC 127.0.0.1 "$port" "${chunk[@]}" > "$T/scu.$k" 2>&1 || true ) &
+  loaders+=($!)
 done
 
 J=$(curl -sf -X POST "$URL_A/studies/$S/anonymize" -d '{"Asynchronous": true}' | json 'j["ID"]')
@@ -54,7 +56,7 @@ done
 kill9_server
 echo "A killed -9 with its job at '$p'"
 # B keeps serving during the load and after.
-wait
+wait "${loaders[@]}" 2>/dev/null || true
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL_B/system")" = 200 ] || fail "B stopped serving"
 for _ in $(seq 1 600); do
   st=$(curl -sf "$URL_B/jobs/$J" 2>/dev/null | json 'j["State"]' 2>/dev/null || echo none)
