@@ -53,47 +53,10 @@ namespace mp {
 
 /* ---- tags by name ------------------------------------------------------------------------ */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-static bool parse_hex(const char *s, size_t n, uint32_t *out)
-{
-    uint32_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        int h = hexval(s[i]);
-        if (h < 0) return false;
-        v = v << 4 | (uint32_t)h;
-    }
-    *out = v;
-    return true;
-}
-
 extern "C" bool dcm_tag_parse(const char *text, uint32_t *tag)
 {
     try {
-        if (!text || !tag) return false;
-        size_t n = strlen(text);
-        uint32_t g, e;
-        if (n == 9 && (text[4] == ',' || text[4] == '-') && parse_hex(text, 4, &g) &&
-            parse_hex(text + 5, 4, &e)) {
-            *tag = g << 16 | e;
-            return true;
-        }
-        if (n == 8 && parse_hex(text, 8, &g)) {
-            *tag = g;
-            return true;
-        }
-        DcmTag t;
-        if (DcmTag::findTagFromName(text, t).good()) {
-            *tag = (uint32_t)t.getGTag() << 16 | t.getETag();
-            return true;
-        }
-        return false;
+        return dcm_int_tag_resolve(text, tag, nullptr);
     } catch (...) {
         return false;
     }

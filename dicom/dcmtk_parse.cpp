@@ -1403,6 +1403,10 @@ extern "C" bool dcm_dictionary_add(DcmError *err, uint32_t tag, const char *vr, 
         Uint16 g = (Uint16)(tag >> 16), e = (Uint16)(tag & 0xFFFF);
         if (private_creator && !*private_creator)
             private_creator = nullptr;
+        /* the name resolves to the data element as declared (gggg,10ee), not to the
+         * dictionary's low-byte key (dcmtk_value.cpp) */
+        if (private_creator && (g & 1))
+            dcm_int_private_name_add(name, tag, private_creator);
         /* private tags are matched on their low byte within the creator's block */
         if (private_creator && (g & 1) && e > 0x00FF)
             e &= 0x00FF;

@@ -57,6 +57,11 @@ void dcm_set_log_fn(DcmLogFn fn);
 bool dcm_dictionary_add(DcmError *err, uint32_t tag, const char *vr, const char *name,
                         int min_multiplicity, int max_multiplicity, const char *private_creator);
 
+/* The private creator used for private tags given by number ("gggg,10ee") when a request does
+ * not name one (Orthanc's DefaultPrivateCreator option; "" or NULL: none). Call before threads
+ * start. */
+void dcm_set_default_private_creator(const char *creator);
+
 /* Character set of files without SpecificCharacterSet, by Orthanc's DefaultEncoding name:
  * "Latin1" (the default), "Utf8", "Ascii", "Latin2".."Latin5", "Cyrillic", "Windows1251",
  * "Arabic", "Greek", "Hebrew", "Thai", "Japanese", "Chinese", "JapaneseKanji", "Korean",
@@ -201,16 +206,21 @@ bool dcm_write(DcmError *err, DcmObject *obj, const char *transfer_syntax, void 
                size_t *len);
 
 /* ---- Modify / anonymize (dicom/dcmtk_modify.cpp) -------------------------------------------
- * A DcmModifySpec says what to do to a dataset: the PS3.15-2023b Table E.1-1 basic profile
- * (anonymization; the table is generated at build time from the CSV in dicom/data/), tags to keep,
- * remove or replace, private tags, and which UIDs to remap. dcm_modify() applies it in place to
- * a FULL-parsed object (dcm_parse flags 0); dcm_write() then gives the new file.
- * Profile actions: X remove, Z empty, D dummy value of the VR (DA 19000101, TM 000000, DT
- * 19000101000000, AS 000Y, DS/IS 0, text "ANONYMIZED", binary and sequences emptied), U new UID
- * through the spec's UID function, S (reference sequences) kept and walked; tags not in the
- * table are kept. The profile applies at every nesting level; private tags (odd groups) are
- * removed at every level unless kept. Keep wins over the profile and private removal.
- * Remove and Replace apply at top level; Replace inserts a missing tag.
+ * A DcmModifySpec says what to do to a dataset: the PS3.15 Table E.1-1 basic profile of an
+ * edition (anonymization; the tables are generated at build time from the CSVs in dicom/data/),
+ * tags or paths to keep, remove or replace, private tags, and which UIDs to remap. dcm_modify()
+ * applies it in place to a FULL-parsed object (dcm_parse flags 0); dcm_write() then gives the
+ * new file.
+ * Profile actions, as Orthanc applies them: X remove; Z and D empty the element (inside a
+ * sequence, an element that is not text is removed instead); U new UID through the spec's UID
+ * function; S (reference sequences) kept and walked; tags not in the table are kept. The
+ * profile applies at every nesting level; private tags (odd groups) are removed at every level
+ * unless kept. Keep wins over the profile and private removal; a kept sequence is not walked.
+ * Paths: "Tag", "Seq[i].Tag", "Seq[*].Tag", nested; each tag a name (private names of the
+ * Dictionary option too), "gggg,eeee", "ggggeeee" or "(gggg,eeee)". Remove and Replace apply at
+ * their path after the profile; Replace inserts a missing tag (in an existing item); a path
+ * whose sequence or item is absent does nothing. Top-level UIDs that are replaced (and in an
+ * anonymization, mapped) are rewritten where sequences reference the old value.
  * A spec is read-only once built and may be shared by threads (its UID function must be
  * thread-safe). */
 typedef struct DcmModifySpec DcmModifySpec;
@@ -219,24 +229,38 @@ typedef struct DcmModifySpec DcmModifySpec;
  * life. out: at most 64 characters + NUL. Called concurrently from several threads. */
 typedef void (*DcmUidFn)(void *ctx, const char *old_uid, char out[65]);
 
-/* Tag names in options are resolved with dcm_tag_parse() (above). */
-
-/* anonymize: start from the basic profile; else from "keep everything". uid_fn/ctx: used by
- * the profile's U action and by dcm_modify_spec_remap tags (NULL: UIDs left as they are). */
+/* anonymize: start from the basic profile (edition 2023b unless dcm_modify_spec_edition); else
+ * from "keep everything". uid_fn/ctx: used by the profile's U action and by
+ * dcm_modify_spec_remap tags (NULL: UIDs left as they are). The private creator starts as
+ * DefaultPrivateCreator (dcm_set_default_private_creator). */
 DcmModifySpec *dcm_modify_spec_new(DcmError *err, bool anonymize, DcmUidFn uid_fn, void *ctx);
 void dcm_modify_spec_free(DcmModifySpec *spec); /* NULL is fine */
+/* The profile edition: "2008", "2017c", "2021b", "2023b". DCM_ERR_ARG for another. */
+bool dcm_modify_spec_edition(DcmError *err, DcmModifySpec *spec, const char *edition);
+/* The private creator for private tags given by number (Orthanc's PrivateCreator option). A
+ * private tag given by a Dictionary name uses the creator declared with it. */
+void dcm_modify_spec_private_creator(DcmModifySpec *spec, const char *creator);
 bool dcm_modify_spec_keep(DcmError *err, DcmModifySpec *spec, uint32_t tag);
 bool dcm_modify_spec_remove(DcmError *err, DcmModifySpec *spec, uint32_t tag);
-/* value: UTF-8 text. DCM_ERR_ARG if the tag is unknown to the dictionary or not of a text or
- * number VR (sequences and binary VRs cannot be replaced). A non-ASCII value makes
+/* By path (see above). *top (may be NULL): the tag when the path is one top-level tag, else 0.
+ * DCM_ERR_ARG for a bad path or an unknown tag. */
+bool dcm_modify_spec_keep_path(DcmError *err, DcmModifySpec *spec, const char *path, uint32_t *top);
+bool dcm_modify_spec_remove_path(DcmError *err, DcmModifySpec *spec, const char *path, uint32_t *top);
+/* value: UTF-8 text, written with the tag's VR (private tags: the private dictionary's VR for
+ * the creator, else UN, whose value is the text's bytes padded with NUL; AT: "gggg,eeee" or
+ * names joined by '\\'). DCM_ERR_ARG if the value does not fit the VR. A non-ASCII value makes
  * dcm_modify() convert the dataset to UTF-8 (SpecificCharacterSet ISO_IR 192) first. */
 bool dcm_modify_spec_replace(DcmError *err, DcmModifySpec *spec, uint32_t tag, const char *value);
+/* Replace at a path with a JSON value: a string, a number, null (empty), or an array of
+ * objects (a sequence; each object's keys are tags as above). The value is copied. */
+bool dcm_modify_spec_replace_json(DcmError *err, DcmModifySpec *spec, const char *path,
+                                  const cJSON *value, uint32_t *top);
 /* Top-level UI tag to remap with uid_fn (modify: Study/Series/SOP Instance UIDs by level). */
 bool dcm_modify_spec_remap(DcmError *err, DcmModifySpec *spec, uint32_t tag);
 /* keep: keep private tags (anonymize removes them by default); for modify, remove=true removes
  * them. */
 void dcm_modify_spec_private(DcmModifySpec *spec, bool keep);
-/* true if the spec keeps / removes / replaces that tag explicitly. */
+/* true if the spec keeps / removes / replaces that top-level tag explicitly. */
 bool dcm_modify_spec_touches(const DcmModifySpec *spec, uint32_t tag);
 
 /* Applies spec to obj (parsed with flags 0), in place. DCM_ERR_ARG for a header-only object. */
@@ -245,8 +269,9 @@ bool dcm_modify(DcmError *err, DcmObject *obj, const DcmModifySpec *spec);
 bool dcm_object_clone(DcmError *err, const DcmObject *obj, DcmObject **out);
 
 /* For tests: the profile action for a top-level tag ('X', 'Z', 'D', 'U', 'S', or 'K' when the
- * table does not list it). */
+ * table does not list it), in the default edition (2023b) or the one named ('?': unknown). */
 char dcm_profile_action(uint32_t tag);
+char dcm_profile_action_ex(const char *edition, uint32_t tag);
 
 /* ---- DIMSE listener (dicom/dcmtk_scp.cpp) -------------------------------------------------
  * A DICOM listener with DCMTK's dcmnet: Verification (C-ECHO) and every storage SOP class DCMTK

@@ -16,6 +16,7 @@
 #include "dcmtk/config/osconfig.h" /* first, as DCMTK requires */
 #include "dcmtk/dcmdata/dcfilefo.h"
 #include "dcmtk/dcmdata/dcelem.h"
+#include "dcmtk/dcmdata/dcitem.h"
 
 #include <cstdarg>
 #include <memory>
@@ -67,6 +68,40 @@ std::string dcm_int_to_utf8(const std::string &charset, const char *s, size_t n,
 
 /* Registers DCMTK's decoders and encoders (RLE, JPEG, JPEG-LS) once; dcm_global_init calls it. */
 void dcm_int_image_init();
+
+/* ---- tags, paths and values (dcmtk_value.cpp) ---- */
+
+/* Records a private name of the "Dictionary" option with its full tag (gggg,10ee as declared)
+ * and creator, so that names resolve to the data element, not the creator slot. Before threads
+ * start. */
+void dcm_int_private_name_add(const char *name, uint32_t tag, const char *creator);
+/* DefaultPrivateCreator ("" when not set). */
+const std::string &dcm_int_default_creator();
+/* A tag from a name (public or private), "gggg,eeee", "gggg-eeee", "ggggeeee" or "(gggg,eeee)".
+ * creator (may be NULL): the private creator of a private name, else cleared. */
+bool dcm_int_tag_resolve(const char *text, uint32_t *tag, std::string *creator);
+/* The VR to write a tag with (see dcmtk_value.cpp): UN when unknown. */
+DcmEVR dcm_int_vr_for(uint32_t tag, const std::string &creator);
+
+/* Thrown by the builders below for a bad value (the caller turns it into DCM_ERR_ARG). */
+struct DcmValueError {
+    std::string msg;
+};
+/* A new element for tag from a JSON value (string, number, null, or array of objects for a
+ * sequence); creator: for private tags. Caller owns the result. Throws DcmValueError. */
+DcmElement *dcm_int_element_from_json(uint32_t tag, const std::string &creator, const cJSON *v);
+/* Inserts (replacing) every member of the JSON object tags into item. Throws DcmValueError. */
+void dcm_int_fill_item(DcmItem *item, const cJSON *tags, const std::string &creator);
+
+/* One step of a tag path: the tag, and for a sequence the item index. */
+enum : long { DCM_PATH_NO_INDEX = -2, DCM_PATH_ANY = -1 };
+struct DcmPathStep {
+    uint32_t tag = 0;
+    std::string creator; /* of a private name */
+    long index = DCM_PATH_NO_INDEX;
+};
+/* "Seq[0].Sub[*].Tag" -> steps; false with error set on a bad path or an unknown tag. */
+bool dcm_int_path_parse(const char *text, std::vector<DcmPathStep> &out, std::string &error);
 
 } // namespace mp
 

@@ -97,6 +97,7 @@ static const CfgOption options[] = {
     { "OverwriteInstances", CFG_BOOL, OFF(overwrite_instances), 0, NULL, 0, 1, NULL },
     { "StableAge", CFG_INT, OFF(stable_age), 60, NULL, 0, 86400 * 365, NULL },
     { "DefaultEncoding", CFG_STRING, OFF(default_encoding), 0, "Latin1", 0, 0, NULL },
+    { "DefaultPrivateCreator", CFG_STRING, OFF(default_private_creator), 0, "", 0, 0, NULL },
     { "Dictionary", CFG_SPECIAL, 0, 0, NULL, 0, 0, parse_dictionary },
     { "PostgreSQL", CFG_SPECIAL, 0, 0, NULL, 0, 0, parse_postgresql },
     { "UserMetadata", CFG_SPECIAL, 0, 0, NULL, 0, 0, parse_user_metadata },

@@ -104,6 +104,7 @@ typedef struct Cfg {
     bool overwrite_instances;         /* OverwriteInstances, false */
     int stable_age;                   /* StableAge, 60 (s) */
     char *default_encoding;           /* DefaultEncoding, "Latin1" */
+    char *default_private_creator;    /* DefaultPrivateCreator, "" */
     CfgDictEntry *dictionary;         /* Dictionary, {} */
     size_t ndictionary;
     CfgUserMetadata *user_metadata;   /* UserMetadata, {} */

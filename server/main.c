@@ -94,6 +94,7 @@ int main(int argc, char **argv)
                                 d->max_multiplicity, d->private_creator))
             SRV_LOG_WARN("main", "Dictionary entry %s: %s", d->name, de.message);
     }
+    dcm_set_default_private_creator(srv.cfg.default_private_creator);
     if (srv.cfg.default_encoding && !dcm_set_default_encoding(&de, srv.cfg.default_encoding))
         SRV_LOG_WARN("main", "DefaultEncoding: %s (keeping Latin1)", de.message);
     if (!srv_open(&err, &srv)) {

@@ -59,6 +59,9 @@ struct ModifyRequest {
     cJSON *options;            /* the body as given (saved with the job) */
     bool async, keep_source, force, keep_private, remove_private;
     int priority;
+    int uid_level;             /* new UIDs from this level down: the request's level, or higher
+                                  when an identifier above it is replaced */
+    char edition[8];           /* DicomVersion */
     char key[33];              /* random hex: the UID hash key */
     char transcode[65];        /* "Transcode": transfer syntax of the new files ("": kept) */
     DcmModifySpec *spec;
@@ -232,16 +235,22 @@ static bool bool_opt(SrvError *err, const cJSON *body, const char *name, bool de
     return true;
 }
 
-static bool tag_of(SrvError *err, const char *name, const char *option, uint32_t *tag)
-{
-    if (dcm_tag_parse(name, tag)) return true;
-    return srv_fail(err, SRV_BAD_REQUEST, "%s: unknown DICOM tag \"%.64s\"", option, name);
-}
-
 static bool check_force(SrvError *err, const ModifyRequest *rq, uint32_t tag, const char *name, const char *what)
 {
-    if (!is_identifier(tag) || rq->force) return true;
+    if (!tag || !is_identifier(tag) || rq->force) return true;
     return srv_fail(err, SRV_BAD_REQUEST, "marking tag %s as to be %s requires the \"Force\" option", name, what);
+}
+
+/* The level whose identifier a top-level tag is (PatientID -> patient, ...), else -1. */
+static int identifier_level(uint32_t t)
+{
+    switch (t) {
+    case TAG_PATIENT_ID: return IDX_PATIENT;
+    case TAG_STUDY_UID: return IDX_STUDY;
+    case TAG_SERIES_UID: return IDX_SERIES;
+    case TAG_SOP_UID: return IDX_INSTANCE;
+    default: return -1;
+    }
 }
 
 /* Builds rq->spec from rq->options (already checked for shape when called from restore). */
@@ -254,41 +263,52 @@ static bool build_spec(SrvError *err, ModifyRequest *rq)
     const cJSON *keep = cJSON_GetObjectItemCaseSensitive(body, "Keep");
     const cJSON *remove = cJSON_GetObjectItemCaseSensitive(body, "Remove");
     const cJSON *replace = cJSON_GetObjectItemCaseSensitive(body, "Replace");
+    const cJSON *creator = cJSON_GetObjectItemCaseSensitive(body, "PrivateCreator");
+    const cJSON *version = cJSON_GetObjectItemCaseSensitive(body, "DicomVersion");
     if (keep && !cJSON_IsArray(keep)) return srv_fail(err, SRV_BAD_REQUEST, "\"Keep\" must be an array of tags");
     if (remove && !cJSON_IsArray(remove)) return srv_fail(err, SRV_BAD_REQUEST, "\"Remove\" must be an array of tags");
     if (replace && !cJSON_IsObject(replace)) return srv_fail(err, SRV_BAD_REQUEST, "\"Replace\" must be an object");
+    if (cJSON_IsString(creator)) dcm_modify_spec_private_creator(rq->spec, creator->valuestring);
+    if (rq->anonymize && cJSON_IsString(version) && !dcm_modify_spec_edition(&de, rq->spec, version->valuestring))
+        return srv_fail(err, SRV_BAD_REQUEST, "%s", de.message);
+    snprintf(rq->edition, sizeof rq->edition, "%s",
+             rq->anonymize && cJSON_IsString(version) ? version->valuestring : "2023b");
+    rq->uid_level = rq->level;
     const cJSON *it;
+    uint32_t t;
     cJSON_ArrayForEach(it, keep) {
-        uint32_t t;
         if (!cJSON_IsString(it)) return srv_fail(err, SRV_BAD_REQUEST, "\"Keep\" must be an array of strings");
-        if (!tag_of(err, it->valuestring, "Keep", &t) || !check_force(err, rq, t, it->valuestring, "kept")) return false;
-        if (!dcm_modify_spec_keep(&de, rq->spec, t)) { srv_error_from_dcm(err, &de); return false; }
+        if (!dcm_modify_spec_keep_path(&de, rq->spec, it->valuestring, &t))
+            return srv_fail(err, SRV_BAD_REQUEST, "Keep: %s", de.message);
+        if (!check_force(err, rq, t, it->valuestring, "kept")) return false;
     }
     cJSON_ArrayForEach(it, remove) {
-        uint32_t t;
         if (!cJSON_IsString(it)) return srv_fail(err, SRV_BAD_REQUEST, "\"Remove\" must be an array of strings");
-        if (!tag_of(err, it->valuestring, "Remove", &t) || !check_force(err, rq, t, it->valuestring, "removed")) return false;
-        if (dcm_modify_spec_touches(rq->spec, t))
+        uint32_t top;
+        DcmError pe = { 0 };
+        /* parse once on a scratch spec to learn the top tag before the keep/remove check */
+        DcmModifySpec *scratch = dcm_modify_spec_new(&pe, false, NULL, NULL);
+        if (!scratch) { srv_error_from_dcm(err, &pe); return false; }
+        bool ok = dcm_modify_spec_remove_path(&pe, scratch, it->valuestring, &top);
+        dcm_modify_spec_free(scratch);
+        if (!ok) return srv_fail(err, SRV_BAD_REQUEST, "Remove: %s", pe.message);
+        if (!check_force(err, rq, top, it->valuestring, "removed")) return false;
+        if (top && dcm_modify_spec_touches(rq->spec, top))
             return srv_fail(err, SRV_BAD_REQUEST, "tag %s cannot be both kept and removed", it->valuestring);
-        if (!dcm_modify_spec_remove(&de, rq->spec, t)) { srv_error_from_dcm(err, &de); return false; }
+        if (!dcm_modify_spec_remove_path(&de, rq->spec, it->valuestring, &t)) { srv_error_from_dcm(err, &de); return false; }
     }
     cJSON_ArrayForEach(it, replace) {
-        uint32_t t;
-        if (!tag_of(err, it->string, "Replace", &t) || !check_force(err, rq, t, it->string, "replaced")) return false;
-        if (dcm_modify_spec_touches(rq->spec, t))
+        if (!cJSON_IsString(it) && !cJSON_IsNumber(it) && !cJSON_IsArray(it) && !cJSON_IsNull(it))
+            return srv_fail(err, SRV_BAD_REQUEST, "\"Replace\": the value of %s must be a string or an array", it->string);
+        uint32_t top = 0;
+        if (dcm_tag_parse(it->string, &top) && dcm_modify_spec_touches(rq->spec, top))
             return srv_fail(err, SRV_BAD_REQUEST, "tag %s is already kept or removed", it->string);
-        char num[32];
-        const char *v;
-        if (cJSON_IsString(it)) {
-            v = it->valuestring;
-        } else if (cJSON_IsNumber(it)) {
-            snprintf(num, sizeof num, "%.17g", it->valuedouble);
-            v = num;
-        } else {
-            return srv_fail(err, SRV_BAD_REQUEST, "\"Replace\": the value of %s must be a string", it->string);
-        }
-        if (!dcm_modify_spec_replace(&de, rq->spec, t, v))
+        if (!dcm_modify_spec_replace_json(&de, rq->spec, it->string, it, &top))
             return srv_fail(err, SRV_BAD_REQUEST, "\"Replace\": %s", de.message);
+        if (!check_force(err, rq, top, it->string, "replaced")) return false;
+        /* a new identifier makes a new resource at its level: new UIDs below it too */
+        int l = identifier_level(top);
+        if (l >= 0 && l < rq->uid_level) rq->uid_level = l;
     }
     if (rq->anonymize) {
         dcm_modify_spec_private(rq->spec, rq->keep_private);
@@ -296,24 +316,29 @@ static bool build_spec(SrvError *err, ModifyRequest *rq)
         uuid_text(keyed_uuid(rq->key, "patient", rq->source), pid);
         char name[32];
         snprintf(name, sizeof name, "Anonymized-%.8s", pid);
+        /* DeidentificationMethod only for the plain profile, as Orthanc */
+        bool plain = !cJSON_GetArraySize(keep) && !cJSON_GetArraySize(remove) &&
+                     !cJSON_GetArraySize(replace) && !rq->keep_private;
         if (!dcm_modify_spec_touches(rq->spec, TAG_PATIENT_ID))
             dcm_modify_spec_replace(&de, rq->spec, TAG_PATIENT_ID, pid);
         if (!dcm_modify_spec_touches(rq->spec, TAG_PATIENT_NAME))
             dcm_modify_spec_replace(&de, rq->spec, TAG_PATIENT_NAME, name);
         if (!dcm_modify_spec_touches(rq->spec, TAG_IDENTITY_REMOVED))
             dcm_modify_spec_replace(&de, rq->spec, TAG_IDENTITY_REMOVED, "YES");
-        if (!dcm_modify_spec_touches(rq->spec, TAG_DEID_METHOD))
-            dcm_modify_spec_replace(&de, rq->spec, TAG_DEID_METHOD, DEID_METHOD);
+        if (plain) {
+            char method[128];
+            snprintf(method, sizeof method, "%s %s - PS 3.15-%s Table E.1-1 Basic Profile", MP_NAME,
+                     MP_VERSION, rq->edition);
+            dcm_modify_spec_replace(&de, rq->spec, TAG_DEID_METHOD, method);
+        }
     } else {
         if (rq->remove_private) dcm_modify_spec_private(rq->spec, false);
         static const uint32_t uids[] = { TAG_STUDY_UID, TAG_SERIES_UID, TAG_SOP_UID };
         static const int from_level[] = { IDX_STUDY, IDX_SERIES, IDX_INSTANCE };
         for (int i = 0; i < 3; i++)
-            if (rq->level <= from_level[i] && !dcm_modify_spec_touches(rq->spec, uids[i]))
+            if (rq->uid_level <= from_level[i] && !dcm_modify_spec_touches(rq->spec, uids[i]))
                 dcm_modify_spec_remap(&de, rq->spec, uids[i]);
-        if (rq->level == IDX_PATIENT && !cJSON_GetObjectItemCaseSensitive(replace, "PatientID") &&
-            !cJSON_GetObjectItemCaseSensitive(replace, "0010,0020") &&
-            !cJSON_GetObjectItemCaseSensitive(replace, "0010-0020"))
+        if (rq->level == IDX_PATIENT && !dcm_modify_spec_touches(rq->spec, TAG_PATIENT_ID))
             return srv_fail(err, SRV_BAD_REQUEST, "modifying a patient requires replacing its PatientID");
     }
     return true;
@@ -348,11 +373,8 @@ static bool parse_options(SrvError *err, ModifyRequest *rq)
         snprintf(rq->transcode, sizeof rq->transcode, "%s", v->valuestring);
     }
     v = cJSON_GetObjectItemCaseSensitive(body, "DicomVersion");
-    if (v && rq->anonymize) {
-        if (!cJSON_IsString(v)) return srv_fail(err, SRV_BAD_REQUEST, "option \"DicomVersion\" must be a string");
-        if (strcmp(v->valuestring, "2023b") != 0)
-            return srv_fail(err, SRV_BAD_REQUEST, "DicomVersion \"%s\" is not supported (only \"2023b\")", v->valuestring);
-    }
+    if (v && rq->anonymize && !cJSON_IsString(v))
+        return srv_fail(err, SRV_BAD_REQUEST, "option \"DicomVersion\" must be a string");
     v = cJSON_GetObjectItemCaseSensitive(body, "PrivateCreator");
     if (v && !cJSON_IsString(v)) return srv_fail(err, SRV_BAD_REQUEST, "option \"PrivateCreator\" must be a string");
     return build_spec(err, rq);
