@@ -99,10 +99,9 @@ void rest_dispatch(RestCall *call)
         }
     }
     if (allow[0]) {
+        /* as Orthanc: the Allow header only, no body nor Content-Type */
+        rest_reply_buffer(call, 405, NULL, NULL, 0);
         snprintf(call->allow, sizeof call->allow, "%s", allow);
-        SrvError e = { .code = SRV_BAD_REQUEST, .http_status = 405 };
-        snprintf(e.message, sizeof e.message, "method %s not allowed on %s", call->method, call->url);
-        rest_reply_error(call, &e);
         return;
     }
     rest_fail(call, SRV_UNKNOWN_RESOURCE, "unknown route %s", call->url);

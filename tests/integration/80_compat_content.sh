@@ -125,4 +125,10 @@ code=$(curl -s -o /dev/null -D "$T/h" -w '%{http_code}' -X POST "$URL/instances/
 [ "$code" = 405 ] && grep -qi '^Allow: GET' "$T/h" || fail "POST /content -> $code"
 code=$(curl -s -o /dev/null -D "$T/h" -w '%{http_code}' -X DELETE "$URL/tools/find")
 [ "$code" = 405 ] && grep -qi '^Allow: POST' "$T/h" || fail "DELETE /tools/find -> $code"
+# as Orthanc: only Allow, no body and no Content-Type
+code=$(curl -s -o "$T/b405" -D "$T/h" -w '%{http_code}' -X PUT "$URL/instances/$I")
+[ "$code" = 405 ] && grep -qi '^Allow: GET,DELETE' "$T/h" || fail "PUT /instances/id -> $code $(cat "$T/h")"
+grep -qi '^Content-Type' "$T/h" && fail "405 with a Content-Type: $(cat "$T/h")"
+[ -s "$T/b405" ] && fail "405 with a body: $(cat "$T/b405")"
+grep -qi '^Content-Length: 0' "$T/h" || fail "405 without Content-Length: 0"
 pass "405 with Allow"
