@@ -272,6 +272,7 @@ static void test_config_env_names(void)
         { "SyncStorageArea", "SYNC_STORAGE_AREA" },
         { "OverwriteInstances", "OVERWRITE_INSTANCES" }, { "StableAge", "STABLE_AGE" },
         { "DefaultEncoding", "DEFAULT_ENCODING" }, { "Dictionary", "DICTIONARY" },
+        { "DefaultPrivateCreator", "DEFAULT_PRIVATE_CREATOR" },
         { "UserMetadata", "USER_METADATA" },
         { "MemoryTrimmingInterval", "MEMORY_TRIMMING_INTERVAL" },
         { "DicomCacheSize", "DICOM_CACHE_SIZE" }, { "LogLevel", "LOG_LEVEL" },
