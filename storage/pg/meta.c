@@ -200,19 +200,9 @@ static bool meta_once(StoError *err, PgConn *c, void *ctx)
     }
     if (m->op == 3)
         return pg_do(err, c, P_DELETE_META, 2, pl); /* the revision row stays, as in SQLite */
-    /* put: first set is revision 0, each later put +1 (a removed item goes on counting) */
-    if (!found) {
-        PGresult *rr = pg_run_text(err, c,
-                                   "SELECT revision FROM metadata_rev WHERE internal_id = $1"
-                                   " AND name = $2",
-                                   2, pl);
-        if (!rr)
-            return false;
-        rev = PQntuples(rr) > 0 ? pg_int(rr, 0, 0) + 1 : 0;
-        PQclear(rr);
-    } else {
-        rev++;
-    }
+    /* put: first set is revision 0, each later put +1; an item removed and set again
+     * starts over at 0 (as the SQLite backend: the revision is the item's, not the name's) */
+    rev = found ? rev + 1 : 0;
     char revs[24];
     snprintf(revs, sizeof revs, "%lld", (long long)rev);
     const char *ps[3] = {num, m->name, m->value ? m->value : ""};
