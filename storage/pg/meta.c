@@ -21,20 +21,7 @@ static bool change_once(StoError *err, PgConn *c, void *ctx)
     ChangeCtx *ch = ctx;
     char now[16];
     idx_now(now);
-    int64_t lv = ch->level;
-    char *ta = pg_text_array(&ch->type, 1), *la = pg_int_array(&lv, 1),
-         *ia = pg_text_array(&ch->id, 1);
-    bool ok = ta && la && ia;
-    if (!ok)
-        pg_nomem(err);
-    else {
-        const char *p[4] = {ta, la, ia, now};
-        ok = pg_do(err, c, P_INSERT_CHANGES, 4, p);
-    }
-    free(ta);
-    free(la);
-    free(ia);
-    return ok;
+    return pg_log_change(err, c, ch->type, ch->level, ch->id, now);
 }
 
 bool pg_change_add(StoError *err, void *be, const char *type, int level, const char *id)

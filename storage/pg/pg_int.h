@@ -136,6 +136,10 @@ bool pg_find_resource(StoError *err, PgConn *c, int level, const char *id, int64
 bool pg_schema_apply(StoError *err, PGconn *conn, int *revision);
 int pg_schema_latest(void);
 
+/* Logs one change in the connection's transaction (store.c; meta.c's change_add too). */
+bool pg_log_change(StoError *err, PgConn *c, const char *type, int level, const char *id,
+                   const char *now);
+
 /* ---- the operations, by file ------------------------------------------------------------- */
 /* store.c */
 bool pg_pending_add(StoError *err, void *be, const char *uuid);

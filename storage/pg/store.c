@@ -380,8 +380,8 @@ static bool collect_files(StoError *err, PgConn *c, int64_t internal, int level,
     return true;
 }
 
-static bool log_change(StoError *err, PgConn *c, const char *type, int level, const char *id,
-                       const char *now)
+bool pg_log_change(StoError *err, PgConn *c, const char *type, int level, const char *id,
+                   const char *now)
 {
     int64_t lv = level;
     char *ta = pg_text_array(&type, 1), *la = pg_int_array(&lv, 1), *ia = pg_text_array(&id, 1);
@@ -423,7 +423,7 @@ static bool delete_once(StoError *err, PgConn *c, void *ctx)
         return false;
     }
     if (!collect_files(err, c, internal, lv, &out->files, &out->nfiles) ||
-        !log_change(err, c, "Deleted", lv, d->id, d->now))
+        !pg_log_change(err, c, "Deleted", lv, d->id, d->now))
         return false;
     int64_t top = internal;
     while (parent >= 0) {
@@ -449,7 +449,7 @@ static bool delete_once(StoError *err, PgConn *c, void *ctx)
             snprintf(out->remaining_id, sizeof out->remaining_id, "%s", pid);
             break;
         }
-        if (!log_change(err, c, "Deleted", plevel, pid, d->now))
+        if (!pg_log_change(err, c, "Deleted", plevel, pid, d->now))
             return false;
         top = parent;
         parent = grandparent;
