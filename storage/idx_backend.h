@@ -127,6 +127,10 @@ extern const IdxBackend idx_pg_backend;
 const char *idx_level_name(int level);
 /* Now, UTC, as the changes log and LastUpdate write it: "20261125T204400". */
 void idx_now(char out[16]);
+/* The end of every backend's "find a resource" step: r is its lookup's result (1 found at
+ * level `found`, 0 absent, -1 error already set). True when found at `level` (-1: any level);
+ * else false, with NOT_FOUND set for an absent resource or one of another level. */
+bool idx_lookup_result(StoError *err, int r, int level, int found, const char *id);
 /* Grows a malloc'd array of elem-sized items so that index n fits (doubling, from 8). */
 bool idx_grow(void **arr, size_t *cap, size_t n, size_t elem);
 

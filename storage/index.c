@@ -37,6 +37,17 @@ void idx_now(char out[16])
     strftime(out, 16, "%Y%m%dT%H%M%S", &tm);
 }
 
+bool idx_lookup_result(StoError *err, int r, int level, int found, const char *id)
+{
+    if (r < 0)
+        return false;
+    if (r == 0 || (level != -1 && found != level)) {
+        sto_set_err(err, STO_ERR_NOT_FOUND, "unknown %s %s", idx_level_name(level), id);
+        return false;
+    }
+    return true;
+}
+
 bool idx_grow(void **arr, size_t *cap, size_t n, size_t elem)
 {
     if (n < *cap)

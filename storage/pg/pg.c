@@ -511,13 +511,9 @@ bool pg_find_resource(StoError *err, PgConn *c, int level, const char *id, int64
                       int *lv, int64_t *parent)
 {
     int l = -1;
-    int r = pg_lookup(err, c, id, internal, &l, parent);
-    if (r < 0)
+    int r = pg_lookup(err, c, id, internal, &l, parent); /* before l is read */
+    if (!idx_lookup_result(err, r, level, l, id))
         return false;
-    if (r == 0 || (level != -1 && l != level)) {
-        sto_set_err(err, STO_ERR_NOT_FOUND, "unknown %s %s", idx_level_name(level), id);
-        return false;
-    }
     if (lv)
         *lv = l;
     return true;

@@ -252,13 +252,9 @@ bool sql_find_resource(StoError *err, SqlConn *c, int level, const char *id, int
                        int *found_level, int64_t *parent)
 {
     int lv = -1;
-    int r = sql_lookup(err, c, id, internal, &lv, parent);
-    if (r < 0)
+    int r = sql_lookup(err, c, id, internal, &lv, parent); /* before lv is read */
+    if (!idx_lookup_result(err, r, level, lv, id))
         return false;
-    if (r == 0 || (level != -1 && lv != level)) {
-        sto_set_err(err, STO_ERR_NOT_FOUND, "unknown %s %s", idx_level_name(level), id);
-        return false;
-    }
     if (found_level)
         *found_level = lv;
     return true;
