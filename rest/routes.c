@@ -50,6 +50,7 @@ static const RestRouteTable *const tables[] = {
     &rest_routes_images,
     &rest_routes_archive,
     &rest_routes_www,
+    &rest_routes_ohif,
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
 

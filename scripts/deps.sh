@@ -13,6 +13,10 @@ if [ "${1:-}" = "--fuzz" ]; then PKGS="$PKGS clang libclang-rt-14-dev"; fi  # sc
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BROWSER_TESTS=""; [ -f "$ROOT/tests/browser/package.json" ] && BROWSER_TESTS=1
 if [ -n "$BROWSER_TESTS" ]; then PKGS="$PKGS chromium nodejs"; fi
+# The OHIF Viewer served at /ohif/ is fetched from npm by scripts/ohif.sh (also in the Docker
+# build stage, which copies that script beside this one).
+OHIF=""; [ -f "$ROOT/scripts/ohif.sh" ] && OHIF=1
+if [ -n "$OHIF" ] && ! command -v npm >/dev/null 2>&1; then PKGS="$PKGS nodejs"; fi
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -23,15 +27,18 @@ if [ -n "$missing" ]; then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
 fi
-if [ -n "$BROWSER_TESTS" ]; then
+if [ -n "$BROWSER_TESTS$OHIF" ]; then
   # npm: Debian's package, unless the installed nodejs brings its own (NodeSource's does).
   if ! command -v npm >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends npm
   fi
+fi
+if [ -n "$BROWSER_TESTS" ]; then
   # puppeteer-core from the committed lock file; it downloads no browser (the tests drive
   # Debian's chromium).
   if [ ! -f "$ROOT/tests/browser/node_modules/puppeteer-core/package.json" ]; then
     (cd "$ROOT/tests/browser" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
   fi
 fi
+if [ -n "$OHIF" ]; then "$ROOT/scripts/ohif.sh"; fi

@@ -115,6 +115,7 @@ static const CfgOption options[] = {
     { "QueryRetrieveSize", CFG_INT, OFF(query_retrieve_size), 100, NULL, 1, 100000, NULL },
     { "DicomModalitiesInDatabase", CFG_BOOL, OFF(dicom_modalities_in_database), 0, NULL, 0, 1, NULL },
     { "IngestTranscoding", CFG_STRING, OFF(ingest_transcoding), 0, "", 0, 64, NULL },
+    { "OhifDirectory", CFG_STRING, OFF(ohif_dir), 0, "", 0, 4096, NULL },
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 

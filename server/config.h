@@ -125,6 +125,8 @@ typedef struct Cfg {
     bool dicom_modalities_in_database; /* DicomModalitiesInDatabase, false */
     char *ingest_transcoding;         /* IngestTranscoding, "" (off): transfer syntax UID */
     CfgPostgres pg;                   /* PostgreSQL, {} */
+    char *ohif_dir;                   /* OhifDirectory, "": the OHIF Viewer's dist/ served at /ohif/
+                                         ("": beside the binary, else the source tree's; rest/h_ohif.c) */
 } Cfg;
 
 typedef struct CfgError {

@@ -286,6 +286,7 @@ static void test_config_env_names(void)
         { "DicomModalitiesInDatabase", "DICOM_MODALITIES_IN_DATABASE" },
         { "IngestTranscoding", "INGEST_TRANSCODING" },
         { "PostgreSQL", "POSTGRESQL" },
+        { "OhifDirectory", "OHIF_DIRECTORY" },
     };
     size_t nexp = sizeof expected / sizeof expected[0], ntable = 0;
     for (size_t i = 0; cfg_option_name(i); i++) {
