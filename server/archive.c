@@ -59,17 +59,28 @@ typedef struct Writer {
     WriterOut out;
     void *out_ctx;
     uint8_t *chunk;
+    bool out_failed;             /* the consumer refused bytes (client gone): stop at the next step */
 } Writer;
 
+/* libarchive is never told that the consumer failed: an archive in its FATAL state is freed
+ * without closing its output filter, whose state then leaks (libarchive 3.6). The bytes are
+ * dropped instead and each writing step checks out_failed. */
 static la_ssize_t writer_cb(struct archive *a, void *ctx, const void *buf, size_t n)
 {
     (void)a;
     Writer *w = ctx;
-    return w->out(w->out_ctx, buf, n);
+    if (w->out_failed) return (la_ssize_t)n;
+    la_ssize_t k = w->out(w->out_ctx, buf, n);
+    if (k < 0) {
+        w->out_failed = true;
+        return (la_ssize_t)n;
+    }
+    return k;
 }
 
 static bool writer_fail(SrvError *err, Writer *w, const char *what)
 {
+    if (w->out_failed) return srv_fail(err, SRV_INTERNAL, "archive: %s: the receiver went away", what);
     const char *m = w->a ? archive_error_string(w->a) : NULL;
     return srv_fail(err, SRV_INTERNAL, "archive: %s%s%s", what, m ? ": " : "", m ? m : "");
 }
@@ -275,7 +286,7 @@ static bool write_header(SrvError *err, Writer *w, const char *path, uint64_t si
     archive_entry_set_mtime(e, time(NULL), 0);
     int rc = archive_write_header(w->a, e);
     archive_entry_free(e);
-    if (rc != ARCHIVE_OK) return writer_fail(err, w, "cannot write an entry header");
+    if (rc != ARCHIVE_OK || w->out_failed) return writer_fail(err, w, "cannot write an entry header");
     w->written++;
     return true;
 }
@@ -285,7 +296,7 @@ static bool write_all(SrvError *err, Writer *w, const void *buf, size_t n)
     const uint8_t *p = buf;
     while (n) {
         la_ssize_t k = archive_write_data(w->a, p, n);
-        if (k <= 0) return writer_fail(err, w, "cannot write data");
+        if (k <= 0 || w->out_failed) return writer_fail(err, w, "cannot write data");
         p += k;
         n -= (size_t)k;
     }
@@ -367,7 +378,7 @@ static bool writer_finish(SrvError *err, Writer *w)
         close(fd);
         if (!ok) return false;
     }
-    if (archive_write_close(w->a) != ARCHIVE_OK) return writer_fail(err, w, "cannot finish the ZIP");
+    if (archive_write_close(w->a) != ARCHIVE_OK || w->out_failed) return writer_fail(err, w, "cannot finish the ZIP");
     return true;
 }
 
