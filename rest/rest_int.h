@@ -183,6 +183,8 @@ struct IngestOrigin;
 bool rest_upload_zip(RestCall *call, const struct IngestOrigin *origin);
 bool rest_file_transcoded(RestCall *call);
 
+extern const RestRouteTable rest_routes_reorganize; /* h_reorganize.c: bulk tools, reconstruct,
+                                                       split/merge */
 extern const RestRouteTable rest_routes_www;    /* h_www.c: /, /app/ (the web interface) */
 extern const RestRouteTable rest_routes_ohif;   /* h_ohif.c: /ohif/ (the OHIF Viewer) */
 

@@ -51,6 +51,7 @@ static const RestRouteTable *const tables[] = {
     &rest_routes_archive,
     &rest_routes_www,
     &rest_routes_ohif,
+    &rest_routes_reorganize,
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
 

@@ -362,3 +362,38 @@ out:
     if (ok) metrics_store_done(t0);
     return ok;
 }
+
+/* ---- Reconstruct: the main tags read again from the stored file ------------------------- */
+
+bool ingest_reconstruct(SrvError *err, Srv *srv, const char *instance_id, bool upper)
+{
+    char ids[IDX_LEVELS][IDX_ID_LEN];
+    snprintf(ids[IDX_INSTANCE], sizeof ids[IDX_INSTANCE], "%s", instance_id);
+    if (upper) {
+        for (int l = IDX_PATIENT; l < IDX_INSTANCE; l++)
+            if (!srv_resource_ancestor(err, srv, IDX_INSTANCE, instance_id, l, ids[l])) return false;
+    }
+    cache_invalidate(instance_id); /* read the file again, as Orthanc does */
+    CacheEntry *ce = cache_acquire(err, srv, instance_id);
+    if (!ce) return false;
+    Collected *c = calloc(1, sizeof *c);
+    bool ok = false;
+    if (!c) {
+        srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+        goto out;
+    }
+    if (!collect_main_tags(err, c, cache_object(ce))) goto out;
+    for (int l = upper ? IDX_PATIENT : IDX_INSTANCE; l < IDX_LEVELS; l++) {
+        StoError se = { 0 };
+        if (!idx_set_main_tags(&se, srv->db, l, ids[l], c->tags[l], c->ntags[l])) {
+            srv_error_from_sto(err, &se);
+            goto out;
+        }
+    }
+    ok = true;
+out:
+    if (c) collected_free(c);
+    free(c);
+    cache_release(ce);
+    return ok;
+}

@@ -186,6 +186,10 @@ typedef struct IngestResult {
 bool ingest_buffer(SrvError *err, Srv *srv, const void *buf, size_t len,
                    const IngestOrigin *origin, IngestResult *res);
 
+/* Reads the stored file of an instance again and rewrites in the index the main DICOM tags of
+ * the instance and, when upper, of its series, study and patient (Orthanc's reconstruct). */
+bool ingest_reconstruct(SrvError *err, Srv *srv, const char *instance_id, bool upper);
+
 /* ---- Storage quotas (server/quota.c): MaximumStorageSize, MaximumPatientCount ------------
  * quota_begin: before a new instance of `size` bytes for patient_id is written, makes room
  * (MaximumStorageMode Recycle: deletes the oldest unprotected patients other than patient_id)

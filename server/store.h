@@ -65,6 +65,13 @@ bool srv_instance_read(SrvError *err, Srv *srv, const char *instance_id, void **
 /* The index's schema version (/system DatabaseVersion). */
 int srv_database_version(void);
 
+/* ---- Reconstruct (server/reconstruct.c) -------------------------------------------------
+ * The main DICOM tags of every instance under /level/id (id NULL: the whole store) read again
+ * from the files and rewritten in the index, with their series, study and patient. */
+bool srv_reconstruct(SrvError *err, Srv *srv, int level, const char *id);
+/* /tools/invalidate-tags: drops the cached parses (they are read again on demand). */
+void srv_invalidate_tags(Srv *srv);
+
 /* ---- Search (server/find.c) --------------------------------------------------------------
  * /tools/find: query is {tag: pattern} (tag by name or "gggg,eeee"), each a main DICOM tag of
  * level or an ancestor (else BadRequest: we never open files to search), matched the DICOM way

@@ -100,6 +100,9 @@ typedef struct IdxBackend {
     bool (*metadata_remove)(StoError *err, void *be, int level, const char *id,
                             const char *name, int64_t if_match);
     bool (*attachment_set_md5)(StoError *err, void *be, const char *uuid, const char *md5);
+    /* Main tags of one resource replaced (reconstruct). */
+    bool (*set_main_tags)(StoError *err, void *be, int level, const char *id,
+                          const IdxTag *tags, size_t n);
 
     /* Protection and recycling order. */
     bool (*patient_set_protected)(StoError *err, void *be, const char *patient_id, bool on);

@@ -584,6 +584,16 @@ bool idx_attachment_set_md5(StoError *err, IdxDb *db, const char *uuid, const ch
 
 /* ---- protection ------------------------------------------------------------------------ */
 
+bool idx_set_main_tags(StoError *err, IdxDb *db, int level, const char *id, const IdxTag *tags,
+                       size_t n)
+{
+    if (!id || (n && !tags) || level < IDX_PATIENT || level > IDX_INSTANCE) {
+        sto_set_err(err, STO_ERR_ARG, "bad arguments to idx_set_main_tags");
+        return false;
+    }
+    return check_db(err, db) && db->ops->set_main_tags(err, db->be, level, id, tags, n);
+}
+
 bool idx_patient_set_protected(StoError *err, IdxDb *db, const char *patient_id, bool on)
 {
     if (!patient_id) {

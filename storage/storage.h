@@ -315,6 +315,12 @@ bool idx_metadata_put(StoError *err, IdxDb *db, int level, const char *id, const
 bool idx_metadata_remove(StoError *err, IdxDb *db, int level, const char *id, const char *name,
                          int64_t if_match);
 
+/* Replaces the main DICOM tags of one resource by tags[0..n) (one transaction): what a
+ * reconstruct (re-reading the stored files) writes. NOT_FOUND if absent or of another level.
+ * Logs no change. */
+bool idx_set_main_tags(StoError *err, IdxDb *db, int level, const char *id, const IdxTag *tags,
+                       size_t n);
+
 /* Caches the MD5 (32 hex chars) of the attachment stored under uuid. */
 bool idx_attachment_set_md5(StoError *err, IdxDb *db, const char *uuid, const char *md5);
 

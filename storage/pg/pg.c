@@ -657,6 +657,7 @@ const IdxBackend idx_pg_backend = {
     .metadata_remove = pg_metadata_remove,
     .attachment_set_md5 = pg_attachment_set_md5,
     .patient_set_protected = pg_patient_set_protected,
+    .set_main_tags = pg_set_main_tags,
     .patient_is_protected = pg_patient_is_protected,
     .oldest_patient = pg_oldest_patient,
     .job_save = pg_job_save,

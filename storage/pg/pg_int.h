@@ -173,6 +173,8 @@ bool pg_metadata_put(StoError *err, void *be, int level, const char *id, const c
 bool pg_metadata_remove(StoError *err, void *be, int level, const char *id, const char *name,
                         int64_t if_match);
 bool pg_attachment_set_md5(StoError *err, void *be, const char *uuid, const char *md5);
+bool pg_set_main_tags(StoError *err, void *be, int level, const char *id, const IdxTag *tags,
+                      size_t n);
 bool pg_patient_set_protected(StoError *err, void *be, const char *patient_id, bool on);
 bool pg_patient_is_protected(StoError *err, void *be, const char *patient_id, bool *out);
 bool pg_oldest_patient(StoError *err, void *be, const char *exclude_id, char out[IDX_ID_LEN],

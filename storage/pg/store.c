@@ -490,3 +490,46 @@ bool pg_delete_resource(StoError *err, void *be, int level, const char *id,
     }
     return ok;
 }
+
+/* ---- reconstruct: main tags replaced ---------------------------------------------------- */
+
+typedef struct TagsCtx {
+    int level;
+    const char *id;
+    const IdxTag *tags;
+    size_t n;
+} TagsCtx;
+
+static bool set_tags_once(StoError *err, PgConn *c, void *ctx)
+{
+    TagsCtx *t = ctx;
+    int64_t internal;
+    if (!pg_find_resource(err, c, t->level, t->id, &internal, NULL, NULL))
+        return false;
+    char num[24];
+    snprintf(num, sizeof num, "%lld", (long long)internal);
+    const char *pi[1] = {num};
+    if (!pg_do(err, c, P_DELETE_TAGS, 1, pi))
+        return false;
+    Rows rows = {0};
+    char (*tagnum)[12] = t->n ? calloc(t->n, sizeof *tagnum) : NULL;
+    bool ok = !t->n || tagnum;
+    for (size_t i = 0; ok && i < t->n; i++) {
+        snprintf(tagnum[i], sizeof tagnum[i], "%u", (unsigned)t->tags[i].tag);
+        ok = rows_add(&rows, internal, tagnum[i], t->tags[i].value);
+    }
+    if (!ok)
+        pg_nomem(err);
+    else
+        ok = rows_send(err, c, P_INSERT_TAGS, &rows);
+    rows_free(&rows);
+    free(tagnum);
+    return ok;
+}
+
+bool pg_set_main_tags(StoError *err, void *be, int level, const char *id, const IdxTag *tags,
+                      size_t n)
+{
+    TagsCtx t = {level, id, tags, n};
+    return pg_tx(err, be, true, set_tags_once, &t);
+}

@@ -460,6 +460,7 @@ const IdxBackend idx_sqlite_backend = {
     .metadata_remove = sql_metadata_remove,
     .attachment_set_md5 = sql_attachment_set_md5,
     .patient_set_protected = sql_patient_set_protected,
+    .set_main_tags = sql_set_main_tags,
     .patient_is_protected = sql_patient_is_protected,
     .oldest_patient = sql_oldest_patient,
     .job_save = sql_job_save,

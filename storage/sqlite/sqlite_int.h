@@ -195,6 +195,8 @@ bool sql_metadata_put(StoError *err, void *be, int level, const char *id, const 
 bool sql_metadata_remove(StoError *err, void *be, int level, const char *id, const char *name,
                          int64_t if_match);
 bool sql_attachment_set_md5(StoError *err, void *be, const char *uuid, const char *md5);
+bool sql_set_main_tags(StoError *err, void *be, int level, const char *id, const IdxTag *tags,
+                       size_t n);
 bool sql_patient_set_protected(StoError *err, void *be, const char *patient_id, bool on);
 bool sql_patient_is_protected(StoError *err, void *be, const char *patient_id, bool *out);
 bool sql_oldest_patient(StoError *err, void *be, const char *exclude_id, char out[IDX_ID_LEN],

@@ -450,3 +450,18 @@ out:
     }
     return ok;
 }
+
+/* ---- reconstruct: main tags replaced ---------------------------------------------------- */
+
+bool sql_set_main_tags(StoError *err, void *be, int level, const char *id, const IdxTag *tags,
+                       size_t n)
+{
+    int64_t internal;
+    SqlConn *c = sql_write_begin(err, be);
+    if (!c)
+        return false;
+    bool ok = sql_find_resource(err, c, level, id, &internal, NULL, NULL) &&
+              run_on(err, c, S_DELETE_TAGS, internal, "delete tags") &&
+              insert_tags(err, c, internal, tags, n);
+    return sql_write_end(err, be, ok);
+}
