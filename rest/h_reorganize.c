@@ -207,7 +207,48 @@ static void h_invalidate_tags(RestCall *call)
     rest_reply_text(call, 200, "text/plain", "");
 }
 
+/* POST /studies/{id}/split and /merge: a job, waited for unless asynchronous. */
+static void reorganize(RestCall *call, bool merge)
+{
+    cJSON *body = rest_body_json(call);
+    if (!body) return;
+    SrvError e = { 0 };
+    Reorg *rq = reorg_new(&e, call->srv, merge, call->params[0], body);
+    cJSON_Delete(body);
+    char job[JOB_ID_LEN];
+    if (!rq) {
+        rest_reply_error(call, &e);
+        return;
+    }
+    bool async = reorg_async(rq);
+    if (!reorg_submit(&e, rq, job)) {
+        rest_reply_error(call, &e);
+        return;
+    }
+    if (async) {
+        cJSON *o = cJSON_CreateObject();
+        char path[64];
+        snprintf(path, sizeof path, "/jobs/%s", job);
+        cJSON_AddStringToObject(o, "ID", job);
+        cJSON_AddStringToObject(o, "Path", path);
+        rest_reply_json(call, 200, o);
+        return;
+    }
+    cJSON *content = NULL;
+    if (!jobs_wait(&e, job, &content)) {
+        cJSON_Delete(content);
+        rest_reply_error(call, &e);
+        return;
+    }
+    rest_reply_json(call, 200, content);
+}
+
+static void h_split(RestCall *call) { reorganize(call, false); }
+static void h_merge(RestCall *call) { reorganize(call, true); }
+
 static const RestRoute routes[] = {
+    { "POST", "/studies/{id}/split", h_split },
+    { "POST", "/studies/{id}/merge", h_merge },
     { "POST", "/tools/bulk-content", h_bulk_content },
     { "POST", "/tools/bulk-delete", h_bulk_delete },
     { "POST", "/{level}/{id}/reconstruct", h_reconstruct },

@@ -111,6 +111,8 @@ int main(int argc, char **argv)
         goto stop;
     }
     jobs_register(&modify_job_type);
+    jobs_register(&split_job_type);
+    jobs_register(&merge_job_type);
     if (!modality_init(&err, &srv)) { /* REST-added modalities, before REST and DICOM */
         SRV_LOG_ERROR("main", "%s", err.message);
         goto stop;

@@ -399,6 +399,18 @@ bool modify_submit(SrvError *err, ModifyRequest *rq, char job_id[JOB_ID_LEN]);
 bool modify_instance(SrvError *err, ModifyRequest *rq, void **buf, size_t *len);
 extern const JobType modify_job_type;
 
+/* ---- Split / merge of studies (server/reorganize.c) ----------------------------------------
+ * POST /studies/{id}/split (merge false: "Series", "Instances", "Replace", "Remove") and
+ * /studies/{id}/merge ("Resources"), with "KeepSource", "Synchronous"/"Asynchronous",
+ * "Priority", checked whole before the job exists (400/404 as Orthanc). Jobs "SplitStudy" and
+ * "MergeStudy"; their Content is Orthanc's answer. */
+typedef struct Reorg Reorg;
+Reorg *reorg_new(SrvError *err, Srv *srv, bool merge, const char *study, const cJSON *body);
+void reorg_free(Reorg *rq); /* NULL is fine */
+bool reorg_async(const Reorg *rq);
+bool reorg_submit(SrvError *err, Reorg *rq, char job_id[JOB_ID_LEN]); /* takes rq */
+extern const JobType split_job_type, merge_job_type;
+
 /* ---- Metrics (server/metrics.c) -----------------------------------------------------------
  * A registry of counters, gauges and timers, rendered in one function (metrics_render) as
  * Prometheus text with Orthanc's names (orthanc_*) plus ours (minipacs_*).
