@@ -8,10 +8,10 @@
  * (409 otherwise). A change "UpdatedMetadata" is logged on PUT and DELETE, like Orthanc
  * (server/metadata.c does it).
  *
- * Attachments: the only attachment is the DICOM file ("dicom", content type 1), stored
- * uncompressed: compressed and uncompressed sizes and MD5s are equal. The MD5 is computed on
- * first demand (ingest does not hash, to stay fast) and cached in the index
- * (server/attachments.c).
+ * Attachments: the DICOM file ("dicom", content type 1, read-only here) and the user-defined
+ * ones (1024..65535: PUT, DELETE, compress, uncompress), each answered with Orthanc's ETag
+ * "<revision>-<uncompressed MD5>"; If-Match must name the current one (409 otherwise, 400 when
+ * malformed). The rules are server/attachments.c's.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -139,35 +139,104 @@ void h_metadata_delete(RestCall *call)
 
 /* ---- attachments ------------------------------------------------------------------------ */
 
-/* GET /{level}/{id}/attachments: ["dicom"] for an instance, [] otherwise. */
+/* GET /{level}/{id}/attachments[?full]: names (["dicom"] and the user-defined ones), or
+ * {name: content type} with ?full. */
 void h_attachments_list(RestCall *call)
 {
     SrvError e = { 0 };
     cJSON *a = srv_attachments_list(&e, call->srv, rest_level_from_route(call->params[0]), call->params[1]);
-    if (!a) rest_reply_error(call, &e);
-    else rest_reply_json(call, 200, a);
+    if (!a) {
+        rest_reply_error(call, &e);
+        return;
+    }
+    if (rest_arg(call, "full")) {
+        cJSON *o = cJSON_CreateObject();
+        const cJSON *it;
+        cJSON_ArrayForEach(it, a) {
+            SrvAttachment att;
+            SrvError ge = { 0 };
+            if (srv_attachment_get(&ge, call->srv, rest_level_from_route(call->params[0]), call->params[1],
+                                   it->valuestring, false, &att))
+                cJSON_AddNumberToObject(o, it->valuestring, att.content_type);
+        }
+        cJSON_Delete(a);
+        a = o;
+    }
+    rest_reply_json(call, 200, a);
 }
 
-/* The attachment of the route, with its MD5 computed if needed. Reply set on failure. */
-static bool load_attachment(RestCall *call, SrvAttachment *a, bool need_md5)
+/* ETag "<revision>-<uncompressed MD5>", as Orthanc. */
+static void set_attachment_etag(RestCall *call, const SrvAttachment *a)
+{
+    char etag[64];
+    snprintf(etag, sizeof etag, "\"%lld-%s\"", (long long)a->revision, a->md5);
+    rest_add_header(call, "ETag", etag);
+}
+
+/* The attachment of the route, with its MD5 (for the ETag). Reply set on failure. */
+static bool load_attachment(RestCall *call, SrvAttachment *a)
 {
     SrvError e = { 0 };
     if (srv_attachment_get(&e, call->srv, rest_level_from_route(call->params[0]), call->params[1],
-                           call->params[2], need_md5, a))
+                           call->params[2], true, a))
         return true;
     rest_reply_error(call, &e);
     return false;
+}
+
+/* If-Match of an attachment: "<revision>-<md5>" (quotes optional) -> the revision, after
+ * checking the MD5 against the current attachment (409 otherwise); -1 without the header.
+ * false with the reply set (400 malformed, 409 mismatch, 404 absent). */
+static bool attachment_if_match(RestCall *call, int64_t *match)
+{
+    const char *v = MHD_lookup_connection_value(call->conn, MHD_HEADER_KIND, "If-Match");
+    *match = -1;
+    if (!v) return true;
+    char buf[96];
+    snprintf(buf, sizeof buf, "%s", v);
+    char *p = buf, *end;
+    while (*p == ' ' || *p == '"') p++;
+    size_t n = strlen(p);
+    while (n && (p[n - 1] == '"' || p[n - 1] == ' ')) p[--n] = '\0';
+    long long r = strtoll(p, &end, 10);
+    if (end == p || *end != '-' || r < 0) {
+        rest_fail(call, SRV_BAD_REQUEST, "The \"if-match\" HTTP header should contain the ETag (revision followed by MD5 hash), but found: %s", v);
+        return false;
+    }
+    SrvAttachment a;
+    SrvError e = { 0 };
+    if (!srv_attachment_get(&e, call->srv, rest_level_from_route(call->params[0]), call->params[1],
+                            call->params[2], true, &a)) {
+        if (e.code == SRV_INEXISTENT_ITEM) { /* absent: never matches */
+            SrvError c = { .code = SRV_BAD_SEQUENCE_OF_CALLS, .http_status = 409 };
+            snprintf(c.message, sizeof c.message, "no attachment \"%s\" to match", call->params[2]);
+            rest_reply_error(call, &c);
+        } else {
+            rest_reply_error(call, &e);
+        }
+        return false;
+    }
+    if (strcmp(end + 1, a.md5) || a.revision != r) {
+        SrvError c = { .code = SRV_BAD_SEQUENCE_OF_CALLS, .http_status = 409 };
+        snprintf(c.message, sizeof c.message, "the attachment is at ETag \"%lld-%s\"", (long long)a.revision, a.md5);
+        rest_reply_error(call, &c);
+        return false;
+    }
+    *match = r;
+    return true;
 }
 
 /* GET /{level}/{id}/attachments/{name}: the operations, as Orthanc lists them. */
 void h_attachment_ops(RestCall *call)
 {
     SrvAttachment att;
-    if (!load_attachment(call, &att, false)) return;
-    static const char *const ops[] = { "compressed-data", "compressed-md5", "compressed-size",
-                                       "data", "info", "is-compressed", "md5", "size", "verify-md5" };
+    if (!load_attachment(call, &att)) return;
+    static const char *const ops[] = { "compress", "compressed-data", "compressed-md5", "compressed-size",
+                                       "data", "info", "is-compressed", "md5", "size", "uncompress",
+                                       "verify-md5", "uuid" };
     cJSON *a = cJSON_CreateArray();
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) cJSON_AddItemToArray(a, cJSON_CreateString(ops[i]));
+    set_attachment_etag(call, &att);
     rest_reply_json(call, 200, a);
 }
 
@@ -175,38 +244,112 @@ void h_attachment_ops(RestCall *call)
 void h_attachment_get(RestCall *call)
 {
     const char *op = call->seg[4];
-    bool md5 = !strcmp(op, "md5") || !strcmp(op, "compressed-md5") || !strcmp(op, "info");
-    if (strcmp(op, "data") && strcmp(op, "compressed-data") && strcmp(op, "size") &&
-        strcmp(op, "compressed-size") && strcmp(op, "is-compressed") && !md5) {
+    static const char *const known[] = { "data", "compressed-data", "size", "compressed-size", "md5",
+                                         "compressed-md5", "is-compressed", "info" };
+    bool ok = false;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) ok = ok || !strcmp(op, known[i]);
+    if (!ok) {
         rest_fail(call, SRV_UNKNOWN_RESOURCE, "unknown attachment operation \"%s\"", op);
         return;
     }
     SrvAttachment r;
-    if (!load_attachment(call, &r, md5)) return;
+    if (!load_attachment(call, &r)) return;
+    set_attachment_etag(call, &r);
     char text[64];
     if (!strcmp(op, "data") || !strcmp(op, "compressed-data")) {
-        rest_reply_instance_file(call, call->params[1]);
+        if (r.content_type == 1) {
+            rest_reply_instance_file(call, call->params[1]);
+            return;
+        }
+        void *buf = NULL;
+        size_t len = 0;
+        SrvError e = { 0 };
+        bool raw = !strcmp(op, "compressed-data");
+        if (!srv_attachment_read(&e, call->srv, rest_level_from_route(call->params[0]), call->params[1],
+                                 call->params[2], raw, &buf, &len, NULL)) {
+            rest_reply_error(call, &e);
+            return;
+        }
+        rest_reply_buffer(call, 200, raw ? "application/octet-stream" : r.mime, buf, len);
         return;
     }
     if (!strcmp(op, "info")) {
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "CompressedMD5", r.md5);
-        cJSON_AddNumberToObject(o, "CompressedSize", (double)r.size);
-        cJSON_AddNumberToObject(o, "ContentType", 1);
+        cJSON_AddStringToObject(o, "CompressedMD5", r.compressed_md5);
+        cJSON_AddNumberToObject(o, "CompressedSize", (double)r.compressed_size);
+        cJSON_AddNumberToObject(o, "ContentType", r.content_type);
         cJSON_AddStringToObject(o, "UncompressedMD5", r.md5);
         cJSON_AddNumberToObject(o, "UncompressedSize", (double)r.size);
         cJSON_AddStringToObject(o, "Uuid", r.uuid);
         rest_reply_json(call, 200, o);
         return;
     }
-    if (md5) snprintf(text, sizeof text, "%s", r.md5);
-    else if (!strcmp(op, "is-compressed")) snprintf(text, sizeof text, "0");
-    else snprintf(text, sizeof text, "%llu", (unsigned long long)r.size);
+    if (!strcmp(op, "md5")) snprintf(text, sizeof text, "%s", r.md5);
+    else if (!strcmp(op, "compressed-md5")) snprintf(text, sizeof text, "%s", r.compressed_md5);
+    else if (!strcmp(op, "is-compressed")) snprintf(text, sizeof text, "%d", r.compressed ? 1 : 0);
+    else if (!strcmp(op, "size")) snprintf(text, sizeof text, "%llu", (unsigned long long)r.size);
+    else snprintf(text, sizeof text, "%llu", (unsigned long long)r.compressed_size);
     rest_reply_text(call, 200, "text/plain", text);
 }
 
+/* PUT /{level}/{id}/attachments/{name} (body: the content) -> {} with the new ETag */
+void h_attachment_put(RestCall *call)
+{
+    int level = rest_level_from_route(call->params[0]);
+    int64_t match, rev = 0;
+    SrvError e = { 0 };
+    char md5[33];
+    if (!attachment_if_match(call, &match)) return;
+    if (!srv_attachment_put(&e, call->srv, level, call->params[1], call->params[2], call->body ? call->body : "",
+                            call->body_len, match, &rev, md5)) {
+        if (e.code == SRV_PARAMETER_OUT_OF_RANGE && e.http_status == 403) {
+            rest_reply_buffer(call, 403, NULL, NULL, 0); /* as Orthanc: no body */
+            return;
+        }
+        rest_reply_error(call, &e);
+        return;
+    }
+    SrvAttachment a = { .revision = rev };
+    snprintf(a.md5, sizeof a.md5, "%s", md5);
+    set_attachment_etag(call, &a);
+    rest_reply_json(call, 200, cJSON_CreateObject());
+}
+
+/* DELETE /{level}/{id}/attachments/{name} */
+void h_attachment_delete(RestCall *call)
+{
+    int64_t match;
+    SrvError e = { 0 };
+    if (!attachment_if_match(call, &match)) return;
+    if (!srv_attachment_delete(&e, call->srv, rest_level_from_route(call->params[0]), call->params[1],
+                               call->params[2], match)) {
+        if (e.code == SRV_PARAMETER_OUT_OF_RANGE && e.http_status == 403) {
+            rest_reply_buffer(call, 403, NULL, NULL, 0);
+            return;
+        }
+        rest_reply_error(call, &e);
+        return;
+    }
+    rest_reply_text(call, 200, "text/plain", "");
+}
+
+/* POST /{level}/{id}/attachments/{name}/compress|uncompress -> {} */
+static void attachment_compress(RestCall *call, bool on)
+{
+    SrvError e = { 0 };
+    if (!srv_attachment_compress(&e, call->srv, rest_level_from_route(call->params[0]), call->params[1],
+                                 call->params[2], on)) {
+        rest_reply_error(call, &e);
+        return;
+    }
+    rest_reply_json(call, 200, cJSON_CreateObject());
+}
+
+void h_attachment_compress(RestCall *call) { attachment_compress(call, true); }
+void h_attachment_uncompress(RestCall *call) { attachment_compress(call, false); }
+
 /* POST /{level}/{id}/attachments/{name}/verify-md5: recomputes the file's MD5 and compares it
- * with the cached one (computing it first if none was). */
+ * with the recorded one (computing it first if none was). */
 void h_attachment_verify(RestCall *call)
 {
     SrvError e = { 0 };
@@ -226,7 +369,11 @@ static const RestRoute routes[] = {
     { "GET", "/{level}/{id}/attachments", h_attachments_list },
     { "GET", "/{level}/{id}/attachments/{name}", h_attachment_ops },
     { "GET", "/{level}/{id}/attachments/{name}/{op}", h_attachment_get },
+    { "PUT", "/{level}/{id}/attachments/{name}", h_attachment_put },
+    { "DELETE", "/{level}/{id}/attachments/{name}", h_attachment_delete },
     { "POST", "/{level}/{id}/attachments/{name}/verify-md5", h_attachment_verify },
+    { "POST", "/{level}/{id}/attachments/{name}/compress", h_attachment_compress },
+    { "POST", "/{level}/{id}/attachments/{name}/uncompress", h_attachment_uncompress },
 };
 
 const RestRouteTable rest_routes_metadata = { routes, sizeof routes / sizeof routes[0] };

@@ -56,6 +56,7 @@ struct CfgCtx {
 static bool parse_users(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
 static bool parse_modalities(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
 static bool parse_user_metadata(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
+static bool parse_user_content_types(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
 static bool parse_dictionary(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
 static bool parse_postgresql(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
 
@@ -116,6 +117,8 @@ static const CfgOption options[] = {
     { "DicomModalitiesInDatabase", CFG_BOOL, OFF(dicom_modalities_in_database), 0, NULL, 0, 1, NULL },
     { "IngestTranscoding", CFG_STRING, OFF(ingest_transcoding), 0, "", 0, 64, NULL },
     { "OhifDirectory", CFG_STRING, OFF(ohif_dir), 0, "", 0, 4096, NULL },
+    { "UserContentType", CFG_SPECIAL, 0, 0, NULL, 0, 0, parse_user_content_types },
+    { "StorageCompression", CFG_BOOL, OFF(storage_compression), 0, NULL, 0, 1, NULL },
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -130,7 +133,7 @@ static const struct { const char *option, *choices; } choices[] = {
 
 /* Orthanc options an Orthanc.json may carry that this server accepts and ignores. */
 static const char *const ignored[] = {
-    "Plugins", "OrthancExplorerEnabled", "StorageCompression", "HttpCompressionEnabled",
+    "Plugins", "OrthancExplorerEnabled", "HttpCompressionEnabled",
     "HttpDescribeErrors", "HttpServerEnabled", "DicomServerEnabled", "StoreMD5ForAttachments",
     "LuaScripts", "LuaHeartBeatPeriod", "DicomWeb", "Worklists", "PostgreSQL", "MySQL",
     "Gdcm", "Transfers", "DicomAssociationCloseDelay", 
@@ -385,6 +388,44 @@ static bool parse_user_metadata(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
         }
         cfg->user_metadata[cfg->nuser_metadata].name = dup_or_die(m->string);
         cfg->user_metadata[cfg->nuser_metadata++].number = m->valueint;
+    }
+    return true;
+}
+
+static void free_user_content_types(Cfg *cfg)
+{
+    for (size_t i = 0; i < cfg->nuser_content_types; i++) {
+        free(cfg->user_content_types[i].name);
+        free(cfg->user_content_types[i].mime);
+    }
+    free(cfg->user_content_types);
+    cfg->user_content_types = NULL;
+    cfg->nuser_content_types = 0;
+}
+
+static bool parse_user_content_types(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
+{
+    if (!cJSON_IsObject(v)) {
+        fail_at(ctx, 3, "expected an object {\"Name\": number or [number, \"mime type\"]}");
+        return false;
+    }
+    free_user_content_types(cfg);
+    size_t n = (size_t)cJSON_GetArraySize(v);
+    cfg->user_content_types = calloc(n ? n : 1, sizeof *cfg->user_content_types);
+    SRV_ASSERT(cfg->user_content_types);
+    for (const cJSON *m = v->child; m; m = m->next) {
+        const cJSON *num = cJSON_IsArray(m) ? cJSON_GetArrayItem(m, 0) : m;
+        const cJSON *mime = cJSON_IsArray(m) ? cJSON_GetArrayItem(m, 1) : NULL;
+        if (!cJSON_IsNumber(num) || num->valuedouble < 1024 || num->valuedouble > 65535 ||
+            num->valuedouble != (double)(int)num->valuedouble || (mime && !cJSON_IsString(mime))) {
+            fail_at(ctx, 3, "user content type \"%s\" needs a number from 1024 to 65535 "
+                    "(optionally [number, \"mime type\"])", m->string);
+            return false;
+        }
+        CfgUserContentType *t = &cfg->user_content_types[cfg->nuser_content_types++];
+        t->name = dup_or_die(m->string);
+        t->number = num->valueint;
+        t->mime = dup_or_die(mime ? mime->valuestring : "application/octet-stream");
     }
     return true;
 }
@@ -776,6 +817,7 @@ void cfg_cleanup(Cfg *cfg)
     free(cfg->user_metadata);
     free(cfg->pg.host); free(cfg->pg.database); free(cfg->pg.username); free(cfg->pg.password);
     free(cfg->pg.connection_uri);
+    free_user_content_types(cfg);
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -50,6 +50,12 @@ typedef struct CfgUserMetadata { /* "UserMetadata": {"Name": 1024, ...} */
     int number;
 } CfgUserMetadata;
 
+typedef struct CfgUserContentType { /* "UserContentType": {"Name": 1024 | [1024, "mime"]} */
+    char *name;
+    int number;
+    char *mime;                /* "application/octet-stream" unless given */
+} CfgUserContentType;
+
 typedef struct CfgPostgres {   /* "PostgreSQL": {...}, as Orthanc's PostgreSQL plugin */
     bool enable_index;         /* EnableIndex, false: the index stays in SQLite */
     char *host;                /* Host, "localhost" */
@@ -127,6 +133,11 @@ typedef struct Cfg {
     CfgPostgres pg;                   /* PostgreSQL, {} */
     char *ohif_dir;                   /* OhifDirectory, "": the OHIF Viewer's dist/ served at /ohif/
                                          ("": beside the binary, else the source tree's; rest/h_ohif.c) */
+    /* attachments (server/attachments.c) */
+    CfgUserContentType *user_content_types; /* UserContentType, {} */
+    size_t nuser_content_types;
+    bool storage_compression;         /* StorageCompression, false: new user attachments are
+                                         stored zlib-compressed when true */
 } Cfg;
 
 typedef struct CfgError {

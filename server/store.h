@@ -146,19 +146,47 @@ bool srv_metadata_delete(SrvError *err, Srv *srv, int level, const char *id, con
                          int64_t if_match);
 
 /* ---- Attachments (server/attachments.c) --------------------------------------------------
- * The only attachment is the DICOM file of an instance ("dicom", content type 1), stored
- * uncompressed. Its MD5 is computed on first demand and cached in the index. */
+ * "dicom" (content type 1): the DICOM file of an instance, stored uncompressed, its MD5
+ * computed on first demand and cached in the index; it cannot be changed here. User-defined
+ * attachments (content types 1024..65535, by number or by a name of UserContentType) on any
+ * resource: stored as given, zlib-compressed (Orthanc's layout) when StorageCompression, each
+ * with a revision (If-Match: if_match -1 no check, a mismatch is 409). Names: "dicom", "1", a
+ * number, or a declared name; an unknown name is InexistentItem (404), a write to a type
+ * below 1024 is 403. */
 typedef struct SrvAttachment {
     char uuid[SRV_UUID_LEN];
-    uint64_t size;
-    char md5[33]; /* "" unless asked for */
+    uint64_t size;              /* uncompressed */
+    char md5[33];               /* uncompressed; "" unless asked for (dicom) */
+    int content_type;
+    uint64_t compressed_size;   /* bytes of the stored file */
+    char compressed_md5[33];
+    bool compressed;
+    int64_t revision;
+    char mime[64];              /* of "data": UserContentType's, application/dicom for dicom */
 } SrvAttachment;
-/* Names of the attachments of a resource: a JSON array (["dicom"] for an instance). */
+/* Names of the attachments of a resource: a JSON array ("dicom" first for an instance, then
+ * the user-defined ones by content type, named as declared or by number). */
 cJSON *srv_attachments_list(SrvError *err, Srv *srv, int level, const char *id);
-/* One attachment (name "dicom" or "1"); UnknownResource otherwise. */
+/* One attachment's description. */
 bool srv_attachment_get(SrvError *err, Srv *srv, int level, const char *id, const char *name,
                         bool with_md5, SrvAttachment *out);
-/* Re-hashes the file and compares with the cached MD5: CorruptedFile on a mismatch. */
+/* The content (uncompressed), or the stored bytes when raw; *buf malloc'd. info (may be NULL)
+ * gets the description. */
+bool srv_attachment_read(SrvError *err, Srv *srv, int level, const char *id, const char *name,
+                         bool raw, void **buf, size_t *len, SrvAttachment *info);
+/* Creates or replaces a user-defined attachment; *revision and md5 (uncompressed, may be
+ * NULL) of the stored one. */
+bool srv_attachment_put(SrvError *err, Srv *srv, int level, const char *id, const char *name,
+                        const void *data, size_t len, int64_t if_match, int64_t *revision,
+                        char md5[33]);
+bool srv_attachment_delete(SrvError *err, Srv *srv, int level, const char *id, const char *name,
+                           int64_t if_match);
+/* Stores it again compressed or not (nothing to do when it already is); the DICOM file:
+ * NotImplemented for compress, nothing for uncompress. */
+bool srv_attachment_compress(SrvError *err, Srv *srv, int level, const char *id, const char *name,
+                             bool compress);
+/* Re-hashes the file (and the inflated content) and compares with the MD5s recorded:
+ * CorruptedFile on a mismatch. */
 bool srv_attachment_verify(SrvError *err, Srv *srv, int level, const char *id,
                            const char *name);
 

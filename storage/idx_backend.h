@@ -100,6 +100,16 @@ typedef struct IdxBackend {
     bool (*metadata_remove)(StoError *err, void *be, int level, const char *id,
                             const char *name, int64_t if_match);
     bool (*attachment_set_md5)(StoError *err, void *be, const char *uuid, const char *md5);
+    /* User-defined attachments (content type already checked by the front). */
+    bool (*attachment_put)(StoError *err, void *be, int level, const char *id,
+                           const IdxAttachment *a, int64_t if_match, int64_t *revision,
+                           char old_uuid[STO_UUID_LEN]);
+    bool (*attachment_get)(StoError *err, void *be, int level, const char *id,
+                           int content_type, IdxAttachment *out);
+    bool (*attachment_list)(StoError *err, void *be, int level, const char *id, int **types,
+                            size_t *n);
+    bool (*attachment_remove)(StoError *err, void *be, int level, const char *id,
+                              int content_type, int64_t if_match, char old_uuid[STO_UUID_LEN]);
     /* Main tags of one resource replaced (reconstruct). */
     bool (*set_main_tags)(StoError *err, void *be, int level, const char *id,
                           const IdxTag *tags, size_t n);

@@ -584,6 +584,70 @@ bool idx_attachment_set_md5(StoError *err, IdxDb *db, const char *uuid, const ch
 
 /* ---- protection ------------------------------------------------------------------------ */
 
+static bool attachment_args(StoError *err, int level, const char *id, int content_type)
+{
+    if (!id || level < -1 || level > IDX_INSTANCE || content_type < 1024 || content_type > 65535) {
+        sto_set_err(err, STO_ERR_ARG, "bad attachment arguments (content type %d)", content_type);
+        return false;
+    }
+    return true;
+}
+
+bool idx_attachment_put(StoError *err, IdxDb *db, int level, const char *id,
+                        const IdxAttachment *a, int64_t if_match, int64_t *revision,
+                        char old_uuid[STO_UUID_LEN])
+{
+    old_uuid[0] = '\0';
+    *revision = 0;
+    if (!a || !attachment_args(err, level, id, a->content_type) || !check_db(err, db))
+        return false;
+    if (!sto_uuid_valid(a->uuid) || (a->compression != IDX_COMPRESSION_NONE &&
+                                      a->compression != IDX_COMPRESSION_ZLIB)) {
+        sto_set_err(err, STO_ERR_ARG, "bad attachment (uuid or compression)");
+        return false;
+    }
+    bool ok = db->ops->attachment_put(err, db->be, level, id, a, if_match, revision, old_uuid);
+    if (!ok) {
+        old_uuid[0] = '\0';
+        *revision = 0;
+    }
+    return ok;
+}
+
+bool idx_attachment_get(StoError *err, IdxDb *db, int level, const char *id, int content_type,
+                        IdxAttachment *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!attachment_args(err, level, id, content_type) || !check_db(err, db))
+        return false;
+    bool ok = db->ops->attachment_get(err, db->be, level, id, content_type, out);
+    if (!ok)
+        memset(out, 0, sizeof *out);
+    return ok;
+}
+
+bool idx_attachment_list(StoError *err, IdxDb *db, int level, const char *id, int **types,
+                         size_t *n)
+{
+    *types = NULL;
+    *n = 0;
+    if (!attachment_args(err, level, id, 1024) || !check_db(err, db))
+        return false;
+    return db->ops->attachment_list(err, db->be, level, id, types, n);
+}
+
+bool idx_attachment_remove(StoError *err, IdxDb *db, int level, const char *id, int content_type,
+                           int64_t if_match, char old_uuid[STO_UUID_LEN])
+{
+    old_uuid[0] = '\0';
+    if (!attachment_args(err, level, id, content_type) || !check_db(err, db))
+        return false;
+    bool ok = db->ops->attachment_remove(err, db->be, level, id, content_type, if_match, old_uuid);
+    if (!ok)
+        old_uuid[0] = '\0';
+    return ok;
+}
+
 bool idx_set_main_tags(StoError *err, IdxDb *db, int level, const char *id, const IdxTag *tags,
                        size_t n)
 {

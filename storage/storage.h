@@ -315,6 +315,39 @@ bool idx_metadata_put(StoError *err, IdxDb *db, int level, const char *id, const
 bool idx_metadata_remove(StoError *err, IdxDb *db, int level, const char *id, const char *name,
                          int64_t if_match);
 
+/* User-defined attachments (Orthanc's PUT /{level}/{id}/attachments/{name}, content types
+ * 1024..65535) of any resource: one file of the storage area each, with its sizes, MD5s,
+ * compression and a revision (ETag / If-Match, as metadata). The DICOM file of an instance is
+ * not one of them. Deleting a resource removes its attachments with it: their uuids are among
+ * idx_delete()'s files (IdxFile.id is then the resource that owned the attachment). */
+enum { IDX_COMPRESSION_NONE = 0, IDX_COMPRESSION_ZLIB = 1 }; /* zlib: Orthanc's layout */
+typedef struct IdxAttachment {
+    int content_type;              /* 1024..65535 */
+    char uuid[STO_UUID_LEN];       /* the file */
+    uint64_t compressed_size;      /* bytes of the file */
+    uint64_t uncompressed_size;
+    char compressed_md5[33], uncompressed_md5[33];
+    int compression;               /* IDX_COMPRESSION_* */
+    int64_t revision;              /* 0 when created, +1 at each put */
+} IdxAttachment;
+/* Inserts or replaces a->content_type of /level/id. if_match >= 0 must equal the current
+ * revision (an absent attachment never matches): else CONFLICT. In the same transaction a->uuid
+ * leaves the pending list and a replaced file's uuid enters it (old_uuid; "" when none: the
+ * caller removes that file, then clears it). *revision: the new revision. */
+bool idx_attachment_put(StoError *err, IdxDb *db, int level, const char *id,
+                        const IdxAttachment *a, int64_t if_match, int64_t *revision,
+                        char old_uuid[STO_UUID_LEN]);
+/* NOT_FOUND when the resource or the attachment is absent. */
+bool idx_attachment_get(StoError *err, IdxDb *db, int level, const char *id, int content_type,
+                        IdxAttachment *out);
+/* The content types of /level/id's attachments, ascending; *types malloc'd (free()). */
+bool idx_attachment_list(StoError *err, IdxDb *db, int level, const char *id, int **types,
+                         size_t *n);
+/* Removes it (NOT_FOUND if absent, CONFLICT on an if_match >= 0 mismatch); its uuid moves to
+ * the pending list (old_uuid): the caller removes the file, then clears it. */
+bool idx_attachment_remove(StoError *err, IdxDb *db, int level, const char *id, int content_type,
+                           int64_t if_match, char old_uuid[STO_UUID_LEN]);
+
 /* Replaces the main DICOM tags of one resource by tags[0..n) (one transaction): what a
  * reconstruct (re-reading the stored files) writes. NOT_FOUND if absent or of another level.
  * Logs no change. */

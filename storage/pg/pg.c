@@ -83,6 +83,7 @@ static const char *const SQL[P_COUNT] = {
                            " ON CONFLICT DO NOTHING",
     [P_PENDING_DEL] = "DELETE FROM pending WHERE uuid = $1",
     [P_PENDING_LIST] = "SELECT p.uuid, EXISTS(SELECT 1 FROM attachments a WHERE a.uuid = p.uuid)"
+                       " OR EXISTS(SELECT 1 FROM user_attachments u WHERE u.uuid = p.uuid)"
                        " FROM pending p WHERE NOT " OWNER_ALIVE("p.owner"),
     [P_SET_METAS] = "INSERT INTO metadata(internal_id, name, value)"
                     " SELECT i, n, v FROM unnest($1::bigint[], $2::text[], $3::text[]) AS x(i, n, v)"
@@ -120,6 +121,27 @@ static const char *const SQL[P_COUNT] = {
                          " WHERE p.internal_id = r.internal_id)"
                          " ORDER BY m.value COLLATE \"C\" NULLS FIRST, r.internal_id LIMIT 1",
     /* A saved job belongs to the process that saved it last. */
+    [P_UATT_GET] = "SELECT content_type, uuid, compressed_size, uncompressed_size, compressed_md5,"
+                   " uncompressed_md5, compression, revision FROM user_attachments"
+                   " WHERE internal_id = $1 AND content_type = $2",
+    [P_UATT_PUT] = "INSERT INTO user_attachments(internal_id, content_type, uuid, compressed_size,"
+                   " uncompressed_size, compressed_md5, uncompressed_md5, compression, revision)"
+                   " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                   " ON CONFLICT (internal_id, content_type) DO UPDATE SET uuid = excluded.uuid,"
+                   " compressed_size = excluded.compressed_size,"
+                   " uncompressed_size = excluded.uncompressed_size,"
+                   " compressed_md5 = excluded.compressed_md5,"
+                   " uncompressed_md5 = excluded.uncompressed_md5,"
+                   " compression = excluded.compression, revision = excluded.revision",
+    [P_UATT_DEL] = "DELETE FROM user_attachments WHERE internal_id = $1 AND content_type = $2",
+    [P_UATT_LIST] = "SELECT content_type FROM user_attachments WHERE internal_id = $1"
+                    " ORDER BY content_type",
+    [P_UATT_SUBTREE] = "WITH RECURSIVE sub(id) AS (SELECT $1::bigint UNION ALL"
+                       " SELECT r.internal_id FROM resources r JOIN sub ON r.parent_id = sub.id)"
+                       " SELECT u.uuid, u.compressed_size, r.public_id FROM user_attachments u"
+                       " JOIN sub ON u.internal_id = sub.id"
+                       " JOIN resources r ON r.internal_id = u.internal_id"
+                       " WHERE EXISTS(SELECT 1 FROM user_attachments)",
     [P_JOB_SAVE] = "INSERT INTO jobs(id, json, owner) VALUES($1, $2, $3)"
                    " ON CONFLICT (id) DO UPDATE SET json = excluded.json, owner = excluded.owner",
     [P_JOB_DELETE] = "DELETE FROM jobs WHERE id = $1",
@@ -185,6 +207,19 @@ static const PgSchemaStep STEPS[] = {
         "  json TEXT NOT NULL,"
         "  owner BIGINT NOT NULL DEFAULT 0,"
         "  ordering BIGSERIAL);"},
+    /* user-defined attachments (content types 1024..65535) */
+    {2, "CREATE TABLE user_attachments("
+        "  internal_id BIGINT NOT NULL REFERENCES resources(internal_id) ON DELETE CASCADE,"
+        "  content_type INTEGER NOT NULL,"
+        "  uuid TEXT NOT NULL,"
+        "  compressed_size BIGINT NOT NULL,"
+        "  uncompressed_size BIGINT NOT NULL,"
+        "  compressed_md5 TEXT NOT NULL,"
+        "  uncompressed_md5 TEXT NOT NULL,"
+        "  compression INTEGER NOT NULL,"
+        "  revision BIGINT NOT NULL,"
+        "  PRIMARY KEY(internal_id, content_type));"
+        "CREATE INDEX user_attachments_uuid ON user_attachments(uuid);"},
 };
 #define NSTEPS (sizeof STEPS / sizeof STEPS[0])
 
@@ -658,6 +693,10 @@ const IdxBackend idx_pg_backend = {
     .attachment_set_md5 = pg_attachment_set_md5,
     .patient_set_protected = pg_patient_set_protected,
     .set_main_tags = pg_set_main_tags,
+    .attachment_put = pg_attachment_put,
+    .attachment_get = pg_attachment_get,
+    .attachment_list = pg_attachment_list,
+    .attachment_remove = pg_attachment_remove,
     .patient_is_protected = pg_patient_is_protected,
     .oldest_patient = pg_oldest_patient,
     .job_save = pg_job_save,

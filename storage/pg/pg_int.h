@@ -70,6 +70,11 @@ typedef enum PgStmt {
     P_UNPROTECT,
     P_IS_PROTECTED,
     P_OLDEST_PATIENT,
+    P_UATT_GET,
+    P_UATT_PUT,
+    P_UATT_DEL,
+    P_UATT_LIST,
+    P_UATT_SUBTREE,
     P_JOB_SAVE,
     P_JOB_DELETE,
     P_JOBS_LOAD,
@@ -173,6 +178,18 @@ bool pg_metadata_put(StoError *err, void *be, int level, const char *id, const c
 bool pg_metadata_remove(StoError *err, void *be, int level, const char *id, const char *name,
                         int64_t if_match);
 bool pg_attachment_set_md5(StoError *err, void *be, const char *uuid, const char *md5);
+bool pg_attachment_put(StoError *err, void *be, int level, const char *id,
+                       const IdxAttachment *a, int64_t if_match, int64_t *revision,
+                       char old_uuid[STO_UUID_LEN]);
+bool pg_attachment_get(StoError *err, void *be, int level, const char *id, int content_type,
+                       IdxAttachment *out);
+bool pg_attachment_list(StoError *err, void *be, int level, const char *id, int **types,
+                        size_t *n);
+bool pg_attachment_remove(StoError *err, void *be, int level, const char *id, int content_type,
+                          int64_t if_match, char old_uuid[STO_UUID_LEN]);
+/* Appends to *files (exactly *n long) the user attachments of the subtree of `internal`. */
+bool pg_attachment_collect(StoError *err, PgConn *c, int64_t internal, IdxFile **files,
+                           size_t *n);
 bool pg_set_main_tags(StoError *err, void *be, int level, const char *id, const IdxTag *tags,
                       size_t n);
 bool pg_patient_set_protected(StoError *err, void *be, const char *patient_id, bool on);

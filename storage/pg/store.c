@@ -454,6 +454,9 @@ static bool delete_once(StoError *err, PgConn *c, void *ctx)
         top = parent;
         parent = grandparent;
     }
+    /* The user-defined attachments of every row removed join the files to remove. */
+    if (!pg_attachment_collect(err, c, top, &out->files, &out->nfiles))
+        return false;
     snprintf(num, sizeof num, "%lld", (long long)top);
     const char *pt[1] = {num};
     if (!pg_do(err, c, P_DELETE_RESOURCE, 1, pt))

@@ -28,6 +28,21 @@
 #include <string.h>
 
 static const char *const SQL[S_COUNT] = {
+    [S_UATT_GET] = "SELECT content_type, uuid, compressed_size, uncompressed_size, compressed_md5,"
+                   " uncompressed_md5, compression, revision FROM user_attachments"
+                   " WHERE internal_id = ?1 AND content_type = ?2",
+    [S_UATT_PUT] = "INSERT OR REPLACE INTO user_attachments(internal_id, content_type, uuid,"
+                   " compressed_size, uncompressed_size, compressed_md5, uncompressed_md5,"
+                   " compression, revision) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [S_UATT_DEL] = "DELETE FROM user_attachments WHERE internal_id = ?1 AND content_type = ?2",
+    [S_UATT_LIST] = "SELECT content_type FROM user_attachments WHERE internal_id = ?1"
+                    " ORDER BY content_type",
+    [S_UATT_ANY] = "SELECT EXISTS(SELECT 1 FROM user_attachments)",
+    [S_UATT_SUBTREE] = "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL"
+                       " SELECT r.internal_id FROM resources r JOIN sub ON r.parent_id = sub.id)"
+                       " SELECT u.uuid, u.compressed_size, r.public_id FROM user_attachments u"
+                       " JOIN sub ON u.internal_id = sub.id"
+                       " JOIN resources r ON r.internal_id = u.internal_id",
     [S_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
     [S_BEGIN] = "BEGIN",
     [S_COMMIT] = "COMMIT",
@@ -80,6 +95,7 @@ static const char *const SQL[S_COUNT] = {
     [S_PENDING_ADD] = "INSERT OR IGNORE INTO pending(uuid) VALUES(?1)",
     [S_PENDING_DEL] = "DELETE FROM pending WHERE uuid = ?1",
     [S_PENDING_LIST] = "SELECT p.uuid, EXISTS(SELECT 1 FROM attachments a WHERE a.uuid = p.uuid)"
+                       " OR EXISTS(SELECT 1 FROM user_attachments u WHERE u.uuid = p.uuid)"
                        " FROM pending p",
 
     [S_SET_META] = "INSERT OR REPLACE INTO metadata(internal_id, name, value) VALUES(?1, ?2, ?3)",
@@ -461,6 +477,10 @@ const IdxBackend idx_sqlite_backend = {
     .attachment_set_md5 = sql_attachment_set_md5,
     .patient_set_protected = sql_patient_set_protected,
     .set_main_tags = sql_set_main_tags,
+    .attachment_put = sql_attachment_put,
+    .attachment_get = sql_attachment_get,
+    .attachment_list = sql_attachment_list,
+    .attachment_remove = sql_attachment_remove,
     .patient_is_protected = sql_patient_is_protected,
     .oldest_patient = sql_oldest_patient,
     .job_save = sql_job_save,

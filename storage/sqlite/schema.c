@@ -77,6 +77,19 @@ static const SchemaStep STEPS[] = {
     /* protected patients */
     {8, "CREATE TABLE IF NOT EXISTS protected("
         "  internal_id INTEGER PRIMARY KEY REFERENCES resources(internal_id) ON DELETE CASCADE);"},
+    /* user-defined attachments (content types 1024..65535) */
+    {9, "CREATE TABLE IF NOT EXISTS user_attachments("
+        "  internal_id INTEGER NOT NULL REFERENCES resources(internal_id) ON DELETE CASCADE,"
+        "  content_type INTEGER NOT NULL,"
+        "  uuid TEXT NOT NULL,"
+        "  compressed_size INTEGER NOT NULL,"
+        "  uncompressed_size INTEGER NOT NULL,"
+        "  compressed_md5 TEXT NOT NULL,"
+        "  uncompressed_md5 TEXT NOT NULL,"
+        "  compression INTEGER NOT NULL,"
+        "  revision INTEGER NOT NULL,"
+        "  PRIMARY KEY(internal_id, content_type)) WITHOUT ROWID;"
+        "CREATE INDEX IF NOT EXISTS user_attachments_uuid ON user_attachments(uuid);"},
 };
 
 #define NSTEPS (sizeof STEPS / sizeof STEPS[0])

@@ -73,6 +73,13 @@ typedef enum SqlStmt {
     S_UNPROTECT,
     S_IS_PROTECTED,
     S_OLDEST_PATIENT,
+    /* user-defined attachments */
+    S_UATT_GET,
+    S_UATT_PUT,
+    S_UATT_DEL,
+    S_UATT_LIST,
+    S_UATT_ANY,
+    S_UATT_SUBTREE,
     /* jobs */
     S_JOB_SAVE,
     S_JOB_DELETE,
@@ -195,6 +202,18 @@ bool sql_metadata_put(StoError *err, void *be, int level, const char *id, const 
 bool sql_metadata_remove(StoError *err, void *be, int level, const char *id, const char *name,
                          int64_t if_match);
 bool sql_attachment_set_md5(StoError *err, void *be, const char *uuid, const char *md5);
+bool sql_attachment_put(StoError *err, void *be, int level, const char *id,
+                        const IdxAttachment *a, int64_t if_match, int64_t *revision,
+                        char old_uuid[STO_UUID_LEN]);
+bool sql_attachment_get(StoError *err, void *be, int level, const char *id, int content_type,
+                        IdxAttachment *out);
+bool sql_attachment_list(StoError *err, void *be, int level, const char *id, int **types,
+                         size_t *n);
+bool sql_attachment_remove(StoError *err, void *be, int level, const char *id, int content_type,
+                           int64_t if_match, char old_uuid[STO_UUID_LEN]);
+/* Appends to *files the user attachments of the subtree of `internal` (itself included). */
+bool sql_attachment_collect(StoError *err, SqlConn *c, int64_t internal, IdxFile **files,
+                            size_t *n);
 bool sql_set_main_tags(StoError *err, void *be, int level, const char *id, const IdxTag *tags,
                        size_t n);
 bool sql_patient_set_protected(StoError *err, void *be, const char *patient_id, bool on);

@@ -429,6 +429,9 @@ bool sql_delete_resource(StoError *err, void *be, int level, const char *id,
         parent = grandparent;
     }
 
+    /* The user-defined attachments of every row removed join the files to remove. */
+    if (!sql_attachment_collect(err, c, top, &out->files, &out->nfiles))
+        goto out;
     /* One DELETE: foreign keys cascade to descendants, tags, metadata and attachments. */
     if (!run_on(err, c, S_DELETE_RESOURCE, top, "delete"))
         goto out;
