@@ -285,6 +285,8 @@ static void test_config_env_names(void)
         { "QueryRetrieveSize", "QUERY_RETRIEVE_SIZE" },
         { "DicomModalitiesInDatabase", "DICOM_MODALITIES_IN_DATABASE" },
         { "IngestTranscoding", "INGEST_TRANSCODING" },
+        { "UserContentType", "USER_CONTENT_TYPE" },
+        { "StorageCompression", "STORAGE_COMPRESSION" },
         { "PostgreSQL", "POSTGRESQL" },
         { "OhifDirectory", "OHIF_DIRECTORY" },
     };
