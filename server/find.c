@@ -39,6 +39,7 @@ bool srv_find(SrvError *err, Srv *srv, int level, const cJSON *query, bool case_
 {
     bool ok = false;
     size_t n = 0;
+    bool empty = false;
     FindIds found = { .rc = BUF_OK };
     buf_init(&found.ids, MAX_ID_LIST);
     *ids = NULL;
@@ -56,13 +57,26 @@ bool srv_find(SrvError *err, Srv *srv, int level, const cJSON *query, bool case_
             srv_fail(err, SRV_BAD_REQUEST, "the value of \"%s\" in Query must be a string", q->string);
             goto out;
         }
+        char vr[3];
+        dcm_tag_vr(tag, vr);
+        if ((!strcmp(vr, "DA") || !strcmp(vr, "TM") || !strcmp(vr, "DT")) &&
+            strpbrk(q->valuestring, "*?")) {
+            srv_fail(err, SRV_PARAMETER_OUT_OF_RANGE, "Wildcards are not allowed on tag %04x,%04x",
+                     tag >> 16, tag & 0xffff);
+            goto out;
+        }
         if (qry_universal(q->valuestring)) continue; /* matches everything */
+        /* a main tag of a level below the one searched: Orthanc's index matches nothing */
+        if (qry_main_tag_level(tag, SRV_INSTANCE) > level) empty = true;
         keys[n].tag = tag;
         keys[n++].pattern = q->valuestring;
     }
+    /* Orthanc's REST find: CaseSensitive (default false) applies to every tag, and the items
+     * of a '\\' list are compared whole */
     QryRequest rq = { .level = level, .keys = keys, .nkeys = n, .case_sensitive_pn = case_sensitive,
+                      .case_insensitive_all = !case_sensitive, .literal_lists = true, .sort_by_id = true,
                       .since = since, .limit = limit, .ids_only = true };
-    if (!qry_run(err, srv, &rq, find_collect, &found, NULL) || found.rc) {
+    if (!empty && (!qry_run(err, srv, &rq, find_collect, &found, NULL) || found.rc)) {
         if (found.rc == BUF_NOMEM) srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
         else if (found.rc) srv_fail(err, SRV_INTERNAL, "the list of answers exceeds its ceiling");
         goto out;
@@ -85,7 +99,8 @@ cJSON *srv_lookup(SrvError *err, Srv *srv, const char *value)
         return NULL;
     }
     for (int l = 0; l < IDX_LEVELS && *value; l++) {
-        IdxFindConstraint c = { .level = l, .tag = keys[l], .pattern = value };
+        /* case-insensitive, as Orthanc's identifier lookup (it keeps identifiers upper-cased) */
+        IdxFindConstraint c = { .level = l, .tag = keys[l], .pattern = value, .case_insensitive = true };
         char **ids = NULL;
         size_t n = 0;
         StoError se = { 0 };

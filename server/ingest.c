@@ -80,6 +80,13 @@ static bool collect_main_tags(SrvError *err, Collected *c, const DcmObject *obj)
             c->ntags[level]++;
         }
     }
+    /* The study keeps its own copy of the patient tags (as Orthanc: studies of different
+     * patients that share a PatientID keep their names; queries above the patient level match
+     * the copy). */
+    for (size_t i = 0; i < c->ntags[IDX_PATIENT]; i++) {
+        SRV_ASSERT(c->ntags[IDX_STUDY] < MAX_TAGS);
+        c->tags[IDX_STUDY][c->ntags[IDX_STUDY]++] = c->tags[IDX_PATIENT][i];
+    }
     return true;
 }
 

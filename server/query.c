@@ -60,7 +60,7 @@ static bool wild(const char *p, size_t pn, const char *v, size_t vn, bool ci)
     return pi == pn;
 }
 
-static bool match_one(const char *p, size_t pn, const char *v, bool ci, bool range)
+static bool match_one(const char *p, size_t pn, const char *v, bool ci, bool range, bool literal)
 {
     size_t vn = strlen(v);
     const char *dash = range ? memchr(p, '-', pn) : NULL;
@@ -77,7 +77,7 @@ static bool match_one(const char *p, size_t pn, const char *v, bool ci, bool ran
         }
         return true;
     }
-    if (memchr(p, '*', pn) || memchr(p, '?', pn)) return wild(p, pn, v, vn, ci);
+    if (!literal && (memchr(p, '*', pn) || memchr(p, '?', pn))) return wild(p, pn, v, vn, ci);
     if (pn != vn) return false;
     for (size_t i = 0; i < pn; i++)
         if (fold(p[i], ci) != fold(v[i], ci)) return false;
@@ -86,8 +86,14 @@ static bool match_one(const char *p, size_t pn, const char *v, bool ci, bool ran
 
 bool qry_match(const char *pattern, const char *value, bool ci, bool range)
 {
+    return qry_match_ex(pattern, value, ci, range, false);
+}
+
+bool qry_match_ex(const char *pattern, const char *value, bool ci, bool range, bool literal_lists)
+{
     if (qry_universal(pattern)) return true;
     if (!value) return false;
+    bool literal = literal_lists && strchr(pattern, '\\') != NULL;
     /* a multi-valued value matches when one of its values does */
     const char *p = pattern;
     for (;;) {
@@ -101,7 +107,7 @@ bool qry_match(const char *pattern, const char *value, bool ci, bool range)
             if (vl >= sizeof one) vl = sizeof one - 1;
             memcpy(one, v, vl);
             one[vl] = '\0';
-            if (match_one(p, pn, one, ci, range)) return true;
+            if (match_one(p, pn, one, ci, range, literal)) return true;
             if (!vend) break;
             v = vend + 1;
         }
@@ -146,6 +152,13 @@ static bool tag_is(uint32_t tag, const char *vr_want)
     char vr[3];
     dcm_tag_vr(tag, vr);
     return strstr(vr_want, vr) != NULL;
+}
+
+static bool has_letter(const char *p)
+{
+    for (; *p; p++)
+        if (isalpha((unsigned char)*p)) return true;
+    return false;
 }
 
 /* ---- the walk -------------------------------------------------------------------------- */
@@ -355,12 +368,18 @@ static bool build(SrvError *err, Walk *w, const char *id, bool *match)
         bool counted = w->kind[i] == K_COMPUTED && k->tag != QRY_TAG_MODALITIES_IN_STUDY &&
                        k->tag != QRY_TAG_SOP_CLASSES_IN_STUDY; /* counts never filter */
         if ((w->kind[i] == K_COMPUTED && !counted) || w->kind[i] == K_FILE) {
-            if (!qry_universal(k->pattern) && !qry_match(k->pattern, v, w->ci[i], w->range[i]))
+            if (!qry_universal(k->pattern) &&
+                !qry_match_ex(k->pattern, v, w->ci[i], w->range[i], rq->literal_lists))
                 *match = false;
         }
         if (!*match && rq->ids_only) return true;
     }
     return true;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 bool qry_run(SrvError *err, Srv *srv, const QryRequest *rq, QryAnswerFn fn, void *ctx,
@@ -390,7 +409,7 @@ bool qry_run(SrvError *err, Srv *srv, const QryRequest *rq, QryAnswerFn fn, void
     for (size_t i = 0; i < rq->nkeys; i++) {
         uint32_t tag = rq->keys[i].tag;
         const char *p = rq->keys[i].pattern;
-        w.ci[i] = tag_is(tag, "PN") && !rq->case_sensitive_pn;
+        w.ci[i] = (tag_is(tag, "PN") && !rq->case_sensitive_pn) || rq->case_insensitive_all;
         w.range[i] = tag_is(tag, "DA TM DT");
         int ml;
         if (tag == QRY_TAG_QUERY_LEVEL) {
@@ -398,6 +417,8 @@ bool qry_run(SrvError *err, Srv *srv, const QryRequest *rq, QryAnswerFn fn, void
         } else if (tag == QRY_TAG_CHARSET) {
             w.kind[i] = K_NONE;
         } else if ((ml = qry_main_tag_level(tag, rq->level)) >= 0) {
+            if (ml == IDX_PATIENT && rq->level >= IDX_STUDY)
+                ml = IDX_STUDY; /* the study's copy of its patient tags */
             w.kind[i] = K_MAIN;
             w.key_level[i] = ml;
             if (!qry_universal(p) && w.range[i] && strchr(p, '-'))
@@ -406,8 +427,9 @@ bool qry_run(SrvError *err, Srv *srv, const QryRequest *rq, QryAnswerFn fn, void
                 cons[ncons].level = ml;
                 cons[ncons].tag = tag;
                 cons[ncons].pattern = p;
-                cons[ncons].case_insensitive = w.ci[i];
+                cons[ncons].case_insensitive = w.ci[i] && has_letter(p); /* else: the index */
                 cons[ncons].range = w.range[i];
+                cons[ncons].literal_list = rq->literal_lists;
                 ncons++;
             }
         } else if (qry_is_computed(tag, rq->level)) {
@@ -426,13 +448,16 @@ bool qry_run(SrvError *err, Srv *srv, const QryRequest *rq, QryAnswerFn fn, void
         }
     }
 
-    uint64_t since = w.post_filter ? 0 : rq->since;
-    uint64_t limit = w.post_filter || !rq->limit ? 0 : rq->limit + 1; /* +1: more left? */
+    bool sort = rq->sort_by_id;
+    bool page_here = w.post_filter || sort; /* paging after filtering / sorting */
+    uint64_t since = page_here ? 0 : rq->since;
+    uint64_t limit = page_here || !rq->limit ? 0 : rq->limit + 1; /* +1: more left? */
     StoError se = { 0 };
     if (!idx_find(&se, srv->db, rq->level, cons, ncons, since, limit, &ids, &nids)) {
         srv_error_from_sto(err, &se);
         goto out;
     }
+    if (sort && nids > 1) qsort(ids, nids, sizeof *ids, cmp_id);
     uint64_t skipped = 0, given = 0;
     for (size_t i = 0; i < nids; i++) {
         bool match = true;
@@ -454,7 +479,7 @@ bool qry_run(SrvError *err, Srv *srv, const QryRequest *rq, QryAnswerFn fn, void
             clear_values(&w);
             continue;
         }
-        if (w.post_filter && skipped < rq->since) {
+        if (page_here && skipped < rq->since) {
             skipped++;
             clear_values(&w);
             continue;

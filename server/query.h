@@ -3,7 +3,9 @@
  * C-FIND SCP, /tools/find, QIDO-RS and the web UI's lists translate their requests onto one
  * QryRequest: a level, a list of keys (a tag and a DICOM matching pattern; an empty pattern or
  * "*" only asks for the value), paging. The engine
- * - matches main DICOM tags of the level and its ancestors in the index (idx_find, SQL),
+ * - matches main DICOM tags of the level and its ancestors in the index (idx_find, SQL); the
+ *   patient tags of a query above the patient level are matched on the study's own copy (as
+ *   Orthanc: studies of two patients that share a PatientID stay apart),
  * - matches computed keys (ModalitiesInStudy) and keys outside the main tags afterwards, the
  *   latter on a stored file of the resource (as Orthanc: only when such a key is asked),
  * - builds each answer from the index's main tags of the resource and its ancestors, the
@@ -43,6 +45,14 @@ typedef struct QryRequest {
     const QryKey *keys;
     size_t nkeys;
     bool case_sensitive_pn;  /* Orthanc's CaseSensitivePN (default false) */
+    bool case_insensitive_all; /* every tag compared with ASCII case folding (Orthanc's REST
+                                  find without CaseSensitive); else only PN, per the above */
+    bool literal_lists;      /* items of a '\\' list compared whole, '*' and '?' as plain
+                                characters (Orthanc's REST find); else each item may hold
+                                wildcards */
+    bool sort_by_id;         /* answers in public ID order, Since/Limit paging that order (as
+                                Orthanc 1.10.1's REST find answers most queries: its order
+                                comes from its SQLite plan); else insertion order */
     uint64_t since;          /* answers to skip */
     uint64_t limit;          /* at most this many answers; 0: all */
     bool ids_only;           /* answers carry the ID only (no values built) */
@@ -70,6 +80,9 @@ bool qry_run(SrvError *err, Srv *srv, const QryRequest *rq, QryAnswerFn fn, void
 
 /* DICOM matching of one value (see above). range: the tag is DA/TM/DT. value NULL: absent. */
 bool qry_match(const char *pattern, const char *value, bool case_insensitive, bool range);
+/* The same, with literal_lists as in QryRequest. */
+bool qry_match_ex(const char *pattern, const char *value, bool case_insensitive, bool range,
+                  bool literal_lists);
 /* true for patterns that match everything (NULL, "", "*", all '*'). */
 bool qry_universal(const char *pattern);
 /* The level (<= max_level) whose main tags include tag, or -1. */

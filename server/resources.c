@@ -24,10 +24,22 @@ static bool fail_sto(SrvError *err, const StoError *se)
     return false;
 }
 
-static cJSON *main_tags_json(const IdxResource *r)
+/* level_only: only the main tags of that level (a study row also holds its copy of the patient
+ * tags); -1: all. */
+static bool tag_of_level(uint32_t tag, int level)
+{
+    size_t n;
+    const SrvMainTag *t = srv_main_tags(level, &n);
+    for (size_t i = 0; i < n; i++)
+        if (t[i].tag == tag) return true;
+    return false;
+}
+
+static cJSON *main_tags_json_of(const IdxResource *r, int level_only)
 {
     cJSON *tags = cJSON_CreateObject();
     for (size_t i = 0; i < r->ntags; i++) {
+        if (level_only >= 0 && !tag_of_level(r->tag_keys[i], level_only)) continue;
         const char *name = srv_main_tag_name(r->tag_keys[i]);
         char key[16];
         if (!name) {
@@ -37,6 +49,11 @@ static cJSON *main_tags_json(const IdxResource *r)
         cJSON_AddStringToObject(tags, name, r->tag_values[i]);
     }
     return tags;
+}
+
+static cJSON *main_tags_json(const IdxResource *r)
+{
+    return main_tags_json_of(r, r->level == IDX_STUDY ? IDX_STUDY : -1);
 }
 
 /* "20261125T204400" (UTC) -> time_t; 0 if malformed. */
@@ -101,7 +118,13 @@ static cJSON *resource_to_json(Srv *srv, const IdxResource *r)
     if ((v = idx_resource_metadata(r, "ModifiedFrom"))) cJSON_AddStringToObject(o, "ModifiedFrom", v);
     static const char *const parent_key[] = { NULL, "ParentPatient", "ParentStudy", "ParentSeries" };
     if (r->level > IDX_PATIENT) cJSON_AddStringToObject(o, parent_key[r->level], r->parent_id);
-    if (r->level == IDX_STUDY) {
+    bool own_copy = false; /* the study's copy of its patient tags (older indexes: none) */
+    for (size_t i = 0; r->level == IDX_STUDY && i < r->ntags && !own_copy; i++)
+        own_copy = tag_of_level(r->tag_keys[i], IDX_PATIENT);
+    if (r->level == IDX_STUDY && own_copy) {
+        cJSON_AddItemToObject(o, "PatientMainDicomTags", main_tags_json_of(r, IDX_PATIENT));
+        cJSON_AddItemToObject(o, "Series", children_json(r));
+    } else if (r->level == IDX_STUDY) {
         IdxResource p = { 0 };
         StoError se = { 0 };
         if (idx_resource_get(&se, srv->db, IDX_PATIENT, r->parent_id, &p)) {

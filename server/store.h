@@ -73,9 +73,12 @@ bool srv_reconstruct(SrvError *err, Srv *srv, int level, const char *id);
 void srv_invalidate_tags(Srv *srv);
 
 /* ---- Search (server/find.c) --------------------------------------------------------------
- * /tools/find: query is {tag: pattern} (tag by name or "gggg,eeee"), each a main DICOM tag of
- * level or an ancestor (else BadRequest: we never open files to search), matched the DICOM way
- * (wildcards, '\\' lists, ranges for DA/TM/DT; PN case-insensitive unless case_sensitive).
+ * /tools/find: query is {tag: pattern} (tag by name or "gggg,eeee"), a translation onto the
+ * one query engine (server/query.c) with Orthanc 1.10.1's REST rules: main tags of the level
+ * and its ancestors in the index (patient tags on the study's own copy), other tags on a stored
+ * file; every tag compared with case folding unless case_sensitive; the items of a '\\' list
+ * compared whole; wildcards on DA/TM/DT refused (ParameterOutOfRange); a main tag of a lower
+ * level than the one searched matches nothing; answers sorted by ID, since/limit paging them.
  * UnknownDicomTag / BadRequest for a bad query. */
 bool srv_find(SrvError *err, Srv *srv, int level, const cJSON *query, bool case_sensitive,
               uint64_t since, uint64_t limit, char ***ids, size_t *n);

@@ -416,7 +416,8 @@ static bool find_query_parse(StoError *err, int level, const IdxFindConstraint *
                 m->text = *alt ? alt : NULL;
                 m->high = dash[1] ? dash + 1 : NULL;
             } else {
-                m->kind = strpbrk(alt, "*?") ? IDX_MATCH_WILDCARD : IDX_MATCH_EQUAL;
+                bool literal = c[i].literal_list && (end || alt != t);
+                m->kind = !literal && strpbrk(alt, "*?") ? IDX_MATCH_WILDCARD : IDX_MATCH_EQUAL;
                 m->text = alt;
             }
             m++;

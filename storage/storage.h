@@ -370,6 +370,9 @@ typedef struct IdxFindConstraint {
     const char *pattern;
     bool case_insensitive;
     bool range;
+    bool literal_list;  /* in a '\\'-separated list, '*' and '?' are plain characters (each
+                           item compared whole, as Orthanc's REST find); a single value keeps
+                           its wildcards */
 } IdxFindConstraint;
 bool idx_find(StoError *err, IdxDb *db, int level, const IdxFindConstraint *c, size_t n,
               uint64_t since, uint64_t limit, char ***ids, size_t *nids);

@@ -220,6 +220,12 @@ static const PgSchemaStep STEPS[] = {
         "  revision BIGINT NOT NULL,"
         "  PRIMARY KEY(internal_id, content_type));"
         "CREATE INDEX user_attachments_uuid ON user_attachments(uuid);"},
+    /* each study keeps the patient main tags of its own first instance (Orthanc does, so that
+     * studies of different patients sharing a PatientID are told apart): copy them once */
+    {3, "INSERT INTO main_tags(internal_id, tag, value)"
+        " SELECT s.internal_id, t.tag, t.value FROM resources s"
+        " JOIN main_tags t ON t.internal_id = s.parent_id WHERE s.level = 1"
+        " ON CONFLICT DO NOTHING;"},
 };
 #define NSTEPS (sizeof STEPS / sizeof STEPS[0])
 

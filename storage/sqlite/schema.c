@@ -90,6 +90,11 @@ static const SchemaStep STEPS[] = {
         "  revision INTEGER NOT NULL,"
         "  PRIMARY KEY(internal_id, content_type)) WITHOUT ROWID;"
         "CREATE INDEX IF NOT EXISTS user_attachments_uuid ON user_attachments(uuid);"},
+    /* each study keeps the patient main tags of its own first instance (Orthanc does, so that
+     * studies of different patients sharing a PatientID are told apart): copy them once */
+    {10, "INSERT OR IGNORE INTO main_tags(internal_id, tag, value)"
+         " SELECT s.internal_id, t.tag, t.value FROM resources s"
+         " JOIN main_tags t ON t.internal_id = s.parent_id WHERE s.level = 1;"},
 };
 
 #define NSTEPS (sizeof STEPS / sizeof STEPS[0])
