@@ -1464,6 +1464,118 @@ out:
     rm_tree(dir);
 }
 
+/* ---- user-defined attachments, main tags replaced ------------------------------------- */
+
+static void att_init(IdxAttachment *a, int type, uint64_t size)
+{
+    memset(a, 0, sizeof *a);
+    a->content_type = type;
+    sto_uuid_new(a->uuid);
+    a->compressed_size = a->uncompressed_size = size;
+    snprintf(a->compressed_md5, sizeof a->compressed_md5, "%032d", (int)size);
+    snprintf(a->uncompressed_md5, sizeof a->uncompressed_md5, "%032d", (int)size);
+}
+
+static void test_storage_attachments(void)
+{
+    char *dir = make_tmpdir();
+    StoError err = {0};
+    IdxDb *db = idx_open(&err, dir);
+    CHECK(db != NULL);
+    if (!db)
+        goto out;
+    Fake f;
+    IdxStoreResult res;
+    fake_init(&f, 1, 1, 1, 1, 10);
+    CHECK(fake_store(db, &f, &res));
+    IdxAttachment a, got;
+    int64_t rev = -5;
+    char old[STO_UUID_LEN];
+    int *types = NULL;
+    size_t n = 0;
+    /* put: pending cleared in the same transaction, revision 0 */
+    att_init(&a, 1025, 11);
+    CHECK(idx_pending_add(&err, db, a.uuid));
+    CHECK(idx_attachment_put(&err, db, IDX_STUDY, "P1S1", &a, -1, &rev, old));
+    CHECK(rev == 0 && old[0] == '\0');
+    CHECK(pending_count(db, a.uuid, NULL) == 0);
+    CHECK(idx_attachment_get(&err, db, IDX_STUDY, "P1S1", 1025, &got));
+    CHECK_STR(got.uuid, a.uuid);
+    CHECK(got.uncompressed_size == 11 && got.revision == 0 && got.compression == IDX_COMPRESSION_NONE);
+    CHECK(!idx_attachment_get(&err, db, IDX_STUDY, "P1S1", 1024, &got) && err.code == STO_ERR_NOT_FOUND);
+    CHECK(!idx_attachment_get(&err, db, IDX_SERIES, "P1S1", 1025, &got) && err.code == STO_ERR_NOT_FOUND);
+    CHECK(!idx_attachment_get(&err, db, IDX_STUDY, "P1S1", 1, &got) && err.code == STO_ERR_ARG);
+    /* replace: the old file becomes pending, revision 1; a stale If-Match is CONFLICT */
+    IdxAttachment b;
+    att_init(&b, 1025, 22);
+    b.compression = IDX_COMPRESSION_ZLIB;
+    CHECK(idx_pending_add(&err, db, b.uuid));
+    CHECK(!idx_attachment_put(&err, db, IDX_STUDY, "P1S1", &b, 7, &rev, old) && err.code == STO_ERR_CONFLICT);
+    CHECK(old[0] == '\0' && pending_count(db, b.uuid, NULL) == 1);
+    CHECK(idx_attachment_put(&err, db, IDX_STUDY, "P1S1", &b, 0, &rev, old));
+    CHECK(rev == 1);
+    CHECK_STR(old, a.uuid);
+    bool referenced = true;
+    CHECK(pending_count(db, a.uuid, &referenced) == 1 && !referenced);
+    CHECK(pending_count(db, b.uuid, NULL) == 0);
+    const char *u = a.uuid;
+    CHECK(idx_pending_clear(&err, db, &u, 1));
+    CHECK(idx_attachment_get(&err, db, IDX_STUDY, "P1S1", 1025, &got) && got.compression == IDX_COMPRESSION_ZLIB);
+    /* list, ascending */
+    IdxAttachment c;
+    att_init(&c, 1024, 5);
+    CHECK(idx_attachment_put(&err, db, IDX_STUDY, "P1S1", &c, -1, &rev, old));
+    CHECK(idx_attachment_list(&err, db, IDX_STUDY, "P1S1", &types, &n));
+    CHECK(n == 2 && types && types[0] == 1024 && types[1] == 1025);
+    free(types);
+    CHECK(idx_attachment_list(&err, db, IDX_INSTANCE, "P1S1R1I1", &types, &n) && n == 0);
+    free(types);
+    CHECK(!idx_attachment_list(&err, db, IDX_STUDY, "nope", &types, &n) && err.code == STO_ERR_NOT_FOUND);
+    /* remove: CONFLICT on a stale revision, then the file becomes pending */
+    CHECK(!idx_attachment_remove(&err, db, IDX_STUDY, "P1S1", 1024, 3, old) && err.code == STO_ERR_CONFLICT);
+    CHECK(idx_attachment_remove(&err, db, IDX_STUDY, "P1S1", 1024, 0, old));
+    CHECK_STR(old, c.uuid);
+    CHECK(!idx_attachment_remove(&err, db, IDX_STUDY, "P1S1", 1024, -1, old) && err.code == STO_ERR_NOT_FOUND);
+    u = c.uuid;
+    CHECK(idx_pending_clear(&err, db, &u, 1));
+    /* an attachment on the instance too: deleting the patient lists both files */
+    IdxAttachment d;
+    att_init(&d, 2000, 7);
+    CHECK(idx_attachment_put(&err, db, IDX_INSTANCE, "P1S1R1I1", &d, -1, &rev, old));
+    IdxDeleteResult del;
+    CHECK(idx_delete(&err, db, IDX_PATIENT, "P1", &del));
+    CHECK(del.nfiles == 3);
+    int seen = 0;
+    for (size_t i = 0; i < del.nfiles; i++) {
+        if (!strcmp(del.files[i].uuid, b.uuid)) {
+            seen += 1;
+            CHECK_STR(del.files[i].id, "P1S1");
+        }
+        if (!strcmp(del.files[i].uuid, d.uuid)) {
+            seen += 2;
+            CHECK_STR(del.files[i].id, "P1S1R1I1");
+        }
+        if (!strcmp(del.files[i].uuid, f.uuid)) seen += 4;
+        CHECK(pending_count(db, del.files[i].uuid, NULL) == 1);
+    }
+    CHECK(seen == 7);
+    free(del.files);
+    /* main tags replaced */
+    fake_init(&f, 2, 1, 1, 1, 10);
+    CHECK(fake_store(db, &f, &res));
+    IdxTag t[1] = {{0x00081030, "New description"}};
+    CHECK(idx_set_main_tags(&err, db, IDX_STUDY, "P2S1", t, 1));
+    IdxResource r = {0};
+    CHECK(idx_resource_get(&err, db, IDX_STUDY, "P2S1", &r));
+    CHECK(r.ntags == 1 && r.tag_keys[0] == 0x00081030);
+    CHECK(r.ntags == 1 && !strcmp(r.tag_values[0], "New description"));
+    idx_resource_cleanup(&r);
+    CHECK(!idx_set_main_tags(&err, db, IDX_SERIES, "P2S1", t, 1) && err.code == STO_ERR_NOT_FOUND);
+out:
+    idx_close(db);
+    rm_tree(dir);
+}
+
 int main(void)
 {
     RUN(test_storage_uuid);
@@ -1485,6 +1597,7 @@ int main(void)
     RUN(test_storage_find);
     RUN(test_storage_metadata_revisions);
     RUN(test_storage_protection);
+    RUN(test_storage_attachments);
     RUN(test_storage_store_rate);
     return CHECK_DONE();
 }
