@@ -79,8 +79,9 @@ http GET /series/$SE21 >/dev/null; [ "$(status)" = 404 ] || fail "merge without 
 [ "$(http GET /studies/$ST2 | json 'len(j["Series"])')" = 1 ] || fail "the rest of study 2 stays"
 [ "$(http GET /studies/$ST1 | json 'len(j["Series"])')" = 4 ] || fail "two series merged into study 1"
 [ "$(http POST /tools/find -d '{"Level":"Instance","Query":{"StudyInstanceUID":"1.2.826.0.1.87.1","PatientID":"PAT1"}}' | json 'len(j)')" = 6 ] || fail "merged instances under patient 1"
-MI=$(http POST /tools/find -d '{"Level":"Instance","Query":{"StudyInstanceUID":"1.2.826.0.1.87.1","Modality":"CT","SeriesDescription":"Series1","AccessionNumber":"ACC1"}}' | json '[x for x in j]')
-http GET /instances/$(echo "$MI" | json 'j[-1]')/file > "$T/merge.dcm"
+MI=$(http POST /tools/find -d '{"Level":"Instance","Query":{"StudyInstanceUID":"1.2.826.0.1.87.1","Modality":"CT","SOPInstanceUID":"2.25.*"}}' | json 'j')
+[ "$(echo "$MI" | json 'len(j)')" = 2 ] || fail "two merged CT instances: $MI"
+http GET /instances/$(echo "$MI" | json 'j[0]')/file > "$T/merge.dcm"
 $PY - "$T/merge.dcm" <<'PY' || fail "merged file"
 import sys, pydicom
 ds = pydicom.dcmread(sys.argv[1])
