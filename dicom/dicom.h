@@ -157,6 +157,38 @@ cJSON *dcm_to_json(DcmError *err, const DcmObject *obj, int format, size_t max_l
 cJSON *dcm_to_json_ex(DcmError *err, const DcmObject *obj, int format, size_t max_length,
                       const uint32_t *ignore_length, size_t nignore);
 
+/* ---- DICOM JSON model, PS3.18 F.2 (dicom/dcmtk_dicomweb.cpp) -------------------------------
+ * The one writer of DICOMweb JSON: {"GGGGEEEE": {"vr": "..", "Value": [...] | "InlineBinary":
+ * ".." | "BulkDataURI": ".."}, ...} for the dataset (group 0002 never), keys in tag order.
+ * Text is UTF-8 (from the file's or the item's SpecificCharacterSet), '\\'-split (not LT, ST,
+ * UT, UR), padding stripped; PN as {"Alphabetic", "Ideographic", "Phonetic"} (the '='-groups
+ * present); IS/DS/US/SS/UL/SL/UV/SV/FL/FD as JSON numbers (floats in the shortest text that
+ * reads back equal); AT as "GGGGEEEE"; an empty value has no "Value" (SQ always has one). */
+typedef struct DcmWebJsonOptions {
+    /* Binary values (OB, OW, UN, ...) longer than this many bytes get a BulkDataURI instead of
+     * InlineBinary (0: no threshold, every value inline unless encapsulated). */
+    size_t bulk_threshold;
+    /* BulkDataURI = bulk_prefix + "/ggggeeee" (+ "/<item>/ggggeeee" inside sequences), e.g.
+     * ".../instances/1.2.3/bulk". NULL: no BulkDataURI at all (every binary inline, encapsulated
+     * pixel data as the vr alone). A first byte 0x01 is a marker kept raw in the text (a
+     * control character never appears raw elsewhere), so a stored text can have it replaced
+     * by the request's base URL when it is served. */
+    const char *bulk_prefix;
+    /* A header-only object (DCM_PARSE_HEADER_ONLY) lists its PixelData by BulkDataURI
+     * (vr OB when encapsulated, else OW when BitsAllocated > 8, else OB). */
+    bool pixel_data;
+} DcmWebJsonOptions;
+/* The dataset as compact JSON text (*out malloc'd, NUL-terminated, *len its length; len may be
+ * NULL). Read-only on obj (concurrent calls on a pinned cached object are fine). */
+bool dcm_dicomweb_json_text(DcmError *err, const DcmObject *obj, const DcmWebJsonOptions *opt,
+                            char **out, size_t *len);
+/* The same as a cJSON tree (caller deletes). */
+cJSON *dcm_dicomweb_json(DcmError *err, const DcmObject *obj, const DcmWebJsonOptions *opt);
+/* One element {"vr": .., "Value": [..]} from a value as text ('\\'-joined, UTF-8: the query
+ * engine's and the index's form), by the same rules; vr NULL: the dictionary's. malloc'd, NULL
+ * when out of memory. */
+char *dcm_dicomweb_value_text(uint32_t tag, const char *vr, const char *value);
+
 /* ---- Raw content by path (/instances/{id}/content/...; dicom/dcmtk_content.cpp) ---------
  * path: segments after /content/: tags ("0010-0010", "0010,0010", "PatientName"), and after a
  * sequence an item index ("0008-1140/0/0008-1150"); after PixelData a fragment index.

@@ -176,6 +176,7 @@ extern const RestRouteTable rest_routes_jobs;   /* h_jobs.c: /jobs */
 extern const RestRouteTable rest_routes_modify; /* h_modify.c: /{level}/{id}/anonymize|modify */
 extern const RestRouteTable rest_routes_modalities; /* h_modalities.c: /modalities, /queries */
 extern const RestRouteTable rest_routes_images; /* h_images.c: frames, previews, pdf, slices */
+extern const RestRouteTable rest_routes_dicomweb; /* h_dicomweb.c: /dicom-web/ (QIDO-RS, WADO-RS) */
 extern const RestRouteTable rest_routes_archive; /* h_archive.c: archive, media, create-archive */
 /* h_archive.c: POST /instances with a ZIP body (true: handled, reply set); GET
  * /instances/{id}/file?transcode= (true: handled). */

@@ -49,6 +49,7 @@ static const RestRouteTable *const tables[] = {
     &rest_routes_modalities,
     &rest_routes_images,
     &rest_routes_archive,
+    &rest_routes_dicomweb,
     &rest_routes_www,
     &rest_routes_ohif,
     &rest_routes_reorganize,

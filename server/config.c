@@ -59,6 +59,7 @@ static bool parse_user_metadata(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
 static bool parse_user_content_types(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
 static bool parse_dictionary(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
 static bool parse_postgresql(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
+static bool parse_dicomweb(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
 
 #define OFF(f) offsetof(Cfg, f)
 static const CfgOption options[] = {
@@ -101,6 +102,7 @@ static const CfgOption options[] = {
     { "DefaultPrivateCreator", CFG_STRING, OFF(default_private_creator), 0, "", 0, 0, NULL },
     { "Dictionary", CFG_SPECIAL, 0, 0, NULL, 0, 0, parse_dictionary },
     { "PostgreSQL", CFG_SPECIAL, 0, 0, NULL, 0, 0, parse_postgresql },
+    { "DicomWeb", CFG_SPECIAL, 0, 0, NULL, 0, 0, parse_dicomweb },
     { "UserMetadata", CFG_SPECIAL, 0, 0, NULL, 0, 0, parse_user_metadata },
     { "MemoryTrimmingInterval", CFG_INT, OFF(memory_trimming_interval), 30, NULL, 0, 86400, NULL },
     { "DicomCacheSize", CFG_INT, OFF(dicom_cache_size), 128, NULL, 0, 65536, NULL },
@@ -135,7 +137,7 @@ static const struct { const char *option, *choices; } choices[] = {
 static const char *const ignored[] = {
     "Plugins", "OrthancExplorerEnabled", "HttpCompressionEnabled",
     "HttpDescribeErrors", "HttpServerEnabled", "DicomServerEnabled", "StoreMD5ForAttachments",
-    "LuaScripts", "LuaHeartBeatPeriod", "DicomWeb", "Worklists", "PostgreSQL", "MySQL",
+    "LuaScripts", "LuaHeartBeatPeriod", "Worklists", "PostgreSQL", "MySQL",
     "Gdcm", "Transfers", "DicomAssociationCloseDelay", 
     "OrthancPeers", "OrthancPeersInDatabase", "HttpProxy",
     "HttpVerbose", "HttpsVerifyPeers", "HttpsCACertificates", "KeepAlive", "TcpNoDelay",
@@ -274,6 +276,78 @@ static bool parse_postgresql(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
             char **dst = (char **)(base + M[i].off);
             free(*dst);
             *dst = dup_or_die(m->valuestring);
+        }
+    }
+    return true;
+}
+
+/* "DicomWeb": the server keys of Orthanc's DICOMweb plugin; other members (Servers,
+ * EnableWado, WadoRoot, MetadataWorkerThreadsCount, ...) are left to their own readers. */
+static void dw_defaults(CfgDicomWeb *d)
+{
+    free(d->root); free(d->host); free(d->studies_metadata); free(d->series_metadata); free(d->public_root);
+    memset(d, 0, sizeof *d);
+    d->enable = true;
+    d->root = dup_or_die("/dicom-web/");
+    d->host = dup_or_die("");
+    d->qido_case_sensitive = true;
+    d->studies_metadata = dup_or_die("Full");
+    d->series_metadata = dup_or_die("Full");
+    d->public_root = dup_or_die("");
+    d->bulk_threshold = 1024;
+}
+
+static bool parse_dicomweb(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
+{
+    if (!cJSON_IsObject(v)) {
+        fail_at(ctx, 3, "expected an object {\"Enable\": true, \"Root\": \"/dicom-web/\", ...}");
+        return false;
+    }
+    CfgDicomWeb *d = &cfg->dicomweb;
+    dw_defaults(d);
+    static const struct { const char *name; int type; size_t off; int lo, hi; } M[] = {
+        { "Enable", CFG_BOOL, offsetof(CfgDicomWeb, enable), 0, 1 },
+        { "Root", CFG_STRING, offsetof(CfgDicomWeb, root), 0, 0 },
+        { "Host", CFG_STRING, offsetof(CfgDicomWeb, host), 0, 0 },
+        { "Ssl", CFG_BOOL, offsetof(CfgDicomWeb, ssl), 0, 1 },
+        { "QidoCaseSensitive", CFG_BOOL, offsetof(CfgDicomWeb, qido_case_sensitive), 0, 1 },
+        { "StudiesMetadata", CFG_STRING, offsetof(CfgDicomWeb, studies_metadata), 0, 0 },
+        { "SeriesMetadata", CFG_STRING, offsetof(CfgDicomWeb, series_metadata), 0, 0 },
+        { "PublicRoot", CFG_STRING, offsetof(CfgDicomWeb, public_root), 0, 0 },
+        { "BulkDataThreshold", CFG_INT, offsetof(CfgDicomWeb, bulk_threshold), 0, 1 << 30 },
+    };
+    char *base = (char *)d;
+    for (size_t i = 0; i < sizeof M / sizeof M[0]; i++) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(v, M[i].name);
+        if (!m) continue;
+        if (M[i].type == CFG_BOOL) {
+            if (!cJSON_IsBool(m)) { fail_at(ctx, 3, "DicomWeb.%s: expected a boolean", M[i].name); return false; }
+            *(bool *)(base + M[i].off) = cJSON_IsTrue(m);
+        } else if (M[i].type == CFG_INT) {
+            if (!cJSON_IsNumber(m) || m->valuedouble < M[i].lo || m->valuedouble > M[i].hi) {
+                fail_at(ctx, 3, "DicomWeb.%s: expected an integer in %d..%d", M[i].name, M[i].lo, M[i].hi);
+                return false;
+            }
+            *(int *)(base + M[i].off) = (int)m->valuedouble;
+        } else {
+            if (!cJSON_IsString(m)) { fail_at(ctx, 3, "DicomWeb.%s: expected a string", M[i].name); return false; }
+            char **dst = (char **)(base + M[i].off);
+            free(*dst);
+            *dst = dup_or_die(m->valuestring);
+        }
+    }
+    /* Root: one or more path segments, "/" first and last ("/dicom-web/") */
+    size_t rl = strlen(d->root);
+    if (rl < 3 || d->root[0] != '/' || d->root[rl - 1] != '/' || strstr(d->root, "//") || strstr(d->root, "..")) {
+        fail_at(ctx, 3, "DicomWeb.Root: expected a path such as \"/dicom-web/\"");
+        return false;
+    }
+    for (int k = 0; k < 2; k++) {
+        const char *m = k ? d->series_metadata : d->studies_metadata;
+        if (strcmp(m, "Full") && strcmp(m, "MainDicomTags") && strcmp(m, "Extrapolate")) {
+            fail_at(ctx, 3, "DicomWeb.%s: expected \"Full\", \"MainDicomTags\" or \"Extrapolate\"",
+                    k ? "SeriesMetadata" : "StudiesMetadata");
+            return false;
         }
     }
     return true;
@@ -661,6 +735,7 @@ static void set_defaults(Cfg *cfg)
         }
     }
     pg_defaults(&cfg->pg);
+    dw_defaults(&cfg->dicomweb);
 }
 
 static const CfgOption *find_option(const char *name)
@@ -818,6 +893,8 @@ void cfg_cleanup(Cfg *cfg)
     free(cfg->pg.host); free(cfg->pg.database); free(cfg->pg.username); free(cfg->pg.password);
     free(cfg->pg.connection_uri);
     free_user_content_types(cfg);
+    free(cfg->dicomweb.root); free(cfg->dicomweb.host); free(cfg->dicomweb.studies_metadata);
+    free(cfg->dicomweb.series_metadata); free(cfg->dicomweb.public_root);
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -69,6 +69,18 @@ typedef struct CfgPostgres {   /* "PostgreSQL": {...}, as Orthanc's PostgreSQL p
     int retries;               /* MaximumConnectionRetries, 10 (a second apart, at start) */
 } CfgPostgres;
 
+typedef struct CfgDicomWeb {   /* "DicomWeb": {...}, as Orthanc's DICOMweb plugin (server side) */
+    bool enable;               /* Enable, true */
+    char *root;                /* Root, "/dicom-web/" */
+    char *host;                /* Host, "": URLs use the request's Host (X-Forwarded-Host) */
+    bool ssl;                  /* Ssl, false: URLs say https (else X-Forwarded-Proto) */
+    bool qido_case_sensitive;  /* QidoCaseSensitive, true as Orthanc's plugin: PN matching */
+    char *studies_metadata;    /* StudiesMetadata, "Full" | "MainDicomTags" */
+    char *series_metadata;     /* SeriesMetadata, "Full" | "MainDicomTags" */
+    char *public_root;         /* PublicRoot, "" (= Root): the root printed in URLs */
+    int bulk_threshold;        /* BulkDataThreshold (ours), 1024 bytes: larger binaries by URI */
+} CfgDicomWeb;
+
 typedef struct Cfg {
     char *name;                       /* Name, "MiniPACS" */
     char *storage_dir;                /* StorageDirectory, "OrthancStorage" */
@@ -138,6 +150,7 @@ typedef struct Cfg {
     size_t nuser_content_types;
     bool storage_compression;         /* StorageCompression, false: new user attachments are
                                          stored zlib-compressed when true */
+    CfgDicomWeb dicomweb;             /* DicomWeb, {} */
 } Cfg;
 
 typedef struct CfgError {

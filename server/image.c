@@ -494,3 +494,50 @@ cJSON *image_ordered_slices(SrvError *err, Srv *srv, const char *series)
     free(sl);
     return o;
 }
+
+/* Frames of one instance for DICOMweb (/frames/{list}): the file is opened once; each frame is
+ * handed to fn as stored (decode false: native bytes or the compressed fragments joined) or
+ * decoded (native little-endian samples, interleaved). Frame numbers are from 0. */
+bool image_frames(SrvError *err, Srv *srv, const char *instance, const uint32_t *frames, size_t n,
+                  bool decode, SrvFrameFn fn, void *ctx)
+{
+    DcmImageSource *src = NULL;
+    if (!open_instance(err, srv, instance, &src)) return false;
+    bool ok = true;
+    DcmImageInfo info;
+    DcmError de = { 0 };
+    if (!dcm_image_info(&de, src, &info)) {
+        ok = fail_dcm(err, &de);
+        goto out;
+    }
+    for (size_t i = 0; i < n && ok; i++) {
+        if (frames[i] >= info.frames) {
+            ok = srv_fail(err, SRV_INEXISTENT_ITEM, "instance %s has no frame %u (it has %u)", instance,
+                          (unsigned)frames[i] + 1, (unsigned)info.frames);
+            err->http_status = 404;
+            break;
+        }
+        if (decode) {
+            DcmFrame f = { 0 };
+            if (!dcm_image_frame(&de, src, frames[i], &f)) {
+                ok = fail_dcm(err, &de);
+                break;
+            }
+            ok = fn(ctx, err, frames[i], f.data, f.len, "application/octet-stream");
+            dcm_frame_cleanup(&f);
+        } else {
+            void *body = NULL;
+            size_t len = 0;
+            const char *mime = NULL;
+            if (!dcm_image_frame_raw(&de, src, frames[i], &body, &len, &mime)) {
+                ok = fail_dcm(err, &de);
+                break;
+            }
+            ok = fn(ctx, err, frames[i], body, len, mime);
+            free(body);
+        }
+    }
+out:
+    dcm_image_close(src);
+    return ok;
+}

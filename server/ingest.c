@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "dicom/dicom.h"
+#include "server/dicomweb.h"
 #include "server/server.h"
 #include "storage/storage.h"
 
@@ -28,7 +29,7 @@
 #define TAG_IMAGE_INDEX 0x00541330u
 
 #define MAX_TAGS 32 /* per level; the largest table (series) has 22 */
-#define MAX_META 12
+#define MAX_META 16
 
 typedef struct Collected {
     IdxTag tags[IDX_LEVELS][MAX_TAGS];
@@ -133,6 +134,7 @@ typedef struct Ingest {
     IdxMeta meta[IDX_LEVELS][MAX_META];
     size_t nmeta[IDX_LEVELS];
     char now[16], expected[24], offset[24]; /* strings the metadata point to */
+    char *dicomweb;                   /* the instance's DICOM JSON (server/dicomweb.c), or NULL */
     char uuid[STO_UUID_LEN];          /* the new file; "" until chosen */
     bool pending;                     /* uuid is in the pending list and ours to discard */
     bool quota_held;                  /* quota_begin succeeded: quota_end at the end */
@@ -238,6 +240,10 @@ static bool collect_metadata(SrvError *err, Ingest *in)
         snprintf(in->offset, sizeof in->offset, "%llu", (unsigned long long)pixel_offset);
         META(IDX_INSTANCE, "PixelDataOffset", in->offset);
     }
+    /* WADO-RS metadata served from the index, never from the files (server/dicomweb.c) */
+    in->dicomweb = dw_ingest_json(in->srv, in->obj, find_tag(c, IDX_STUDY, TAG_STUDY_UID),
+                                  find_tag(c, IDX_SERIES, TAG_SERIES_UID), find_tag(c, IDX_INSTANCE, TAG_SOP_UID));
+    if (in->dicomweb) META(IDX_INSTANCE, DW_METADATA_NAME, in->dicomweb);
     if (origin) {
         if (origin->remote_ip) META(IDX_INSTANCE, "RemoteIP", origin->remote_ip);
         if (origin->remote_aet) {
@@ -363,6 +369,7 @@ out:
     if (in->pending) discard_file(srv, in->uuid);
     if (in->quota_held) quota_end(srv);
     dcm_object_destroy(in->obj);
+    free(in->dicomweb);
     collected_free(c);
     free(c);
     free(in);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/dicomweb.h"
 #include "server/server.h"
 #include "storage/storage.h"
 
@@ -51,6 +52,7 @@ cJSON *srv_metadata_list(SrvError *err, Srv *srv, int level, const char *id, boo
     }
     cJSON *o = expand ? cJSON_CreateObject() : cJSON_CreateArray();
     for (size_t i = 0; i < r.nmeta; i++) {
+        if (!strcmp(r.meta_names[i], DW_METADATA_NAME)) continue; /* internal: DICOMweb's JSON */
         if (expand) cJSON_AddStringToObject(o, r.meta_names[i], r.meta_values[i]);
         else cJSON_AddItemToArray(o, cJSON_CreateString(r.meta_names[i]));
     }

@@ -163,7 +163,8 @@ static bool has_letter(const char *p)
 
 /* ---- the walk -------------------------------------------------------------------------- */
 
-enum { K_NONE = 0, K_MAIN = 1, K_COMPUTED = 2, K_FILE = 3, K_LEVEL = 4 };
+enum { K_NONE = 0, K_MAIN = 1, K_COMPUTED = 2, K_FILE = 3, K_LEVEL = 4, K_META = 5 };
+#define TAG_SOP_CLASS_UID 0x00080016u /* at instance level: the index's SopClassUid metadata */
 
 typedef struct Walk {
     Srv *srv;
@@ -354,6 +355,11 @@ static bool build(SrvError *err, Walk *w, const char *id, bool *match)
         case K_FILE:
             v = file_value(w, level, id, k->tag);
             break;
+        case K_META: {
+            const char *m = idx_resource_metadata(&w->chain[IDX_INSTANCE], "SopClassUid");
+            if (m && !(v = strdup(m))) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+            break;
+        }
         case K_LEVEL:
             v = strdup(level == IDX_PATIENT ? "PATIENT" : level == IDX_STUDY ? "STUDY"
                        : level == IDX_SERIES ? "SERIES" : "IMAGE");
@@ -367,7 +373,7 @@ static bool build(SrvError *err, Walk *w, const char *id, bool *match)
             *match = false;
         bool counted = w->kind[i] == K_COMPUTED && k->tag != QRY_TAG_MODALITIES_IN_STUDY &&
                        k->tag != QRY_TAG_SOP_CLASSES_IN_STUDY; /* counts never filter */
-        if ((w->kind[i] == K_COMPUTED && !counted) || w->kind[i] == K_FILE) {
+        if ((w->kind[i] == K_COMPUTED && !counted) || w->kind[i] == K_FILE || w->kind[i] == K_META) {
             if (!qry_universal(k->pattern) &&
                 !qry_match_ex(k->pattern, v, w->ci[i], w->range[i], rq->literal_lists))
                 *match = false;
@@ -432,6 +438,9 @@ bool qry_run(SrvError *err, Srv *srv, const QryRequest *rq, QryAnswerFn fn, void
                 cons[ncons].literal_list = rq->literal_lists;
                 ncons++;
             }
+        } else if (tag == TAG_SOP_CLASS_UID && rq->level == IDX_INSTANCE) {
+            w.kind[i] = K_META;
+            if (!qry_universal(p)) w.post_filter = true;
         } else if (qry_is_computed(tag, rq->level)) {
             w.kind[i] = K_COMPUTED;
             /* only ModalitiesInStudy / SOPClassesInStudy are matched; counts never are */

@@ -269,6 +269,15 @@ bool image_render(SrvError *err, Srv *srv, const char *instance, uint32_t frame,
 /* The frame as stored (native bytes, or the compressed fragments joined; *mime says which). */
 bool image_frame_raw(SrvError *err, Srv *srv, const char *instance, uint32_t frame, void **body,
                      size_t *len, const char **mime);
+/* Several frames of one instance (file opened once), each handed to fn (data borrowed for the
+ * call): as stored (decode false; mime as image_frame_raw's) or decoded (native little-endian
+ * interleaved samples, mime "application/octet-stream"). Frames are numbered from 0; one out of
+ * range is SRV_INEXISTENT_ITEM/404 before or after earlier frames were handed out. fn returns
+ * false (err set) to stop. */
+typedef bool (*SrvFrameFn)(void *ctx, SrvError *err, uint32_t frame, const void *data, size_t len,
+                           const char *mime);
+bool image_frames(SrvError *err, Srv *srv, const char *instance, const uint32_t *frames, size_t n,
+                  bool decode, SrvFrameFn fn, void *ctx);
 /* The PDF of an Encapsulated PDF instance (SRV_BAD_REQUEST if it is not one). */
 bool image_pdf(SrvError *err, Srv *srv, const char *instance, void **body, size_t *len);
 /* Orthanc's /series/{id}/ordered-slices JSON (new tree), from the instances' main tags. */

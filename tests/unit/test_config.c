@@ -289,6 +289,7 @@ static void test_config_env_names(void)
         { "StorageCompression", "STORAGE_COMPRESSION" },
         { "PostgreSQL", "POSTGRESQL" },
         { "OhifDirectory", "OHIF_DIRECTORY" },
+        { "DicomWeb", "DICOM_WEB" },
     };
     size_t nexp = sizeof expected / sizeof expected[0], ntable = 0;
     for (size_t i = 0; cfg_option_name(i); i++) {
