@@ -300,6 +300,15 @@ bool dw_qido(SrvError *err, Srv *srv, const DwQuery *q, Buf *out)
             fail_mem |= !key_add(&k, q->match[i].tag, fp);
             for (size_t j = 0; j < k.n; j++)
                 if (k.keys[j].tag == q->match[i].tag) { free(k.owned[j]); k.owned[j] = fp; }
+        } else if (!strcmp(vr, "UI") && p && strchr(p, ',')) {
+            /* a UID list may be comma-separated (PS3.18 8.3.4.1): the engine's is '\\' */
+            char *cp = strdup(p);
+            if (!cp) { fail_mem = true; break; }
+            for (char *c = cp; *c; c++)
+                if (*c == ',') *c = '\\';
+            fail_mem |= !key_add(&k, q->match[i].tag, cp);
+            for (size_t j = 0; j < k.n; j++)
+                if (k.keys[j].tag == q->match[i].tag) { free(k.owned[j]); k.owned[j] = cp; }
         } else {
             fail_mem |= !key_add(&k, q->match[i].tag, p);
         }
