@@ -17,6 +17,9 @@ if [ -n "$BROWSER_TESTS" ]; then PKGS="$PKGS chromium nodejs"; fi
 # build stage, which copies that script beside this one).
 OHIF=""; [ -f "$ROOT/scripts/ohif.sh" ] && OHIF=1
 if [ -n "$OHIF" ] && ! command -v npm >/dev/null 2>&1; then PKGS="$PKGS nodejs"; fi
+# The DICOMweb client tests (tests/dicomweb: dicomweb-client from Node) need nodejs and npm.
+DICOMWEB_TESTS=""; [ -f "$ROOT/tests/dicomweb/package.json" ] && DICOMWEB_TESTS=1
+if [ -n "$DICOMWEB_TESTS" ] && ! command -v node >/dev/null 2>&1; then PKGS="$PKGS nodejs"; fi
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -27,7 +30,7 @@ if [ -n "$missing" ]; then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
 fi
-if [ -n "$BROWSER_TESTS$OHIF" ]; then
+if [ -n "$BROWSER_TESTS$OHIF$DICOMWEB_TESTS" ]; then
   # npm: Debian's package, unless the installed nodejs brings its own (NodeSource's does).
   if ! command -v npm >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -40,5 +43,8 @@ if [ -n "$BROWSER_TESTS" ]; then
   if [ ! -f "$ROOT/tests/browser/node_modules/puppeteer-core/package.json" ]; then
     (cd "$ROOT/tests/browser" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
   fi
+fi
+if [ -n "$DICOMWEB_TESTS" ] && [ ! -f "$ROOT/tests/dicomweb/node_modules/dicomweb-client/package.json" ]; then
+  (cd "$ROOT/tests/dicomweb" && npm ci --no-audit --no-fund --silent)  # from the committed lock file
 fi
 if [ -n "$OHIF" ]; then "$ROOT/scripts/ohif.sh"; fi
