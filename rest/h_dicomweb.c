@@ -428,7 +428,8 @@ static void h_frames(RestCall *call)
     dw_boundary(boundary);
     FramesOut o = { .boundary = boundary, .ts = ts, .decoded = decode };
     buf_init(&o.body, REST_MAX_REPLY);
-    if (!image_frames(&e, call->srv, id, frames, nframes, decode, frame_part, &o)) {
+    int fast = stored_native ? dw_frames_native(&e, call->srv, id, frames, nframes, frame_part, &o) : 0;
+    if (fast < 0 || (fast == 0 && !image_frames(&e, call->srv, id, frames, nframes, decode, frame_part, &o))) {
         buf_free(&o.body);
         rest_reply_error(call, &e);
         return;
@@ -563,6 +564,29 @@ static void h_rendered(RestCall *call)
         return;
     }
     rest_reply_buffer(call, 200, mime, body, len);
+}
+
+/* DicomWeb.Root other than "/dicom-web/": a path under it is routed as if it were under
+ * /dicom-web/ (the route table's spelling), and /dicom-web/ itself is then unknown. */
+void rest_dicomweb_root(RestCall *call)
+{
+    const char *root = call->srv->cfg.dicomweb.root;
+    if (!root || !strcmp(root, "/dicom-web/")) return;
+    char segs[256];
+    snprintf(segs, sizeof segs, "%s", root);
+    char *save = NULL;
+    size_t k = 0;
+    bool under = true;
+    for (char *p = strtok_r(segs, "/", &save); p; p = strtok_r(NULL, "/", &save), k++)
+        if (k >= call->nseg || strcmp(p, call->seg[k]) != 0) under = false;
+    if (k == 0) return;
+    if (under) {
+        call->seg[0] = (char *)"dicom-web";
+        for (size_t i = 1; i + k - 1 < call->nseg; i++) call->seg[i] = call->seg[i + k - 1];
+        call->nseg -= k - 1;
+    } else if (call->nseg > 0 && !strcmp(call->seg[0], "dicom-web")) {
+        call->seg[0] = (char *)"dicom-web-is-not-the-root";
+    }
 }
 
 static const RestRoute routes[] = {

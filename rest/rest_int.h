@@ -177,6 +177,8 @@ extern const RestRouteTable rest_routes_modify; /* h_modify.c: /{level}/{id}/ano
 extern const RestRouteTable rest_routes_modalities; /* h_modalities.c: /modalities, /queries */
 extern const RestRouteTable rest_routes_images; /* h_images.c: frames, previews, pdf, slices */
 extern const RestRouteTable rest_routes_dicomweb; /* h_dicomweb.c: /dicom-web/ (QIDO-RS, WADO-RS) */
+/* h_dicomweb.c: maps a path under DicomWeb.Root onto the table's /dicom-web/ (before dispatch). */
+void rest_dicomweb_root(RestCall *call);
 extern const RestRouteTable rest_routes_archive; /* h_archive.c: archive, media, create-archive */
 /* h_archive.c: POST /instances with a ZIP body (true: handled, reply set); GET
  * /instances/{id}/file?transcode= (true: handled). */

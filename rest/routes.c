@@ -87,6 +87,7 @@ static bool match(RestCall *call, const char *pattern)
 void rest_dispatch(RestCall *call)
 {
     char allow[64] = "";
+    rest_dicomweb_root(call);
     for (size_t t = 0; t < NTABLES; t++) {
         for (size_t r = 0; r < tables[t]->n; r++) {
             const RestRoute *route = &tables[t]->routes[r];

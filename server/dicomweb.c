@@ -725,3 +725,85 @@ bool dw_instance_syntax(SrvError *err, Srv *srv, const char *instance_id, char o
     srv_error_from_sto(err, &se);
     return false;
 }
+
+/* ---- frames of native instances, straight from the file ----------------------------------- */
+
+static long json_number(const cJSON *ds, const char *key, long def)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(ds, key);
+    const cJSON *v = e ? cJSON_GetObjectItemCaseSensitive(e, "Value") : NULL;
+    const cJSON *x = cJSON_IsArray(v) ? cJSON_GetArrayItem(v, 0) : NULL;
+    return cJSON_IsNumber(x) ? (long)x->valuedouble : def;
+}
+
+int dw_frames_native(SrvError *err, Srv *srv, const char *instance, const uint32_t *frames, size_t n,
+                     SrvFrameFn fn, void *ctx)
+{
+    IdxResource r = { 0 };
+    StoError se = { 0 };
+    int ret = 0;
+    int fd = -1;
+    char *buf = NULL;
+    cJSON *ds = NULL;
+    if (!idx_resource_get(&se, srv->db, IDX_INSTANCE, instance, &r)) {
+        srv_error_from_sto(err, &se);
+        return -1;
+    }
+    const char *ts = idx_resource_metadata(&r, "TransferSyntax");
+    const char *off = idx_resource_metadata(&r, "PixelDataOffset");
+    const char *json = idx_resource_metadata(&r, DW_METADATA_NAME);
+    if (!ts || !off || !json || (strcmp(ts, "1.2.840.10008.1.2") && strcmp(ts, "1.2.840.10008.1.2.1")))
+        goto out; /* not applicable: the general path decodes */
+    if (!(ds = cJSON_Parse(json))) goto out;
+    long rows = json_number(ds, "00280010", 0), cols = json_number(ds, "00280011", 0);
+    long bits = json_number(ds, "00280100", 0), spp = json_number(ds, "00280002", 1);
+    long total = json_number(ds, "00280008", 1);
+    uint64_t offset = strtoull(off, NULL, 10);
+    if (rows <= 0 || cols <= 0 || (bits != 8 && bits != 16 && bits != 32) || (spp != 1 && spp != 3) ||
+        total <= 0 || offset < 4)
+        goto out;
+    uint64_t fsize = (uint64_t)rows * (uint64_t)cols * (uint64_t)spp * (uint64_t)(bits / 8);
+    if (fsize > ((uint64_t)1 << 30)) goto out;
+    uint64_t size = 0;
+    if ((fd = sto_area_open_fd(&se, srv->area, r.uuid, &size)) < 0) goto out;
+    uint8_t lb[4];
+    if (pread(fd, lb, 4, (off_t)(offset - 4)) != 4) goto out;
+    uint64_t len = (uint64_t)lb[0] | (uint64_t)lb[1] << 8 | (uint64_t)lb[2] << 16 | (uint64_t)lb[3] << 24;
+    if (len == 0xFFFFFFFFu || len < fsize * (uint64_t)total || offset + len > size) goto out;
+    if (!(buf = malloc(fsize))) {
+        ret = -1;
+        srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (frames[i] >= (uint64_t)total) {
+            srv_fail(err, SRV_INEXISTENT_ITEM, "instance %s has no frame %u (it has %ld)", instance,
+                     (unsigned)frames[i] + 1, total);
+            err->http_status = 404;
+            ret = -1;
+            goto out;
+        }
+        size_t got = 0;
+        while (got < fsize) {
+            ssize_t k = pread(fd, buf + got, fsize - got, (off_t)(offset + frames[i] * fsize + got));
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) {
+                srv_fail(err, SRV_INEXISTENT_FILE, "cannot read the pixels of %s", instance);
+                ret = -1;
+                goto out;
+            }
+            got += (size_t)k;
+        }
+        if (!fn(ctx, err, frames[i], buf, fsize, "application/octet-stream")) {
+            ret = -1;
+            goto out;
+        }
+    }
+    ret = 1;
+out:
+    free(buf);
+    if (fd >= 0) close(fd);
+    cJSON_Delete(ds);
+    idx_resource_cleanup(&r);
+    return ret;
+}

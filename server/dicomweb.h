@@ -89,6 +89,14 @@ bool dw_representative_instance(SrvError *err, Srv *srv, int level, const char *
  * inline), for `Accept: application/dicom+json` on /instances/{id}/tags. */
 cJSON *dw_instance_json(SrvError *err, Srv *srv, const char *instance_id, const char *base);
 
+/* Frames of an instance stored in a native little-endian syntax, read straight from its file
+ * (geometry from the kept DICOM JSON, position from PixelDataOffset; no DICOM parse): the fast
+ * path of WADO-RS frames. 1: done (every frame handed to fn); 0: not applicable (another
+ * syntax, no kept JSON, packed bits, ...: use image_frames); -1: failed (err set, e.g. a frame
+ * out of range: 404). */
+int dw_frames_native(SrvError *err, Srv *srv, const char *instance, const uint32_t *frames, size_t n,
+                     SrvFrameFn fn, void *ctx);
+
 /* The stored transfer syntax of an instance into out ("" when unknown). */
 bool dw_instance_syntax(SrvError *err, Srv *srv, const char *instance_id, char out[68]);
 

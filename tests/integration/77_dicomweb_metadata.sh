@@ -4,7 +4,8 @@
 # BulkDataURI and compares its bytes); the metadata of a series comes from the index, not the
 # files (still answered with the files gone); an instance stored while DicomWeb was disabled
 # gets its JSON built from the file once; X-Forwarded-Host/Proto and DicomWeb.Host in
-# BulkDataURIs; study/series/instance levels; unknown UIDs 404; DicomWeb.Enable false: 404.
+# BulkDataURIs; DicomWeb.Root; study/series/instance levels; unknown UIDs 404; DicomWeb.Enable
+# false: 404.
 source "$(dirname "$0")/lib.sh"
 write_config '"OverwriteInstances": true'
 start_server
@@ -75,13 +76,15 @@ upload "$PYDICOM_FILES/MR_small.dcm" >/dev/null
 MST=1.3.6.1.4.1.5962.1.2.4.20040826185059.5457
 http GET "/dicom-web/studies/$MST/metadata" >/dev/null; [ "$(status)" = 404 ] || fail "Enable false: $(status)"
 stop_server
-write_config '"DicomWeb": {"Enable": true, "Host": "viewer.example.com", "Ssl": true, "Root": "/dicom-web/"}'
+write_config '"DicomWeb": {"Enable": true, "Host": "viewer.example.com", "Ssl": true, "Root": "/dw/api/"}'
 start_server
-http GET "/dicom-web/studies/$MST/metadata" > "$T/m3.json"
+http GET "/dicom-web/studies/$MST/metadata" >/dev/null; [ "$(status)" = 404 ] || fail "/dicom-web/ with another Root: $(status)"
+http GET "/dw/api/studies/$MST/metadata" > "$T/m3.json"
 [ "$(status)" = 200 ] || fail "metadata of an instance stored before: $(status)"
 [ "$(json 'j[0]["00100010"]["Value"][0]["Alphabetic"]' < "$T/m3.json")" = "CompressedSamples^MR1" ] || fail "PN"
-case "$(json 'j[0]["7FE00010"]["BulkDataURI"]' < "$T/m3.json")" in https://viewer.example.com/dicom-web/studies/$MST/*) ;;
+case "$(json 'j[0]["7FE00010"]["BulkDataURI"]' < "$T/m3.json")" in https://viewer.example.com/dw/api/studies/$MST/*) ;;
   *) fail "DicomWeb.Host/Ssl not in BulkDataURI" ;; esac
 n=$(index_sql "SELECT COUNT(*) FROM metadata WHERE name LIKE '%DicomWeb%'" | tr -dc 0-9)
 [ "$n" = 1 ] || fail "JSON not kept after the first request ($n)"
-pass "metadata of an instance stored while DicomWeb was off"
+[ "$(http GET "/dw/api/studies" | json 'len(j)')" = 1 ] || fail "QIDO under Root /dw/api/"
+pass "metadata of an instance stored while DicomWeb was off; DicomWeb.Root, Host, Ssl"
