@@ -733,7 +733,8 @@ static long json_number(const cJSON *ds, const char *key, long def)
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(ds, key);
     const cJSON *v = e ? cJSON_GetObjectItemCaseSensitive(e, "Value") : NULL;
     const cJSON *x = cJSON_IsArray(v) ? cJSON_GetArrayItem(v, 0) : NULL;
-    return cJSON_IsNumber(x) ? (long)x->valuedouble : def;
+    if (!cJSON_IsNumber(x) || !(x->valuedouble >= 0 && x->valuedouble <= 1e9)) return def;
+    return (long)x->valuedouble;
 }
 
 int dw_frames_native(SrvError *err, Srv *srv, const char *instance, const uint32_t *frames, size_t n,
