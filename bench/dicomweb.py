@@ -74,10 +74,27 @@ def bench_metadata(kind, files, repeat):
         if n != len(files):
             raise RuntimeError("%s: %d instances in the metadata, %d uploaded" % (kind, n, len(files)))
         grow = (srv.hwm_kb() - rss0) / 1024
+        # the whole series as multipart/related, stored bytes: streamed, one file at a time
+        rss1 = srv.rss_kb()
+        t0 = time.perf_counter()
+        c = srv.conn()
+        c.request("GET", "/dicom-web/studies/%s/series/%s" % (st, se),
+                  headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'})
+        resp = c.getresponse()
+        total = 0
+        while True:
+            chunk = resp.read(1 << 20)
+            if not chunk:
+                break
+            total += len(chunk)
+        c.close()
+        t_retrieve = time.perf_counter() - t0
+        retrieve_grow = (srv.hwm_kb() - rss1) / 1024
         # instance list for the frames benchmark
         inst = json.loads(get(srv, "/dicom-web/studies/%s/series/%s/instances" % (st, se)))
         sops = [i["00080018"]["Value"][0] for i in inst]
-        r = {"first_s": t_first, "best_s": min(times), "median_s": statistics.median(times), "rss_mb": grow,
+        r = {"retrieve_s": t_retrieve, "retrieve_mb": total / 2**20, "retrieve_rss_mb": retrieve_grow,
+             "first_s": t_first, "best_s": min(times), "median_s": statistics.median(times), "rss_mb": grow,
              "bytes": len(first)}
         r["frames_per_s"] = bench_frames(srv, st, se, sops, ARGS.clients)
         return r
@@ -162,6 +179,11 @@ def main():
             ["best of %d (s)" % ARGS.repeat, "%.3f" % m["best_s"], "%.3f" % o["best_s"], "%.1fx" % (o["best_s"] / m["best_s"])],
             ["median (s)", "%.3f" % m["median_s"], "%.3f" % o["median_s"], "%.1fx" % (o["median_s"] / m["median_s"])],
             ["peak RSS growth (MB)", "%.1f" % m["rss_mb"], "%.1f" % o["rss_mb"], ""],
+        ], ["", "minipacs", "orthanc+dicomweb", "ratio"]))
+        out.append("WADO-RS retrieve of the series (multipart/related, transfer-syntax=*, %.0f MB):" % m["retrieve_mb"])
+        out.append(bl.table([
+            ["time (s)", "%.2f" % m["retrieve_s"], "%.2f" % o["retrieve_s"], "%.1fx" % (o["retrieve_s"] / m["retrieve_s"])],
+            ["peak RSS growth (MB)", "%.1f" % m["retrieve_rss_mb"], "%.1f" % o["retrieve_rss_mb"], ""],
         ], ["", "minipacs", "orthanc+dicomweb", "ratio"]))
         out.append("WADO-RS frames (frame 1 of each instance, %d clients, transfer-syntax=*):" % ARGS.clients)
         out.append(bl.table([["frames/s", "%.0f" % m["frames_per_s"], "%.0f" % o["frames_per_s"],

@@ -457,7 +457,7 @@ static void h_bulk(RestCall *call)
     /* segments after "bulk": tags (GGGGEEEE) and item numbers */
     size_t at = 0;
     for (size_t i = 0; i < call->nseg; i++)
-        if (!strcmp(call->seg[i], "bulk")) at = i + 1;
+        if (!strcmp(call->seg[i], "bulk") || !strcmp(call->seg[i], "bulkdata")) at = i + 1;
     const char *path[REST_MAX_SEGMENTS];
     size_t npath = 0;
     for (size_t i = at; i < call->nseg; i++) path[npath++] = call->seg[i];
@@ -612,6 +612,7 @@ static const RestRoute routes[] = {
     { "GET", "/dicom-web/studies/{s}/series/{x}/instances/{i}/frames/{f}/thumbnail", h_rendered },
     { "GET", "/dicom-web/studies/{s}/series/{x}/instances/{i}/frames/{f}", h_frames },
     { "GET", "/dicom-web/studies/{s}/series/{x}/instances/{i}/bulk/*", h_bulk },
+    { "GET", "/dicom-web/studies/{s}/series/{x}/instances/{i}/bulkdata/*", h_bulk },
 };
 
 const RestRouteTable rest_routes_dicomweb = { routes, sizeof routes / sizeof routes[0] };
