@@ -815,9 +815,11 @@ static void check_env_names(void)
         size_t head = sub && (size_t)(sub - *e) < len ? (size_t)(sub - *e) : len;
         char name[96];
         bool known = false, quiet = false;
-        for (size_t i = 0; i < NOPTIONS && !known; i++) {
+        for (size_t i = 0; i < NOPTIONS && !known && !quiet; i++) {
             cfg_env_name(options[i].name, name, sizeof name);
             known = strlen(name) == len && !strncmp(name, *e, len);
+            /* a member of a section in Orthanc's nested style (ORTHANC__DICOM_WEB__ENABLE) */
+            quiet = options[i].type == CFG_SPECIAL && head < len && strlen(name) == head && !strncmp(name, *e, head);
         }
         for (size_t i = 0; i < sizeof ignored / sizeof ignored[0] && !known && !quiet; i++) {
             cfg_env_name(ignored[i], name, sizeof name);
