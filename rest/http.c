@@ -248,6 +248,7 @@ static void call_free(RestCall *call)
 {
     if (!call) return;
     reset_reply(call);
+    if (call->body_state_free) call->body_state_free(call->body_state);
     buf_free(&call->body_buf);
     free(call->url);
     free(call->segbuf);
@@ -421,6 +422,24 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         if (ct && !strncasecmp(ct, "application/json", 16) && body_max > REST_MAX_JSON_BODY)
             body_max = REST_MAX_JSON_BODY;
         buf_init(&call->body_buf, body_max);
+        /* A route that streams its body (RestRoute.body) gets it chunk by chunk, not held. */
+        RestBodyFn body_fn = call->bad_path ? NULL : rest_body_route_find(call);
+        if (body_fn) {
+            unsigned long long n = cl ? strtoull(cl, NULL, 10) : 0;
+            if (n > body_max) {
+                too_large(call, "request body of %s bytes exceeds the limit of %zu bytes", cl, body_max);
+                return queue(call);
+            }
+            if (call->gzip) {
+                SrvError e = { .code = SRV_BAD_REQUEST, .http_status = 415 };
+                snprintf(e.message, sizeof e.message, "Content-Encoding gzip is not accepted on %s", url);
+                rest_reply_error(call, &e);
+                return queue(call);
+            }
+            call->body_fn = body_fn;
+            if (!call->body_fn(call, NULL, 0)) return queue(call);
+            return MHD_YES;
+        }
         if (cl) {
             char *end;
             errno = 0;
@@ -444,6 +463,20 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         return MHD_YES;
     }
 
+    if (*upload_data_size && call->body_fn) { /* body chunk of a streaming route */
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (call->body_failed) return MHD_YES; /* refused: swallow the rest */
+        call->body_seen += n;
+        if (call->body_seen > call->body_buf.max) {
+            too_large(call, "request body exceeds the limit of %zu bytes", call->body_buf.max);
+            call->body_failed = true;
+        } else if (!call->body_fn(call, upload_data, n)) {
+            call->body_failed = true;
+        }
+        return MHD_YES;
+    }
+
     if (*upload_data_size) { /* body chunk */
         size_t n = *upload_data_size;
         *upload_data_size = 0;
@@ -454,7 +487,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     }
 
     /* last call */
-    if (call->body_rc == BUF_TOO_LARGE) {
+    if (call->body_failed) {
+        /* the streaming route's error reply is set */
+    } else if (call->body_rc == BUF_TOO_LARGE) {
         too_large(call, "request body exceeds the limit of %zu bytes", call->body_buf.max);
     } else if (call->body_rc) {
         rest_fail(call, SRV_NOT_ENOUGH_MEMORY, "out of memory while receiving the body");

@@ -70,6 +70,12 @@ typedef struct RestCall {
     bool queued;                    /* a response was queued */
     bool set_up;                    /* the handler's first call has run */
     size_t query_args;              /* arguments in the query string, as counted on arrival */
+    /* streamed request body (a route with a RestBodyFn): see RestRoute.body */
+    bool (*body_fn)(struct RestCall *call, const char *data, size_t len);
+    uint64_t body_seen;             /* bytes handed to body_fn */
+    bool body_failed;               /* body_fn refused (its reply is set): the rest is swallowed */
+    void *body_state;               /* the route's, freed by body_state_free when the call ends */
+    void (*body_state_free)(void *state);
 } RestCall;
 
 typedef void (*RestHandler)(RestCall *call);
@@ -80,6 +86,23 @@ typedef struct RestRoute {
     RestHandler fn;
 } RestRoute;
 
+/* A route that consumes its request body as it arrives instead of having it held in memory
+ * (listed in routes.c's body_tables besides its ordinary RestRoute): called once before the
+ * body with data NULL (after the access rules; params are set), then with each chunk; false
+ * means it has set an error reply (the rest of the body is read and dropped, then that reply
+ * is sent). The body is not gunzipped; MaximumUploadSize still caps it. The route's
+ * RestHandler then runs at the end with body NULL, unless the body function failed. */
+typedef bool (*RestBodyFn)(RestCall *call, const char *data, size_t len);
+typedef struct RestBodyRoute {
+    const char *method;
+    const char *pattern;
+    RestBodyFn body;
+} RestBodyRoute;
+typedef struct RestBodyRouteTable {
+    const RestBodyRoute *routes;
+    size_t n;
+} RestBodyRouteTable;
+
 typedef struct RestRouteTable {
     const RestRoute *routes;
     size_t n;
@@ -89,6 +112,8 @@ typedef struct RestRouteTable {
 int rest_level_from_route(const char *segment);
 /* routes.c: the table, and dispatch (404 for no route, 405 with Allow for a wrong method). */
 void rest_dispatch(RestCall *call);
+/* The body function of a streaming route matching the call (params set), or NULL. */
+RestBodyFn rest_body_route_find(RestCall *call);
 
 /* Replies (http.c). Each sets the response; the last one called wins. */
 void rest_reply_json(RestCall *call, int status, cJSON *json); /* takes json */
@@ -190,5 +215,7 @@ extern const RestRouteTable rest_routes_reorganize; /* h_reorganize.c: bulk tool
                                                        split/merge */
 extern const RestRouteTable rest_routes_www;    /* h_www.c: /, /app/ (the web interface) */
 extern const RestRouteTable rest_routes_ohif;   /* h_ohif.c: /ohif/ (the OHIF Viewer) */
+extern const RestRouteTable rest_routes_stow;   /* h_stow.c: STOW-RS, POST /dicom-web/studies */
+extern const RestBodyRouteTable rest_body_routes_stow; /* h_stow.c: its streamed body */
 
 #endif

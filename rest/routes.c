@@ -53,6 +53,7 @@ static const RestRouteTable *const tables[] = {
     &rest_routes_www,
     &rest_routes_ohif,
     &rest_routes_reorganize,
+    &rest_routes_stow,
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
 
@@ -82,6 +83,21 @@ static bool match(RestCall *call, const char *pattern)
         }
     }
     return i == call->nseg;
+}
+
+/* Routes whose body is streamed (RestBodyFn); each also has its RestRoute above. */
+static const RestBodyRouteTable *const body_tables[] = {
+    &rest_body_routes_stow,
+};
+
+RestBodyFn rest_body_route_find(RestCall *call)
+{
+    for (size_t t = 0; t < sizeof body_tables / sizeof body_tables[0]; t++)
+        for (size_t r = 0; r < body_tables[t]->n; r++) {
+            const RestBodyRoute *route = &body_tables[t]->routes[r];
+            if (!strcmp(route->method, call->method) && match(call, route->pattern)) return route->body;
+        }
+    return NULL;
 }
 
 void rest_dispatch(RestCall *call)

@@ -166,6 +166,17 @@ static bool compute_ids(SrvError *err, Ingest *in)
                         !study_uid || !*study_uid     ? "StudyInstanceUID"
                         : !series_uid || !*series_uid ? "SeriesInstanceUID"
                                                       : "SOPInstanceUID");
+    IngestResult *res = in->res;
+    snprintf(res->study_uid, sizeof res->study_uid, "%s", study_uid);
+    snprintf(res->series_uid, sizeof res->series_uid, "%s", series_uid);
+    snprintf(res->sop_uid, sizeof res->sop_uid, "%s", sop_uid);
+    char *sop_class = NULL;
+    if (read_tag(err, in->c, in->obj, TAG_SOP_CLASS_UID, &sop_class) < 0) return false;
+    if (sop_class) snprintf(res->sop_class_uid, sizeof res->sop_class_uid, "%s", sop_class);
+    const char *expect = in->origin ? in->origin->expect_study_uid : NULL;
+    if (expect && strcmp(expect, study_uid) != 0)
+        return srv_fail(err, SRV_BAD_REQUEST, "StudyInstanceUID %.64s is not the study %.64s of the request",
+                        study_uid, expect);
     if (!patient_id) patient_id = "";
     const char *parts[IDX_LEVELS] = { patient_id, study_uid, series_uid, sop_uid };
     size_t need = strlen(patient_id) + strlen(study_uid) + strlen(series_uid) + strlen(sop_uid) + 4;

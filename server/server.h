@@ -170,11 +170,19 @@ typedef struct IngestOrigin {
     /* extra metadata for the instance and its parents (ModifiedFrom, AnonymizedFrom, ...) */
     const struct SrvMeta *extra_meta[SRV_LEVELS];
     size_t nextra_meta[SRV_LEVELS];
+    /* STOW-RS to /studies/{uid}: an instance of another study is refused (SRV_BAD_REQUEST)
+     * before anything is written. NULL: any study. */
+    const char *expect_study_uid;
 } IngestOrigin;
 
+#define SRV_DICOM_UID_LEN 65 /* a DICOM UID, 64 characters + NUL */
 typedef struct IngestResult {
     char ids[SRV_LEVELS][SRV_ID_LEN]; /* patient, study, series, instance */
     bool already_stored;
+    /* The instance's UIDs, filled as soon as the file is parsed, so also when ingest fails
+     * afterwards ("" when unknown): STOW-RS answers with them. */
+    char study_uid[SRV_DICOM_UID_LEN], series_uid[SRV_DICOM_UID_LEN];
+    char sop_uid[SRV_DICOM_UID_LEN], sop_class_uid[SRV_DICOM_UID_LEN];
 } IngestResult;
 
 /* Parses the buffer (header only), computes the IDs, writes the file (unless the instance is

@@ -78,6 +78,24 @@ PY
                '/studies/@S/module-patient' '/instances/@I/file' '/patients/@P/statistics'; do
         printf 'alice:s3cret\n%s' "$p" > "$corpus/seed$i"; i=$((i + 1))
       done ;;
+    fuzz_multipart)
+      # [chunk byte][Content-Type]\n[body]: well-formed bodies, hostile ones (nested, endless,
+      # no boundary, many parts, long headers), a DICOM file as a part
+      "$PY" - "$corpus" "$PYDICOM_FILES/CT_small.dcm" <<'PY'
+import sys
+d, dcm = sys.argv[1], open(sys.argv[2], "rb").read()[:3000]
+ct = b'multipart/related; type="application/dicom"; boundary=XyZ'
+def part(data, h=b"Content-Type: application/dicom\r\n"): return b"--XyZ\r\n" + h + b"\r\n" + data + b"\r\n"
+end = b"--XyZ--\r\n"
+seeds = [part(b"abc") + end, b"preamble\r\n" + part(dcm) + part(b"", b"") + end + b"epilogue",
+         part(b"x") + b"--XyZ\r\n\r\nendless", part(b"--in\r\n\r\ny\r\n--in--", b"Content-Type: multipart/related; boundary=in\r\n") + end,
+         b"no boundary", b"".join(part(b"p") for _ in range(60)) + end, part(b"x", b"A: " + b"b" * 600 + b"\r\n") + end,
+         b"--XyZ \t\r\nContent-Disposition: form-data;\r\n name=\"f\"; filename=\"a.dcm\"\r\n\r\n\r\n--XyZ\r\n--XyZ--"]
+for i, s in enumerate(seeds):
+    open("%s/seed%d" % (d, i), "wb").write(bytes([i * 7 % 65]) + ct + b"\n" + s)
+open("%s/seedform" % d, "wb").write(b"\x05multipart/form-data; boundary=\"q q\"\n--q q\r\n\r\nz\r\n--q q--")
+PY
+      ;;
     fuzz_config)
       i=0
       for j in '{}' '{ "Name": "x", "HttpPort": 8042, "DicomPort": 4242 }' \

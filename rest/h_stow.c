@@ -1,0 +1,312 @@
+/* h_stow.c -- STOW-RS (PS3.18 10.5): POST /dicom-web/studies[/{study}] with a
+ * multipart/related; type="application/dicom" body, each part one DICOM file, stored through
+ * the one ingest path (ingest_buffer).
+ *
+ * DESIGN: the body is streamed (RestRoute.body): the multipart parser (server/multipart.c) runs
+ * on each chunk as it arrives and the parts' bytes are spooled to an unnamed O_TMPFILE in the
+ * storage folder (nothing left behind by a crash), so memory does not grow with the request.
+ * Only once the whole body has been read and found well formed are the parts ingested, one at
+ * a time, each mapped from the spool (mmap: no copy into the heap): a malformed or hostile body
+ * (no boundary, a part that never ends, nested multiparts, more than STOW_MAX_PARTS parts,
+ * oversized part headers) gets a 400 and nothing is stored.
+ * The answer is PS3.18's (application/dicom+json): RetrieveURL of the study (when the request
+ * names one, or all instances are of one study), ReferencedSOPSequence (class, instance,
+ * RetrieveURL) of the stored and already stored instances, FailedSOPSequence (class, instance,
+ * FailureReason) of the others. Status as the standard says: 200 all stored, 202 some stored
+ * and some failed, 409 none stored (each part failed: not DICOM, another study than the URL's,
+ * storage full, ...), 400 malformed body, 415 not multipart/related of application/dicom.
+ * FailureReason: 0xC000 cannot understand (not DICOM, or a part that is not application/dicom),
+ * 0x0110 processing failure (the URL's study differs, as Orthanc's plugin), 0xA700 out of
+ * resources (storage full or quota).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "rest/rest_int.h"
+#include "server/multipart.h"
+
+#define STOW_MAX_PARTS 5000           /* per request: send larger studies in several */
+#define STOW_MAX_PART_HEADERS (16 * 1024)
+
+#define REASON_PROCESSING 0x0110
+#define REASON_OUT_OF_RESOURCES 0xA700
+#define REASON_CANNOT_UNDERSTAND 0xC000
+
+typedef struct StowPart {
+    uint64_t off, len;  /* in the spool */
+    int refused;        /* FailureReason decided before ingest (a part that is not DICOM) */
+} StowPart;
+
+typedef struct Stow {
+    Srv *srv;
+    MpartParser *mp;
+    int fd;             /* the spool; -1 */
+    uint64_t size;
+    StowPart *parts;
+    size_t nparts, cap;
+    const char *study;  /* the URL's study (call->params), NULL for /studies */
+} Stow;
+
+static void stow_free(void *p)
+{
+    Stow *st = p;
+    if (!st) return;
+    mpart_destroy(st->mp);
+    if (st->fd >= 0) close(st->fd);
+    free(st->parts);
+    free(st);
+}
+
+static bool part_begin(void *cls, SrvError *err, size_t index, const MpartHeader *h, size_t n)
+{
+    Stow *st = cls;
+    int refused = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcasecmp(h[i].name, "Content-Type")) continue;
+        char type[128];
+        if (!mpart_media_type(h[i].value, type, sizeof type)) type[0] = '\0';
+        if (!strncmp(type, "multipart/", 10))
+            return srv_fail(err, SRV_BAD_REQUEST, "part %zu is itself a multipart body (%s): nested "
+                            "multipart bodies are not accepted", index, type);
+        if (strcmp(type, "application/dicom") != 0) refused = REASON_CANNOT_UNDERSTAND;
+    }
+    if (st->nparts == st->cap) {
+        size_t cap = st->cap ? st->cap * 2 : 64;
+        StowPart *np = realloc(st->parts, cap * sizeof *np);
+        if (!np) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+        st->parts = np;
+        st->cap = cap;
+    }
+    st->parts[st->nparts++] = (StowPart){ .off = st->size, .refused = refused };
+    return true;
+}
+
+static bool part_data(void *cls, SrvError *err, const char *data, size_t len)
+{
+    Stow *st = cls;
+    StowPart *p = &st->parts[st->nparts - 1];
+    if (p->refused) return true; /* not kept */
+    while (len) {
+        ssize_t w = write(st->fd, data, len);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0)
+            return srv_fail(err, errno == ENOSPC || errno == EDQUOT ? SRV_FULL_STORAGE : SRV_CANNOT_WRITE_FILE,
+                            "cannot spool the request body: %s", strerror(errno));
+        data += w;
+        len -= (size_t)w;
+        st->size += (uint64_t)w;
+    }
+    return true;
+}
+
+static bool part_end(void *cls, SrvError *err)
+{
+    (void)err;
+    Stow *st = cls;
+    StowPart *p = &st->parts[st->nparts - 1];
+    p->len = st->size - p->off;
+    return true;
+}
+
+/* The body, as it arrives (RestRoute.body). */
+static bool stow_body(RestCall *call, const char *data, size_t len)
+{
+    SrvError err = { 0 };
+    Stow *st = call->body_state;
+    if (!data) { /* before the body: the Content-Type decides */
+        const char *ct = MHD_lookup_connection_value(call->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        char media[64], type[64];
+        if (!ct || !mpart_media_type(ct, media, sizeof media) || strcmp(media, "multipart/related")) {
+            SrvError e = { .code = SRV_BAD_REQUEST, .http_status = 415 };
+            snprintf(e.message, sizeof e.message, "STOW-RS takes multipart/related; "
+                     "type=\"application/dicom\", not %.100s", ct ? ct : "a body without Content-Type");
+            rest_reply_error(call, &e);
+            return false;
+        }
+        if (mpart_param(ct, "type", type, sizeof type) && strcasecmp(type, "application/dicom")) {
+            SrvError e = { .code = SRV_BAD_REQUEST, .http_status = 415 };
+            snprintf(e.message, sizeof e.message, "STOW-RS here takes parts of type application/dicom, "
+                     "not %.60s", type);
+            rest_reply_error(call, &e);
+            return false;
+        }
+        st = calloc(1, sizeof *st);
+        if (!st) { rest_fail(call, SRV_NOT_ENOUGH_MEMORY, "out of memory"); return false; }
+        st->fd = -1;
+        st->srv = call->srv;
+        st->study = call->nparams ? call->params[0] : NULL;
+        call->body_state = st;
+        call->body_state_free = stow_free;
+        MpartLimits lim = { .max_parts = STOW_MAX_PARTS, .max_header_bytes = STOW_MAX_PART_HEADERS };
+        MpartCallbacks cb = { part_begin, part_data, part_end };
+        st->mp = mpart_create(&err, ct, &lim, &cb, st);
+        if (!st->mp) { rest_reply_error(call, &err); return false; }
+        st->fd = open(call->srv->cfg.storage_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (st->fd < 0) {
+            char tmpl[4200];
+            snprintf(tmpl, sizeof tmpl, "%s/stow-XXXXXX", call->srv->cfg.storage_dir);
+            st->fd = mkostemp(tmpl, O_CLOEXEC);
+            if (st->fd >= 0) unlink(tmpl);
+        }
+        if (st->fd < 0) {
+            rest_fail(call, SRV_CANNOT_WRITE_FILE, "cannot create a spool file in %s: %s",
+                      call->srv->cfg.storage_dir, strerror(errno));
+            return false;
+        }
+        return true;
+    }
+    if (!mpart_feed(&err, st->mp, data, len)) {
+        rest_reply_error(call, &err);
+        return false;
+    }
+    return true;
+}
+
+/* "http://host:port/dicom-web/" as the client sees us (X-Forwarded-Proto/Host honoured). */
+static void base_url(RestCall *call, char *out, size_t size)
+{
+    const char *proto = MHD_lookup_connection_value(call->conn, MHD_HEADER_KIND, "X-Forwarded-Proto");
+    const char *host = MHD_lookup_connection_value(call->conn, MHD_HEADER_KIND, "X-Forwarded-Host");
+    if (!host) host = MHD_lookup_connection_value(call->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    char fallback[32];
+    if (!host || !*host || strpbrk(host, "/\\\"<> ")) {
+        snprintf(fallback, sizeof fallback, "localhost:%d", call->srv->cfg.http_port);
+        host = fallback;
+    }
+    if (!proto || (strcmp(proto, "http") && strcmp(proto, "https")))
+        proto = call->srv->cfg.ssl_enabled ? "https" : "http";
+    snprintf(out, size, "%s://%s/dicom-web/", proto, host);
+}
+
+static void add_str(cJSON *o, const char *tag, const char *vr, const char *value)
+{
+    cJSON *e = cJSON_AddObjectToObject(o, tag);
+    if (!e) return;
+    cJSON_AddStringToObject(e, "vr", vr);
+    if (value && *value) {
+        cJSON *a = cJSON_AddArrayToObject(e, "Value");
+        if (a) cJSON_AddItemToArray(a, cJSON_CreateString(value));
+    }
+}
+
+static int failure_reason(const SrvError *e, const IngestResult *res, const char *study)
+{
+    if (e->code == SRV_FULL_STORAGE) return REASON_OUT_OF_RESOURCES;
+    if (study && res->study_uid[0] && strcmp(study, res->study_uid)) return REASON_PROCESSING;
+    if (!res->sop_uid[0]) return REASON_CANNOT_UNDERSTAND; /* not even parsed */
+    return REASON_PROCESSING;
+}
+
+/* POST /dicom-web/studies and /dicom-web/studies/{study}: the body has been spooled. */
+static void h_stow(RestCall *call)
+{
+    Stow *st = call->body_state;
+    SrvError err = { 0 };
+    if (!st) { rest_fail(call, SRV_INTERNAL, "STOW-RS: no body state"); return; }
+    if (!mpart_finish(&err, st->mp)) { rest_reply_error(call, &err); return; }
+    if (!st->nparts) { rest_fail(call, SRV_BAD_REQUEST, "the multipart body holds no part"); return; }
+
+    char base[512];
+    base_url(call, base, sizeof base);
+    cJSON *answer = cJSON_CreateObject();
+    cJSON *ok_items = cJSON_CreateArray(), *bad_items = cJSON_CreateArray();
+    if (!answer || !ok_items || !bad_items) {
+        cJSON_Delete(answer); cJSON_Delete(ok_items); cJSON_Delete(bad_items);
+        rest_fail(call, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+        return;
+    }
+    IngestOrigin origin = { .origin = INGEST_ORIGIN_REST,
+                            .remote_ip = call->remote_ip[0] ? call->remote_ip : NULL,
+                            .http_user = call->user, .expect_study_uid = st->study };
+    long page = sysconf(_SC_PAGESIZE);
+    size_t stored = 0, failed = 0;
+    char first_study[SRV_DICOM_UID_LEN] = "";
+    bool one_study = true;
+    for (size_t i = 0; i < st->nparts; i++) {
+        StowPart *p = &st->parts[i];
+        IngestResult res;
+        memset(&res, 0, sizeof res);
+        SrvError e = { 0 };
+        bool ok = false;
+        if (p->refused) {
+            srv_fail(&e, SRV_BAD_FILE_FORMAT, "part %zu is not application/dicom", i + 1);
+        } else if (p->len == 0) {
+            srv_fail(&e, SRV_BAD_FILE_FORMAT, "part %zu is empty", i + 1);
+        } else {
+            uint64_t delta = p->off % (uint64_t)page;
+            void *m = mmap(NULL, p->len + delta, PROT_READ, MAP_PRIVATE, st->fd, (off_t)(p->off - delta));
+            if (m == MAP_FAILED) {
+                srv_fail(&e, SRV_NOT_ENOUGH_MEMORY, "cannot map part %zu: %s", i + 1, strerror(errno));
+            } else {
+                ok = ingest_buffer(&e, call->srv, (const char *)m + delta, p->len, &origin, &res);
+                munmap(m, p->len + delta);
+            }
+        }
+        cJSON *item = cJSON_CreateObject();
+        if (!item) continue;
+        add_str(item, "00081150", "UI", res.sop_class_uid);
+        add_str(item, "00081155", "UI", res.sop_uid);
+        if (ok) {
+            char url[1024];
+            snprintf(url, sizeof url, "%sstudies/%s/series/%s/instances/%s", base, res.study_uid,
+                     res.series_uid, res.sop_uid);
+            add_str(item, "00081190", "UR", url);
+            cJSON_AddItemToArray(ok_items, item);
+            stored++;
+            if (!first_study[0]) snprintf(first_study, sizeof first_study, "%s", res.study_uid);
+            else if (strcmp(first_study, res.study_uid)) one_study = false;
+        } else {
+            cJSON *r = cJSON_AddObjectToObject(item, "00081197");
+            if (r) {
+                cJSON_AddStringToObject(r, "vr", "US");
+                cJSON *a = cJSON_AddArrayToObject(r, "Value");
+                if (a) cJSON_AddItemToArray(a, cJSON_CreateNumber(failure_reason(&e, &res, st->study)));
+            }
+            cJSON_AddItemToArray(bad_items, item);
+            failed++;
+            SRV_LOG_INFO("http", "STOW-RS part %zu of %zu refused: %s", i + 1, st->nparts, e.message);
+        }
+    }
+    const char *study = st->study ? st->study : (stored && one_study ? first_study : NULL);
+    if (study) {
+        char url[1024];
+        snprintf(url, sizeof url, "%sstudies/%s", base, study);
+        add_str(answer, "00081190", "UR", url);
+    }
+    cJSON *seq = cJSON_AddObjectToObject(answer, "00081198");
+    if (seq) {
+        cJSON_AddStringToObject(seq, "vr", "SQ");
+        if (failed) { cJSON_AddItemToObject(seq, "Value", bad_items); bad_items = NULL; }
+    }
+    seq = cJSON_AddObjectToObject(answer, "00081199");
+    if (seq) {
+        cJSON_AddStringToObject(seq, "vr", "SQ");
+        if (stored) { cJSON_AddItemToObject(seq, "Value", ok_items); ok_items = NULL; }
+    }
+    cJSON_Delete(ok_items);
+    cJSON_Delete(bad_items);
+    int status = !failed ? 200 : stored ? 202 : 409;
+    SRV_LOG_INFO("http", "STOW-RS from %s: %zu stored, %zu failed -> %d", call->remote_ip, stored, failed, status);
+    rest_reply_json(call, status, answer);
+    if (call->status == status) call->resp_type = "application/dicom+json";
+}
+
+static const RestRoute routes[] = {
+    { "POST", "/dicom-web/studies", h_stow },
+    { "POST", "/dicom-web/studies/{study}", h_stow },
+};
+static const RestBodyRoute body_routes[] = {
+    { "POST", "/dicom-web/studies", stow_body },
+    { "POST", "/dicom-web/studies/{study}", stow_body },
+};
+
+const RestRouteTable rest_routes_stow = { routes, sizeof routes / sizeof routes[0] };
+const RestBodyRouteTable rest_body_routes_stow = { body_routes, sizeof body_routes / sizeof body_routes[0] };
