@@ -217,5 +217,6 @@ extern const RestRouteTable rest_routes_www;    /* h_www.c: /, /app/ (the web in
 extern const RestRouteTable rest_routes_ohif;   /* h_ohif.c: /ohif/ (the OHIF Viewer) */
 extern const RestRouteTable rest_routes_stow;   /* h_stow.c: STOW-RS, POST /dicom-web/studies */
 extern const RestBodyRouteTable rest_body_routes_stow; /* h_stow.c: its streamed body */
+extern const RestRouteTable rest_routes_wado;   /* h_wado.c: WADO-URI, GET /wado */
 
 #endif

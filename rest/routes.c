@@ -54,6 +54,7 @@ static const RestRouteTable *const tables[] = {
     &rest_routes_ohif,
     &rest_routes_reorganize,
     &rest_routes_stow,
+    &rest_routes_wado,
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
 
