@@ -1,0 +1,112 @@
+#!/usr/bin/python3
+"""STOW-RS benchmark (issue 15). Stores a generated 2,000-instance CT study (512x512 16-bit)
+through POST /dicom-web/studies in batches of 50 instances (multipart/related;
+type="application/dicom"), with 1 and 4 parallel keep-alive clients, into minipacs and into
+Debian's Orthanc 1.10.1 + orthanc-dicomweb in the same run (same SyncStorageArea,
+TCP_NODELAY=1); prints instances/s, the ratio and each server's peak RSS. The bodies are built
+before the clock starts; every answer must list the batch's 50 instances as stored.
+
+usage: bench/stow.py [--n 2000] [--batch 50] [--sync true|false] [--no-build]"""
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as B
+
+BOUNDARY = b"minipacs-bench-boundary-7f3a"
+CT = 'multipart/related; type="application/dicom"; boundary=%s' % BOUNDARY.decode()
+DICOMWEB = {"Plugins": ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"],
+            "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}}
+
+
+def bodies(files, batch):
+    out = []
+    for i in range(0, len(files), batch):
+        parts = []
+        for f in files[i:i + batch]:
+            parts.append(b"--" + BOUNDARY + b"\r\nContent-Type: application/dicom\r\n\r\n")
+            parts.append(open(f, "rb").read())
+            parts.append(b"\r\n")
+        parts.append(b"--" + BOUNDARY + b"--\r\n")
+        out.append((len(files[i:i + batch]), b"".join(parts)))
+    return out
+
+
+def stow_all(server, batches, clients):
+    idx = [0]
+    lock = threading.Lock()
+    errors = []
+
+    def worker():
+        c = server.conn()
+        while True:
+            with lock:
+                i = idx[0]
+                idx[0] += 1
+            if i >= len(batches):
+                break
+            n, body = batches[i]
+            c.request("POST", "/dicom-web/studies", body=body,
+                      headers={"Content-Type": CT, "Accept": "application/dicom+json"})
+            r = c.getresponse()
+            data = r.read()
+            if r.status != 200:
+                errors.append((r.status, data[:300]))
+                continue
+            ok = json.loads(data).get("00081199", {}).get("Value", [])
+            if len(ok) != n:
+                errors.append(("stored %d of %d" % (len(ok), n), data[:300]))
+        c.close()
+
+    t0 = time.time()
+    th = [threading.Thread(target=worker) for _ in range(clients)]
+    for t in th:
+        t.start()
+    for t in th:
+        t.join()
+    dt = time.time() - t0
+    if errors:
+        raise RuntimeError("STOW errors: %r" % errors[:3])
+    return sum(n for n, _ in batches) / dt
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--batch", type=int, default=50)
+    ap.add_argument("--sync", default="true")
+    ap.add_argument("--no-build", action="store_true")
+    a = ap.parse_args()
+    sync = a.sync == "true"
+    if not a.no_build:
+        B.build_release()
+    files = B.gen_study("ct%d" % a.n, a.n)
+    batches = bodies(files, a.batch)
+    rows = []
+    for clients in (1, 4):
+        rates = {}
+        for kind in ("minipacs", "orthanc"):
+            s = B.Server(kind, sync=sync, extra=DICOMWEB if kind == "orthanc" else None)
+            try:
+                rates[kind] = stow_all(s, batches, clients)
+                st = s.get("/statistics")
+                assert st["CountInstances"] == len(files), st
+                rates[kind + "_rss"] = s.hwm_kb() // 1024
+            finally:
+                s.stop()
+        rows.append([clients, "%.0f" % rates["minipacs"], "%.0f" % rates["orthanc"],
+                     "%.2fx" % (rates["minipacs"] / rates["orthanc"]),
+                     rates["minipacs_rss"], rates["orthanc_rss"]])
+    print("STOW-RS of %d CT instances (512x512x16-bit) in batches of %d, SyncStorageArea=%s"
+          % (len(files), a.batch, sync))
+    print("load average before: %s" % open("/proc/loadavg").read().strip())
+    print(B.table(rows, ["clients", "minipacs inst/s", "orthanc inst/s", "ratio",
+                         "minipacs peak MB", "orthanc peak MB"]))
+
+
+if __name__ == "__main__":
+    main()
