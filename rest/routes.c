@@ -93,12 +93,21 @@ static const RestBodyRouteTable *const body_tables[] = {
 
 RestBodyFn rest_body_route_find(RestCall *call)
 {
-    for (size_t t = 0; t < sizeof body_tables / sizeof body_tables[0]; t++)
+    /* DicomWeb.Root moves the DICOMweb routes (h_dicomweb.c); rest_dispatch maps the segments
+     * again later, so they are put back as they were (params point into segbuf, not seg). */
+    char *seg[REST_MAX_SEGMENTS];
+    size_t nseg = call->nseg;
+    memcpy(seg, call->seg, sizeof seg);
+    rest_dicomweb_root(call);
+    RestBodyFn fn = NULL;
+    for (size_t t = 0; !fn && t < sizeof body_tables / sizeof body_tables[0]; t++)
         for (size_t r = 0; r < body_tables[t]->n; r++) {
             const RestBodyRoute *route = &body_tables[t]->routes[r];
-            if (!strcmp(route->method, call->method) && match(call, route->pattern)) return route->body;
+            if (!strcmp(route->method, call->method) && match(call, route->pattern)) { fn = route->body; break; }
         }
-    return NULL;
+    memcpy(call->seg, seg, sizeof seg);
+    call->nseg = nseg;
+    return fn;
 }
 
 void rest_dispatch(RestCall *call)
