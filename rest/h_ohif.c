@@ -86,11 +86,13 @@ static const char *get_dir(const Cfg *cfg)
     return ohif_dir;
 }
 
-/* DicomWeb's Root, with its slashes: "/dicom-web/". */
+/* Where the browser finds the DICOMweb routes: DicomWeb's PublicRoot, else its Root
+ * ("/dicom-web/"). */
 static const char *dicomweb_root(const Cfg *cfg)
 {
-    (void)cfg; /* TODO(dicomweb): cfg's DicomWeb.Root once the section is parsed */
-    return "/dicom-web/";
+    const CfgDicomWeb *d = &cfg->dicomweb;
+    if (d->public_root && d->public_root[0]) return d->public_root;
+    return d->root && d->root[0] ? d->root : "/dicom-web/";
 }
 
 static void reply_missing(RestCall *call, const char *dir)

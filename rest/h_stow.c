@@ -122,6 +122,10 @@ static bool stow_body(RestCall *call, const char *data, size_t len)
     SrvError err = { 0 };
     Stow *st = call->body_state;
     if (!data) { /* before the body: the Content-Type decides */
+        if (!call->srv->cfg.dicomweb.enable) { /* as if the plugin were not loaded */
+            rest_fail(call, SRV_UNKNOWN_RESOURCE, "unknown route %s (DicomWeb.Enable is false)", call->url);
+            return false;
+        }
         const char *ct = MHD_lookup_connection_value(call->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         char media[64], type[64];
         if (!ct || !mpart_media_type(ct, media, sizeof media) || strcmp(media, "multipart/related")) {
@@ -170,20 +174,28 @@ static bool stow_body(RestCall *call, const char *data, size_t len)
     return true;
 }
 
-/* "http://host:port/dicom-web/" as the client sees us (X-Forwarded-Proto/Host honoured). */
+/* "http://host:port/dicom-web/" as the client sees us: DicomWeb's Ssl and Host, else
+ * X-Forwarded-Proto/Host, else the request's Host; PublicRoot, else Root (as h_dicomweb.c). */
 static void base_url(RestCall *call, char *out, size_t size)
 {
-    const char *proto = MHD_lookup_connection_value(call->conn, MHD_HEADER_KIND, "X-Forwarded-Proto");
-    const char *host = MHD_lookup_connection_value(call->conn, MHD_HEADER_KIND, "X-Forwarded-Host");
+    const CfgDicomWeb *d = &call->srv->cfg.dicomweb;
+    const char *proto = d->ssl ? "https" : MHD_lookup_connection_value(call->conn, MHD_HEADER_KIND, "X-Forwarded-Proto");
+    if (!proto || (strcasecmp(proto, "http") && strcasecmp(proto, "https")))
+        proto = call->srv->cfg.ssl_enabled ? "https" : "http";
+    const char *host = d->host && d->host[0] ? d->host : NULL;
+    if (!host) host = MHD_lookup_connection_value(call->conn, MHD_HEADER_KIND, "X-Forwarded-Host");
     if (!host) host = MHD_lookup_connection_value(call->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
     char fallback[32];
     if (!host || !*host || strpbrk(host, "/\\\"<> ")) {
         snprintf(fallback, sizeof fallback, "localhost:%d", call->srv->cfg.http_port);
         host = fallback;
     }
-    if (!proto || (strcmp(proto, "http") && strcmp(proto, "https")))
-        proto = call->srv->cfg.ssl_enabled ? "https" : "http";
-    snprintf(out, size, "%s://%s/dicom-web/", proto, host);
+    const char *root = d->public_root && d->public_root[0] ? d->public_root : d->root;
+    if (!root || !*root) root = "/dicom-web/";
+    size_t rl = strlen(root);
+    while (rl > 0 && root[rl - 1] == '/') rl--;
+    size_t hl = strcspn(host, ", "); /* a forwarded host may list several hops */
+    snprintf(out, size, "%s://%.*s%.*s/", proto, (int)hl, host, (int)rl, root);
 }
 
 static void add_str(cJSON *o, const char *tag, const char *vr, const char *value)
