@@ -4,7 +4,8 @@
 # reasons) and its status (200 all, 202 some, 409 none); the study of the URL enforced
 # before anything is written; hostile bodies (no boundary, a part that never ends, nested
 # multiparts, 10,000 parts, 64 KB of part headers) refused with 400 and NOTHING stored, even
-# when valid parts came first; wrong media types 415; a chunked body; Basic auth.
+# when valid parts came first; wrong media types 415; a chunked body; dicomweb-client (npm)
+# storeInstances; forwarded host in RetrieveURLs; DicomWeb.Enable false.
 source "$(dirname "$0")/lib.sh"
 BODY="$PY $MP_SRC/tests/tools/multipart_body.py"
 F="$PYDICOM_FILES"
@@ -112,3 +113,27 @@ pass "chunked body: 200"
 # 8. GET on the STOW route is not STOW: 405 or the QIDO route; POST elsewhere under /dicom-web is not STOW
 [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "$CT" --data-binary @"$T/ok.bin" "$URL/dicom-web/series")" != 200 ] || fail "POST /dicom-web/series answered 200"
 pass "POST on another DICOMweb path is not STOW"
+
+# 9. through a client nobody here wrote: dicomweb-client's storeInstances (OHIF's upload call)
+DW_DIR="$MP_SRC/tests/dicomweb"
+command -v node >/dev/null || fail "node is missing (scripts/deps.sh installs nodejs)"
+if [ ! -f "$DW_DIR/node_modules/dicomweb-client/package.json" ]; then
+  (cd "$DW_DIR" && npm ci --no-audit --no-fund --silent) || fail "npm ci in tests/dicomweb"
+fi
+node "$DW_DIR/stow.mjs" "$URL" "" "" "$F/rtstruct.dcm" "$F/SC_rgb_small_odd.dcm" || fail "dicomweb-client storeInstances"
+pass "dicomweb-client storeInstances: both referenced, the study found by QIDO-RS"
+
+# 10. the RetrieveURLs follow X-Forwarded-Proto/Host, as the other DICOMweb answers
+$BODY "$T/fw.bin" ok "$F/CT_small.dcm"
+curl -s -o "$T/answer.json" -w '%{http_code}' -X POST -H "$CT" -H 'X-Forwarded-Host: pacs.example.org' \
+  -H 'X-Forwarded-Proto: https' --data-binary @"$T/fw.bin" "$URL/dicom-web/studies" > "$T/code"
+answer_check 'status == 200 and ok[0][2].startswith("https://pacs.example.org/dicom-web/studies/")' "forwarded host"
+pass "RetrieveURLs follow X-Forwarded-Proto/Host"
+
+# 11. DicomWeb.Enable false: no STOW-RS either (404, as without Orthanc's plugin)
+stop_server
+write_config '"DicomWeb": {"Enable": false}'
+start_server
+[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "$CT" --data-binary @"$T/fw.bin" "$URL/dicom-web/studies")" = 404 ] \
+  || fail "STOW-RS answered with DicomWeb.Enable false"
+pass "DicomWeb.Enable false: 404"
