@@ -6,6 +6,7 @@ PKGS="build-essential cmake pkg-config libdcmtk-dev dcmtk libmicrohttpd-dev libs
 libcjson-dev zlib1g-dev curl python3 python3-pydicom python3-pytest python3-numpy procps docker-compose python3-yaml debootstrap openssl strace postgresql libpq-dev orthanc \
 libopenjp2-7-dev libpng-dev libarchive-dev python3-pil python3-gdcm"  # orthanc: 92_qr_scu queries it
 PKGS="$PKGS nettle-dev"  # SHA-1/MD5/base64 (server/util.c)
+PKGS="$PKGS libcurl4-openssl-dev"  # the HTTP client of peers and DICOMweb servers (server/httpc.c)
 if [ "${1:-}" = "--bench" ]; then PKGS="$PKGS orthanc gnuplot-nox"; fi
 if [ "${1:-}" = "--fuzz" ]; then PKGS="$PKGS clang libclang-rt-14-dev"; fi  # scripts/fuzz.sh
 # The browser tests of the web interface (tests/browser) need Debian's chromium and nodejs;

@@ -60,6 +60,7 @@ static bool parse_user_content_types(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
 static bool parse_dictionary(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
 static bool parse_postgresql(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
 static bool parse_dicomweb(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
+static bool parse_json_text(CfgCtx *ctx, const cJSON *v, Cfg *cfg);
 
 #define OFF(f) offsetof(Cfg, f)
 static const CfgOption options[] = {
@@ -121,6 +122,12 @@ static const CfgOption options[] = {
     { "OhifDirectory", CFG_STRING, OFF(ohif_dir), 0, "", 0, 4096, NULL },
     { "UserContentType", CFG_SPECIAL, 0, 0, NULL, 0, 0, parse_user_content_types },
     { "StorageCompression", CFG_BOOL, OFF(storage_compression), 0, NULL, 0, 1, NULL },
+    { "OrthancPeers", CFG_SPECIAL, OFF(orthanc_peers), 0, NULL, 0, 0, parse_json_text },
+    { "OrthancPeersInDatabase", CFG_BOOL, OFF(orthanc_peers_in_database), 0, NULL, 0, 1, NULL },
+    { "HttpTimeout", CFG_INT, OFF(http_timeout_client), 60, NULL, 0, 86400, NULL },
+    { "HttpsVerifyPeers", CFG_BOOL, OFF(https_verify_peers), 1, NULL, 0, 1, NULL },
+    { "HttpsCACertificates", CFG_STRING, OFF(https_ca_certificates), 0, "", 0, 4096, NULL },
+    { "HttpProxy", CFG_STRING, OFF(http_proxy), 0, "", 0, 1024, NULL },
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -139,8 +146,7 @@ static const char *const ignored[] = {
     "HttpDescribeErrors", "HttpServerEnabled", "DicomServerEnabled", "StoreMD5ForAttachments",
     "LuaScripts", "LuaHeartBeatPeriod", "Worklists", "PostgreSQL", "MySQL",
     "Gdcm", "Transfers", "DicomAssociationCloseDelay", 
-    "OrthancPeers", "OrthancPeersInDatabase", "HttpProxy",
-    "HttpVerbose", "HttpsVerifyPeers", "HttpsCACertificates", "KeepAlive", "TcpNoDelay",
+    "HttpVerbose", "KeepAlive", "TcpNoDelay",
     "StorageAccessOnFind", "LogExportedResources",
     "MediaArchiveSize", "StoreDicom", "LoadPrivateDictionary",
     "SynchronousCMove", "UnknownSopClassAccepted", "DeidentifyLogs", "DeidentifyLogsDicomVersion",
@@ -236,6 +242,25 @@ static void pg_defaults(CfgPostgres *pg)
     pg->lock = true;
     pg->connections = 4;
     pg->retries = 10;
+}
+
+/* Structured options parsed by their owner module (OrthancPeers: server/peers.c): kept as
+ * compact JSON text at the option's offset; only the outer type is checked here. */
+static bool parse_json_text(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
+{
+    const CfgOption *o = NULL;
+    for (size_t i = 0; i < NOPTIONS && !o; i++)
+        if (!strcmp(options[i].name, ctx->option)) o = &options[i];
+    SRV_ASSERT(o);
+    if (!cJSON_IsObject(v)) {
+        fail_at(ctx, 3, "expected an object");
+        return false;
+    }
+    char **p = (char **)((char *)cfg + o->offset);
+    free(*p);
+    *p = cJSON_PrintUnformatted(v);
+    SRV_ASSERT(*p);
+    return true;
 }
 
 static bool parse_postgresql(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
@@ -897,6 +922,7 @@ void cfg_cleanup(Cfg *cfg)
     free_user_content_types(cfg);
     free(cfg->dicomweb.root); free(cfg->dicomweb.host); free(cfg->dicomweb.studies_metadata);
     free(cfg->dicomweb.series_metadata); free(cfg->dicomweb.public_root);
+    free(cfg->orthanc_peers);
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -151,6 +151,13 @@ typedef struct Cfg {
     bool storage_compression;         /* StorageCompression, false: new user attachments are
                                          stored zlib-compressed when true */
     CfgDicomWeb dicomweb;             /* DicomWeb, {} */
+    /* HTTP client (server/httpc.c, server/peers.c) */
+    char *orthanc_peers;              /* OrthancPeers, {}: the JSON text, parsed by peers.c */
+    bool orthanc_peers_in_database;   /* OrthancPeersInDatabase, false */
+    int http_timeout_client;          /* HttpTimeout, 60 (s): outgoing requests */
+    bool https_verify_peers;          /* HttpsVerifyPeers, true */
+    char *https_ca_certificates;      /* HttpsCACertificates, "" */
+    char *http_proxy;                 /* HttpProxy, "" */
 } Cfg;
 
 typedef struct CfgError {

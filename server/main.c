@@ -15,6 +15,7 @@
 #include "housekeeper/housekeeper.h"
 #include "rest/rest.h"
 #include "server/modality.h"
+#include "server/peers.h"
 #include "server/scu.h"
 #include "server/server.h"
 
@@ -84,6 +85,10 @@ int main(int argc, char **argv)
     HkError he = { 0 };
 
     dcm_set_log_fn(srv_log_callback);
+    if (!httpc_global_init(&err)) { /* libcurl, before any thread */
+        SRV_LOG_ERROR("main", "%s", err.message);
+        goto out;
+    }
     if (!dcm_global_init(&de)) {
         SRV_LOG_ERROR("main", "DICOM dictionary: %s", de.message);
         goto out;
@@ -117,6 +122,10 @@ int main(int argc, char **argv)
         SRV_LOG_ERROR("main", "%s", err.message);
         goto stop;
     }
+    if (!peers_init(&err, &srv)) { /* OrthancPeers and the REST-added peers */
+        SRV_LOG_ERROR("main", "%s", err.message);
+        goto stop;
+    }
     if (!jobs_start(&err, &srv)) {
         SRV_LOG_ERROR("main", "jobs: %s", err.message);
         goto stop;
@@ -144,9 +153,11 @@ stop:
     srv_stable_stop(&srv);
     hk_stop();
     modality_cleanup();
+    peers_cleanup();
     scu_queries_cleanup();
     srv_close(&srv);
 out:
+    httpc_global_cleanup();
     cfg_cleanup(&srv.cfg);
     if (rc == 0) SRV_LOG_INFO("main", "stopped");
     return rc;

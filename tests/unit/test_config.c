@@ -290,6 +290,9 @@ static void test_config_env_names(void)
         { "PostgreSQL", "POSTGRESQL" },
         { "OhifDirectory", "OHIF_DIRECTORY" },
         { "DicomWeb", "DICOM_WEB" },
+        { "OrthancPeers", "ORTHANC_PEERS" }, { "OrthancPeersInDatabase", "ORTHANC_PEERS_IN_DATABASE" },
+        { "HttpTimeout", "HTTP_TIMEOUT" }, { "HttpsVerifyPeers", "HTTPS_VERIFY_PEERS" },
+        { "HttpsCACertificates", "HTTPS_CA_CERTIFICATES" }, { "HttpProxy", "HTTP_PROXY" },
     };
     size_t nexp = sizeof expected / sizeof expected[0], ntable = 0;
     for (size_t i = 0; cfg_option_name(i); i++) {
