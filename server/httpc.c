@@ -157,8 +157,17 @@ static cJSON *remote_json(const HttpcRemote *r, bool full)
     cJSON_AddNumberToObject(o, "Timeout", r->timeout);
     cJSON_AddStringToObject(o, "Url", r->url);
     if (r->username) cJSON_AddStringToObject(o, "Username", r->username);
-    for (const cJSON *e = r->extra ? r->extra->child : NULL; e; e = e->next)
-        cJSON_AddItemToObject(o, e->string, cJSON_Duplicate(e, true));
+    for (const cJSON *e = r->extra ? r->extra->child : NULL; e; e = e->next) {
+        if (full || cJSON_IsString(e)) {
+            cJSON_AddItemToObject(o, e->string, cJSON_Duplicate(e, true));
+        } else if (cJSON_IsBool(e)) { /* Orthanc keeps these as strings: true -> "1" */
+            cJSON_AddStringToObject(o, e->string, cJSON_IsTrue(e) ? "1" : "0");
+        } else {
+            char *t = cJSON_PrintUnformatted(e);
+            if (t) cJSON_AddStringToObject(o, e->string, t);
+            free(t);
+        }
+    }
     return o;
 }
 

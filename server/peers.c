@@ -1,9 +1,6 @@
-/* peers.c -- the Orthanc peers registry and the store job (see peers.h).
+/* peers.c -- the Orthanc peers (a server/remotes.c registry) and the store job (see peers.h).
  *
- * DESIGN: one sorted array of (name, remote, from_rest) behind one mutex; lookups copy a
- * remote out, so no network call ever runs under the lock. REST-added peers are saved after
- * each change as one JSON object (temp file, fsync, rename; mode 0600: it holds passwords).
- * The store job walks the one retrieve path (server/retrieve.c) one instance per step; each
+ * DESIGN: the store job walks the one retrieve path (server/retrieve.c) one instance per step; each
  * instance is one POST {peer}/instances whose body is read from the file descriptor as curl
  * asks for it (Content-Length known), or deflated on the fly into gzip (chunked) with Compress.
  * Only Transcode reads an instance whole (DCMTK converts in memory), one at a time. The first
@@ -21,195 +18,42 @@
 #include <zlib.h>
 
 #include "server/peers.h"
+#include "server/remotes.h"
 #include "server/retrieve.h"
 
-typedef struct Peer {
-    char *name;
-    HttpcRemote r;
-    bool from_rest;
-} Peer;
-
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static Peer *g_peers; /* sorted by name */
-static size_t g_n;
-static char g_path[4096];
-
-static void peer_clear(Peer *p)
-{
-    free(p->name);
-    httpc_remote_cleanup(&p->r);
-    memset(p, 0, sizeof *p);
-}
-
-/* Inserts or replaces (takes r). g_mu held. */
-static bool set_locked(SrvError *err, const char *name, HttpcRemote *r, bool from_rest)
-{
-    size_t i = 0;
-    while (i < g_n && strcmp(g_peers[i].name, name) < 0) i++;
-    if (i < g_n && !strcmp(g_peers[i].name, name)) {
-        httpc_remote_cleanup(&g_peers[i].r);
-        g_peers[i].r = *r;
-        g_peers[i].from_rest = from_rest;
-        return true;
-    }
-    Peer *grown = realloc(g_peers, (g_n + 1) * sizeof *grown);
-    char *nm = strdup(name);
-    if (!grown || !nm) {
-        if (grown) g_peers = grown;
-        free(nm);
-        httpc_remote_cleanup(r);
-        return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
-    }
-    g_peers = grown;
-    memmove(&g_peers[i + 1], &g_peers[i], (g_n - i) * sizeof *g_peers);
-    g_peers[i] = (Peer){ nm, *r, from_rest };
-    g_n++;
-    return true;
-}
-
-static bool save_locked(SrvError *err)
-{
-    cJSON *root = cJSON_CreateObject();
-    for (size_t i = 0; root && i < g_n; i++)
-        if (g_peers[i].from_rest) cJSON_AddItemToObject(root, g_peers[i].name, httpc_remote_full_json(&g_peers[i].r));
-    char *text = root ? cJSON_Print(root) : NULL;
-    cJSON_Delete(root);
-    if (!text) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", g_path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    bool ok = fd >= 0;
-    size_t n = strlen(text), off = 0;
-    while (ok && off < n) {
-        ssize_t w = write(fd, text + off, n - off);
-        if (w < 0 && errno == EINTR) continue;
-        ok = w > 0;
-        if (ok) off += (size_t)w;
-    }
-    if (ok) ok = fsync(fd) == 0;
-    if (fd >= 0) close(fd);
-    if (ok) ok = rename(tmp, g_path) == 0;
-    int e = errno;
-    free(text);
-    if (!ok) {
-        unlink(tmp);
-        return srv_fail(err, SRV_CANNOT_WRITE_FILE, "cannot save %s: %s", g_path, strerror(e));
-    }
-    return true;
-}
-
-/* Adds every member of a JSON object of peers; a bad one fails with its name. */
-static bool add_all(SrvError *err, const cJSON *root, const char *source, bool from_rest)
-{
-    for (const cJSON *m = root ? root->child : NULL; m; m = m->next) {
-        HttpcRemote r;
-        SrvError pe = { 0 };
-        if (!httpc_remote_parse(&pe, m, &r)) {
-            httpc_remote_cleanup(&r);
-            return srv_fail(err, SRV_BAD_FILE_FORMAT, "%s: peer \"%.100s\": %s", source, m->string, pe.message);
-        }
-        if (!set_locked(err, m->string, &r, from_rest)) return false;
-    }
-    return true;
-}
+static Remotes *g_reg;
 
 bool peers_init(SrvError *err, Srv *srv)
 {
-    snprintf(g_path, sizeof g_path, "%s/peers.json", srv->cfg.index_dir ? srv->cfg.index_dir : srv->cfg.storage_dir);
-    bool ok = true;
-    pthread_mutex_lock(&g_mu);
-    if (srv->cfg.orthanc_peers && !srv->cfg.orthanc_peers_in_database) {
-        cJSON *root = cJSON_Parse(srv->cfg.orthanc_peers);
-        ok = add_all(err, root, "OrthancPeers", false);
-        cJSON_Delete(root);
-    }
-    FILE *f = ok ? fopen(g_path, "rb") : NULL;
-    if (f) {
-        char *text = NULL;
-        long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-        if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (text = malloc((size_t)n + 1)) &&
-            fread(text, 1, (size_t)n, f) == (size_t)n) {
-            text[n] = '\0';
-            cJSON *root = cJSON_Parse(text);
-            if (cJSON_IsObject(root)) ok = add_all(err, root, g_path, true);
-            else ok = srv_fail(err, SRV_BAD_FILE_FORMAT, "%s is not a JSON object", g_path);
-            cJSON_Delete(root);
-        } else {
-            ok = srv_fail(err, SRV_INTERNAL, "cannot read %s", g_path);
-        }
-        free(text);
-        fclose(f);
-    }
-    pthread_mutex_unlock(&g_mu);
-    if (!ok) peers_cleanup();
-    return ok;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/peers.json", srv->cfg.index_dir ? srv->cfg.index_dir : srv->cfg.storage_dir);
+    g_reg = remotes_open(err, "OrthancPeers", path,
+                         srv->cfg.orthanc_peers_in_database ? NULL : srv->cfg.orthanc_peers);
+    return g_reg != NULL;
 }
 
 void peers_cleanup(void)
 {
-    pthread_mutex_lock(&g_mu);
-    for (size_t i = 0; i < g_n; i++) peer_clear(&g_peers[i]);
-    free(g_peers);
-    g_peers = NULL;
-    g_n = 0;
-    pthread_mutex_unlock(&g_mu);
+    remotes_close(g_reg);
+    g_reg = NULL;
 }
 
 bool peers_get(Srv *srv, const char *name, HttpcRemote *out)
 {
     (void)srv;
-    bool found = false;
-    memset(out, 0, sizeof *out);
-    pthread_mutex_lock(&g_mu);
-    for (size_t i = 0; i < g_n && !found; i++)
-        if (!strcmp(g_peers[i].name, name)) found = httpc_remote_copy(NULL, &g_peers[i].r, out);
-    pthread_mutex_unlock(&g_mu);
-    return found;
+    return remotes_get(g_reg, name, out);
 }
 
-cJSON *peers_list_json(bool expand)
-{
-    cJSON *o = expand ? cJSON_CreateObject() : cJSON_CreateArray();
-    pthread_mutex_lock(&g_mu);
-    for (size_t i = 0; o && i < g_n; i++) {
-        if (expand) cJSON_AddItemToObject(o, g_peers[i].name, httpc_remote_public_json(&g_peers[i].r));
-        else cJSON_AddItemToArray(o, cJSON_CreateString(g_peers[i].name));
-    }
-    pthread_mutex_unlock(&g_mu);
-    return o;
-}
+cJSON *peers_list_json(bool expand) { return remotes_list_json(g_reg, expand); }
 
 bool peers_put(SrvError *err, const char *name, const cJSON *body)
 {
-    if (!name || !*name || strlen(name) > 256) return srv_fail(err, SRV_BAD_REQUEST, "bad peer name");
-    HttpcRemote r;
-    if (!httpc_remote_parse(err, body, &r)) {
-        httpc_remote_cleanup(&r);
-        return false;
-    }
-    pthread_mutex_lock(&g_mu);
-    bool ok = set_locked(err, name, &r, true) && save_locked(err);
-    pthread_mutex_unlock(&g_mu);
-    return ok;
+    return remotes_put(err, g_reg, name, body);
 }
 
 bool peers_delete(SrvError *err, const char *name)
 {
-    bool ok;
-    pthread_mutex_lock(&g_mu);
-    size_t i = 0;
-    while (i < g_n && strcmp(g_peers[i].name, name) != 0) i++;
-    if (i < g_n) {
-        bool was_rest = g_peers[i].from_rest;
-        peer_clear(&g_peers[i]);
-        memmove(&g_peers[i], &g_peers[i + 1], (g_n - i - 1) * sizeof *g_peers);
-        g_n--;
-        ok = !was_rest || save_locked(err);
-    } else {
-        ok = srv_fail(err, SRV_INEXISTENT_ITEM, "Unknown Orthanc peer: %.200s", name);
-    }
-    pthread_mutex_unlock(&g_mu);
-    return ok;
+    return remotes_delete(err, g_reg, name, "Unknown Orthanc peer");
 }
 
 bool peers_system(SrvError *err, Srv *srv, const HttpcRemote *peer, cJSON **out)

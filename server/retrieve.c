@@ -166,6 +166,14 @@ bool retrieve_read(SrvError *err, const RetrieveFile *f, void **buf, size_t *len
     return true;
 }
 
+int retrieve_open(SrvError *err, Srv *srv, const RetrieveItem *it, uint64_t *size)
+{
+    StoError se = { 0 };
+    int fd = sto_area_open_fd(&se, srv->area, it->uuid, size);
+    if (fd < 0) srv_fail(err, SRV_INEXISTENT_FILE, "instance %s: file %s cannot be opened: %s", it->id, it->uuid, se.message);
+    return fd;
+}
+
 bool retrieve_run(SrvError *err, Srv *srv, const RetrieveList *list, size_t from,
                   const RetrieveSink *sink, RetrieveStats *stats, bool *canceled)
 {

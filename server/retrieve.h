@@ -76,6 +76,11 @@ typedef struct RetrieveSink {
 bool retrieve_run(SrvError *err, Srv *srv, const RetrieveList *list, size_t from,
                   const RetrieveSink *sink, RetrieveStats *stats, bool *canceled);
 
+/* Pull model, for senders that stream several files into one request (STOW-RS multipart):
+ * opens the file of one item read-only; *size its size now. -1 and err (SRV_INEXISTENT_FILE)
+ * when it is gone. The caller closes the fd. */
+int retrieve_open(SrvError *err, Srv *srv, const RetrieveItem *it, uint64_t *size);
+
 /* Reads the whole file of f (for sinks that must parse it). *buf malloc'd (free()). */
 bool retrieve_read(SrvError *err, const RetrieveFile *f, void **buf, size_t *len);
 
