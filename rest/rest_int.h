@@ -201,6 +201,7 @@ extern const RestRouteTable rest_routes_jobs;   /* h_jobs.c: /jobs */
 extern const RestRouteTable rest_routes_modify; /* h_modify.c: /{level}/{id}/anonymize|modify */
 extern const RestRouteTable rest_routes_modalities; /* h_modalities.c: /modalities, /queries */
 extern const RestRouteTable rest_routes_peers;      /* h_peers.c: /peers */
+extern const RestRouteTable rest_routes_dwclient;   /* h_dwclient.c: /dicom-web/servers */
 extern const RestRouteTable rest_routes_images; /* h_images.c: frames, previews, pdf, slices */
 extern const RestRouteTable rest_routes_dicomweb; /* h_dicomweb.c: /dicom-web/ (QIDO-RS, WADO-RS) */
 /* h_dicomweb.c: maps a path under DicomWeb.Root onto the table's /dicom-web/ (before dispatch). */

@@ -48,6 +48,7 @@ static const RestRouteTable *const tables[] = {
     &rest_routes_metrics,
     &rest_routes_modalities,
     &rest_routes_peers,
+    &rest_routes_dwclient,
     &rest_routes_images,
     &rest_routes_archive,
     &rest_routes_dicomweb,

@@ -311,6 +311,7 @@ static bool parse_postgresql(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
 static void dw_defaults(CfgDicomWeb *d)
 {
     free(d->root); free(d->host); free(d->studies_metadata); free(d->series_metadata); free(d->public_root);
+    free(d->servers);
     memset(d, 0, sizeof *d);
     d->enable = true;
     d->root = dup_or_die("/dicom-web/");
@@ -361,6 +362,13 @@ static bool parse_dicomweb(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
             *dst = dup_or_die(m->valuestring);
         }
     }
+    /* Servers: the DICOMweb client's (server/dwclient.c parses each entry) */
+    const cJSON *sv = cJSON_GetObjectItemCaseSensitive(v, "Servers");
+    if (sv && !cJSON_IsObject(sv)) {
+        fail_at(ctx, 3, "DicomWeb.Servers: expected an object {\"name\": server}");
+        return false;
+    }
+    if (sv) SRV_ASSERT((d->servers = cJSON_PrintUnformatted(sv)));
     /* Root: one or more path segments, "/" first and last ("/dicom-web/") */
     size_t rl = strlen(d->root);
     if (rl < 3 || d->root[0] != '/' || d->root[rl - 1] != '/' || strstr(d->root, "//") || strstr(d->root, "..")) {
@@ -921,8 +929,9 @@ void cfg_cleanup(Cfg *cfg)
     free(cfg->pg.connection_uri);
     free_user_content_types(cfg);
     free(cfg->dicomweb.root); free(cfg->dicomweb.host); free(cfg->dicomweb.studies_metadata);
-    free(cfg->dicomweb.series_metadata); free(cfg->dicomweb.public_root);
+    free(cfg->dicomweb.series_metadata); free(cfg->dicomweb.public_root); free(cfg->dicomweb.servers);
     free(cfg->orthanc_peers);
+    free(cfg->dicomweb);
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -79,6 +79,7 @@ typedef struct CfgDicomWeb {   /* "DicomWeb": {...}, as Orthanc's DICOMweb plugi
     char *series_metadata;     /* SeriesMetadata, "Full" | "MainDicomTags" */
     char *public_root;         /* PublicRoot, "" (= Root): the root printed in URLs */
     int bulk_threshold;        /* BulkDataThreshold (ours), 1024 bytes: larger binaries by URI */
+    char *servers;             /* Servers, NULL: JSON text of the client's servers (server/dwclient.c) */
 } CfgDicomWeb;
 
 typedef struct Cfg {

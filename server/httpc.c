@@ -132,6 +132,27 @@ bool httpc_remote_parse(SrvError *err, const cJSON *v, HttpcRemote *r)
     return true;
 }
 
+/* Orders an object's members by name, as Orthanc prints its JSON (std::map). */
+static void sort_members(cJSON *o)
+{
+    cJSON *sorted = NULL;
+    while (o->child) {
+        cJSON *e = o->child;
+        o->child = e->next;
+        cJSON **at = &sorted;
+        while (*at && strcmp((*at)->string, e->string) <= 0) at = &(*at)->next;
+        e->next = *at;
+        *at = e;
+    }
+    cJSON *prev = NULL;
+    for (cJSON *e = sorted; e; e = e->next) {
+        e->prev = prev;
+        prev = e;
+    }
+    if (sorted) sorted->prev = prev; /* cJSON keeps the last member in child->prev */
+    o->child = sorted;
+}
+
 static cJSON *remote_json(const HttpcRemote *r, bool full)
 {
     cJSON *o = cJSON_CreateObject();
@@ -168,6 +189,7 @@ static cJSON *remote_json(const HttpcRemote *r, bool full)
             free(t);
         }
     }
+    sort_members(o);
     return o;
 }
 

@@ -16,6 +16,7 @@
 #include "rest/rest.h"
 #include "server/modality.h"
 #include "server/peers.h"
+#include "server/dwclient.h"
 #include "server/scu.h"
 #include "server/server.h"
 
@@ -122,7 +123,7 @@ int main(int argc, char **argv)
         SRV_LOG_ERROR("main", "%s", err.message);
         goto stop;
     }
-    if (!peers_init(&err, &srv)) { /* OrthancPeers and the REST-added peers */
+    if (!peers_init(&err, &srv) || !dwc_init(&err, &srv)) { /* peers, DICOMweb servers */
         SRV_LOG_ERROR("main", "%s", err.message);
         goto stop;
     }
@@ -154,6 +155,7 @@ stop:
     hk_stop();
     modality_cleanup();
     peers_cleanup();
+    dwc_cleanup();
     scu_queries_cleanup();
     srv_close(&srv);
 out:
