@@ -1,7 +1,7 @@
 /* test_httpc.c -- the HTTP client's remote descriptions (Orthanc's peer forms) and the
  * streaming multipart/related splitter of the DICOMweb client (fed whole, byte by byte and in
  * odd chunks; malformed streams and oversized parts refused). Network behaviour is tested
- * end to end by tests/integration/93_peers.sh and 94_dicomweb_client.sh. */
+ * end to end by tests/integration/93_peers.sh and 93_dicomweb_client.sh. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
