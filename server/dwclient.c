@@ -302,6 +302,8 @@ bool dwc_splitter_feed(SrvError *err, DwcSplitter *s, const char *data, size_t l
                 return true;
             }
             size_t at = (size_t)(hit - d);
+            if (s->state == SP_BODY && at > s->max_part)
+                return srv_fail(err, SRV_NETWORK_PROTOCOL, "a part of the multipart answer exceeds %zu bytes", s->max_part);
             if (s->state == SP_BODY && !s->fn(s->ctx, err, d, at)) return false;
             drop(s, at + s->dlen);
             s->state = SP_AFTER_DELIM;
