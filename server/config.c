@@ -931,7 +931,6 @@ void cfg_cleanup(Cfg *cfg)
     free(cfg->dicomweb.root); free(cfg->dicomweb.host); free(cfg->dicomweb.studies_metadata);
     free(cfg->dicomweb.series_metadata); free(cfg->dicomweb.public_root); free(cfg->dicomweb.servers);
     free(cfg->orthanc_peers);
-    free(cfg->dicomweb);
     memset(cfg, 0, sizeof *cfg);
 }
 
