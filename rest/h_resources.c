@@ -32,7 +32,9 @@ void h_upload(RestCall *call)
                             .remote_ip = call->remote_ip[0] ? call->remote_ip : NULL,
                             .http_user = call->user };
     if (rest_upload_zip(call, &origin)) return; /* a ZIP of DICOM files (h_archive.c) */
-    if (!ingest_buffer(&err, call->srv, call->body, call->body_len, &origin, &res)) {
+    SrvSpool *spool = rest_body_spool(call); /* a large body: stored by renaming its file */
+    if (spool ? !ingest_spool(&err, call->srv, spool, &origin, &res)
+              : !ingest_buffer(&err, call->srv, call->body, call->body_len, &origin, &res)) {
         rest_reply_error(call, &err);
         return;
     }

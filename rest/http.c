@@ -5,7 +5,7 @@
  * arguments, remote address, the access rules of auth.c: 403 for a remote peer, 401 without
  * valid credentials; body ceiling from Content-Length, MaximumUploadSize or the JSON ceiling:
  * an oversized body is refused with 413; all before a byte of the body is read); the middle calls append the body (held once, allocated to its
- * announced length); the last call dispatches to the route table and queues the answer. The
+ * announced length; past SRV_SPOOL_THRESHOLD written to a spool file instead, see rest.h); the last call dispatches to the route table and queues the answer. The
  * RestCall dies in the completion callback, which also runs for aborted requests. Bodies go
  * to MHD with MHD_RESPMEM_MUST_FREE; stored files go as file descriptors.
  */
@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -250,6 +251,8 @@ static void call_free(RestCall *call)
     reset_reply(call);
     if (call->body_state_free) call->body_state_free(call->body_state);
     buf_free(&call->body_buf);
+    if (call->body_map) munmap(call->body_map, call->body_len);
+    if (call->spooled) srv_spool_discard(&call->body_spool); /* unless a handler stored it */
     free(call->url);
     free(call->segbuf);
     free(call->user);
@@ -357,6 +360,60 @@ done:
     return ok;
 }
 
+/* Moves the body to a spool file (what arrived so far in memory first): past the threshold,
+ * or at once when Content-Length announces a large body. false: body_rc/body_err set. */
+static bool spool_body(RestCall *call)
+{
+    if (!srv_spool_open(&call->body_err, call->srv, &call->body_spool)) {
+        call->body_rc = REST_BODY_IO;
+        return false;
+    }
+    call->spooled = true;
+    if (call->body_buf.len &&
+        !srv_spool_write(&call->body_err, &call->body_spool, call->body_buf.data, call->body_buf.len)) {
+        call->body_rc = REST_BODY_IO;
+        return false;
+    }
+    buf_free(&call->body_buf);
+    return true;
+}
+
+/* Appends a chunk of the body, to memory or to the spool, within the ceiling. */
+static void body_append(RestCall *call, const char *data, size_t n)
+{
+    size_t max = call->body_buf.max; /* the ceiling, kept after a spool freed the buffer */
+    if (!call->spooled) {
+        /* gzip bodies are inflated in memory (gunzip_body): never spooled; nor are JSON ones
+         * (their ceiling, REST_MAX_JSON_BODY, keeps them small) */
+        bool may_spool = !call->gzip && max > SRV_SPOOL_THRESHOLD;
+        if (!may_spool || call->body_buf.len + n <= SRV_SPOOL_THRESHOLD) {
+            if ((call->body_rc = buf_append(&call->body_buf, data, n))) buf_free(&call->body_buf);
+            return;
+        }
+        if (!spool_body(call)) return;
+    }
+    if (call->body_spool.len + n > max) {
+        call->body_rc = BUF_TOO_LARGE;
+        return;
+    }
+    if (!srv_spool_write(&call->body_err, &call->body_spool, data, n)) call->body_rc = REST_BODY_IO;
+}
+
+ssize_t rest_body_read(RestCall *call, uint64_t offset, void *buf, size_t max)
+{
+    if (call->spooled) return srv_spool_read(&call->body_spool, offset, buf, max);
+    if (offset >= call->body_len) return 0;
+    size_t n = call->body_len - (size_t)offset;
+    if (n > max) n = max;
+    memcpy(buf, call->body + offset, n);
+    return (ssize_t)n;
+}
+
+SrvSpool *rest_body_spool(RestCall *call)
+{
+    return call->spooled && call->body_spool.path[0] ? &call->body_spool : NULL;
+}
+
 /* 413, with HttpStatus 413 in the JSON too. */
 static void too_large(RestCall *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void too_large(RestCall *call, const char *fmt, ...)
@@ -449,6 +506,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
                           body_max);
                 return queue(call);
             }
+            /* large: written to a spool file as it arrives (never held in memory) */
+            if (n > SRV_SPOOL_THRESHOLD && !call->gzip) {
+                if (!spool_body(call)) {
+                    rest_reply_error(call, &call->body_err);
+                    return queue(call);
+                }
+                return MHD_YES;
+            }
             /* held once: allocated to its announced length */
             if (n > 0 && buf_reserve(&call->body_buf, (size_t)n)) {
                 rest_fail(call, SRV_NOT_ENOUGH_MEMORY, "cannot hold a body of %llu bytes", n);
@@ -481,8 +546,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         if (call->body_rc) return MHD_YES; /* already refused: swallow the rest */
-        if ((call->body_rc = buf_append(&call->body_buf, upload_data, n)))
-            buf_free(&call->body_buf);
+        body_append(call, upload_data, n);
+        if (call->body_rc && call->spooled) srv_spool_discard(&call->body_spool); /* refused: drop it now */
         return MHD_YES;
     }
 
@@ -491,6 +556,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         /* the streaming route's error reply is set */
     } else if (call->body_rc == BUF_TOO_LARGE) {
         too_large(call, "request body exceeds the limit of %zu bytes", call->body_buf.max);
+    } else if (call->body_rc == REST_BODY_IO) {
+        rest_reply_error(call, &call->body_err);
     } else if (call->body_rc) {
         rest_fail(call, SRV_NOT_ENOUGH_MEMORY, "out of memory while receiving the body");
     } else if (call->gzip && call->body_buf.len && !gunzip_body(call)) {
@@ -502,9 +569,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             rest_fail(call, SRV_BAD_REQUEST, "the gzip body cannot be inflated");
     } else if (call->bad_path) {
         rest_fail(call, SRV_UNKNOWN_RESOURCE, "unknown route %s", call->url);
+    } else if (call->spooled && call->body_spool.len > SIZE_MAX) {
+        too_large(call, "request body too large for this platform");
+    } else if (call->spooled && call->body_spool.len &&
+               (call->body_map = mmap(NULL, (size_t)call->body_spool.len, PROT_READ, MAP_SHARED,
+                                      call->body_spool.fd, 0)) == MAP_FAILED) {
+        call->body_map = NULL;
+        rest_fail(call, SRV_NOT_ENOUGH_MEMORY, "cannot map the body's spool file: %s", strerror(errno));
     } else {
-        call->body = call->body_buf.data;
-        call->body_len = call->body_buf.len;
+        call->body = call->spooled ? call->body_map : call->body_buf.data;
+        call->body_len = call->spooled ? (size_t)call->body_spool.len : call->body_buf.len;
         rest_dispatch(call);
     }
     if (!call->status) rest_fail(call, SRV_INTERNAL, "handler gave no answer");

@@ -21,6 +21,7 @@
 /* Ceiling of a JSON request body (anonymize/modify options, find queries, ...): 413 above it,
  * before reading when the request says Content-Type: application/json. */
 #define REST_MAX_JSON_BODY ((size_t)64 << 20)
+#define REST_BODY_IO 100 /* body_rc: writing the spool file failed */
 /* Ceiling of a reply body held in memory (JSON, rendered text). */
 #define REST_MAX_REPLY ((size_t)4 << 30)
 /* Ceiling of an ID list a handler assembles (bytes of char * array: 2^27 IDs). */
@@ -46,13 +47,18 @@ typedef struct RestCall {
     size_t nargs;
     char remote_ip[64];
     char *user;                     /* authenticated user or NULL */
-    /* request body: handlers read body/body_len (the whole body, set before dispatch). */
+    /* request body: the whole body, set before dispatch (see "Request bodies" in rest.h:
+     * a spooled body is a read-only mapping of its spool file here). */
     const char *body;
     size_t body_len;
     /* http.c's: the body as it arrives, held once, ceiling fixed at the first call */
     Buf body_buf;
-    int body_rc;                    /* BUF_TOO_LARGE: 413; BUF_NOMEM: 503; body dropped */
+    int body_rc;                    /* BUF_TOO_LARGE: 413; BUF_NOMEM: 503; REST_BODY_IO: body_err */
     bool gzip;
+    bool spooled;                   /* the body is in body_spool (a file), not in body_buf */
+    SrvSpool body_spool;
+    void *body_map;                 /* mapping of body_spool handed out as body; NULL: none */
+    SrvError body_err;              /* why the spool failed (body_rc REST_BODY_IO) */
     /* response */
     int status;
     char *resp;                     /* malloc'd body, handed to MHD */

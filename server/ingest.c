@@ -11,9 +11,12 @@
  * srv_open() removes; nothing is ever half-written. The buffer is held once, by the caller:
  * nothing here copies it.
  */
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "dicom/dicom.h"
 #include "server/dicomweb.h"
@@ -123,10 +126,11 @@ static void discard_file(Srv *srv, const char *uuid)
 /* One ingest in progress: what each step reads and leaves for the next. */
 typedef struct Ingest {
     Srv *srv;
-    /* The bytes: held by the caller, stored as given. A later source (a temp file of a
-     * streamed upload) only changes parse_file() and write_file(). */
+    /* The bytes: held by the caller (a buffer, or a read-only mapping of the spool file),
+     * stored as given. With a spool, write_file() adopts its file instead of writing buf. */
     const void *buf;
     size_t len;
+    SrvSpool *spool;
     const IngestOrigin *origin;
     IngestResult *res;
     DcmObject *obj;                   /* header-only parse */
@@ -284,6 +288,14 @@ static bool write_file(SrvError *err, Ingest *in)
         return false;
     }
     in->pending = true;
+    if (in->spool) { /* a rename: the bytes are already on disk, written once */
+        if (!sto_area_spool_adopt(&se, in->srv->area, in->uuid, in->spool->fd, in->spool->path)) {
+            srv_error_from_sto(err, &se);
+            return false;
+        }
+        in->spool->path[0] = '\0'; /* now the stored file: discard_file's, not the spool's */
+        return true;
+    }
     if (!sto_area_write(&se, in->srv->area, in->uuid, in->buf, in->len)) {
         srv_error_from_sto(err, &se);
         return false;
@@ -343,8 +355,8 @@ static void after_commit(Ingest *in, const IdxStoreResult *sr)
     }
 }
 
-bool ingest_buffer(SrvError *err, Srv *srv, const void *buf, size_t len,
-                   const IngestOrigin *origin, IngestResult *res)
+static bool ingest_run(SrvError *err, Srv *srv, const void *buf, size_t len, SrvSpool *spool,
+                       const IngestOrigin *origin, IngestResult *res)
 {
     {   /* IngestTranscoding (server/transcode.c): ingest the converted file instead */
         void *t = NULL;
@@ -364,7 +376,8 @@ bool ingest_buffer(SrvError *err, Srv *srv, const void *buf, size_t len,
         free(c);
         return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
     }
-    *in = (Ingest){ .srv = srv, .buf = buf, .len = len, .origin = origin, .res = res, .c = c };
+    *in = (Ingest){ .srv = srv, .buf = buf, .len = len, .spool = spool, .origin = origin, .res = res,
+                    .c = c };
     bool ok = false, known = false;
     IdxStoreResult sr;
     if (!parse_file(err, in) || !compute_ids(err, in) || !check_known(err, in, &known)) goto out;
@@ -420,5 +433,29 @@ out:
     if (c) collected_free(c);
     free(c);
     cache_release(ce);
+    return ok;
+}
+
+bool ingest_buffer(SrvError *err, Srv *srv, const void *buf, size_t len,
+                   const IngestOrigin *origin, IngestResult *res)
+{
+    return ingest_run(err, srv, buf, len, NULL, origin, res);
+}
+
+/* The spool is mapped read-only for the steps that read bytes: parse_file touches the header's
+ * pages and the pixel data's item headers, never the pixels, so RSS grows by the header, not
+ * by the file (the mapping is file-backed: no copy, pages shared with the page cache). */
+bool ingest_spool(SrvError *err, Srv *srv, SrvSpool *sp, const IngestOrigin *origin,
+                  IngestResult *res)
+{
+    if (sp->fd < 0 || !sp->path[0]) return srv_fail(err, SRV_INTERNAL, "no spool file to ingest");
+    if (sp->len == 0) return srv_fail(err, SRV_BAD_FILE_FORMAT, "empty DICOM file");
+    if (sp->len > SIZE_MAX) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "file too large to map");
+    void *map = mmap(NULL, (size_t)sp->len, PROT_READ, MAP_SHARED, sp->fd, 0);
+    if (map == MAP_FAILED)
+        return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "cannot map the upload's spool file: %s",
+                        strerror(errno));
+    bool ok = ingest_run(err, srv, map, (size_t)sp->len, sp, origin, res);
+    munmap(map, (size_t)sp->len);
     return ok;
 }

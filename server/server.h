@@ -12,6 +12,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -197,6 +198,37 @@ bool ingest_buffer(SrvError *err, Srv *srv, const void *buf, size_t len,
 /* Reads the stored file of an instance again and rewrites in the index the main DICOM tags of
  * the instance and, when upper, of its series, study and patient (Orthanc's reconstruct). */
 bool ingest_reconstruct(SrvError *err, Srv *srv, const char *instance_id, bool upper);
+
+/* ---- Spooled uploads (server/spool.c): large bodies and datasets never held in memory ----
+ * An upload past SRV_SPOOL_THRESHOLD bytes (a REST body, a C-STORE dataset) is written as it
+ * arrives to a spool file in the storage area (StorageDirectory/spool/<uuid>.spool); ingest_spool
+ * then parses what the index needs from the file (header only, through a read-only mapping) and
+ * moves the file into place with a rename: the bytes are written once and never copied.
+ * Smaller uploads stay in memory (ingest_buffer), which is faster for them (no extra file).
+ * The threshold is a measured choice: see bench/results/upload_memory.md. A spool is owned by
+ * whoever opened it; srv_spool_discard() always runs at the end (it leaves an adopted file
+ * alone). Start-up removes spool files a crash left behind. Any thread, one owner at a time. */
+#define SRV_SPOOL_THRESHOLD ((uint64_t)8 << 20)
+typedef struct SrvSpool {
+    int fd;            /* read-write descriptor; -1: none */
+    uint64_t len;      /* bytes written so far */
+    char path[4096];   /* "" once adopted by ingest_spool or discarded */
+} SrvSpool;
+/* Creates an empty spool file. sp is the caller's (srv_spool_discard at the end). */
+bool srv_spool_open(SrvError *err, Srv *srv, SrvSpool *sp);
+/* Appends n bytes (all of them, or false: SRV_FULL_STORAGE on ENOSPC, else CANNOT_WRITE_FILE). */
+bool srv_spool_write(SrvError *err, SrvSpool *sp, const void *buf, size_t n);
+/* Reads up to max bytes at offset (pread); bytes read, 0 at the end, -1 on error. */
+ssize_t srv_spool_read(SrvSpool *sp, uint64_t offset, void *buf, size_t max);
+/* Closes the descriptor and removes the file unless it was adopted. Safe on a zeroed or
+ * already-discarded spool (fd 0 is never ours: open() sets fd only on success, and
+ * srv_spool_open sets -1 first). */
+void srv_spool_discard(SrvSpool *sp);
+/* ingest_buffer for a spooled upload: the same steps, the file adopted instead of written.
+ * On success the spool's file is the stored file (or, when the instance was already stored,
+ * it is left for srv_spool_discard). The spool stays the caller's either way. */
+bool ingest_spool(SrvError *err, Srv *srv, SrvSpool *sp, const IngestOrigin *origin,
+                  IngestResult *res);
 
 /* ---- Storage quotas (server/quota.c): MaximumStorageSize, MaximumPatientCount ------------
  * quota_begin: before a new instance of `size` bytes for patient_id is written, makes room

@@ -41,6 +41,8 @@ static bool recover_pending(SrvError *err, Srv *srv)
     }
     if (n) SRV_LOG_INFO("recovery", "%zu pending file(s) checked, %zu orphan(s) removed", n, removed);
     free(p);
+    size_t spooled = sto_area_spool_sweep(srv->area); /* uploads a crash cut short */
+    if (spooled) SRV_LOG_INFO("recovery", "%zu unfinished upload spool file(s) removed", spooled);
     return true;
 }
 

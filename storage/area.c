@@ -23,6 +23,7 @@
 #include "storage/storage.h"
 #include "storage/storage_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <fcntl.h>
@@ -307,6 +308,82 @@ out:
     if (tmp_exists)
         unlink(tmp);
     return ok;
+}
+
+/* ---- spool files ------------------------------------------------------------------------- */
+
+int sto_area_spool_open(StoError *err, StoArea *area, char *path, size_t size)
+{
+    char folder[4096], uuid[STO_UUID_LEN];
+    sto_uuid_new(uuid);
+    if (snprintf(folder, sizeof folder, "%s/spool", area->dir) >= (int)sizeof folder ||
+        snprintf(path, size, "%s/%s.spool", folder, uuid) >= (int)size) {
+        sto_set_err(err, STO_ERR_ARG, "storage path too long");
+        return -1;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == ENOENT && mkdir_p(folder) == 0)
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int e = errno;
+        sto_set_err(err, errno_code(e), "cannot create spool file %s: %s", path, strerror(e));
+        path[0] = '\0';
+    }
+    return fd;
+}
+
+bool sto_area_spool_adopt(StoError *err, StoArea *area, const char *uuid, int fd, const char *path)
+{
+    char folder[4096], final[4096];
+    if (!check_uuid(err, uuid))
+        return false;
+    if (snprintf(folder, sizeof folder, "%s/%.2s/%.2s", area->dir, uuid, uuid + 2) >=
+            (int)sizeof folder ||
+        snprintf(final, sizeof final, "%s/%s", folder, uuid) >= (int)sizeof final) {
+        sto_set_err(err, STO_ERR_ARG, "storage path too long");
+        return false;
+    }
+    const char *step = "fsync";
+    if (area->sync && fsync(fd) != 0)
+        goto fail;
+    step = "rename";
+    if (rename(path, final) == 0)
+        return true;
+    if (errno != ENOENT)
+        goto fail;
+    step = "mkdir";
+    if (mkdir_p(folder) != 0)
+        goto fail;
+    step = "rename";
+    if (rename(path, final) == 0)
+        return true;
+fail: {
+    int e = errno;
+    sto_set_err(err, errno_code(e), "storage %s %s: %s", step, uuid, strerror(e));
+}
+    return false;
+}
+
+size_t sto_area_spool_sweep(StoArea *area)
+{
+    char folder[4096], path[4096 + 256];
+    size_t n = 0;
+    if (snprintf(folder, sizeof folder, "%s/spool", area->dir) >= (int)sizeof folder)
+        return 0;
+    DIR *d = opendir(folder);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l < 6 || strcmp(e->d_name + l - 6, ".spool") != 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", folder, e->d_name);
+        if (unlink(path) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
 }
 
 /* ---- read / open / remove ----------------------------------------------------------------- */

@@ -82,6 +82,18 @@ bool sto_uuid_valid(const char *s);
 /* Writes buf under uuid atomically (temp name, optional fsync, rename). On failure no file
  * and no temp file remain; ENOSPC gives STO_ERR_FULL. */
 bool sto_area_write(StoError *err, StoArea *area, const char *uuid, const void *buf, size_t len);
+/* Spool files: a large upload (REST body, C-STORE dataset) is written as it arrives to
+ * "<dir>/spool/<uuid>.spool" (same file system as the stored files), then adopted under its
+ * final uuid by a rename: the bytes are written once and never held in memory.
+ * sto_area_spool_open creates a new empty spool file (read-write) and returns its fd, with its
+ * path in path (size >= 4096); -1 with err set on failure. The caller owns both: close the fd
+ * and unlink the path unless the spool was adopted. */
+int sto_area_spool_open(StoError *err, StoArea *area, char *path, size_t size);
+/* Moves the spool file at path (fd: its open descriptor, fsync'ed first when the area is
+ * sync) to uuid's place. On success the path no longer exists; on failure it is untouched. */
+bool sto_area_spool_adopt(StoError *err, StoArea *area, const char *uuid, int fd, const char *path);
+/* Removes every leftover spool file (start-up: uploads a crash interrupted). Returns how many. */
+size_t sto_area_spool_sweep(StoArea *area);
 /* Reads the whole file. *buf is malloc'd (caller frees with free()). */
 bool sto_area_read(StoError *err, StoArea *area, const char *uuid, void **buf, size_t *len);
 /* Opens the file read-only; returns the fd (caller closes, or hands it to MHD) and its size,
