@@ -81,7 +81,7 @@ def _wait_quiet():
 class Server:
     """A server process (kind "minipacs" or "orthanc") with its own temp storage."""
 
-    def __init__(self, kind, sync=False, extra=None, env=None):
+    def __init__(self, kind, sync=False, extra=None, env=None, exe=None):
         os.makedirs(WORK, exist_ok=True)
         _wait_quiet()
         os.sync()  # start from clean page cache: no writeback of the previous run competing
@@ -112,7 +112,7 @@ class Server:
         e["TCP_NODELAY"] = "1"
         e.update(env or {})
         self.log = open(os.path.join(self.dir, "server.log"), "w")
-        exe = ORTHANC if kind == "orthanc" else MINIPACS
+        exe = exe or (ORTHANC if kind == "orthanc" else MINIPACS)
         self.proc = subprocess.Popen([exe, self.cfg_path], stdout=self.log, stderr=self.log, env=e)
         deadline = time.time() + 30
         while time.time() < deadline:

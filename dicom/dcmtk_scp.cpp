@@ -24,7 +24,8 @@
  *   (transfer syntax of the presentation context, SOP class/instance of the request, our
  *   implementation UID and version, the calling AE title as source) into a growable buffer,
  *   then DIMSE_receiveDataSetInFile() appends the PDV bytes as they arrive through our own
- *   DcmConsumer: the stored dataset is bit-identical to what was sent (deflated datasets stay
+ *   DcmConsumer (past spool_threshold bytes it moves to a spool file the server gives, so a
+ *   large dataset is never held in memory): the stored dataset is bit-identical to what was sent (deflated datasets stay
  *   deflated; the one pad byte that makes a deflate stream fit even-length PDVs is dropped, as
  *   DCMTK's storescp does). The store callback (the server's ingest) parses and checks it and answers the
  *   DIMSE status; an ErrorComment rides along with failures. The buffer is reused across the
@@ -149,7 +150,7 @@ const std::unordered_set<std::string> &storage_classes()
  * sends one would keep the thread forever. */
 class BufConsumer : public DcmConsumer {
 public:
-    ~BufConsumer() override { free(data_); }
+    ~BufConsumer() override { end_spool(); free(data_); }
     void set_limit(uint64_t limit, int cut_fd) { limit_ = limit; cut_fd_ = cut_fd; }
     bool over_limit() const { return over_; }
     OFBool good() const override { return ok_; }
@@ -159,11 +160,18 @@ public:
     offile_off_t write(const void *buf, offile_off_t n) override
     {
         if (!ok_ || n <= 0) return 0;
-        if (limit_ && (uint64_t)len_ + (uint64_t)n > limit_) {
+        uint64_t total = spool_fd_ >= 0 ? spooled_ : (uint64_t)len_;
+        if (limit_ && total + (uint64_t)n > limit_) {
             ok_ = false;
             over_ = true;
             if (cut_fd_ >= 0) shutdown(cut_fd_, SHUT_RDWR);
             return 0;
+        }
+        if (spool_fd_ < 0 && spool_at_ && total + (uint64_t)n > spool_at_ && !start_spool())
+            return 0;
+        if (spool_fd_ >= 0) {
+            if (!write_fd(buf, (size_t)n)) return 0;
+            return n;
         }
         if (!reserve(len_ + (size_t)n)) return 0;
         memcpy(data_ + len_, buf, (size_t)n);
@@ -183,7 +191,20 @@ public:
         cap_ = cap;
         return true;
     }
-    void reset() { len_ = 0; ok_ = true; over_ = false; }
+    void reset() { end_spool(); len_ = 0; ok_ = true; over_ = false; }
+    /* Large datasets to a file (DcmScpConfig's spool_*); at = 0: never. Set per instance. */
+    void set_spool(const DcmScpConfig *cfg, uint64_t at) { cfg_ = cfg; spool_at_ = at; }
+    bool spooled() const { return spool_fd_ >= 0; }
+    uint64_t spooled_size() const { return spooled_; }
+    void *spool_handle() const { return spool_h_; }
+    /* Ends the spool (its owner removes the file unless it stored it). */
+    void end_spool()
+    {
+        if (spool_h_) cfg_->spool_close(cfg_->ctx, spool_h_);
+        spool_h_ = nullptr;
+        spool_fd_ = -1;
+        spooled_ = 0;
+    }
     void truncate(size_t n) { if (n < len_) len_ = n; }
     /* Gives memory back after an unusually large instance. */
     void shrink(size_t keep)
@@ -194,9 +215,39 @@ public:
     size_t size() const { return len_; }
 
 private:
+    bool write_fd(const void *buf, size_t n)
+    {
+        const char *p = (const char *)buf;
+        while (n) {
+            ssize_t w = ::write(spool_fd_, p, n);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) { ok_ = false; return false; }
+            p += w;
+            n -= (size_t)w;
+            spooled_ += (uint64_t)w;
+        }
+        return true;
+    }
+    /* Moves what is in memory to a new spool file; later writes go there. */
+    bool start_spool()
+    {
+        void *h = nullptr;
+        int fd = cfg_->spool_open(cfg_->ctx, &h);
+        if (fd < 0) { ok_ = false; return false; }
+        spool_h_ = h;
+        spool_fd_ = fd;
+        spooled_ = 0;
+        if (!write_fd(data_, len_)) return false;
+        len_ = 0;
+        return true;
+    }
     unsigned char *data_ = nullptr;
     size_t len_ = 0, cap_ = 0;
     bool ok_ = true, over_ = false;
+    const DcmScpConfig *cfg_ = nullptr;
+    uint64_t spool_at_ = 0, spooled_ = 0;
+    int spool_fd_ = -1;
+    void *spool_h_ = nullptr;
     uint64_t limit_ = 0;
     int cut_fd_ = -1;
 };
@@ -462,6 +513,9 @@ uint16_t handle_store(Assoc *as, T_ASC_PresentationContextID pid, T_DIMSE_C_Stor
         OFCondition c = ASC_findAcceptedPresentationContext(as->a->params, pid, &pc);
         const char *ts = c.good() ? pc.acceptedTransferSyntax : UID_LittleEndianImplicitTransferSyntax;
         buf.reset();
+        bool may_spool = scp->cfg.spool_open && scp->cfg.store_spool && scp->cfg.spool_close &&
+                         strcmp(ts, UID_DeflatedExplicitVRLittleEndianTransferSyntax) != 0;
+        buf.set_spool(&scp->cfg, may_spool ? scp->cfg.spool_threshold : 0);
         write_meta(buf, rq.AffectedSOPClassUID, rq.AffectedSOPInstanceUID, ts,
                    as->calling.c_str());
         size_t meta_len = buf.size();
@@ -475,12 +529,14 @@ uint16_t handle_store(Assoc *as, T_ASC_PresentationContextID pid, T_DIMSE_C_Stor
                         rq.AffectedSOPInstanceUID, as->calling.c_str(), as->host.c_str(),
                         (unsigned long long)scp->cfg.max_dataset);
             *fatal = true;
+            buf.end_spool(); /* nothing stored: the file goes */
             return 0;
         }
         if (c.bad()) {
             dcm_int_log(DCM_LOG_WARNING, "dicom: receiving a dataset from %s@%s failed: %s",
                         as->calling.c_str(), as->host.c_str(), c.text());
             *fatal = true;
+            buf.end_spool();
             return 0;
         }
         if (buf.good() && strcmp(ts, UID_DeflatedExplicitVRLittleEndianTransferSyntax) == 0)
@@ -495,9 +551,13 @@ uint16_t handle_store(Assoc *as, T_ASC_PresentationContextID pid, T_DIMSE_C_Stor
             DcmAssocInfo info = { as->id, as->calling.c_str(), as->called.c_str(),
                                   as->host.c_str(), rq.AffectedSOPClassUID,
                                   rq.AffectedSOPInstanceUID, ts };
-            status = scp->cfg.store(scp->cfg.ctx, buf.data(), buf.size(), &info, comment,
-                                    sizeof comment);
+            status = buf.spooled()
+                         ? scp->cfg.store_spool(scp->cfg.ctx, buf.spool_handle(), buf.spooled_size(),
+                                                &info, comment, sizeof comment)
+                         : scp->cfg.store(scp->cfg.ctx, buf.data(), buf.size(), &info, comment,
+                                          sizeof comment);
         }
+        buf.end_spool();
         buf.shrink(64u << 20);
     }
 

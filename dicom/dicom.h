@@ -371,6 +371,18 @@ typedef struct DcmScpConfig {
     /* Optional: called first on every thread the listener starts ("dicom", "dicom-7"), so the
      * caller can name it for its log. */
     void (*thread_start)(void *ctx, const char *name);
+    /* Optional, all three or none: large datasets go to a file instead of memory. Once an
+     * instance (meta header + dataset) passes spool_threshold bytes, spool_open gives a
+     * writable descriptor (positioned at 0) and a handle, or -1 (the C-STORE then fails with
+     * 0xA700); what arrived so far and the rest are written to it, and store_spool replaces
+     * store for that instance (len: the file's length). spool_close(handle) always ends it,
+     * also when the association is cut mid-dataset (it must then remove the file). Deflated
+     * datasets always stay in memory (their trailing pad byte is dropped there). */
+    uint64_t spool_threshold;
+    int (*spool_open)(void *ctx, void **handle);
+    uint16_t (*store_spool)(void *ctx, void *handle, uint64_t len, const DcmAssocInfo *info,
+                            char *comment, size_t comment_size);
+    void (*spool_close)(void *ctx, void *handle);
 } DcmScpConfig;
 
 /* Opens the port and starts the listener thread. cfg is copied (ctx and callbacks are kept as

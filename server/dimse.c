@@ -84,6 +84,9 @@ static uint16_t status_of(int code)
     }
 }
 
+static uint16_t store_result(const SrvError *err, bool ok, const IngestResult *res,
+                             const DcmAssocInfo *info, char *comment, size_t comment_size);
+
 static uint16_t on_store(void *ctx, const void *part10, size_t len, const DcmAssocInfo *info,
                          char *comment, size_t comment_size)
 {
@@ -95,7 +98,16 @@ static uint16_t on_store(void *ctx, const void *part10, size_t len, const DcmAss
     origin.remote_ip = info->peer_host;
     origin.remote_aet = info->calling_aet;
     origin.called_aet = info->called_aet;
-    if (!ingest_buffer(&err, srv, part10, len, &origin, &res)) {
+    bool ok = ingest_buffer(&err, srv, part10, len, &origin, &res);
+    return store_result(&err, ok, &res, info, comment, comment_size);
+}
+
+/* The DIMSE status of an ingest, logged. */
+static uint16_t store_result(const SrvError *errp, bool ok, const IngestResult *res,
+                             const DcmAssocInfo *info, char *comment, size_t comment_size)
+{
+    SrvError err = *errp;
+    if (!ok) {
         uint16_t st = status_of(err.code);
         snprintf(comment, comment_size, "%s", err.message[0] ? err.message : srv_error_text(err.code));
         if (err.code == SRV_FULL_STORAGE || err.code == SRV_CANNOT_WRITE_FILE ||
@@ -109,10 +121,48 @@ static uint16_t on_store(void *ctx, const void *part10, size_t len, const DcmAss
                          err.message, st);
         return st;
     }
-    SRV_LOG_DEBUG("dicom", "stored %s (%s) from %s@%s%s", res.ids[IDX_INSTANCE],
+    SRV_LOG_DEBUG("dicom", "stored %s (%s) from %s@%s%s", res->ids[IDX_INSTANCE],
                   info->sop_instance_uid, info->calling_aet, info->peer_host,
-                  res.already_stored ? " (already stored)" : "");
+                  res->already_stored ? " (already stored)" : "");
     return 0x0000;
+}
+
+/* Large datasets: the listener writes them to a spool file (server/spool.c) and ingest_spool
+ * adopts it, as for a large REST body. */
+static int on_spool_open(void *ctx, void **handle)
+{
+    Srv *srv = ctx;
+    SrvError err = { 0 };
+    SrvSpool *sp = malloc(sizeof *sp);
+    if (!sp) return -1;
+    if (!srv_spool_open(&err, srv, sp)) {
+        SRV_LOG_ERROR("dicom", "cannot spool a large C-STORE dataset: %s", err.message);
+        free(sp);
+        return -1;
+    }
+    *handle = sp;
+    return sp->fd;
+}
+
+static void on_spool_close(void *ctx, void *handle)
+{
+    (void)ctx;
+    srv_spool_discard(handle);
+    free(handle);
+}
+
+static uint16_t on_store_spool(void *ctx, void *handle, uint64_t len, const DcmAssocInfo *info,
+                               char *comment, size_t comment_size)
+{
+    Srv *srv = ctx;
+    SrvSpool *sp = handle;
+    SrvError err = { 0 };
+    IngestResult res;
+    IngestOrigin origin = { .origin = INGEST_ORIGIN_DICOM, .remote_ip = info->peer_host,
+                            .remote_aet = info->calling_aet, .called_aet = info->called_aet };
+    sp->len = len; /* written by the listener through the descriptor */
+    bool ok = ingest_spool(&err, srv, sp, &origin, &res);
+    return store_result(&err, ok, &res, info, comment, comment_size);
 }
 
 /* ---- query/retrieve ------------------------------------------------------------------- */
@@ -391,6 +441,10 @@ bool dimse_start(SrvError *err, Srv *srv)
         .accept = on_accept,
         .store = on_store,
         .thread_start = on_thread_start,
+        .spool_threshold = SRV_SPOOL_THRESHOLD,
+        .spool_open = on_spool_open,
+        .store_spool = on_store_spool,
+        .spool_close = on_spool_close,
     };
     DcmError de = { 0 };
     DcmScp *scp = NULL;

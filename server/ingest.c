@@ -9,7 +9,8 @@
  * mark), after_commit (overwrite clean-up, stability, CompletedSeries). The Ingest struct
  * carries what a step leaves for the next. A crash between the write and the commit leaves a pending orphan that
  * srv_open() removes; nothing is ever half-written. The buffer is held once, by the caller:
- * nothing here copies it.
+ * nothing here copies it. ingest_spool() runs the same steps on a large upload's spool file
+ * (mapped read-only; write_file renames the file into place instead of writing it).
  */
 #include <errno.h>
 #include <stdint.h>

@@ -3,7 +3,8 @@
 # arrives and stored by a rename, never held in memory: a 300 MB POST /instances (announced
 # length, then chunked) is stored byte for byte while the server's peak RSS (VmHWM) grows by
 # less than 64 MB; an upload cut off mid-body leaves no spool file and no instance; a body over
-# MaximumUploadSize still gets 413 (announced, and chunked past the ceiling), spool removed.
+# MaximumUploadSize still gets 413 (announced, and chunked past the ceiling), spool removed;
+# an instance stored this way anonymizes like any other.
 source "$(dirname "$0")/lib.sh"
 write_config '"MaximumUploadSize": 400'
 start_server
@@ -96,4 +97,11 @@ for _ in $(seq 1 50); do [ "$(spool_files)" = 0 ] && break; sleep 0.1; done
 [ "$(spool_files)" = 0 ] || fail "spool file left after 413"
 [ "$(count_instances)" = "$n_before" ] || fail "a refused upload was indexed"
 pass "413 over MaximumUploadSize (announced and chunked), no spool file left"
+
+# 5. an instance stored this way is like any other: anonymize it (the result is a whole file)
+curl -sf -X POST "$URL/instances/$ID/anonymize" -d '{}' -o "$T/anon.dcm" || fail "anonymize a spooled instance"
+$PY -c 'import pydicom,sys; d=pydicom.dcmread(sys.argv[1], stop_before_pixels=True); assert d.PatientID != "LARGE-7", d.PatientID' "$T/anon.dcm" || fail "anonymized file"
+[ "$(stat -c %s "$T/anon.dcm")" -gt $((SIZE_MB * 1024 * 1024)) ] || fail "anonymized file lost its pixels"
+rm -f "$T/anon.dcm"
+pass "a spooled instance anonymizes"
 rm -f "$T/big.dcm"
