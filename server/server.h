@@ -205,7 +205,7 @@ bool ingest_reconstruct(SrvError *err, Srv *srv, const char *instance_id, bool u
  * then parses what the index needs from the file (header only, through a read-only mapping) and
  * moves the file into place with a rename: the bytes are written once and never copied.
  * Smaller uploads stay in memory (ingest_buffer), which is faster for them (no extra file).
- * The threshold is a measured choice: see bench/results/upload_memory.md. A spool is owned by
+ * The threshold is a measured choice: see bench/results/upload_memory.txt. A spool is owned by
  * whoever opened it; srv_spool_discard() always runs at the end (it leaves an adopted file
  * alone). Start-up removes spool files a crash left behind. Any thread, one owner at a time. */
 #define SRV_SPOOL_THRESHOLD ((uint64_t)8 << 20)
