@@ -2,9 +2,11 @@
  *
  * DESIGN: MHD runs its own thread pool (HttpThreadsCount, default cores x 2). The access
  * handler runs several times per request: the first call creates the RestCall (query
- * arguments, remote address, the access rules of auth.c: 403 for a remote peer, 401 without
- * valid credentials; body ceiling from Content-Length, MaximumUploadSize or the JSON ceiling:
- * an oversized body is refused with 413; all before a byte of the body is read); the middle calls append the body (held once, allocated to its
+ * arguments, remote address, body ceiling from Content-Length, MaximumUploadSize or the JSON
+ * ceiling: an oversized body is refused with 413 before a byte of it is read; the access rules
+ * of auth.c: 403 for a remote peer, 401 without valid credentials, answered after the body was
+ * read and dropped so that the connection serves the client's retry); the middle calls append
+ * the body (held once, allocated to its
  * announced length; past SRV_SPOOL_THRESHOLD written to a spool file instead, see rest.h); the last call dispatches to the route table and queues the answer. The
  * RestCall dies in the completion callback, which also runs for aborted requests. Bodies go
  * to MHD with MHD_RESPMEM_MUST_FREE; stored files go as file descriptors.
@@ -461,15 +463,6 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         const struct sockaddr *sa = ci ? ci->client_addr : NULL;
         format_ip(sa, call->remote_ip, sizeof call->remote_ip);
-        if (!rest_auth_admit(call, sa)) return queue(call); /* 403 / 401, body never read */
-        if (call->query_args > REST_MAX_QUERY_ARGS) {
-            SrvError e = { .code = SRV_BAD_REQUEST, .http_status = 414 };
-            snprintf(e.message, sizeof e.message,
-                     "the query string has %zu arguments, more than the limit of %d",
-                     call->query_args, REST_MAX_QUERY_ARGS);
-            rest_reply_error(call, &e);
-            return queue(call);
-        }
         size_t body_max = (size_t)rest->srv->cfg.maximum_upload_size * 1024 * 1024;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         const char *ce = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
@@ -479,11 +472,37 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         if (ct && !strncasecmp(ct, "application/json", 16) && body_max > REST_MAX_JSON_BODY)
             body_max = REST_MAX_JSON_BODY;
         buf_init(&call->body_buf, body_max);
+        unsigned long long announced = 0;
+        bool bad_length = false;
+        if (cl) {
+            char *end;
+            errno = 0;
+            announced = strtoull(cl, &end, 10);
+            bad_length = errno || end == cl || announced > body_max;
+        }
+        if (!rest_auth_admit(call, sa)) {
+            /* 403 / 401. The answer waits for the end of the body, read and dropped (never
+             * kept nor parsed), so that the connection stays usable for the client's retry
+             * with credentials (httplib2, browsers, .NET, Java send the first try without).
+             * A client waiting for "100 Continue" sends no body: answered at once; so is a
+             * body announced above the limit (MHD then closes the connection). */
+            call->refused = true;
+            const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+            if (bad_length || (expect && !strcasecmp(expect, "100-continue"))) return queue(call);
+            return MHD_YES;
+        }
+        if (call->query_args > REST_MAX_QUERY_ARGS) {
+            SrvError e = { .code = SRV_BAD_REQUEST, .http_status = 414 };
+            snprintf(e.message, sizeof e.message,
+                     "the query string has %zu arguments, more than the limit of %d",
+                     call->query_args, REST_MAX_QUERY_ARGS);
+            rest_reply_error(call, &e);
+            return queue(call);
+        }
         /* A route that streams its body (RestRoute.body) gets it chunk by chunk, not held. */
         RestBodyFn body_fn = call->bad_path ? NULL : rest_body_route_find(call);
         if (body_fn) {
-            unsigned long long n = cl ? strtoull(cl, NULL, 10) : 0;
-            if (n > body_max) {
+            if (bad_length) {
                 too_large(call, "request body of %s bytes exceeds the limit of %zu bytes", cl, body_max);
                 return queue(call);
             }
@@ -498,10 +517,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             return MHD_YES;
         }
         if (cl) {
-            char *end;
-            errno = 0;
-            unsigned long long n = strtoull(cl, &end, 10);
-            if (errno || end == cl || n > body_max) {
+            unsigned long long n = announced;
+            if (bad_length) {
                 too_large(call, "request body of %s bytes exceeds the limit of %zu bytes", cl,
                           body_max);
                 return queue(call);
@@ -528,6 +545,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         return MHD_YES;
     }
 
+    if (*upload_data_size && call->refused) { /* refused: drop the body, within the limit */
+        call->discarded += *upload_data_size;
+        *upload_data_size = 0;
+        return call->discarded > call->body_buf.max ? MHD_NO : MHD_YES; /* MHD_NO: close */
+    }
+
     if (*upload_data_size && call->body_fn) { /* body chunk of a streaming route */
         size_t n = *upload_data_size;
         *upload_data_size = 0;
@@ -552,6 +575,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     }
 
     /* last call */
+    if (call->refused) return queue(call); /* the 401 / 403 prepared at the first call */
     if (call->body_failed) {
         /* the streaming route's error reply is set */
     } else if (call->body_rc == BUF_TOO_LARGE) {

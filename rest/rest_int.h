@@ -59,6 +59,8 @@ typedef struct RestCall {
     SrvSpool body_spool;
     void *body_map;                 /* mapping of body_spool handed out as body; NULL: none */
     SrvError body_err;              /* why the spool failed (body_rc REST_BODY_IO) */
+    bool refused;                   /* access refused (401/403): the body is read and dropped */
+    size_t discarded;               /* bytes of a refused request's body dropped so far */
     /* response */
     int status;
     char *resp;                     /* malloc'd body, handed to MHD */

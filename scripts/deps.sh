@@ -3,7 +3,7 @@
 # when everything is present. Runs as root (apt-get) or through sudo when available.
 set -euo pipefail
 PKGS="build-essential cmake pkg-config libdcmtk-dev dcmtk libmicrohttpd-dev libsqlite3-dev sqlite3 \
-libcjson-dev zlib1g-dev curl python3 python3-pydicom python3-pytest python3-numpy procps docker-compose python3-yaml debootstrap openssl strace postgresql libpq-dev orthanc \
+libcjson-dev zlib1g-dev curl python3 python3-pydicom python3-pytest python3-numpy python3-httplib2 procps docker-compose python3-yaml debootstrap openssl strace postgresql libpq-dev orthanc \
 libopenjp2-7-dev libpng-dev libarchive-dev python3-pil python3-gdcm"  # orthanc: 92_qr_scu queries it
 PKGS="$PKGS nettle-dev"  # SHA-1/MD5/base64 (server/util.c)
 PKGS="$PKGS libcurl4-openssl-dev"  # the HTTP client of peers and DICOMweb servers (server/httpc.c)
