@@ -131,11 +131,16 @@ bool pixels_in_place(DcmError *err, const uint8_t *b, size_t len, uint64_t off, 
     if (off < 4 || off > len)
         return dcm_int_fail(err, DCM_ERR_FORMAT, "bad PixelData offset");
     uint32_t l = rd32(b + off - 4, big);
-    if (l != 0xFFFFFFFFu) { /* native pixels: one value */
-        if (nrest > 0)
-            return dcm_int_fail(err, DCM_ERR_MISSING, "PixelData is not encapsulated");
+    if (l != 0xFFFFFFFFu) { /* native pixels: one item "0" holding the value, as Orthanc */
         if (l > len - off)
             return dcm_int_fail(err, DCM_ERR_FORMAT, "PixelData cut");
+        if (nrest == 0) {
+            r.is_list = true;
+            r.names.push_back("0");
+            return true;
+        }
+        if (nrest > 1 || strcmp(rest[0], "0") != 0)
+            return dcm_int_fail(err, DCM_ERR_MISSING, "native PixelData has one item, \"0\"");
         r.value.assign(reinterpret_cast<const char *>(b + off), l);
         return true;
     }
@@ -267,6 +272,16 @@ bool walk(DcmError *err, DcmObject *obj, const uint8_t *file, size_t len, DcmIte
                 r.value.assign(reinterpret_cast<const char *>(d), pi->getLength());
             return true;
         }
+    }
+    if (top && key == 0x7FE00010) { /* native PixelData parsed in full: item "0" */
+        if (npath == 1) {
+            r.is_list = true;
+            r.names.push_back("0");
+            return true;
+        }
+        if (npath > 2 || strcmp(path[1], "0") != 0)
+            return dcm_int_fail(err, DCM_ERR_MISSING, "native PixelData has one item, \"0\"");
+        return leaf_value(err, e, charset, r);
     }
     if (npath > 1)
         return dcm_int_fail(err, DCM_ERR_MISSING, "(%04x,%04x) has no children", key >> 16, key & 0xFFFF);

@@ -1111,6 +1111,7 @@ struct JsonCtx {
     std::string text; /* scratch */
     const uint32_t *ignore = nullptr; /* tags never TooLong (?ignore-length=) */
     size_t nignore = 0;
+    bool has_pixel_data = false; /* the file has top-level PixelData: listed as a Null placeholder */
 };
 
 cJSON *must(cJSON *j)
@@ -1166,7 +1167,7 @@ cJSON *element_json(DcmElement *e, LazyConv &conv, const std::string &charset, J
         *type = "String";
         return cJSON_CreateString(ctx.text.c_str());
     case LEAF_NULL: *type = "Null"; return cJSON_CreateNull();
-    default: *type = "Binary"; return cJSON_CreateNull();
+    default: *type = "Null"; return cJSON_CreateNull(); /* binary: Orthanc's /tags says Null */
     }
 }
 
@@ -1188,7 +1189,7 @@ cJSON *item_json(DcmItem *item, const std::string &inherited, JsonCtx &ctx, bool
     }
     for (DcmElement *e : *index) {
         uint32_t key = key_of(e);
-        if (top && key == 0x7FE00010)
+        if (top && key >= 0x7FE00010)
             break;
         if ((key >> 16) == 0x0002)
             continue;
@@ -1207,7 +1208,7 @@ cJSON *item_json(DcmItem *item, const std::string &inherited, JsonCtx &ctx, bool
             const char *name = t.getTagName();
             add(entry.j, "Name", cJSON_CreateString(name ? name : UNKNOWN_NAME));
             const char *creator = e->getTag().getPrivateCreator();
-            if (creator && (key >> 16) % 2 == 1 && (key & 0xFFFF) > 0x00FF)
+            if (creator && (key >> 16) % 2 == 1 && (key & 0xFFFF) > 0x00FF && e->ident() != EVR_SQ)
                 add(entry.j, "PrivateCreator", cJSON_CreateString(creator));
             add(entry.j, "Type", cJSON_CreateString(type));
             add(entry.j, "Value", value);
@@ -1216,11 +1217,24 @@ cJSON *item_json(DcmItem *item, const std::string &inherited, JsonCtx &ctx, bool
             const char *key_name = hex;
             DcmTag t(e->getTag()); /* owns the name key_name may point to */
             if (ctx.format == DCM_JSON_SIMPLIFY) {
+                /* every tag by its name, unknown ones "Unknown Tag & Data"; of tags sharing a
+                 * name the last wins (Orthanc) */
                 const char *name = t.getTagName();
-                if (name && strcmp(name, UNKNOWN_NAME) != 0 && !cJSON_GetObjectItemCaseSensitive(obj.j, name))
-                    key_name = name;
+                key_name = name ? name : UNKNOWN_NAME;
+                cJSON_DeleteItemFromObjectCaseSensitive(obj.j, key_name);
             }
             add(obj.j, key_name, value);
+        }
+    }
+    if (top && ctx.has_pixel_data) { /* PixelData itself is never sent: a placeholder */
+        if (ctx.format == DCM_JSON_FULL) {
+            JsonGuard entry(cJSON_CreateObject());
+            add(entry.j, "Name", cJSON_CreateString("PixelData"));
+            add(entry.j, "Type", cJSON_CreateString("Null"));
+            add(entry.j, "Value", cJSON_CreateNull());
+            add(obj.j, "7fe0,0010", entry.release());
+        } else {
+            add(obj.j, ctx.format == DCM_JSON_SIMPLIFY ? "PixelData" : "7fe0,0010", cJSON_CreateNull());
         }
     }
     return obj.release();
@@ -1242,7 +1256,7 @@ extern "C" cJSON *dcm_to_json_ex(DcmError *err, const DcmObject *cobj, int forma
             return nullptr;
         }
         DcmObject *obj = const_cast<DcmObject *>(cobj);
-        JsonCtx ctx{format, max_length, std::string(), ignore_length, nignore};
+        JsonCtx ctx{format, max_length, std::string(), ignore_length, nignore, cobj->has_pixel_data};
         std::lock_guard<std::mutex> g(obj->lock);
         return item_json(obj->ff->getDataset(), obj->charset, ctx, true, &obj->index);
     }

@@ -142,13 +142,14 @@ enum {
  * in the simplified views); 0 means no limit. Orthanc's REST default is 256.
  * Details: values as dcm_get_string (UTF-8, stripped; a sequence item's own
  * SpecificCharacterSet applies inside it). Types: "String" (text and numbers; an empty text
- * value is ""), "Null" (a number/AT element without value), "Binary" (OB, OW, OF, OD, OL, OV,
- * UN, ... Value null), "Sequence" (Value = array of item objects), "TooLong". Names are DCMTK's
- * dictionary names (retired tags are "RETIRED_..."); unknown tags "Unknown Tag & Data"; private
- * data elements carry "PrivateCreator". Keys within an entry: Name, PrivateCreator?, Type,
- * Value. Group 0002 is never listed; top-level PixelData and all after it are not listed (a
- * PixelData nested in a sequence, e.g. an icon, is, as Binary). SIMPLIFY keys by name, except
- * unknown tags and name clashes, keyed "gggg,eeee".
+ * value is ""), "Null" (a number/AT element without value, and binary values: OB, OW, OF, OD,
+ * OL, OV, UN, ..., as Orthanc), "Sequence" (Value = array of item objects), "TooLong". Names are
+ * DCMTK's dictionary names (retired tags are "RETIRED_..."); unknown tags "Unknown Tag & Data";
+ * private data elements other than sequences carry "PrivateCreator". Keys within an entry:
+ * Name, PrivateCreator?, Type, Value. Group 0002 is never listed; top-level PixelData is listed
+ * as a placeholder (Type Null, Value null) and what follows it is not (a PixelData nested in a
+ * sequence, e.g. an icon, is listed as any binary value). SIMPLIFY keys every tag by its name
+ * (unknown tags "Unknown Tag & Data"), the last of tags sharing a name winning, as Orthanc.
  * Returns a new cJSON tree (caller deletes) or NULL with err set. */
 cJSON *dcm_to_json(DcmError *err, const DcmObject *obj, int format, size_t max_length);
 
@@ -199,7 +200,8 @@ char *dcm_dicomweb_value_text(uint32_t tag, const char *vr, const char *value);
  * 0002 excluded, PixelData included; a sequence: its item indexes "0".."n-1"; an item: its
  * tags; encapsulated PixelData: its items, 0 being the basic offset table) or a value: the
  * raw bytes as stored (little endian for binary VRs), text values converted to UTF-8 from the
- * file's character set (padding kept, as Orthanc sends the raw value).
+ * file's character set (padding kept, as Orthanc sends the raw value). Native (not
+ * encapsulated) top-level PixelData lists one item "0", whose value is the pixels.
  * Errors: DCM_ERR_MISSING (absent tag, item or fragment: the caller answers 404), DCM_ERR_ARG
  * (a segment that is neither a tag nor a number), DCM_ERR_FORMAT (unreadable file). */
 typedef struct DcmContent {

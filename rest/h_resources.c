@@ -65,6 +65,10 @@ void h_list(RestCall *call)
     uint64_t since, limit;
     if (!rest_arg_u64(call, "since", 0, &since) || !rest_arg_u64(call, "limit", 0, &limit)) return;
     bool expand = rest_arg_bool(call, "expand");
+    if (rest_arg(call, "limit") && limit == 0) { /* Orthanc: limit=0 is an empty page */
+        rest_reply_ids(call, level, NULL, 0, expand);
+        return;
+    }
     char **ids = NULL;
     size_t n = 0;
     SrvError e = { 0 };

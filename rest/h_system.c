@@ -63,11 +63,20 @@ void h_changes(RestCall *call)
 {
     uint64_t since, limit;
     if (!rest_arg_u64(call, "since", 0, &since) || !rest_arg_u64(call, "limit", 100, &limit)) return;
+    bool empty_page = limit == 0 && rest_arg(call, "limit") && !rest_arg(call, "last");
     if (limit == 0 || limit > 10000) limit = limit ? 10000 : 100;
     SrvError e = { 0 };
-    cJSON *o = srv_changes_json(&e, call->srv, (int64_t)since, limit, rest_arg(call, "last") != NULL);
-    if (!o) rest_reply_error(call, &e);
-    else rest_reply_json(call, 200, o);
+    cJSON *o = srv_changes_json(&e, call->srv, (int64_t)since, limit,
+                                rest_arg(call, "last") != NULL || empty_page);
+    if (!o) {
+        rest_reply_error(call, &e);
+        return;
+    }
+    if (empty_page) { /* limit=0, as Orthanc: no change, not done, Last = the latest change */
+        cJSON_ReplaceItemInObject(o, "Changes", cJSON_CreateArray());
+        cJSON_ReplaceItemInObject(o, "Done", cJSON_CreateFalse());
+    }
+    rest_reply_json(call, 200, o);
 }
 
 /* DELETE /changes */

@@ -355,6 +355,7 @@ void cache_configure(size_t max_bytes);
 CacheEntry *cache_acquire(SrvError *err, Srv *srv, const char *instance_id);
 const struct DcmObject *cache_object(const CacheEntry *e);
 void cache_release(CacheEntry *e); /* NULL is fine */
+
 /* Drops an instance (deleted or overwritten); a pinned entry is freed at its last release. */
 void cache_invalidate(const char *instance_id);
 void cache_clear(void);

@@ -61,5 +61,7 @@ if len(sys.argv) > 2:
     ar.ContentCreatorName = "Nested^Creator"; ar.PatientBirthDate = "19800101"; ar.InstitutionName = "NH2"
     ar.add_new(0x00091010, "LO", "no-creator-private")
     ds.AnatomicRegionSequence = Sequence([ar])
+    ps = Dataset(); ps.PatientName = "In^PrivateSeq"
+    ds.add_new(0x00091020, "SQ", Sequence([ps]))
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID = "1.2.3.4.5.3.9"
     ds.save_as(sys.argv[2], write_like_original=False)
