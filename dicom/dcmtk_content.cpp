@@ -372,60 +372,6 @@ void check(OFCondition c, const std::string &what)
         bad(what + ": " + c.text());
 }
 
-void fill_item(DcmItem *item, const cJSON *tags);
-
-void put_value(DcmItem *item, const char *name, const cJSON *v)
-{
-    uint32_t key;
-    if (!dcm_tag_parse(name, &key))
-        bad(std::string("unknown DICOM tag: ") + name);
-    DcmTag tag((Uint16)(key >> 16), (Uint16)(key & 0xFFFF));
-    if (cJSON_IsArray(v)) {
-        if (tag.getEVR() != EVR_SQ && tag.getEVR() != EVR_UNKNOWN && tag.getEVR() != EVR_UN)
-            bad(std::string("not a sequence: ") + name);
-        tag.setVR(DcmVR(EVR_SQ));
-        DcmSequenceOfItems *sq = new DcmSequenceOfItems(tag);
-        if (item->insert(sq, OFTrue).bad()) {
-            delete sq;
-            bad(std::string("cannot insert ") + name);
-        }
-        const cJSON *it;
-        cJSON_ArrayForEach(it, v)
-        {
-            if (!cJSON_IsObject(it))
-                bad(std::string("sequence items must be objects: ") + name);
-            DcmItem *child = new DcmItem;
-            sq->append(child);
-            fill_item(child, it);
-        }
-        return;
-    }
-    std::string text;
-    if (cJSON_IsString(v))
-        text = v->valuestring;
-    else if (cJSON_IsNumber(v)) {
-        char b[64];
-        snprintf(b, sizeof b, "%.17g", v->valuedouble);
-        text = b;
-    } else if (cJSON_IsNull(v))
-        text = "";
-    else
-        bad(std::string("bad value for ") + name);
-    if (key == 0x7FE00010)
-        bad("PixelData is set through Content");
-    if (tag.getEVR() == EVR_SQ)
-        bad(std::string("a sequence needs an array: ") + name);
-    if (tag.getEVR() == EVR_UNKNOWN || tag.getEVR() == EVR_UNKNOWN2B)
-        tag.setVR(DcmVR(EVR_UN));
-    check(item->putAndInsertString(tag, text.c_str(), OFTrue), std::string("cannot set ") + name);
-}
-
-void fill_item(DcmItem *item, const cJSON *tags)
-{
-    const cJSON *v;
-    cJSON_ArrayForEach(v, tags) put_value(item, v->string, v);
-}
-
 bool has_value(DcmDataset *ds, const DcmTagKey &k)
 {
     OFString s;
@@ -624,6 +570,13 @@ void image_module(DcmDataset *ds, unsigned w, unsigned h, unsigned ch, unsigned 
 extern "C" bool dcm_create(DcmError *err, const cJSON *tags, const char *content_type,
                            const void *content, size_t content_len, void **buf, size_t *len)
 {
+    return dcm_create_ex(err, tags, nullptr, content_type, content, content_len, buf, len);
+}
+
+extern "C" bool dcm_create_ex(DcmError *err, const cJSON *tags, const char *private_creator,
+                              const char *content_type, const void *content, size_t content_len,
+                              void **buf, size_t *len)
+{
     try {
         if (buf) *buf = nullptr;
         if (len) *len = 0;
@@ -632,7 +585,7 @@ extern "C" bool dcm_create(DcmError *err, const cJSON *tags, const char *content
         std::unique_ptr<DcmFileFormat> ff(new DcmFileFormat);
         DcmDataset *ds = ff->getDataset();
         if (tags)
-            fill_item(ds, tags);
+            dcm_int_fill_item(ds, tags, private_creator ? std::string(private_creator) : dcm_int_default_creator());
         if (!ds->tagExists(DCM_SpecificCharacterSet))
             check(ds->putAndInsertString(DCM_SpecificCharacterSet, "ISO_IR 192"), "charset");
         E_TransferSyntax xfer = EXS_LittleEndianExplicit;
@@ -717,6 +670,8 @@ extern "C" bool dcm_create(DcmError *err, const cJSON *tags, const char *content
         return dcm_write(err, obj.get(), nullptr, buf, len);
     } catch (const CreateError &ce) {
         return dcm_int_fail(err, ce.code, "%s", ce.msg.c_str());
+    } catch (const DcmValueError &ve) {
+        return dcm_int_fail(err, DCM_ERR_ARG, "%s", ve.msg.c_str());
     }
     DCM_CATCH(err, false)
 }

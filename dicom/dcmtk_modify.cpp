@@ -345,16 +345,8 @@ void replace_at(DcmItem *item, const DcmModifySpec &s, const Replacement &r)
 {
     const DcmPathStep &last = r.path.back();
     const std::string &creator = creator_of(s, last);
-    uint16_t g = (uint16_t)(last.tag >> 16), el = (uint16_t)last.tag;
     /* a private data element without its creator would be unreadable: declare it */
-    if ((g & 1) && g > 8 && el >= 0x1000 && !creator.empty()) {
-        DcmTagKey slot(g, (Uint16)(el >> 8));
-        if (!item->tagExists(slot, OFFalse)) {
-            OFCondition c = item->putAndInsertString(DcmTag(slot, DcmVR(EVR_LO)), creator.c_str(), OFTrue);
-            if (c.bad())
-                throw DcmValueError{std::string("cannot insert the private creator: ") + c.text()};
-        }
-    }
+    dcm_int_ensure_creator(item, last.tag, creator);
     DcmElement *e = dcm_int_element_from_json(last.tag, creator, r.value);
     if (item->insert(e, OFTrue).bad()) {
         delete e;

@@ -231,6 +231,19 @@ DcmElement *dcm_int_element_from_json(uint32_t tag, const std::string &creator, 
     return hold.release();
 }
 
+void dcm_int_ensure_creator(DcmItem *item, uint32_t tag, const std::string &creator)
+{
+    uint16_t g = (uint16_t)(tag >> 16), el = (uint16_t)tag;
+    if (!(g & 1) || g <= 8 || el < 0x1000 || creator.empty())
+        return;
+    DcmTagKey slot(g, (Uint16)(el >> 8));
+    if (item->tagExists(slot, OFFalse))
+        return;
+    OFCondition c = item->putAndInsertString(DcmTag(slot, DcmVR(EVR_LO)), creator.c_str(), OFTrue);
+    if (c.bad())
+        throw DcmValueError{std::string("cannot insert the private creator: ") + c.text()};
+}
+
 void dcm_int_fill_item(DcmItem *item, const cJSON *tags, const std::string &creator)
 {
     const cJSON *v;
@@ -242,7 +255,9 @@ void dcm_int_fill_item(DcmItem *item, const cJSON *tags, const std::string &crea
             throw DcmValueError{std::string("unknown DICOM tag: ") + v->string};
         if (tag == 0x7FE00010)
             throw DcmValueError{"PixelData cannot be given as a tag"};
-        DcmElement *el = dcm_int_element_from_json(tag, named.empty() ? creator : named, v);
+        const std::string &c = named.empty() ? creator : named;
+        dcm_int_ensure_creator(item, tag, c);
+        DcmElement *el = dcm_int_element_from_json(tag, c, v);
         if (item->insert(el, OFTrue).bad()) {
             delete el;
             throw DcmValueError{std::string("cannot insert ") + v->string};

@@ -229,6 +229,13 @@ void dcm_content_cleanup(DcmContent *c); /* zeroes it; fine on a zeroed struct *
  * DCM_ERR_ARG for an unknown tag name, a bad value or an unsupported content. */
 bool dcm_create(DcmError *err, const cJSON *tags, const char *content_type, const void *content,
                 size_t content_len, void **buf, size_t *len);
+/* dcm_create with the private creator for private tags given by number (NULL: the
+ * DefaultPrivateCreator): their VR comes from the private dictionary (else UN), and an item
+ * holding a private tag gets its creator element when it has none. Tags may be private
+ * Dictionary names, at any depth. */
+bool dcm_create_ex(DcmError *err, const cJSON *tags, const char *private_creator,
+                   const char *content_type, const void *content, size_t content_len, void **buf,
+                   size_t *len);
 
 /* Serializes the object as a Part-10 file (meta header regenerated) in `transfer_syntax`
  * (NULL: keep the current one). *buf is malloc'd (free with free()).

@@ -90,6 +90,9 @@ struct DcmValueError {
 /* A new element for tag from a JSON value (string, number, null, or array of objects for a
  * sequence); creator: for private tags. Caller owns the result. Throws DcmValueError. */
 DcmElement *dcm_int_element_from_json(uint32_t tag, const std::string &creator, const cJSON *v);
+/* A private data element (odd group, element >= 0x1000) needs its creator in the item: inserts
+ * (gggg,00xx) = creator when absent (nothing when creator is empty). Throws DcmValueError. */
+void dcm_int_ensure_creator(DcmItem *item, uint32_t tag, const std::string &creator);
 /* Inserts (replacing) every member of the JSON object tags into item. Throws DcmValueError. */
 void dcm_int_fill_item(DcmItem *item, const cJSON *tags, const std::string &creator);
 

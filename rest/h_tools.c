@@ -135,9 +135,24 @@ void h_tools_create_dicom(RestCall *call)
         rest_fail(call, SRV_BAD_REQUEST, "\"Tags\" must be an object");
         goto out;
     }
-    if (!tags) {
+    if (!tags) { /* Orthanc's legacy body: the tags at top level, beside the options */
+        static const char *const options[] = { "Content", "Parent", "PrivateCreator",
+                                               "InterpretBinaryTags", "Force" };
         tags = cJSON_CreateObject();
+        for (cJSON *m = body->child; m;) {
+            cJSON *next = m->next;
+            bool option = false;
+            for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+                option = option || !strcmp(m->string, options[i]);
+            if (!option) cJSON_AddItemToObject(tags, m->string, cJSON_DetachItemViaPointer(body, m));
+            m = next;
+        }
         cJSON_AddItemToObject(body, "Tags", tags);
+    }
+    const cJSON *creator = cJSON_GetObjectItemCaseSensitive(body, "PrivateCreator");
+    if (creator && !cJSON_IsString(creator)) {
+        rest_fail(call, SRV_BAD_REQUEST, "\"PrivateCreator\" must be a string");
+        goto out;
     }
     const cJSON *parent = cJSON_GetObjectItemCaseSensitive(body, "Parent");
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(body, "Content");
@@ -162,7 +177,8 @@ void h_tools_create_dicom(RestCall *call)
                             .http_user = call->user };
     IngestResult res;
     if (!srv_create_dicom(&err, call->srv, tags, cJSON_IsString(parent) ? parent->valuestring : NULL,
-                          type, content, content_len, &origin, &res)) {
+                          creator ? creator->valuestring : NULL, type, content, content_len,
+                          &origin, &res)) {
         rest_reply_error(call, &err);
         goto out;
     }

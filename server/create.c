@@ -46,14 +46,15 @@ static bool add_parent_tags(SrvError *err, Srv *srv, cJSON *tags, const char *pa
 }
 
 bool srv_create_dicom(SrvError *err, Srv *srv, cJSON *tags, const char *parent,
-                      const char *mime, const void *content, size_t content_len,
+                      const char *private_creator, const char *mime, const void *content, size_t content_len,
                       const IngestOrigin *origin, IngestResult *res)
 {
     if (parent && !add_parent_tags(err, srv, tags, parent)) return false;
     void *file = NULL;
     size_t file_len = 0;
     DcmError de = { 0 };
-    if (!dcm_create(&de, tags, mime ? mime : "", content, content_len, &file, &file_len)) {
+    if (!dcm_create_ex(&de, tags, private_creator, mime ? mime : "", content, content_len, &file,
+                       &file_len)) {
         srv_error_from_dcm(err, &de);
         return false;
     }

@@ -127,9 +127,10 @@ cJSON *srv_instances_tags(SrvError *err, Srv *srv, int level, const char *id,
  * /tools/create-dicom: builds a file from tags (JSON object, by name or number; completed
  * with the main tags of parent and its ancestors when parent is not NULL: a patient, study or
  * series) and optional content (mime "image/png", "application/pdf", ...; the decoded bytes),
- * then stores it through ingest_buffer. tags may be modified (parent tags are added). */
+ * then stores it through ingest_buffer. tags may be modified (parent tags are added).
+ * private_creator: for private tags given by number (NULL: DefaultPrivateCreator). */
 bool srv_create_dicom(SrvError *err, Srv *srv, cJSON *tags, const char *parent,
-                      const char *mime, const void *content, size_t content_len,
+                      const char *private_creator, const char *mime, const void *content, size_t content_len,
                       const IngestOrigin *origin, IngestResult *res);
 
 /* ---- Metadata (server/metadata.c) --------------------------------------------------------

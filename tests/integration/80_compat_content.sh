@@ -23,8 +23,9 @@ done
 [ "$(status)" = 200 ] || fail "status"
 # binary: Rows (US) as 2 little-endian bytes
 [ "$(http GET /instances/$I/content/0028-0010 | od -An -tu2 | tr -d ' ')" = 128 ] || fail "US raw value"
-# native PixelData = pydicom's bytes
-curl -sf "$URL/instances/$I/content/7fe0-0010" -o "$T/px"
+# native PixelData: one item "0" (as Orthanc) = pydicom's bytes
+[ "$(http GET /instances/$I/content/7fe0-0010 | json 'j')" = '["0"]' ] || fail "native PixelData listing"
+curl -sf "$URL/instances/$I/content/7fe0-0010/0" -o "$T/px"
 $PY -c "import pydicom,sys; open('$T/px.ref','wb').write(pydicom.dcmread('$CT').PixelData)"
 cmp "$T/px" "$T/px.ref" || fail "native PixelData"
 http GET /instances/$I/content/0009-9999 >/dev/null; [ "$(status)" = 404 ] || fail "absent tag -> $(status)"

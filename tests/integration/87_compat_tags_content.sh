@@ -46,3 +46,23 @@ last=$(http GET "/changes?last" | json 'j["Last"]')
 r=$(http GET "/changes?since=0&limit=0")
 echo "$r" | json 'j["Changes"] == [] and j["Done"] is False and j["Last"]' | grep -qx "$last" || fail "/changes?limit=0: $r"
 pass "limit=0 answers an empty page"
+
+# /tools/create-dicom: the legacy body (tags at top level), private tags with PrivateCreator,
+# inside sequences too; unknown private VRs are UN
+create() { # create BODY -> dump of the stored file in $T/c.txt
+  local id
+  id=$(curl -sf -X POST "$URL/tools/create-dicom" -d "$1" | json 'j["ID"]') || fail "create-dicom $1"
+  curl -sf "$URL/instances/$id/file" -o "$T/c.dcm"
+  $PY "$MP_SRC/tests/tools/dump_paths.py" "$T/c.dcm" > "$T/c.txt"
+}
+chk() { grep -qxF -- "$1" "$T/c.txt" || fail "create-dicom: no '$1' in: $(cat "$T/c.txt")"; }
+create '{"PatientName":"Legacy^X","PatientID":"L1","StudyDescription":"legacy"}'
+chk "0010,0010 PN Legacy^X"; chk "0010,0020 LO L1"; chk "0008,1030 LO legacy"
+create '{"Tags":{"PatientName":"P^X","0009,1011":"v0","MyPrivName":"v2","RequestAttributesSequence":[{"0009,1010":"nested","RequestedProcedureID":"R"}]},"PrivateCreator":"MyCreator"}'
+chk "0009,0010 LO MyCreator"; chk "0009,1010 LO v2"; chk "0009,1011 UN 7630"
+chk "0040,0275[0].0009,1010 LO nested"; chk "0040,0275[0].0009,0010 LO MyCreator"
+create '{"Tags":{"PatientName":"P^Z","0013,1010":"x"},"PrivateCreator":"Foo"}'
+chk "0013,1010 UN 7800"; chk "0013,0010 LO Foo"
+r=$(http POST /tools/create-dicom -d '{"Tags":{"PatientName":"P"},"PrivateCreator":3}')
+[ "$(status)" = 400 ] || fail "PrivateCreator not a string -> $(status)"
+pass "create-dicom: legacy body, PrivateCreator, private tags in sequences"
