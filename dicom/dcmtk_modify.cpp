@@ -2,8 +2,9 @@
  *
  * DESIGN
  * - The basic profile (PS3.15 Table E.1-1) is generated at build time from the CSV of each
- *   edition in dicom/data/ into deid_profile_<edition>.inc (see gen_profile.cmake); here each
- *   becomes, once, a hash map tag -> action plus a short list of repeating-group ranges.
+ *   edition in dicom/data/ into deid_profile_<edition>.inc (see gen_profile.cmake; 2023b is the
+ *   standard's table, 2008/2017c/2021b as Orthanc 1.10.1 applies them: data/derive/README);
+ *   here each becomes, once, a hash map tag -> action plus a short list of repeating-group ranges.
  * - One walk over the dataset, recursive through sequences, decides each element, as Orthanc
  *   does: Keep first (a kept sequence is left untouched, not walked), then private removal,
  *   then the profile's action. X removes; Z and D empty the element at top level, and inside a
@@ -57,7 +58,16 @@ struct Rule {
 };
 
 const Rule PROFILE_2023B[] = {
-#include "deid_profile.inc"
+#include "deid_profile_2023b.inc"
+};
+const Rule PROFILE_2021B[] = {
+#include "deid_profile_2021b.inc"
+};
+const Rule PROFILE_2017C[] = {
+#include "deid_profile_2017c.inc"
+};
+const Rule PROFILE_2008[] = {
+#include "deid_profile_2008.inc"
 };
 
 struct Profile {
@@ -94,6 +104,9 @@ struct Edition {
 
 const Edition EDITIONS[] = {
     { "2023b", PROFILE_2023B, sizeof PROFILE_2023B / sizeof PROFILE_2023B[0] },
+    { "2021b", PROFILE_2021B, sizeof PROFILE_2021B / sizeof PROFILE_2021B[0] },
+    { "2017c", PROFILE_2017C, sizeof PROFILE_2017C / sizeof PROFILE_2017C[0] },
+    { "2008", PROFILE_2008, sizeof PROFILE_2008 / sizeof PROFILE_2008[0] },
 };
 const size_t NEDITIONS = sizeof EDITIONS / sizeof EDITIONS[0];
 

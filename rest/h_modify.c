@@ -3,7 +3,8 @@
  * series become a ResourceModification job: synchronous by default (the request waits and
  * answers {ID, Path, PatientID, Type} of the new resource), or {ID, Path} of the job with
  * "Asynchronous": true. An instance is answered with the modified DICOM file itself, not
- * stored, as Orthanc does. */
+ * stored, as Orthanc does. /tools/bulk-modify and /tools/bulk-anonymize take several resources
+ * into one job and answer every new resource. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +69,50 @@ static void modify_route(RestCall *call, bool anonymize)
 static void h_anonymize(RestCall *call) { modify_route(call, true); }
 static void h_modify(RestCall *call) { modify_route(call, false); }
 
+/* POST /tools/bulk-modify|bulk-anonymize: synchronous by default, answering the job's content
+ * ({Description, FailedInstancesCount, InstancesCount, IsAnonymization, Resources}), or {ID, Path}
+ * of the job with "Asynchronous": true. */
+static void bulk_route(RestCall *call, bool anonymize)
+{
+    cJSON *body = rest_body_json(call);
+    if (!body) return;
+    SrvError err = { 0 };
+    ModifyRequest *rq = modify_request_new_bulk(&err, call->srv, body, anonymize);
+    cJSON_Delete(body);
+    if (!rq) {
+        rest_reply_error(call, &err);
+        return;
+    }
+    bool async = modify_request_async(rq);
+    char job[JOB_ID_LEN];
+    if (!modify_submit(&err, rq, job)) {
+        rest_reply_error(call, &err);
+        return;
+    }
+    if (async) {
+        cJSON *o = cJSON_CreateObject();
+        char path[64];
+        snprintf(path, sizeof path, "/jobs/%s", job);
+        cJSON_AddStringToObject(o, "ID", job);
+        cJSON_AddStringToObject(o, "Path", path);
+        rest_reply_json(call, 200, o);
+        return;
+    }
+    cJSON *content = NULL;
+    if (!jobs_wait(&err, job, &content)) {
+        cJSON_Delete(content);
+        rest_reply_error(call, &err);
+        return;
+    }
+    rest_reply_json(call, 200, content);
+}
+
+static void h_bulk_anonymize(RestCall *call) { bulk_route(call, true); }
+static void h_bulk_modify(RestCall *call) { bulk_route(call, false); }
+
 static const RestRoute routes[] = {
+    { "POST", "/tools/bulk-anonymize", h_bulk_anonymize },
+    { "POST", "/tools/bulk-modify", h_bulk_modify },
     { "POST", "/{level}/{id}/anonymize", h_anonymize },
     { "POST", "/{level}/{id}/modify", h_modify },
 };

@@ -14,11 +14,14 @@
  *   random per job and saved with it, so every instance of the job agrees without a shared map
  *   (nothing grows with the study), references in sequences map like the originals, and a job
  *   restarted after a crash writes the same instances again (ingest answers AlreadyStored).
- * - Anonymization: the PS3.15-2023b basic profile (dicom/), PatientID a generated UUID,
- *   PatientName "Anonymized-<8 hex>", PatientIdentityRemoved YES, DeidentificationMethod
- *   "MiniPACS 0.1.0 - PS 3.15-2023b Table E.1-1 Basic Profile", private tags removed unless
- *   KeepPrivateTags. Modification: new Study/Series/SOP Instance UIDs below the level modified,
- *   as Orthanc (a modified study is a new study).
+ * - Anonymization: the PS3.15 basic profile of the DicomVersion asked (2023b by default; 2021b,
+ *   2017c, 2008 as Orthanc 1.10.1 applies them; dicom/), PatientID a generated UUID, PatientName
+ *   "Anonymized-<8 hex>", PatientIdentityRemoved YES, and only for the plain profile (no Keep,
+ *   Remove, Replace nor KeepPrivateTags, as Orthanc) DeidentificationMethod "MiniPACS 0.1.0 -
+ *   PS 3.15-<edition> Table E.1-1 Basic Profile"; private tags removed unless KeepPrivateTags.
+ *   Modification: new Study/Series/SOP Instance UIDs below the level modified, or below the
+ *   level of an identifier replaced (PatientID, StudyInstanceUID, SeriesInstanceUID) when that
+ *   is higher, as Orthanc (a modified study is a new study).
  * - Cancel: like Orthanc, instances already written stay (a canceled job is a Failure whose
  *   partial output is kept; resubmit restarts it and finds them AlreadyStored).
  * - KeepSource false: the source resource is deleted in finish(), after every instance
@@ -29,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/buf.h"
 #include "dicom/dicom.h"
@@ -43,19 +47,34 @@
 #define TAG_IDENTITY_REMOVED 0x00120062u
 #define TAG_DEID_METHOD 0x00120063u
 
-#define DEID_METHOD MP_NAME " " MP_VERSION " - PS 3.15-2023b Table E.1-1 Basic Profile"
 
 typedef struct ModFile {
     char id[IDX_ID_LEN];
     char series[IDX_ID_LEN];
     char study[IDX_ID_LEN];
+    char patient[IDX_ID_LEN];
+    int level;                 /* the level of the source resource it comes from */
 } ModFile;
+
+typedef struct ModSource {     /* a resource to modify: one, or several for the bulk routes */
+    int level;
+    char id[IDX_ID_LEN];
+} ModSource;
+
+/* The new resources a bulk job made (answer "Resources"), per level, without duplicates. */
+typedef struct ModOutList {
+    char (*ids)[IDX_ID_LEN];
+    size_t n, cap;
+} ModOutList;
 
 struct ModifyRequest {
     Srv *srv;
     bool anonymize;
+    bool bulk;                 /* /tools/bulk-modify|anonymize: answer every new resource */
     int level;
-    char source[IDX_ID_LEN];
+    char source[IDX_ID_LEN];   /* the first source (single-resource routes: the only one) */
+    ModSource *sources;
+    size_t nsources;
     cJSON *options;            /* the body as given (saved with the job) */
     bool async, keep_source, force, keep_private, remove_private;
     int priority;
@@ -68,13 +87,14 @@ struct ModifyRequest {
 
     ModFile *files;
     size_t nfiles;
-    char source_patient[IDX_ID_LEN];
+    bool auto_patient_id, auto_patient_name; /* anonymization: generated per source patient */
     SrvError list_err;         /* listing failed: the first step reports it */
     _Atomic size_t next, done;
 
     pthread_mutex_t out_lock;
     bool have_out;
     char out[IDX_LEVELS][IDX_ID_LEN];
+    ModOutList outs[IDX_LEVELS]; /* bulk only */
 };
 
 /* ---- UIDs ------------------------------------------------------------------------------- */
@@ -127,7 +147,8 @@ static void uuid_text(unsigned __int128 v, char out[37])
 /* The most instances one modification lists (the file list's ceiling). */
 #define MOD_MAX_INSTANCES ((size_t)10 * 1000 * 1000)
 
-static bool add_series(SrvError *err, ModifyRequest *rq, const char *series, const char *study, Buf *files)
+static bool add_series(SrvError *err, ModifyRequest *rq, const char *series, const char *study,
+                       const char *patient, int level, Buf *files)
 {
     StoError se = { 0 };
     IdxFile *f = NULL;
@@ -139,9 +160,12 @@ static bool add_series(SrvError *err, ModifyRequest *rq, const char *series, con
     int rc = buf_reserve(files, n * sizeof(ModFile));
     for (size_t i = 0; !rc && i < n; i++) {
         ModFile m;
+        memset(&m, 0, sizeof m);
         memcpy(m.id, f[i].id, IDX_ID_LEN);
         snprintf(m.series, sizeof m.series, "%s", series);
         snprintf(m.study, sizeof m.study, "%s", study);
+        snprintf(m.patient, sizeof m.patient, "%s", patient);
+        m.level = level;
         rc = buf_append(files, &m, sizeof m);
     }
     free(f);
@@ -159,63 +183,73 @@ static bool get_res(SrvError *err, Srv *srv, int level, const char *id, IdxResou
     return false;
 }
 
-static bool add_study(SrvError *err, ModifyRequest *rq, const IdxResource *study, Buf *files)
+static bool add_study(SrvError *err, ModifyRequest *rq, const IdxResource *study, int level, Buf *files)
 {
     for (size_t i = 0; i < study->nchildren; i++)
-        if (!add_series(err, rq, study->children[i], study->id, files)) return false;
+        if (!add_series(err, rq, study->children[i], study->id, study->parent_id, level, files)) return false;
     return true;
 }
 
-/* Lists the instances under the source (rq->files, rq->source_patient). */
-static bool list_files(SrvError *err, ModifyRequest *rq)
+/* Appends the instances under one source to files. */
+static bool list_source(SrvError *err, ModifyRequest *rq, const ModSource *src, Buf *files)
 {
     Srv *srv = rq->srv;
-    free(rq->files);
-    rq->files = NULL;
-    rq->nfiles = 0;
-    Buf files;
-    buf_init(&files, MOD_MAX_INSTANCES * sizeof(ModFile));
     IdxResource r = { 0 }, s = { 0 }, st = { 0 };
     bool ok = false;
-    if (!get_res(err, srv, rq->level, rq->source, &r)) return false;
-    switch (rq->level) {
+    if (!get_res(err, srv, src->level, src->id, &r)) return false;
+    switch (src->level) {
     case IDX_PATIENT:
-        snprintf(rq->source_patient, sizeof rq->source_patient, "%s", r.id);
         for (size_t i = 0; i < r.nchildren; i++) {
             if (!get_res(err, srv, IDX_STUDY, r.children[i], &st)) goto out;
-            bool k = add_study(err, rq, &st, &files);
+            bool k = add_study(err, rq, &st, src->level, files);
             idx_resource_cleanup(&st);
             if (!k) goto out;
         }
         break;
     case IDX_STUDY:
-        snprintf(rq->source_patient, sizeof rq->source_patient, "%s", r.parent_id);
-        if (!add_study(err, rq, &r, &files)) goto out;
+        if (!add_study(err, rq, &r, src->level, files)) goto out;
         break;
     case IDX_SERIES:
         if (!get_res(err, srv, IDX_STUDY, r.parent_id, &st)) goto out;
-        snprintf(rq->source_patient, sizeof rq->source_patient, "%s", st.parent_id);
-        if (!add_series(err, rq, r.id, st.id, &files)) goto out;
+        if (!add_series(err, rq, r.id, st.id, st.parent_id, src->level, files)) goto out;
         break;
-    default: /* instance */
+    default: { /* instance */
         if (!get_res(err, srv, IDX_SERIES, r.parent_id, &s)) goto out;
         if (!get_res(err, srv, IDX_STUDY, s.parent_id, &st)) goto out;
-        snprintf(rq->source_patient, sizeof rq->source_patient, "%s", st.parent_id);
         ModFile m;
+        memset(&m, 0, sizeof m);
         memcpy(m.id, r.id, IDX_ID_LEN);
         memcpy(m.series, s.id, IDX_ID_LEN);
         memcpy(m.study, st.id, IDX_ID_LEN);
-        if (buf_append(&files, &m, sizeof m)) { srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory"); goto out; }
+        snprintf(m.patient, sizeof m.patient, "%s", st.parent_id);
+        m.level = src->level;
+        if (buf_append(files, &m, sizeof m)) { srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory"); goto out; }
         break;
     }
-    rq->nfiles = BUF_COUNT(&files, ModFile);
-    rq->files = (ModFile *)(void *)buf_take(&files, NULL);
+    }
     ok = true;
 out:
-    buf_free(&files);
     idx_resource_cleanup(&r);
     idx_resource_cleanup(&s);
     idx_resource_cleanup(&st);
+    return ok;
+}
+
+/* Lists the instances under every source (rq->files). */
+static bool list_files(SrvError *err, ModifyRequest *rq)
+{
+    free(rq->files);
+    rq->files = NULL;
+    rq->nfiles = 0;
+    Buf files;
+    buf_init(&files, MOD_MAX_INSTANCES * sizeof(ModFile));
+    bool ok = true;
+    for (size_t i = 0; ok && i < rq->nsources; i++) ok = list_source(err, rq, &rq->sources[i], &files);
+    if (ok) {
+        rq->nfiles = BUF_COUNT(&files, ModFile);
+        rq->files = (ModFile *)(void *)buf_take(&files, NULL);
+    }
+    buf_free(&files);
     return ok;
 }
 
@@ -312,17 +346,12 @@ static bool build_spec(SrvError *err, ModifyRequest *rq)
     }
     if (rq->anonymize) {
         dcm_modify_spec_private(rq->spec, rq->keep_private);
-        char pid[37];
-        uuid_text(keyed_uuid(rq->key, "patient", rq->source), pid);
-        char name[32];
-        snprintf(name, sizeof name, "Anonymized-%.8s", pid);
         /* DeidentificationMethod only for the plain profile, as Orthanc */
         bool plain = !cJSON_GetArraySize(keep) && !cJSON_GetArraySize(remove) &&
                      !cJSON_GetArraySize(replace) && !rq->keep_private;
-        if (!dcm_modify_spec_touches(rq->spec, TAG_PATIENT_ID))
-            dcm_modify_spec_replace(&de, rq->spec, TAG_PATIENT_ID, pid);
-        if (!dcm_modify_spec_touches(rq->spec, TAG_PATIENT_NAME))
-            dcm_modify_spec_replace(&de, rq->spec, TAG_PATIENT_NAME, name);
+        /* PatientID / PatientName: per source patient, in modify_one() */
+        rq->auto_patient_id = !dcm_modify_spec_touches(rq->spec, TAG_PATIENT_ID);
+        rq->auto_patient_name = !dcm_modify_spec_touches(rq->spec, TAG_PATIENT_NAME);
         if (!dcm_modify_spec_touches(rq->spec, TAG_IDENTITY_REMOVED))
             dcm_modify_spec_replace(&de, rq->spec, TAG_IDENTITY_REMOVED, "YES");
         if (plain) {
@@ -395,8 +424,23 @@ void modify_request_free(ModifyRequest *rq)
     dcm_modify_spec_free(rq->spec);
     cJSON_Delete(rq->options);
     free(rq->files);
+    free(rq->sources);
+    for (int l = 0; l < IDX_LEVELS; l++) free(rq->outs[l].ids);
     pthread_mutex_destroy(&rq->out_lock);
     free(rq);
+}
+
+static bool set_sources(ModifyRequest *rq, int level, const char *const *ids, size_t n)
+{
+    free(rq->sources);
+    rq->sources = calloc(n ? n : 1, sizeof *rq->sources);
+    if (!rq->sources) return false;
+    for (size_t i = 0; i < n; i++) {
+        rq->sources[i].level = level;
+        snprintf(rq->sources[i].id, IDX_ID_LEN, "%s", ids[i]);
+    }
+    rq->nsources = n;
+    return true;
 }
 
 static void new_key(char key[33])
@@ -420,9 +464,74 @@ ModifyRequest *modify_request_new(SrvError *err, Srv *srv, int level, const char
     rq->anonymize = anonymize;
     rq->level = level;
     snprintf(rq->source, sizeof rq->source, "%s", id);
+    if (!set_sources(rq, level, &id, 1)) {
+        modify_request_free(rq);
+        srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+        return NULL;
+    }
     new_key(rq->key);
     rq->options = body ? cJSON_Duplicate(body, 1) : cJSON_CreateObject();
     if (!rq->options || !parse_options(err, rq) || !list_files(err, rq)) {
+        modify_request_free(rq);
+        return NULL;
+    }
+    return rq;
+}
+
+static int level_from_name(const char *name)
+{
+    static const char *const names[IDX_LEVELS] = { "patient", "study", "series", "instance" };
+    for (int l = 0; l < IDX_LEVELS; l++)
+        if (!strcasecmp(name, names[l])) return l;
+    return -1;
+}
+
+ModifyRequest *modify_request_new_bulk(SrvError *err, Srv *srv, const cJSON *body, bool anonymize)
+{
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(body, "Resources");
+    const cJSON *lv = cJSON_GetObjectItemCaseSensitive(body, "Level"), *it;
+    if (!cJSON_IsObject(body) || !cJSON_IsArray(res) || cJSON_GetArraySize(res) == 0) {
+        srv_fail(err, SRV_BAD_REQUEST, "\"Resources\" must be a non-empty array of resource IDs");
+        return NULL;
+    }
+    int level = -1;
+    if (lv && (!cJSON_IsString(lv) || (level = level_from_name(lv->valuestring)) < 0)) {
+        srv_fail(err, SRV_BAD_REQUEST, "\"Level\" must be Patient, Study, Series or Instance");
+        return NULL;
+    }
+    ModifyRequest *rq = rq_alloc(srv);
+    if (!rq || !(rq->sources = calloc((size_t)cJSON_GetArraySize(res), sizeof *rq->sources))) {
+        modify_request_free(rq);
+        srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+        return NULL;
+    }
+    rq->anonymize = anonymize;
+    rq->bulk = true;
+    /* each resource at its own level; the UIDs renewed follow "Level", else the highest level
+     * among the resources */
+    int top = IDX_INSTANCE;
+    cJSON_ArrayForEach(it, res) {
+        IdxResource r = { 0 };
+        if (!cJSON_IsString(it)) {
+            srv_fail(err, SRV_BAD_REQUEST, "\"Resources\" must be an array of strings");
+            modify_request_free(rq);
+            return NULL;
+        }
+        if (!get_res(err, srv, -1, it->valuestring, &r)) {
+            modify_request_free(rq);
+            return NULL;
+        }
+        rq->sources[rq->nsources].level = r.level;
+        snprintf(rq->sources[rq->nsources++].id, IDX_ID_LEN, "%s", r.id);
+        if (r.level < top) top = r.level;
+        idx_resource_cleanup(&r);
+    }
+    rq->level = level >= 0 ? level : top;
+    snprintf(rq->source, sizeof rq->source, "%s", rq->sources[0].id);
+    new_key(rq->key);
+    rq->options = cJSON_Duplicate(body, 1);
+    if (!rq->options || !parse_options(err, rq) || !list_files(err, rq)) {
+        if (!rq->options) srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
         modify_request_free(rq);
         return NULL;
     }
@@ -443,7 +552,19 @@ static bool modify_one(SrvError *err, ModifyRequest *rq, size_t i, void **buf, s
     DcmObject *obj = NULL;
     bool ok = dcm_object_clone(&de, cache_object(ce), &obj);
     cache_release(ce);
-    ok = ok && dcm_modify(&de, obj, rq->spec) && dcm_write(&de, obj, NULL, buf, len);
+    ok = ok && dcm_modify(&de, obj, rq->spec);
+    if (ok && (rq->auto_patient_id || rq->auto_patient_name)) {
+        /* an anonymized patient per source patient, the same for all its instances */
+        char pid[37], name[32];
+        uuid_text(keyed_uuid(rq->key, "patient", rq->files[i].patient), pid);
+        snprintf(name, sizeof name, "Anonymized-%.8s", pid);
+        DcmModifySpec *ps = dcm_modify_spec_new(&de, false, NULL, NULL);
+        ok = ps && (!rq->auto_patient_id || dcm_modify_spec_replace(&de, ps, TAG_PATIENT_ID, pid)) &&
+             (!rq->auto_patient_name || dcm_modify_spec_replace(&de, ps, TAG_PATIENT_NAME, name)) &&
+             dcm_modify(&de, obj, ps);
+        dcm_modify_spec_free(ps);
+    }
+    ok = ok && dcm_write(&de, obj, NULL, buf, len);
     dcm_object_destroy(obj);
     if (!ok) {
         srv_error_from_dcm(err, &de);
@@ -460,6 +581,23 @@ static bool modify_one(SrvError *err, ModifyRequest *rq, size_t i, void **buf, s
     return ok;
 }
 
+/* Adds id to the list unless present (instances are new each time: not searched). */
+static bool out_add(ModOutList *o, const char *id, bool unique)
+{
+    if (!unique)
+        for (size_t i = 0; i < o->n; i++)
+            if (!strcmp(o->ids[i], id)) return true;
+    if (o->n == o->cap) {
+        size_t nc = o->cap ? o->cap * 2 : 8;
+        void *t = realloc(o->ids, nc * sizeof *o->ids);
+        if (!t) return false;
+        o->ids = t;
+        o->cap = nc;
+    }
+    snprintf(o->ids[o->n++], IDX_ID_LEN, "%s", id);
+    return true;
+}
+
 static bool process(SrvError *err, ModifyRequest *rq, size_t i)
 {
     void *buf = NULL;
@@ -468,10 +606,10 @@ static bool process(SrvError *err, ModifyRequest *rq, size_t i)
     const ModFile *f = &rq->files[i];
     const char *name = rq->anonymize ? "AnonymizedFrom" : "ModifiedFrom";
     SrvMeta meta[IDX_LEVELS] = {
-        { name, rq->source_patient }, { name, f->study }, { name, f->series }, { name, f->id },
+        { name, f->patient }, { name, f->study }, { name, f->series }, { name, f->id },
     };
     IngestOrigin origin = { .origin = INGEST_ORIGIN_REST };
-    for (int l = rq->level; l < IDX_LEVELS; l++) {
+    for (int l = f->level; l < IDX_LEVELS; l++) {
         origin.extra_meta[l] = &meta[l];
         origin.nextra_meta[l] = 1;
     }
@@ -484,7 +622,11 @@ static bool process(SrvError *err, ModifyRequest *rq, size_t i)
         memcpy(rq->out, res.ids, sizeof rq->out);
         rq->have_out = true;
     }
+    bool ok2 = true;
+    if (rq->bulk)
+        for (int l = 0; l < IDX_LEVELS && ok2; l++) ok2 = out_add(&rq->outs[l], res.ids[l], l == IDX_INSTANCE);
     pthread_mutex_unlock(&rq->out_lock);
+    if (!ok2) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
     return true;
 }
 
@@ -520,9 +662,13 @@ static bool job_finish(void *p, SrvError *err)
     int rl;
     char rid[IDX_ID_LEN];
     SrvError e = { 0 };
-    if (!srv_delete(&e, rq->srv, rq->level, rq->source, &rl, rid) && e.code != SRV_UNKNOWN_RESOURCE) {
-        *err = e;
-        return false;
+    for (size_t i = 0; i < rq->nsources; i++) {
+        memset(&e, 0, sizeof e);
+        if (!srv_delete(&e, rq->srv, rq->sources[i].level, rq->sources[i].id, &rl, rid) &&
+            e.code != SRV_UNKNOWN_RESOURCE) {
+            *err = e;
+            return false;
+        }
     }
     return true;
 }
@@ -547,17 +693,39 @@ static void add_output(cJSON *o, ModifyRequest *rq)
     pthread_mutex_unlock(&rq->out_lock);
 }
 
+/* Bulk: {"Resources": [{ID, Path, Type}]}, instances first, then series, studies, patients. */
+static void add_bulk_output(cJSON *o, ModifyRequest *rq)
+{
+    cJSON *a = cJSON_AddArrayToObject(o, "Resources");
+    pthread_mutex_lock(&rq->out_lock);
+    for (int l = IDX_LEVELS - 1; l >= 0; l--)
+        for (size_t i = 0; i < rq->outs[l].n; i++) {
+            char path[96];
+            cJSON *r = cJSON_CreateObject();
+            snprintf(path, sizeof path, "/%s/%s", srv_level_route(l), rq->outs[l].ids[i]);
+            cJSON_AddStringToObject(r, "ID", rq->outs[l].ids[i]);
+            cJSON_AddStringToObject(r, "Path", path);
+            cJSON_AddStringToObject(r, "Type", srv_level_name(l));
+            cJSON_AddItemToArray(a, r);
+        }
+    pthread_mutex_unlock(&rq->out_lock);
+}
+
 static cJSON *job_content(void *p)
 {
     ModifyRequest *rq = p;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "Description", "REST API");
     cJSON_AddNumberToObject(o, "FailedInstancesCount", 0);
-    add_output(o, rq);
+    if (!rq->bulk) add_output(o, rq);
     cJSON_AddNumberToObject(o, "InstancesCount", (double)rq->nfiles);
     cJSON_AddBoolToObject(o, "IsAnonymization", rq->anonymize);
-    cJSON *parents = cJSON_AddArrayToObject(o, "ParentResources");
-    cJSON_AddItemToArray(parents, cJSON_CreateString(rq->source));
+    if (rq->bulk) {
+        add_bulk_output(o, rq);
+    } else {
+        cJSON *parents = cJSON_AddArrayToObject(o, "ParentResources");
+        cJSON_AddItemToArray(parents, cJSON_CreateString(rq->source));
+    }
     return o;
 }
 
@@ -568,6 +736,14 @@ static cJSON *job_serialize(void *p)
     cJSON_AddBoolToObject(o, "Anonymize", rq->anonymize);
     cJSON_AddNumberToObject(o, "Level", rq->level);
     cJSON_AddStringToObject(o, "Source", rq->source);
+    cJSON_AddBoolToObject(o, "Bulk", rq->bulk);
+    cJSON *srcs = cJSON_AddArrayToObject(o, "Sources");
+    for (size_t i = 0; i < rq->nsources; i++) {
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddNumberToObject(x, "Level", rq->sources[i].level);
+        cJSON_AddStringToObject(x, "ID", rq->sources[i].id);
+        cJSON_AddItemToArray(srcs, x);
+    }
     cJSON_AddStringToObject(o, "Key", rq->key);
     cJSON_AddNumberToObject(o, "InstancesCount", (double)rq->nfiles);
     cJSON_AddItemToObject(o, "Options", cJSON_Duplicate(rq->options, 1));
@@ -589,6 +765,7 @@ static void job_reset(void *p)
     atomic_store(&rq->done, 0);
     pthread_mutex_lock(&rq->out_lock);
     rq->have_out = false;
+    for (int l = 0; l < IDX_LEVELS; l++) rq->outs[l].n = 0;
     pthread_mutex_unlock(&rq->out_lock);
 }
 
@@ -614,8 +791,28 @@ static void *job_unserialize(SrvError *err, Srv *srv, const cJSON *j)
     rq->level = level->valueint;
     snprintf(rq->source, sizeof rq->source, "%s", source->valuestring);
     snprintf(rq->key, sizeof rq->key, "%s", key->valuestring);
+    rq->bulk = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "Bulk"));
+    const cJSON *srcs = cJSON_GetObjectItemCaseSensitive(j, "Sources"), *x;
+    const char *one = rq->source;
+    bool ok = cJSON_GetArraySize(srcs) > 0 ? set_sources(rq, rq->level, NULL, 0) : set_sources(rq, rq->level, &one, 1);
+    if (ok && cJSON_GetArraySize(srcs) > 0) {
+        free(rq->sources);
+        rq->sources = calloc((size_t)cJSON_GetArraySize(srcs), sizeof *rq->sources);
+        ok = rq->sources != NULL;
+        cJSON_ArrayForEach(x, srcs) {
+            if (!ok) break;
+            const cJSON *l = cJSON_GetObjectItemCaseSensitive(x, "Level"), *id = cJSON_GetObjectItemCaseSensitive(x, "ID");
+            if (!cJSON_IsNumber(l) || l->valueint < 0 || l->valueint >= IDX_LEVELS || !cJSON_IsString(id)) {
+                ok = false;
+                break;
+            }
+            rq->sources[rq->nsources].level = l->valueint;
+            snprintf(rq->sources[rq->nsources++].id, IDX_ID_LEN, "%s", id->valuestring);
+        }
+    }
     rq->options = cJSON_Duplicate(options, 1);
-    if (!rq->options || !parse_options(err, rq)) {
+    if (!ok || !rq->options || !parse_options(err, rq)) {
+        if (!ok) srv_fail(err, SRV_BAD_JSON, "malformed saved modification job");
         modify_request_free(rq);
         return NULL;
     }

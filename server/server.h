@@ -440,6 +440,11 @@ typedef struct ModifyRequest ModifyRequest;
 /* Parses and checks the body for the resource (which must exist). */
 ModifyRequest *modify_request_new(SrvError *err, Srv *srv, int level, const char *id,
                                   const cJSON *body, bool anonymize);
+/* POST /tools/bulk-modify|bulk-anonymize: body {"Resources": [ids at any level], "Level"?, and
+ * the options of the single-resource routes}; each resource is modified at its own level, new
+ * UIDs below "Level" (else below the highest level among them). The job's content then lists
+ * every new resource ("Resources": [{ID, Path, Type}]). */
+ModifyRequest *modify_request_new_bulk(SrvError *err, Srv *srv, const cJSON *body, bool anonymize);
 void modify_request_free(ModifyRequest *rq); /* NULL is fine */
 bool modify_request_async(const ModifyRequest *rq);
 int modify_request_priority(const ModifyRequest *rq);

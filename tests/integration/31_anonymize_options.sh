@@ -53,7 +53,7 @@ bad() {
   for k in HttpError HttpStatus Message Method OrthancError OrthancStatus Uri; do
     echo "$r" | json "'$k' in j" | grep -qx True || fail "error JSON lacks $k: $r"; done
 }
-bad '{"DicomVersion": "2008"}'
+bad '{"DicomVersion": "2019a"}'
 bad '{"DicomVersion": 2023}'
 bad '{"Keep": ["NoSuchTagAtAll"]}'
 bad '{"Keep": "StudyDescription"}'

@@ -4,6 +4,7 @@
 # slot), PrivateCreator / DefaultPrivateCreator give private VRs (unknown: UN), AT values,
 # sequences as JSON arrays, tag paths Seq[i].Tag / Seq[*].Tag / nested / (gggg,eeee), Keep of a
 # whole sequence, the profile inside sequences (non-text Z/D elements removed, D emptied),
+# DicomVersion 2008/2017c/2021b,
 # replaced UIDs followed into reference sequences, the modified level following the identifiers
 # replaced, DeidentificationMethod only for the plain profile.
 source "$(dirname "$0")/lib.sh"
@@ -62,6 +63,7 @@ req modify '{"Replace":{"SeriesInstanceUID":"9.9.2","StudyInstanceUID":"9.9.1","
 req modify '{"Replace":{"StudyInstanceUID":"9.9.1"},"Force":true}'
 req modify '{"Replace":{"PatientID":"P2"},"Force":true}'
 req modify '{"Replace":{"SeriesInstanceUID":"9.9.2"},"Force":true}'
+for v in 2008 2017c 2021b; do req anonymize "{\"DicomVersion\":\"$v\"}" "$B"; done
 $PY "$MP_SRC/tests/tools/dump_paths.py" "$T"/o/*.dcm
 CASE="private by name"; run
 has "0009,0010 LO MyCreator"; has "0009,1010 LO new"; has "0009,1012 UL 7"
@@ -149,6 +151,44 @@ NS=$(echo "$r" | json 'j["ID"]')
 http GET "/series/$NS" | json 'j["MainDicomTags"]["SeriesInstanceUID"]' | grep -qvx "1.2.3.4.5.2" || fail "series UID kept"
 http GET "/series/$NS/study" | json 'j["MainDicomTags"]["StudyInstanceUID"]' | grep -qx "9.9.9" || fail "new study UID"
 pass "the modified level follows the identifiers replaced"
+
+# DicomVersion: the basic profile of each edition as Orthanc 1.10.1 applies it
+CASE="DicomVersion 2008"; run
+hasnt "0010,0030"; has "0008,0020 DA 20200101"; hasnt "0020,0010"; hasnt "0008,0050"; has "0070,0084 PN Creator^Top"
+grep -q "^0012,0063 LO .*PS 3.15-2008 Table E.1-1 Basic Profile" "$T/d" || fail "2008: DeidentificationMethod"
+for v in 2017c 2021b; do
+  CASE="DicomVersion $v"; run
+  has "0010,0030 DA -"; has "0008,0020 DA -"; has "0020,0010 SH -"; has "0070,0084 PN -"; hasnt "0008,0080"
+  grep -q "^0012,0063 LO .*PS 3.15-$v Table E.1-1 Basic Profile" "$T/d" || fail "$v: DeidentificationMethod"
+done
+bad '{"DicomVersion":"2019a"}' anonymize
+pass "DicomVersion 2008, 2017c, 2021b"
+
+# /tools/bulk-anonymize and /tools/bulk-modify: several resources, one job, every new resource
+$PY "$MP_SRC/tests/tools/gen_study.py" "$T/other" 2 --size 16 >/dev/null
+for f in "$T"/other/*.dcm; do OI=$(upload "$f" | json 'j["ID"]'); done
+ST1=$(http GET "/instances/$A/study" | json 'j["ID"]')
+ST2=$(http GET "/instances/$OI/study" | json 'j["ID"]')
+n_before=$(http GET /patients | json 'len(j)')
+r=$(curl -sf -X POST "$URL/tools/bulk-anonymize" -d "{\"Resources\": [\"$ST1\", \"$ST2\"]}") || fail "bulk-anonymize"
+echo "$r" | json 'j["IsAnonymization"] is True and j["InstancesCount"] == 4 and j["FailedInstancesCount"] == 0' | grep -qx True || fail "bulk-anonymize answer: $r"
+echo "$r" | json 'sorted(set(x["Type"] for x in j["Resources"]))' | grep -qxF '["Instance", "Patient", "Series", "Study"]' || fail "bulk Resources types: $r"
+echo "$r" | json 'len([x for x in j["Resources"] if x["Type"] == "Patient"])' | grep -qx 2 || fail "one anonymized patient per source patient: $r"
+echo "$r" | json 'len([x for x in j["Resources"] if x["Type"] == "Instance"])' | grep -qx 4 || fail "4 instances: $r"
+echo "$r" | json 'all(x["Path"] == "/" + {"Patient":"patients","Study":"studies","Series":"series","Instance":"instances"}[x["Type"]] + "/" + x["ID"] for x in j["Resources"])' | grep -qx True || fail "bulk paths: $r"
+NS=$(echo "$r" | json '[x["ID"] for x in j["Resources"] if x["Type"] == "Study"][0]')
+http GET "/studies/$NS" >/dev/null; [ "$(status)" = 200 ] || fail "new study not stored"
+[ "$(http GET /patients | json 'len(j)')" = $((n_before + 2)) ] || fail "bulk-anonymize: patients"
+r=$(curl -sf -X POST "$URL/tools/bulk-modify" -d "{\"Resources\": [\"$ST2\"], \"Replace\": {\"StudyDescription\": \"bulk\"}, \"KeepSource\": false}") || fail "bulk-modify"
+NS=$(echo "$r" | json '[x["ID"] for x in j["Resources"] if x["Type"] == "Study"][0]')
+http GET "/studies/$NS" | json 'j["MainDicomTags"]["StudyDescription"]' | grep -qx bulk || fail "bulk-modify: value"
+http GET "/studies/$ST2" >/dev/null; [ "$(status)" = 404 ] || fail "bulk-modify KeepSource false: source kept"
+r=$(curl -sf -X POST "$URL/tools/bulk-modify" -d "{\"Resources\": [\"$NS\"], \"Replace\": {\"StudyDescription\": \"b2\"}, \"Asynchronous\": true}") || fail "bulk async"
+echo "$r" | json 'j["Path"] == "/jobs/" + j["ID"]' | grep -qx True || fail "bulk async answer: $r"
+http POST /tools/bulk-modify -d '{"Replace": {"StudyDescription": "x"}}' >/dev/null; [ "$(status)" = 400 ] || fail "bulk without Resources -> $(status)"
+http POST /tools/bulk-anonymize -d '{"Resources": ["nope"]}' >/dev/null; [ "$(status)" = 404 ] || fail "bulk unknown resource -> $(status)"
+http POST /tools/bulk-anonymize -d "{\"Resources\": [\"$NS\"], \"Level\": \"Galaxy\"}" >/dev/null; [ "$(status)" = 400 ] || fail "bulk bad Level -> $(status)"
+pass "bulk-anonymize, bulk-modify"
 
 # the stored instance is untouched by all of the above (answers were files, not stored)
 curl -sf "$URL/instances/$A/file" -o "$T/src.dcm"; cmp -s "$T/src.dcm" "$T/a.dcm" || fail "source instance changed"
