@@ -4,8 +4,9 @@
  * handler runs several times per request: the first call creates the RestCall (query
  * arguments, remote address, body ceiling from Content-Length, MaximumUploadSize or the JSON
  * ceiling: an oversized body is refused with 413 before a byte of it is read; the access rules
- * of auth.c: 403 for a remote peer, 401 without valid credentials, answered after the body was
- * read and dropped so that the connection serves the client's retry); the middle calls append
+ * of auth.c: 403 for a remote peer (at once, body never read), 401 without valid credentials,
+ * answered after the body was read and dropped so that the connection serves the client's
+ * retry); the middle calls append
  * the body (held once, allocated to its
  * announced length; past SRV_SPOOL_THRESHOLD written to a spool file instead, see rest.h); the last call dispatches to the route table and queues the answer. The
  * RestCall dies in the completion callback, which also runs for aborted requests. Bodies go
@@ -481,14 +482,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             bad_length = errno || end == cl || announced > body_max;
         }
         if (!rest_auth_admit(call, sa)) {
-            /* 403 / 401. The answer waits for the end of the body, read and dropped (never
-             * kept nor parsed), so that the connection stays usable for the client's retry
-             * with credentials (httplib2, browsers, .NET, Java send the first try without).
-             * A client waiting for "100 Continue" sends no body: answered at once; so is a
-             * body announced above the limit (MHD then closes the connection). */
+            /* 401: the answer waits for the end of the body, read and dropped (never kept nor
+             * parsed), so that the connection stays usable for the client's retry with
+             * credentials (httplib2, browsers, .NET, Java send the first try without). A client
+             * waiting for "100 Continue" sends no body: answered at once; so is a body
+             * announced above the limit (MHD then closes the connection). A 403 (remote peer
+             * not allowed: no retry can succeed) is answered at once, its body never read. */
             call->refused = true;
             const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
-            if (bad_length || (expect && !strcasecmp(expect, "100-continue"))) return queue(call);
+            if (call->status != 401 || bad_length || (expect && !strcasecmp(expect, "100-continue")))
+                return queue(call);
             return MHD_YES;
         }
         if (call->query_args > REST_MAX_QUERY_ARGS) {
