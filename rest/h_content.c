@@ -34,20 +34,6 @@ void h_content(RestCall *call)
     srv_content_cleanup(&c);
 }
 
-/* GET /instances/{id}/frames: the frame indexes, [0, 1, ..., n-1] */
-static void h_frames(RestCall *call)
-{
-    SrvError e = { 0 };
-    unsigned n = 0;
-    if (!srv_instance_frames(&e, call->srv, call->params[0], &n)) {
-        rest_reply_error(call, &e);
-        return;
-    }
-    cJSON *a = cJSON_CreateArray();
-    for (unsigned i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(i));
-    rest_reply_json(call, 200, a);
-}
-
 /* ---- tags options ----------------------------------------------------------------------- */
 
 /* Format of the answer from the query: ?simplify, ?short, else full. */
@@ -153,7 +139,6 @@ void h_instances_tags(RestCall *call) { reply_instances(call, srv_instances_tags
 
 static const RestRoute routes[] = {
     { "GET", "/instances/{id}/content", h_content },
-    { "GET", "/instances/{id}/frames", h_frames },
     { "GET", "/instances/{id}/content/*", h_content },
     { "GET", "/{level}/{id}/module", h_module },
     { "GET", "/studies/{id}/module-patient", h_module_patient },

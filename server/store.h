@@ -206,9 +206,4 @@ bool srv_change_log(SrvError *err, Srv *srv, const char *type, int level, const 
 cJSON *srv_changes_json(SrvError *err, Srv *srv, int64_t since, uint64_t limit, bool last_only);
 bool srv_changes_clear(SrvError *err, Srv *srv);
 
-/* ---- Frames (server/frames.c) ------------------------------------------------------------ */
-/* The number of frames of a stored instance (NumberOfFrames; 1 when absent), for
- * GET /instances/{id}/frames. SRV_UNKNOWN_RESOURCE for an unknown instance. */
-bool srv_instance_frames(SrvError *err, Srv *srv, const char *instance_id, unsigned *count);
-
 #endif
