@@ -174,6 +174,28 @@ bool pixels_in_place(DcmError *err, const uint8_t *b, size_t len, uint64_t off, 
     return dcm_int_fail(err, DCM_ERR_MISSING, "no fragment %lu", want);
 }
 
+/* The offset just past top-level PixelData (value at off) in the file; len when it cannot
+ * be told (the framing was checked by the parse). */
+size_t pixels_end(const uint8_t *b, size_t len, uint64_t off, bool big)
+{
+    if (off < 4 || off > len)
+        return len;
+    uint32_t l = rd32(b + off - 4, big);
+    if (l != 0xFFFFFFFFu)
+        return l > len - off ? len : (size_t)(off + l);
+    size_t p = off;
+    while (len - p >= 8) {
+        uint32_t ge = rd32(b + p, false), il = rd32(b + p + 4, false);
+        p += 8;
+        if (ge == 0xE0DDFFFEu)
+            return p;
+        if (il > len - p)
+            return len;
+        p += il;
+    }
+    return len;
+}
+
 std::string item_charset(DcmItem *item, const std::string &inherited)
 {
     DcmElement *cs = nullptr;
@@ -301,6 +323,20 @@ extern "C" bool dcm_content(DcmError *err, const void *file, size_t len, const c
         if (!dcm_parse(err, file, len, DCM_PARSE_HEADER_ONLY, &raw))
             return false;
         std::unique_ptr<DcmObject> obj(raw);
+        const uint8_t *fb = static_cast<const uint8_t *>(file);
+        if (obj->header_only && obj->has_pixel_data && obj->pixel_offset &&
+            pixels_end(fb, len, obj->pixel_offset, DcmXfer(obj->ts.c_str()).isBigEndian()) < len) {
+            /* Elements stored after PixelData (trailing padding, ...): the header-only parse
+             * stopped before them. Rare: only then, and only for the top-level list or a tag
+             * after PixelData, the file is parsed fully (as Orthanc lists and serves them). */
+            uint32_t key = 0;
+            if (npath == 0 || (dcm_tag_parse(path[0], &key) && key > 0x7FE00010)) {
+                raw = nullptr;
+                if (!dcm_parse(err, file, len, 0, &raw))
+                    return false;
+                obj.reset(raw);
+            }
+        }
         if (npath > 0 && obj->header_only && obj->has_pixel_data && !obj->pixel_offset) {
             /* deflated: no offset into the file; parse it all when PixelData is wanted */
             uint32_t key;
@@ -314,8 +350,8 @@ extern "C" bool dcm_content(DcmError *err, const void *file, size_t len, const c
         Result r;
         {
             std::lock_guard<std::mutex> g(obj->lock);
-            if (!walk(err, obj.get(), static_cast<const uint8_t *>(file), len,
-                      obj->ff->getDataset(), obj->charset, path, npath, true, r))
+            if (!walk(err, obj.get(), fb, len, obj->ff->getDataset(), obj->charset, path, npath,
+                      true, r))
                 return false;
         }
         out->is_list = r.is_list;

@@ -682,6 +682,7 @@ extern "C" bool dcm_object_clone(DcmError *err, const DcmObject *cobj, DcmObject
             o->header_only = src->header_only;
             o->has_pixel_data = src->has_pixel_data;
             o->pixel_offset = src->pixel_offset;
+            o->pixel_header = src->pixel_header;
         }
         dcm_int_object_refresh(o.get());
         *out = o.release();

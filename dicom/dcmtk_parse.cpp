@@ -692,8 +692,11 @@ public:
         if (!walk(p, len_, {xf.isBigEndian(), xf.isExplicitVR()}, 0, true, false))
             return false;
         *pixel_offset = pixel_offset_;
+        pixel_header = pixel_header_;
         return true;
     }
+
+    uint32_t pixel_header = 0; /* size of PixelData's element header, after dataset() */
 
 private:
     struct Enc {
@@ -785,8 +788,10 @@ private:
             }
             bool pixels = top && h.g == 0x7FE0 && h.e == 0x0010;
             p += h.size;
-            if (pixels)
+            if (pixels) {
                 pixel_offset_ = p;
+                pixel_header_ = h.size;
+            }
             if (h.len == UNDEFINED) {
                 Enc inner = h.un || pixels ? Enc{false, false} : enc;
                 if (!items(p, end, inner, depth + 1, false, pixels))
@@ -838,6 +843,7 @@ private:
     size_t len_;
     DcmError *err_ = nullptr;
     uint64_t pixel_offset_ = 0;
+    uint32_t pixel_header_ = 0;
 };
 
 struct ReadResult {
@@ -981,6 +987,7 @@ bool parse(DcmError *err, const uint8_t *b, size_t len, bool header_only, DcmObj
     if (x != expected && !fr.dataset(err, start, x, &pix)) /* DCMTK decided otherwise */
         return false;
     obj->pixel_offset = pix;
+    obj->pixel_header = pix ? fr.pixel_header : 0;
     obj->has_pixel_data = pix != 0;
     obj->header_only = header_only;
     if (header_only && pix != 0) {
@@ -1058,6 +1065,13 @@ extern "C" bool dcm_object_has_meta(const DcmObject *obj) { return obj && obj->h
 extern "C" uint64_t dcm_object_pixel_data_offset(const DcmObject *obj)
 {
     return obj && obj->has_pixel_data ? obj->pixel_offset : 0;
+}
+
+extern "C" uint64_t dcm_object_pixel_data_header_offset(const DcmObject *obj)
+{
+    return obj && obj->has_pixel_data && obj->pixel_offset && obj->pixel_header
+               ? obj->pixel_offset - obj->pixel_header
+               : 0;
 }
 
 /* ---- reading tags ------------------------------------------------------------------------ */

@@ -119,6 +119,9 @@ bool dcm_object_has_meta(const DcmObject *obj);
 /* Byte offset of PixelData's value in the parsed buffer (as Orthanc's PixelDataOffset
  * metadata), or 0 when the dataset has no PixelData at top level. */
 uint64_t dcm_object_pixel_data_offset(const DcmObject *obj);
+/* Byte offset of PixelData's element header (tag, VR, length) in the parsed buffer, as
+ * Orthanc's PixelDataOffset metadata; 0 when unknown (no PixelData, deflated file). */
+uint64_t dcm_object_pixel_data_header_offset(const DcmObject *obj);
 
 /* Reads a top-level tag of the dataset as text, converted to UTF-8 from the file's
  * SpecificCharacterSet (or Latin-1 when it has none), trailing/leading spaces removed, values

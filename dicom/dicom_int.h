@@ -44,6 +44,7 @@ struct DcmObject {
     bool header_only = false;  /* parsed with DCM_PARSE_HEADER_ONLY */
     bool has_pixel_data = false; /* the file had top-level PixelData (even if not kept) */
     uint64_t pixel_offset = 0;
+    uint32_t pixel_header = 0; /* size of PixelData's element header (8 or 12 bytes) */
     size_t memory = 0;
     std::vector<DcmElement *> index; /* top-level elements sorted by tag (borrowed from ff) */
 };

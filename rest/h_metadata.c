@@ -3,8 +3,9 @@
  * Metadata: GET /{level}/{id}/metadata (names; ?expand: {name: value}), GET/PUT/DELETE
  * /{level}/{id}/metadata/{name}. The automatic items (ReceptionDate, Origin, ...) are written
  * by ingest and are read-only here; PUT and DELETE accept only the user metadata declared in
- * "UserMetadata" (by name or number). Each item has a revision (storage: metadata_rev): GET and
- * PUT answer it as ETag "<revision>", PUT/DELETE with If-Match must name the current one
+ * "UserMetadata" (by name or number) and any number 1024..65535. Each item has a revision
+ * (storage: metadata_rev): GET and PUT answer Orthanc's ETag "<revision>-<md5 of the value>",
+ * GET with the same If-None-Match is 304, PUT/DELETE with If-Match must name the current one
  * (409 otherwise). A change "UpdatedMetadata" is logged on PUT and DELETE, like Orthanc
  * (server/metadata.c does it).
  *
@@ -23,32 +24,25 @@
 #include "rest/rest_int.h"
 
 
-/* If-Match: "3" or 3 -> 3; absent -> -1; malformed -> -2. */
-/* The revision of If-Match into *match (-1 without the header); false (400 replied) when
- * the header is malformed. */
-static bool if_match(RestCall *call, int64_t *match)
+/* If-Match "<revision>-<md5>" (Orthanc's ETag, quotes optional) into *match and md5 (-1
+ * without the header); false (400 replied, Orthanc's message) when malformed. */
+static bool if_match(RestCall *call, int64_t *match, char md5[33])
 {
     const char *v = MHD_lookup_connection_value(call->conn, MHD_HEADER_KIND, "If-Match");
     *match = -1;
-    if (!v) return true;
-    while (*v == ' ' || *v == '"' || *v == 'W' || *v == '/') v++;
-    char *end;
-    long long r = strtoll(v, &end, 10);
-    if (end != v && r >= 0) {
-        while (*end == '"' || *end == ' ') end++;
-        if (!*end) {
-            *match = r;
-            return true;
-        }
-    }
-    rest_fail(call, SRV_BAD_REQUEST, "malformed If-Match header");
+    md5[0] = 0;
+    int r = srv_metadata_parse_etag(v, match, md5);
+    if (r >= 0) return true;
+    rest_fail(call, SRV_PARAMETER_OUT_OF_RANGE,
+              "The \"if-match\" HTTP header should contain the ETag (revision followed by MD5 "
+              "hash), but found: %s", v);
     return false;
 }
 
-static void set_etag(RestCall *call, int64_t revision)
+static void set_etag(RestCall *call, int64_t revision, const char *value)
 {
-    char etag[32];
-    snprintf(etag, sizeof etag, "\"%lld\"", (long long)revision);
+    char etag[SRV_ETAG_LEN];
+    srv_metadata_etag(revision, value, etag);
     rest_add_header(call, "ETag", etag);
 }
 
@@ -77,20 +71,47 @@ void h_metadata_get(RestCall *call)
         rest_reply_error(call, &e);
         return;
     }
-    set_etag(call, rev);
+    set_etag(call, rev, value);
+    const char *inm = MHD_lookup_connection_value(call->conn, MHD_HEADER_KIND, "If-None-Match");
+    if (inm) { /* Orthanc: the same ETag -> 304; a malformed one -> 400 */
+        int64_t r = -1;
+        char md5[33], cur[33];
+        if (srv_metadata_parse_etag(inm, &r, md5) < 0) {
+            free(value);
+            rest_fail(call, SRV_PARAMETER_OUT_OF_RANGE,
+                      "The \"if-none-match\" HTTP header should contain the ETag (revision "
+                      "followed by MD5 hash), but found: %s", inm);
+            return;
+        }
+        srv_md5_hex(value, strlen(value), cur);
+        if (r == rev && !strcmp(md5, cur)) {
+            free(value);
+            rest_reply_text(call, 304, "text/plain", "");
+            return;
+        }
+    }
     rest_reply_buffer(call, 200, "text/plain; charset=utf-8", value, strlen(value));
 }
 
+/* As Orthanc: an unknown name is 404 (InexistentItem); a built-in item or a number outside
+ * 1024..65535 is 403 with an empty body (read-only). */
 static bool check_user(RestCall *call, char *name, size_t size)
 {
     bool user;
     if (!srv_metadata_resolve(&call->srv->cfg, call->params[2], name, size, &user)) {
-        rest_fail(call, SRV_PARAMETER_OUT_OF_RANGE, "unknown metadata \"%s\" (declare it in UserMetadata)",
+        const char *p = call->params[2];
+        char *end;
+        (void)strtol(p, &end, 10);
+        if (*p && !*end) { /* a number, not a user one */
+            rest_reply_text(call, 403, "text/plain", "");
+            return false;
+        }
+        rest_fail(call, SRV_INEXISTENT_ITEM, "unknown metadata \"%s\" (declare it in UserMetadata)",
                   call->params[2]);
         return false;
     }
     if (!user) {
-        rest_fail(call, SRV_PARAMETER_OUT_OF_RANGE, "metadata \"%s\" is read-only", name);
+        rest_reply_text(call, 403, "text/plain", "");
         return false;
     }
     return true;
@@ -103,7 +124,8 @@ void h_metadata_put(RestCall *call)
     char name[128];
     if (!check_user(call, name, sizeof name)) return;
     int64_t match;
-    if (!if_match(call, &match)) return;
+    char md5[33];
+    if (!if_match(call, &match, md5)) return;
     char *value = strndup(call->body ? call->body : "", call->body_len);
     if (!value) {
         rest_fail(call, SRV_NOT_ENOUGH_MEMORY, "out of memory");
@@ -111,13 +133,14 @@ void h_metadata_put(RestCall *call)
     }
     int64_t rev = 0;
     SrvError e = { 0 };
-    bool ok = srv_metadata_put(&e, call->srv, level, call->params[1], name, value, match, &rev);
+    bool ok = srv_metadata_put(&e, call->srv, level, call->params[1], name, value, match,
+                               md5[0] ? md5 : NULL, &rev);
+    if (ok) set_etag(call, rev, value);
     free(value);
     if (!ok) {
         rest_reply_error(call, &e);
         return;
     }
-    set_etag(call, rev);
     rest_reply_text(call, 200, "text/plain", "");
 }
 
@@ -128,9 +151,10 @@ void h_metadata_delete(RestCall *call)
     char name[128];
     if (!check_user(call, name, sizeof name)) return;
     int64_t match;
-    if (!if_match(call, &match)) return;
+    char md5[33];
+    if (!if_match(call, &match, md5)) return;
     SrvError e = { 0 };
-    if (!srv_metadata_delete(&e, call->srv, level, call->params[1], name, match)) {
+    if (!srv_metadata_delete(&e, call->srv, level, call->params[1], name, match, md5[0] ? md5 : NULL)) {
         rest_reply_error(call, &e);
         return;
     }

@@ -54,6 +54,8 @@ static const struct {
     { SRV_NOT_ACCEPTABLE, 406, "Cannot send a response which is acceptable according to the "
                                "Accept HTTP header" },
     { SRV_CANCELED_JOB, 500, "The job has been canceled" },
+    { SRV_REVISION, 409, "A bad revision number was provided, which might indicate conflict "
+                         "between multiple writers" },
     { SRV_DATABASE_UNAVAILABLE, 503, "The database is currently not available (probably a transient situation)" },
 };
 
@@ -80,7 +82,7 @@ void srv_error_from_sto(SrvError *err, const StoError *e)
     case STO_ERR_DB: code = SRV_DATABASE; break;
     case STO_ERR_NOMEM: code = SRV_NOT_ENOUGH_MEMORY; break;
     case STO_ERR_ARG: code = SRV_BAD_REQUEST; break;
-    case STO_ERR_CONFLICT: code = SRV_BAD_SEQUENCE_OF_CALLS; break;
+    case STO_ERR_CONFLICT: code = SRV_REVISION; break; /* Orthanc: Revision, 409 */
     case STO_ERR_IO: code = SRV_CANNOT_WRITE_FILE; break;
     case STO_ERR_UNAVAILABLE: code = SRV_DATABASE_UNAVAILABLE; break;
     default: code = SRV_INTERNAL; break;

@@ -251,7 +251,8 @@ static bool collect_metadata(SrvError *err, Ingest *in)
             META(IDX_SERIES, "ExpectedNumberOfInstances", in->expected);
         }
     }
-    uint64_t pixel_offset = dcm_object_pixel_data_offset(in->obj);
+    /* Orthanc: the offset of PixelData's element header, for Part-10 files only */
+    uint64_t pixel_offset = dcm_object_has_meta(in->obj) ? dcm_object_pixel_data_header_offset(in->obj) : 0;
     if (pixel_offset) {
         snprintf(in->offset, sizeof in->offset, "%llu", (unsigned long long)pixel_offset);
         META(IDX_INSTANCE, "PixelDataOffset", in->offset);

@@ -67,6 +67,7 @@ typedef enum SrvErrorCode {
     SRV_EMPTY_REQUEST = 33,
     SRV_NOT_ACCEPTABLE = 34,
     SRV_CANCELED_JOB = 37,
+    SRV_REVISION = 43,             /* HTTP 409: If-Match names another revision */
     SRV_DATABASE_UNAVAILABLE = 44, /* HTTP 503: the PostgreSQL index is away, try again */
 } SrvErrorCode;
 

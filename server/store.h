@@ -134,10 +134,12 @@ bool srv_create_dicom(SrvError *err, Srv *srv, cJSON *tags, const char *parent,
                       const IngestOrigin *origin, IngestResult *res);
 
 /* ---- Metadata (server/metadata.c) --------------------------------------------------------
- * Names are Orthanc's built-in ones or the configuration's UserMetadata (by name or number).
- * Revisions as Orthanc's ETag / If-Match (if_match -1: no check; a mismatch is 409). put and
- * delete accept only user metadata and log an "UpdatedMetadata" change. */
-/* Resolves a name or number into out; *user: a UserMetadata item. false: unknown. */
+ * Names are Orthanc's built-in ones, the configuration's UserMetadata (by name or number) or
+ * any number 1024..65535 (user metadata, named by its number). Revisions as Orthanc's ETag /
+ * If-Match "<revision>-<md5 of the value>" (if_match -1: no check; if_match_md5 NULL: the
+ * revision only; a mismatch is 409). put and delete accept only user metadata and log an
+ * "UpdatedMetadata" change. */
+/* Resolves a name or number into out; *user: user metadata. false: unknown. */
 bool srv_metadata_resolve(const Cfg *cfg, const char *in, char *out, size_t size, bool *user);
 /* GET /{level}/{id}/metadata: names (array), or {name: value} when expand. */
 cJSON *srv_metadata_list(SrvError *err, Srv *srv, int level, const char *id, bool expand);
@@ -145,9 +147,16 @@ cJSON *srv_metadata_list(SrvError *err, Srv *srv, int level, const char *id, boo
 bool srv_metadata_get(SrvError *err, Srv *srv, int level, const char *id, const char *name,
                       char **value, int64_t *revision);
 bool srv_metadata_put(SrvError *err, Srv *srv, int level, const char *id, const char *name,
-                      const char *value, int64_t if_match, int64_t *revision);
+                      const char *value, int64_t if_match, const char *if_match_md5,
+                      int64_t *revision);
 bool srv_metadata_delete(SrvError *err, Srv *srv, int level, const char *id, const char *name,
-                         int64_t if_match);
+                         int64_t if_match, const char *if_match_md5);
+/* Orthanc's ETag of an item: "\"<revision>-<md5 hex of value>\"" (quotes included). */
+#define SRV_ETAG_LEN 64
+void srv_metadata_etag(int64_t revision, const char *value, char out[SRV_ETAG_LEN]);
+/* Parses an If-Match / If-None-Match value "<revision>-<md5>" (quotes optional): 1 parsed,
+ * 0 absent (in NULL), -1 malformed. */
+int srv_metadata_parse_etag(const char *in, int64_t *revision, char md5[33]);
 
 /* ---- Attachments (server/attachments.c) --------------------------------------------------
  * "dicom" (content type 1): the DICOM file of an instance, stored uncompressed, its MD5

@@ -63,6 +63,11 @@ static const char *const SQL[P_COUNT] = {
     [P_GET_RESOURCE_BY_INTERNAL_FOR_UPDATE] = "SELECT level, public_id, parent_id FROM resources"
                                               " WHERE internal_id = $1 FOR UPDATE",
     [P_DELETE_RESOURCE] = "DELETE FROM resources WHERE internal_id = $1",
+    /* Orthanc: the change-log entries of every resource a delete removes go with it */
+    [P_DELETE_SUBTREE_CHANGES] = "DELETE FROM changes WHERE public_id IN ("
+                                 "WITH RECURSIVE sub(id) AS (SELECT $1::BIGINT UNION ALL"
+                                 " SELECT r.internal_id FROM resources r JOIN sub ON r.parent_id = sub.id)"
+                                 " SELECT r.public_id FROM resources r JOIN sub ON r.internal_id = sub.id)",
     [P_INSERT_ATTACHMENT] = "INSERT INTO attachments(internal_id, uuid, size, md5)"
                             " VALUES($1, $2, $3, $4) ON CONFLICT (internal_id) DO UPDATE"
                             " SET uuid = excluded.uuid, size = excluded.size, md5 = excluded.md5",

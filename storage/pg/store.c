@@ -422,8 +422,7 @@ static bool delete_once(StoError *err, PgConn *c, void *ctx)
         sto_set_err(err, STO_ERR_NOT_FOUND, "unknown %s %s", idx_level_name(d->level), d->id);
         return false;
     }
-    if (!collect_files(err, c, internal, lv, &out->files, &out->nfiles) ||
-        !pg_log_change(err, c, "Deleted", lv, d->id, d->now))
+    if (!collect_files(err, c, internal, lv, &out->files, &out->nfiles))
         return false;
     int64_t top = internal;
     while (parent >= 0) {
@@ -449,8 +448,6 @@ static bool delete_once(StoError *err, PgConn *c, void *ctx)
             snprintf(out->remaining_id, sizeof out->remaining_id, "%s", pid);
             break;
         }
-        if (!pg_log_change(err, c, "Deleted", plevel, pid, d->now))
-            return false;
         top = parent;
         parent = grandparent;
     }
@@ -459,7 +456,8 @@ static bool delete_once(StoError *err, PgConn *c, void *ctx)
         return false;
     snprintf(num, sizeof num, "%lld", (long long)top);
     const char *pt[1] = {num};
-    if (!pg_do(err, c, P_DELETE_RESOURCE, 1, pt))
+    /* as Orthanc, the changes of every resource removed go (none is logged for the delete) */
+    if (!pg_do(err, c, P_DELETE_SUBTREE_CHANGES, 1, pt) || !pg_do(err, c, P_DELETE_RESOURCE, 1, pt))
         return false;
     if (out->nfiles) {
         const char **u = malloc(out->nfiles * sizeof *u);

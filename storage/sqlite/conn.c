@@ -81,6 +81,11 @@ static const char *const SQL[S_COUNT] = {
     [S_GET_RESOURCE_BY_INTERNAL] = "SELECT level, public_id, parent_id FROM resources"
                                    " WHERE internal_id = ?1",
     [S_DELETE_RESOURCE] = "DELETE FROM resources WHERE internal_id = ?1",
+    /* Orthanc: the change-log entries of every resource a delete removes go with it */
+    [S_DELETE_SUBTREE_CHANGES] = "DELETE FROM changes WHERE public_id IN ("
+                                 "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL"
+                                 " SELECT r.internal_id FROM resources r JOIN sub ON r.parent_id = sub.id)"
+                                 " SELECT r.public_id FROM resources r JOIN sub ON r.internal_id = sub.id)",
 
     [S_INSERT_ATTACHMENT] = "INSERT OR REPLACE INTO attachments(internal_id, uuid, size, md5)"
                             " VALUES(?1, ?2, ?3, ?4)",

@@ -95,6 +95,8 @@ static const SchemaStep STEPS[] = {
     {10, "INSERT OR IGNORE INTO main_tags(internal_id, tag, value)"
          " SELECT s.internal_id, t.tag, t.value FROM resources s"
          " JOIN main_tags t ON t.internal_id = s.parent_id WHERE s.level = 1;"},
+    /* a delete removes the changes of the resources it removes (as Orthanc) */
+    {11, "CREATE INDEX IF NOT EXISTS changes_public_id ON changes(public_id);"},
 };
 
 #define NSTEPS (sizeof STEPS / sizeof STEPS[0])

@@ -46,6 +46,7 @@ typedef enum SqlStmt {
     S_COUNT_CHILDREN,
     S_GET_RESOURCE_BY_INTERNAL,
     S_DELETE_RESOURCE,
+    S_DELETE_SUBTREE_CHANGES,
     /* attachments, totals, pending */
     S_INSERT_ATTACHMENT,
     S_GET_ATTACHMENT,

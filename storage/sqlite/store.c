@@ -393,18 +393,15 @@ bool sql_delete_resource(StoError *err, void *be, int level, const char *id,
 {
     int64_t internal, parent, counts[IDX_LEVELS], size = 0;
     int lv;
-    char now[16];
     bool ok = false;
 
-    idx_now(now);
     SqlConn *c = sql_write_begin(err, be);
     if (!c)
         return false;
 
     if (!sql_find_resource(err, c, level, id, &internal, &lv, &parent) ||
         !sql_collect_instances(err, c, internal, lv, &out->files, &out->nfiles) ||
-        !sql_subtree_counts(err, c, internal, lv, counts, &size) ||
-        !sql_insert_change(err, c, "Deleted", lv, id, now, NULL))
+        !sql_subtree_counts(err, c, internal, lv, counts, &size))
         goto out;
 
     /* Climb while the parent has no other child: it goes too. */
@@ -423,8 +420,6 @@ bool sql_delete_resource(StoError *err, void *be, int level, const char *id,
         }
         if (plevel >= 0 && plevel < IDX_LEVELS)
             counts[plevel]++;
-        if (!sql_insert_change(err, c, "Deleted", plevel, pid, now, NULL))
-            goto out;
         top = parent;
         parent = grandparent;
     }
@@ -432,8 +427,10 @@ bool sql_delete_resource(StoError *err, void *be, int level, const char *id,
     /* The user-defined attachments of every row removed join the files to remove. */
     if (!sql_attachment_collect(err, c, top, &out->files, &out->nfiles))
         goto out;
-    /* One DELETE: foreign keys cascade to descendants, tags, metadata and attachments. */
-    if (!run_on(err, c, S_DELETE_RESOURCE, top, "delete"))
+    /* As Orthanc, the changes of every resource removed go (none is logged for the delete);
+     * then one DELETE: foreign keys cascade to descendants, tags, metadata and attachments. */
+    if (!run_on(err, c, S_DELETE_SUBTREE_CHANGES, top, "delete changes") ||
+        !run_on(err, c, S_DELETE_RESOURCE, top, "delete"))
         goto out;
     for (size_t i = 0; i < out->nfiles; i++) {
         if (!sql_pending_op(err, c, S_PENDING_ADD, out->files[i].uuid))

@@ -15,31 +15,32 @@ off=$($PY -c "
 import pydicom
 with open('$F','rb') as f: data = f.read()
 ds = pydicom.dcmread('$F'); e = ds['PixelData']
-# value offset = file offset of the element + header (explicit VR OW: 12 bytes)
-print(data.rfind(b'\xe0\x7f\x10\x00OW') + 12)")
+# Orthanc: the offset of the element's header
+print(data.rfind(b'\xe0\x7f\x10\x00OW'))")
 echo "$m" | json 'j["PixelDataOffset"]' | grep -qx "$off" || fail "PixelDataOffset $off: $m"
 http GET /instances/$I/metadata | json '"ReceptionDate" in j and isinstance(j, list)' | grep -qx True || fail "metadata list"
 http GET /studies/$S/metadata | json '"LastUpdate" in j' | grep -qx True || fail "study LastUpdate"
 [ "$(http GET /instances/$I/metadata/Origin)" = RestApi ] || fail "metadata by name"
 [ "$(http GET /instances/$I/metadata/8)" = RestApi ] || fail "metadata by number"
 http GET /instances/$I/metadata/Sample >/dev/null; [ "$(status)" = 404 ] || fail "absent user metadata -> $(status)"
-http PUT /instances/$I/metadata/ReceptionDate -d x >/dev/null; [ "$(status)" = 400 ] || fail "PUT on automatic metadata -> $(status)"
-http PUT /instances/$I/metadata/Unknown -d x >/dev/null; [ "$(status)" = 400 ] || fail "PUT on undeclared metadata -> $(status)"
+http PUT /instances/$I/metadata/ReceptionDate -d x >/dev/null; [ "$(status)" = 403 ] || fail "PUT on automatic metadata -> $(status)"
+http PUT /instances/$I/metadata/Unknown -d x >/dev/null; [ "$(status)" = 404 ] || fail "PUT on undeclared metadata -> $(status)"
 pass "automatic metadata"
 
 # user metadata, revisions
 etag() { grep -i '^ETag:' "$T/h" | tr -d '\r' | sed 's/^[^:]*: *//'; }
+e_hello='"0-5d41402abc4b2a76b9719d911017c592"'; e_world='"1-7d793037a0760186574b0282f2f435e7"'
 curl -s -D "$T/h" -o /dev/null -X PUT --data-binary 'hello' "$URL/series/$SE/metadata/Sample"
-[ "$(etag)" = '"0"' ] || fail "first ETag: $(etag)"
+[ "$(etag)" = "$e_hello" ] || fail "first ETag: $(etag)"
 curl -s -D "$T/h" -o "$T/b" "$URL/series/$SE/metadata/Sample"
-[ "$(cat "$T/b")" = hello ] && [ "$(etag)" = '"0"' ] || fail "GET user metadata"
-curl -s -D "$T/h" -o /dev/null -X PUT --data-binary 'world' -H 'If-Match: "0"' "$URL/series/$SE/metadata/Sample"
-[ "$(etag)" = '"1"' ] || fail "second ETag: $(etag)"
-code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT --data-binary 'stale' -H 'If-Match: "0"' "$URL/series/$SE/metadata/Sample")
+[ "$(cat "$T/b")" = hello ] && [ "$(etag)" = "$e_hello" ] || fail "GET user metadata"
+curl -s -D "$T/h" -o /dev/null -X PUT --data-binary 'world' -H "If-Match: $e_hello" "$URL/series/$SE/metadata/Sample"
+[ "$(etag)" = "$e_world" ] || fail "second ETag: $(etag)"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT --data-binary 'stale' -H "If-Match: $e_hello" "$URL/series/$SE/metadata/Sample")
 [ "$code" = 409 ] || fail "stale If-Match -> $code"
 [ "$(http GET /series/$SE/metadata/1024)" = world ] || fail "value after 409 / by number"
 http GET "/series/$SE/metadata?expand" | json 'j["Sample"] == "world"' | grep -qx True || fail "?expand"
-code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE -H 'If-Match: "0"' "$URL/series/$SE/metadata/Sample")
+code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "If-Match: $e_hello" "$URL/series/$SE/metadata/Sample")
 [ "$code" = 409 ] || fail "DELETE stale -> $code"
 http DELETE /series/$SE/metadata/Sample >/dev/null; [ "$(status)" = 200 ] || fail "DELETE -> $(status)"
 http GET /series/$SE/metadata/Sample >/dev/null; [ "$(status)" = 404 ] || fail "deleted metadata still there"

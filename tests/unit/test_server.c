@@ -221,16 +221,16 @@ static void test_server_store_services(void)
     /* the rule lives in the service: a metadata write logs UpdatedMetadata */
     int before = count_changes(&srv, "UpdatedMetadata");
     int64_t rev = -1;
-    CHECK(srv_metadata_put(&e, &srv, SRV_STUDY, res.ids[SRV_STUDY], "Note", "x", -1, &rev) && rev == 0);
+    CHECK(srv_metadata_put(&e, &srv, SRV_STUDY, res.ids[SRV_STUDY], "Note", "x", -1, NULL, &rev) && rev == 0);
     CHECK(count_changes(&srv, "UpdatedMetadata") == before + 1);
     char *v = NULL;
     CHECK(srv_metadata_get(&e, &srv, SRV_STUDY, res.ids[SRV_STUDY], "Note", &v, &rev) && v && !strcmp(v, "x"));
     free(v);
     e = (SrvError){ 0 };
-    CHECK(!srv_metadata_put(&e, &srv, SRV_STUDY, res.ids[SRV_STUDY], "Note", "y", 5, &rev) &&
+    CHECK(!srv_metadata_put(&e, &srv, SRV_STUDY, res.ids[SRV_STUDY], "Note", "y", 5, NULL, &rev) &&
           srv_error_http_status(&e) == 409);
     CHECK(count_changes(&srv, "UpdatedMetadata") == before + 1); /* refused: nothing logged */
-    CHECK(srv_metadata_delete(&e, &srv, SRV_STUDY, res.ids[SRV_STUDY], "Note", -1));
+    CHECK(srv_metadata_delete(&e, &srv, SRV_STUDY, res.ids[SRV_STUDY], "Note", -1, NULL));
     CHECK(count_changes(&srv, "UpdatedMetadata") == before + 2);
 
     /* attachments, protection */
