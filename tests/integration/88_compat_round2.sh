@@ -61,7 +61,17 @@ PY
   got=$(http GET /instances/$id/metadata/PixelDataOffset)
   [ "$got" = "$want" ] || fail "$f: PixelDataOffset $got, want $want"
 done
-id=$(upload "$PYDICOM_FILES/no_meta.dcm" | json 'j["ID"]')
+# the dataset of an implicit VR file alone: no preamble, no meta header
+$PY - "$PYDICOM_FILES/MR_small_implicit.dcm" "$T/nometa.dcm" <<'PY'
+import struct, sys
+d = open(sys.argv[1], 'rb').read()
+assert d[128:132] == b'DICM' and d[132:136] == b'\x02\x00\x00\x00'
+start = 132 + 12 + struct.unpack('<I', d[140:144])[0]
+open(sys.argv[2], 'wb').write(d[start:])
+PY
+http DELETE /instances/$(upload "$PYDICOM_FILES/MR_small_implicit.dcm" | json 'j["ID"]') >/dev/null
+id=$(upload "$T/nometa.dcm" | json 'j["ID"]')
+[ "$(http GET /instances/$id/metadata/TransferSyntax)" = 1.2.840.10008.1.2 ] || fail "file without meta header not stored as implicit VR"
 http GET /instances/$id/metadata/PixelDataOffset >/dev/null; [ "$(status)" = 404 ] || fail "no meta header: PixelDataOffset -> $(status)"
 pass "PixelDataOffset as Orthanc (CT 6288, implicit 1502, big endian 1000; none without meta header)"
 
