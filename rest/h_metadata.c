@@ -279,6 +279,18 @@ void h_attachment_get(RestCall *call)
     SrvAttachment r;
     if (!load_attachment(call, &r)) return;
     set_attachment_etag(call, &r);
+    const char *inm = MHD_lookup_connection_value(call->conn, MHD_HEADER_KIND, "If-None-Match");
+    if (inm) { /* the client's copy is current: 304, as Orthanc */
+        char want[64], got[64];
+        snprintf(want, sizeof want, "%lld-%s", (long long)r.revision, r.md5);
+        snprintf(got, sizeof got, "%s", inm[0] == '"' ? inm + 1 : inm);
+        size_t gl = strlen(got);
+        if (gl && got[gl - 1] == '"') got[gl - 1] = '\0';
+        if (!strcmp(got, want)) {
+            rest_reply_buffer(call, 304, NULL, NULL, 0);
+            return;
+        }
+    }
     char text[64];
     if (!strcmp(op, "data") || !strcmp(op, "compressed-data")) {
         if (r.content_type == 1) {

@@ -5,7 +5,8 @@
  * As Orthanc 1.10.1: unknown IDs in "Resources" are skipped (no error); bulk-content lists the
  * resources in the order given (duplicates kept), or, with "Level", the resources of that level
  * above or below them, once each, sorted by ID; "Metadata" (default true) adds each resource's
- * metadata. The routes that only act answer 200 with an empty text/plain body.
+ * metadata; "Short" / "Full" give the tags as Orthanc's "gggg,eeee" keys (full: with Name, Type
+ * and Value). The routes that only act answer 200 with an empty text/plain body.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,43 @@ static cJSON *body_with_resources(RestCall *call, const cJSON **resources)
     }
     *resources = r;
     return body;
+}
+
+static void format_tags(cJSON *tags, int format)
+{
+    if (!cJSON_IsObject(tags)) return;
+    for (cJSON *t = tags->child; t; t = t->next) {
+        uint32_t tag;
+        if (!t->string || !srv_tag_parse(t->string, &tag)) continue;
+        char key[16];
+        snprintf(key, sizeof key, "%04x,%04x", tag >> 16, tag & 0xffff);
+        const char *name = srv_main_tag_name(tag);
+        char *nm = strdup(name ? name : t->string);
+        if (!nm) continue;
+        if (format == REST_TAGS_FULL && cJSON_IsString(t)) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "Name", nm);
+            cJSON_AddStringToObject(o, "Type", "String");
+            cJSON_AddStringToObject(o, "Value", t->valuestring);
+            cJSON *old = t;
+            cJSON_ReplaceItemViaPointer(tags, old, o);
+            t = o;
+        }
+        free(nm);
+        /* the key: cJSON owns t->string */
+        char *k = strdup(key);
+        if (!k) continue;
+        if (!(t->type & cJSON_StringIsConst)) free(t->string);
+        t->string = k;
+        t->type &= ~cJSON_StringIsConst;
+    }
+}
+
+void rest_main_tags_format(cJSON *resource, int format)
+{
+    if (format != REST_TAGS_SHORT && format != REST_TAGS_FULL) return;
+    format_tags(cJSON_GetObjectItemCaseSensitive(resource, "MainDicomTags"), format);
+    format_tags(cJSON_GetObjectItemCaseSensitive(resource, "PatientMainDicomTags"), format);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -99,6 +137,9 @@ static void h_bulk_content(RestCall *call)
         return;
     }
     bool with_meta = !md || cJSON_IsTrue(md);
+    int format = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "Full")) ? REST_TAGS_FULL
+                 : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "Short")) ? REST_TAGS_SHORT
+                                                                               : REST_TAGS_NAMES;
     Buf ids;
     buf_init(&ids, REST_MAX_ID_LIST);
     SrvError e = { 0 };
@@ -140,6 +181,7 @@ static void h_bulk_content(RestCall *call)
                 ok = false;
                 break;
             }
+            rest_main_tags_format(o, format);
             if (with_meta) {
                 const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "Type");
                 int level = cJSON_IsString(type) ? level_from_name(type->valuestring) : -1;

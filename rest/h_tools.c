@@ -95,6 +95,21 @@ void h_tools_find(RestCall *call)
         rest_reply_error(call, &e);
         goto out;
     }
+    int format = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "Full")) ? REST_TAGS_FULL
+                 : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "Short")) ? REST_TAGS_SHORT
+                                                                               : REST_TAGS_NAMES;
+    if (expand && format != REST_TAGS_NAMES) { /* tags as "gggg,eeee" keys */
+        cJSON *a = srv_resources_json(&e, call->srv, level, ids, nids, true);
+        srv_strings_free(ids, nids);
+        if (!a) {
+            rest_reply_error(call, &e);
+            goto out;
+        }
+        cJSON *it;
+        cJSON_ArrayForEach(it, a) rest_main_tags_format(it, format);
+        rest_reply_json(call, 200, a);
+        goto out;
+    }
     rest_reply_ids(call, level, ids, nids, expand);
     srv_strings_free(ids, nids);
 out:

@@ -221,6 +221,11 @@ struct IngestOrigin;
 bool rest_upload_zip(RestCall *call, const struct IngestOrigin *origin);
 bool rest_file_transcoded(RestCall *call);
 
+/* h_reorganize.c: MainDicomTags / PatientMainDicomTags of a resource object in Orthanc's
+ * "Short" ("gggg,eeee": value) or "Full" ("gggg,eeee": {Name, Type, Value}) form (bulk-content,
+ * find with Expand). REST_TAGS_NAMES leaves it as it is. */
+enum { REST_TAGS_NAMES = 0, REST_TAGS_SHORT = 1, REST_TAGS_FULL = 2 };
+void rest_main_tags_format(cJSON *resource, int format);
 extern const RestRouteTable rest_routes_reorganize; /* h_reorganize.c: bulk tools, reconstruct,
                                                        split/merge */
 extern const RestRouteTable rest_routes_www;    /* h_www.c: /, /app/ (the web interface) */

@@ -12,7 +12,8 @@
  * each instance is read through the DICOM cache, cloned, changed by a DcmModifySpec, written
  * and stored through the one ingest path. New UIDs are a keyed hash of the old ones (key random
  * per job, saved with it), so the instances of one series stay together, and a job restarted
- * after a crash writes the same instances again (AlreadyStored). The request is checked whole
+ * after a crash writes the same instances again (AlreadyStored). "Permissive": an instance that
+ * fails is counted in FailedInstancesCount and stays; the job goes on. The request is checked whole
  * before any job exists (400/404 as Orthanc). */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -37,10 +38,12 @@ struct Reorg {
     cJSON *options;           /* the body as given (saved with the job) */
     char key[33];             /* the UID hash key */
     bool keep_source, async;
+    bool permissive;          /* a failing instance is counted, the job goes on */
     int priority;
     DcmModifySpec *spec;
     char **ids;               /* the instances to copy */
     size_t n;
+    _Atomic bool *copied;     /* per instance: copied (only those leave with KeepSource false) */
     _Atomic size_t next, done, failed;
     pthread_mutex_t lock;
     char target[IDX_ID_LEN];  /* split: the new study, once its first instance is stored */
@@ -199,6 +202,11 @@ static bool list_instances(SrvError *err, Reorg *rq)
     }
     rq->n = BUF_COUNT(&ids, char *);
     rq->ids = (char **)(void *)buf_take(&ids, NULL);
+    rq->copied = calloc(rq->n ? rq->n : 1, sizeof *rq->copied);
+    if (!rq->copied) {
+        srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+        goto out;
+    }
     ok = true;
 out:
     if (!ok) {
@@ -286,6 +294,7 @@ static bool parse(SrvError *err, Reorg *rq)
                         "Cannot %s unknown study %s", rq->merge ? "merge into" : "split", rq->study);
     idx_resource_cleanup(&r);
     if (!bool_opt(err, body, "KeepSource", false, &rq->keep_source) ||
+        !bool_opt(err, body, "Permissive", false, &rq->permissive) ||
         !bool_opt(err, body, "Asynchronous", false, &rq->async) ||
         !bool_opt(err, body, "Synchronous", !rq->async, &sync))
         return false;
@@ -309,6 +318,7 @@ void reorg_free(Reorg *rq)
     dcm_modify_spec_free(rq->spec);
     cJSON_Delete(rq->options);
     srv_strings_free(rq->ids, rq->n);
+    free((void *)rq->copied);
     pthread_mutex_destroy(&rq->lock);
     free(rq);
 }
@@ -401,7 +411,10 @@ static int job_step(void *p, SrvError *err)
     if (!copy_one(err, rq, rq->ids[i])) {
         SRV_LOG_WARN("jobs", "%s: instance %s failed: %s", rq->merge ? "merge" : "split", rq->ids[i], err->message);
         atomic_fetch_add(&rq->failed, 1);
-        return JOB_STEP_FAILURE;
+        if (!rq->permissive) return JOB_STEP_FAILURE;
+        memset(err, 0, sizeof *err); /* Permissive: counted, the job goes on */
+    } else {
+        atomic_store(&rq->copied[i], true);
     }
     atomic_fetch_add(&rq->done, 1);
     return i + 1 >= rq->n ? JOB_STEP_DONE : JOB_STEP_CONTINUE;
@@ -412,6 +425,7 @@ static bool job_finish(void *p, SrvError *err)
     Reorg *rq = p;
     if (rq->keep_source) return true;
     for (size_t i = 0; i < rq->n; i++) {
+        if (!atomic_load(&rq->copied[i])) continue; /* failed (Permissive): stays */
         int rl;
         char rid[IDX_ID_LEN];
         SrvError e = { 0 };
@@ -460,6 +474,7 @@ static void job_reset(void *p)
     atomic_store(&rq->next, 0);
     atomic_store(&rq->done, 0);
     atomic_store(&rq->failed, 0);
+    for (size_t i = 0; i < rq->n; i++) atomic_store(&rq->copied[i], false);
 }
 
 static void job_free(void *p) { reorg_free(p); }

@@ -39,6 +39,10 @@ pass "create, read"
 curl -s -D "$T/headers" -o /dev/null "$URL/studies/$S/attachments/sample/data"
 [ "$(etag)" = '"2-dd5c8bf51558ffcbe5007071908e9524"' ] || fail "ETag on data"
 [ "$(files)" = 2 ] || fail "replaced files are removed"
+c=$(curl -s -o /dev/null -w '%{http_code}' -H 'If-None-Match: "2-dd5c8bf51558ffcbe5007071908e9524"' "$URL/studies/$S/attachments/sample/data")
+[ "$c" = 304 ] || fail "If-None-Match current -> $c"
+c=$(curl -s -o /dev/null -w '%{http_code}' -H 'If-None-Match: "1-44997f87b891f89472b7f2bbe4e000c3"' "$URL/studies/$S/attachments/sample/data")
+[ "$c" = 200 ] || fail "If-None-Match stale -> $c"
 pass "revisions"
 
 # ---- names, numbers, refusals ----

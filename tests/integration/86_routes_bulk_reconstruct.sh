@@ -38,6 +38,10 @@ out=$(http POST /tools/bulk-content -d "{\"Resources\":[\"$PAT1\",\"$I211\",\"$I
 echo "$out" | json 'len(j) == 5 and [x["ID"] for x in j] == sorted(x["ID"] for x in j) and all("Metadata" not in x and x["Type"] == "Instance" for x in j)' | grep -qx True || fail "bulk-content Level down: $out"
 out=$(http POST /tools/bulk-content -d "{\"Resources\":[\"$I111\",\"$SE11\"],\"Level\":\"Patient\"}")
 echo "$out" | json 'len(j) == 1 and j[0]["ID"] == "'$PAT1'" and j[0]["Metadata"]["LastUpdate"] != ""' | grep -qx True || fail "bulk-content Level up: $out"
+out=$(http POST /tools/bulk-content -d "{\"Resources\":[\"$ST1\"],\"Short\":true}")
+echo "$out" | json 'j[0]["MainDicomTags"]["0008,1030"] == "Study1" and j[0]["PatientMainDicomTags"]["0010,0020"] == "PAT1"' | grep -qx True || fail "bulk-content Short: $out"
+out=$(http POST /tools/bulk-content -d "{\"Resources\":[\"$ST1\"],\"Full\":true}")
+echo "$out" | json 'j[0]["MainDicomTags"]["0008,1030"] == {"Name": "StudyDescription", "Type": "String", "Value": "Study1"} and j[0]["PatientMainDicomTags"]["0010,0010"]["Value"] == "Bulk^1"' | grep -qx True || fail "bulk-content Full: $out"
 http POST /tools/bulk-content -d '{"Resources":"x"}' >/dev/null; [ "$(status)" = 400 ] || fail "Resources not a list"
 http POST /tools/bulk-content -d '{"Resources":[1]}' | json 'j["OrthancError"]' | grep -qx 'Bad file format' || fail "Resources of numbers"
 http POST /tools/bulk-content -d "{\"Resources\":[\"$I111\"],\"Level\":\"Foo\"}" | json 'j["OrthancStatus"]' | grep -qx 3 || fail "bad Level"

@@ -111,6 +111,8 @@ expect '{"Level":"Study","Query":{"ModalitiesInStudy":"CT\\MR"},"Since":1,"Limit
 [ "$(find_ '{"Level":"Instance","Query":{"ImageComments":"comment*"},"Since":3,"Limit":2}' | json 'len(j)')" = 2 ] || fail "Since/Limit on instances"
 all=$(ids '{"Level":"Instance","Query":{"SliceThickness":"*"}}'); page=$(ids '{"Level":"Instance","Query":{"SliceThickness":"*"},"Since":2,"Limit":3}')
 [ "$page" = "$(echo "$all" | cut -d, -f3-5)" ] || fail "pages are slices of the whole answer"
+find_ '{"Level":"Study","Query":{"PatientID":"P2"},"Expand":true,"Short":true}' | json 'j[0]["MainDicomTags"]["0008,1030"] == "abc" and j[0]["PatientMainDicomTags"]["0010,0020"] == "P2"' | grep -qx True || fail "Expand + Short"
+find_ '{"Level":"Study","Query":{"PatientID":"P2"},"Expand":true,"Full":true}' | json 'j[0]["MainDicomTags"]["0008,0050"] == {"Name": "AccessionNumber", "Type": "String", "Value": "A3"}' | grep -qx True || fail "Expand + Full"
 pass "sorted answers, Since/Limit"
 
 # ---- lookup ----

@@ -94,3 +94,15 @@ out=$(http POST /studies/$ST1/merge -d "{\"Resources\":[\"$ST2\"],\"KeepSource\"
 echo "$out" | json 'j["InstancesCount"] == 1 and "TargetStudyUID" not in j' | grep -qx True || fail "merge KeepSource: $out"
 http GET /studies/$ST2 >/dev/null; [ "$(status)" = 200 ] || fail "KeepSource keeps the merged study"
 pass "merge"
+
+# ---- Permissive: an instance whose file is gone fails; the job goes on and counts it ----
+BAD=$(http GET /series/$SE12 | json 'j["Instances"][0]')
+U=$(http GET /instances/$BAD | json 'j["FileUuid"]'); rm -f "$T/db/${U:0:2}/${U:2:2}/$U"
+http POST /tools/invalidate-tags >/dev/null # the DICOM cache may still hold its parse
+http POST /studies/$ST1/split -d "{\"Series\":[\"$SE12\"],\"KeepSource\":true}" >/dev/null
+[ "$(status)" != 200 ] || fail "a missing file fails the split"
+out=$(http POST /studies/$ST1/split -d "{\"Series\":[\"$SE11\",\"$SE12\"],\"Permissive\":true}")
+echo "$out" | json 'j["InstancesCount"] == 3 and j["FailedInstancesCount"] == 1' | grep -qx True || fail "Permissive split: $out"
+http GET /instances/$BAD >/dev/null; [ "$(status)" = 200 ] || fail "the failed instance stays"
+[ "$(http GET /series/$SE11 >/dev/null; status)" = 404 ] || fail "the copied ones leave (KeepSource false)"
+pass "Permissive"
