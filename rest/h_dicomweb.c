@@ -467,6 +467,18 @@ static void h_bulk(RestCall *call)
         rest_reply_error(call, &e);
         return;
     }
+    /* Native PixelData is one item "0" in /content (as Orthanc); its BulkDataURI names the
+     * element itself: serve that item's bytes. */
+    if (c.list && npath == 1 && !strcasecmp(path[0], "7fe00010") && npath < REST_MAX_SEGMENTS &&
+        cJSON_GetArraySize(c.list) == 1 && cJSON_IsString(cJSON_GetArrayItem(c.list, 0)) &&
+        !strcmp(cJSON_GetArrayItem(c.list, 0)->valuestring, "0")) {
+        srv_content_cleanup(&c);
+        path[npath++] = "0";
+        if (!srv_instance_content(&e, call->srv, id, path, npath, &c)) {
+            rest_reply_error(call, &e);
+            return;
+        }
+    }
     if (c.list) {
         srv_content_cleanup(&c);
         rest_fail(call, SRV_BAD_REQUEST, "%s is not a value", call->url);
