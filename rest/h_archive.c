@@ -57,12 +57,7 @@ static void start(RestCall *call, const RetrieveResource *res, size_t n, bool me
             rest_reply_error(call, &e);
             return;
         }
-        cJSON *j = cJSON_CreateObject();
-        char path[64 + JOB_ID_LEN];
-        snprintf(path, sizeof path, "/jobs/%s", id);
-        cJSON_AddStringToObject(j, "ID", id);
-        cJSON_AddStringToObject(j, "Path", path);
-        rest_reply_json(call, 200, j);
+        rest_reply_job(call, id);
         return;
     }
     ArchiveStream *s = NULL;

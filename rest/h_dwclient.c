@@ -118,12 +118,7 @@ static void transfer(RestCall *call, bool stow)
             rest_reply_error(call, &err);
             return;
         }
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "ID", id);
-        char path[64];
-        snprintf(path, sizeof path, "/jobs/%s", id);
-        cJSON_AddStringToObject(o, "Path", path);
-        rest_reply_json(call, 200, o);
+        rest_reply_job(call, id);
         return;
     }
     if (!dwc_transfer_run(&err, t)) reply_net_error(call, &err);

@@ -134,12 +134,7 @@ static void h_store(RestCall *call)
             rest_reply_error(call, &err);
             return;
         }
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "ID", id);
-        char path[64];
-        snprintf(path, sizeof path, "/jobs/%s", id);
-        cJSON_AddStringToObject(o, "Path", path);
-        rest_reply_json(call, 200, o);
+        rest_reply_job(call, id);
         return;
     }
     if (!scu_store_run(&err, s)) {

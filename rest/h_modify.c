@@ -42,20 +42,11 @@ static void modify_route(RestCall *call, bool anonymize)
         return;
     }
     if (async) {
-        cJSON *o = cJSON_CreateObject();
-        char path[64];
-        snprintf(path, sizeof path, "/jobs/%s", job);
-        cJSON_AddStringToObject(o, "ID", job);
-        cJSON_AddStringToObject(o, "Path", path);
-        rest_reply_json(call, 200, o);
+        rest_reply_job(call, job);
         return;
     }
-    cJSON *content = NULL;
-    if (!jobs_wait(&err, job, &content)) {
-        cJSON_Delete(content);
-        rest_reply_error(call, &err);
-        return;
-    }
+    cJSON *content = rest_job_wait(call, job);
+    if (!content) return;
     cJSON *o = cJSON_CreateObject();
     static const char *const keys[] = { "ID", "Path", "PatientID", "Type" };
     for (size_t i = 0; i < 4; i++) {
@@ -90,20 +81,11 @@ static void bulk_route(RestCall *call, bool anonymize)
         return;
     }
     if (async) {
-        cJSON *o = cJSON_CreateObject();
-        char path[64];
-        snprintf(path, sizeof path, "/jobs/%s", job);
-        cJSON_AddStringToObject(o, "ID", job);
-        cJSON_AddStringToObject(o, "Path", path);
-        rest_reply_json(call, 200, o);
+        rest_reply_job(call, job);
         return;
     }
-    cJSON *content = NULL;
-    if (!jobs_wait(&err, job, &content)) {
-        cJSON_Delete(content);
-        rest_reply_error(call, &err);
-        return;
-    }
+    cJSON *content = rest_job_wait(call, job);
+    if (!content) return;
     rest_reply_json(call, 200, content);
 }
 

@@ -105,12 +105,7 @@ static void h_store(RestCall *call)
             rest_reply_error(call, &err);
             goto out;
         }
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "ID", id);
-        char path[64];
-        snprintf(path, sizeof path, "/jobs/%s", id);
-        cJSON_AddStringToObject(o, "Path", path);
-        rest_reply_json(call, 200, o);
+        rest_reply_job(call, id);
         goto out;
     }
     if (!peers_store_run(&err, s)) reply_net_error(call, &err);

@@ -268,20 +268,11 @@ static void reorganize(RestCall *call, bool merge)
         return;
     }
     if (async) {
-        cJSON *o = cJSON_CreateObject();
-        char path[64];
-        snprintf(path, sizeof path, "/jobs/%s", job);
-        cJSON_AddStringToObject(o, "ID", job);
-        cJSON_AddStringToObject(o, "Path", path);
-        rest_reply_json(call, 200, o);
+        rest_reply_job(call, job);
         return;
     }
-    cJSON *content = NULL;
-    if (!jobs_wait(&e, job, &content)) {
-        cJSON_Delete(content);
-        rest_reply_error(call, &e);
-        return;
-    }
+    cJSON *content = rest_job_wait(call, job);
+    if (!content) return;
     rest_reply_json(call, 200, content);
 }
 

@@ -73,6 +73,26 @@ void rest_reply_text(RestCall *call, int status, const char *type, const char *t
     rest_reply_buffer(call, status, type, copy, copy ? strlen(copy) : 0);
 }
 
+void rest_reply_job(RestCall *call, const char *job_id)
+{
+    char path[64 + JOB_ID_LEN];
+    snprintf(path, sizeof path, "/jobs/%s", job_id);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "ID", job_id);
+    cJSON_AddStringToObject(o, "Path", path);
+    rest_reply_json(call, 200, o);
+}
+
+cJSON *rest_job_wait(RestCall *call, const char *job_id)
+{
+    SrvError err = { 0 };
+    cJSON *content = NULL;
+    if (jobs_wait(&err, job_id, &content)) return content;
+    cJSON_Delete(content);
+    rest_reply_error(call, &err);
+    return NULL;
+}
+
 void rest_reply_json(RestCall *call, int status, cJSON *json)
 {
     char *s = json ? cJSON_Print(json) : NULL;

@@ -125,6 +125,12 @@ RestBodyFn rest_body_route_find(RestCall *call);
 
 /* Replies (http.c). Each sets the response; the last one called wins. */
 void rest_reply_json(RestCall *call, int status, cJSON *json); /* takes json */
+/* 200 {"ID": job_id, "Path": "/jobs/<job_id>"}: Orthanc's answer to a job submitted with
+ * "Asynchronous": true. */
+void rest_reply_job(RestCall *call, const char *job_id);
+/* Waits for a job submitted synchronously: its content (caller owns it), or NULL once the job's
+ * error was replied. */
+cJSON *rest_job_wait(RestCall *call, const char *job_id);
 void rest_reply_buffer(RestCall *call, int status, const char *type, char *buf, size_t len); /* takes buf */
 void rest_reply_text(RestCall *call, int status, const char *type, const char *text); /* copies */
 void rest_reply_fd(RestCall *call, const char *type, int fd, uint64_t size); /* takes fd */
