@@ -285,7 +285,7 @@ out:
 static bool parse(SrvError *err, Reorg *rq)
 {
     const cJSON *body = rq->options;
-    bool sync;
+    bool sync = true;   /* set by bool_opt; initialised for -O3's maybe-uninitialized */
     if (!cJSON_IsObject(body)) return srv_fail(err, SRV_BAD_REQUEST, "The body must contain a JSON object");
     IdxResource r = { 0 };
     StoError se = { 0 };
