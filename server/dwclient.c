@@ -1,15 +1,13 @@
 /* dwclient.c -- the DICOMweb client (see dwclient.h).
  *
  * DESIGN: the servers are a server/remotes.c registry. Requests go through server/httpc.c.
- * WADO-RS answers are split by a streaming multipart/related splitter (below): bytes are kept
- * from the start of the current part until the delimiter "\r\n--<boundary>" shows up, then the
- * part goes to ingest_buffer() (origin "Plugins", as Orthanc's plugin stores them) and is
- * dropped; the search resumes where it stopped, so each byte is scanned about once. STOW-RS
+ * WADO-RS answers are split as they stream by the server's one multipart parser
+ * (server/multipart.c, whole-part mode): each part is gathered until its delimiter shows up,
+ * then goes to ingest_buffer() (origin "Plugins", as Orthanc's plugin stores them) and its
+ * buffer is reused for the next: one instance in memory at a time. STOW-RS
  * bodies are produced by a reader that walks a batch of open files (the one retrieve path's
  * list, opened with retrieve_open): part header, the file's bytes as read, CRLF, ... closing
  * delimiter; the length is known before sending (sizes taken when the files are opened).
- * (helper "ohif"'s server/multipart.c parses whole request bodies for STOW-RS; this splitter
- * is the streaming one a client needs.)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +20,7 @@
 
 #include "dicom/dicom.h"
 #include "server/dwclient.h"
+#include "server/multipart.h"
 #include "server/remotes.h"
 #include "server/retrieve.h"
 
@@ -210,145 +209,6 @@ void dwc_qido_simplify(cJSON *answer)
     }
 }
 
-/* ---- the streaming multipart/related splitter ----------------------------------------------- */
-
-enum { SP_PREAMBLE, SP_AFTER_DELIM, SP_HEADERS, SP_BODY, SP_DONE };
-
-struct DwcSplitter {
-    char delim[128];
-    size_t dlen;
-    Buf buf;
-    int state;
-    size_t scan;
-    size_t max_part;
-    DwcPartFn fn;
-    void *ctx;
-};
-
-/* The boundary of a multipart Content-Type, unquoted, into out; false if none. */
-static bool boundary_of(const char *ct, char *out, size_t cap)
-{
-    if (!ct || strncasecmp(ct, "multipart/", 10) != 0) return false;
-    for (const char *p = ct; (p = strchr(p, ';')); ) {
-        p++;
-        while (*p == ' ' || *p == '\t') p++;
-        if (strncasecmp(p, "boundary=", 9) != 0) continue;
-        p += 9;
-        size_t n = 0;
-        if (*p == '"') {
-            p++;
-            while (p[n] && p[n] != '"') n++;
-        } else {
-            while (p[n] && p[n] != ';' && p[n] != ' ' && p[n] != '\t' && p[n] != '\r' && p[n] != '\n') n++;
-        }
-        if (n == 0 || n > 70 || n >= cap) return false;
-        memcpy(out, p, n);
-        out[n] = '\0';
-        return true;
-    }
-    return false;
-}
-
-DwcSplitter *dwc_splitter_new(const char *content_type, size_t max_part, DwcPartFn on_part, void *ctx)
-{
-    char b[80];
-    if (!boundary_of(content_type, b, sizeof b)) return NULL;
-    DwcSplitter *s = calloc(1, sizeof *s);
-    if (!s) return NULL;
-    s->dlen = (size_t)snprintf(s->delim, sizeof s->delim, "\r\n--%s", b);
-    s->max_part = max_part;
-    buf_init(&s->buf, max_part + s->dlen + 65536); /* a part, its delimiter, a read's slack */
-    s->fn = on_part;
-    s->ctx = ctx;
-    /* the first delimiter may open the stream without a CRLF before it */
-    if (buf_append(&s->buf, "\r\n", 2) != BUF_OK) {
-        free(s);
-        return NULL;
-    }
-    return s;
-}
-
-void dwc_splitter_free(DwcSplitter *s)
-{
-    if (!s) return;
-    buf_free(&s->buf);
-    free(s);
-}
-
-static void drop(DwcSplitter *s, size_t n)
-{
-    memmove(s->buf.data, s->buf.data + n, s->buf.len - n);
-    buf_set_len(&s->buf, s->buf.len - n);
-}
-
-bool dwc_splitter_feed(SrvError *err, DwcSplitter *s, const char *data, size_t len)
-{
-    if (s->state == SP_DONE) return true; /* epilogue */
-    if (buf_append(&s->buf, data, len) != BUF_OK)
-        return srv_fail(err, SRV_NETWORK_PROTOCOL, "a part of the multipart answer exceeds %zu bytes", s->buf.max);
-    for (;;) {
-        char *d = s->buf.data;
-        size_t n = s->buf.len;
-        if (s->state == SP_PREAMBLE || s->state == SP_BODY) {
-            char *hit = n > s->scan ? memmem(d + s->scan, n - s->scan, s->delim, s->dlen) : NULL;
-            if (!hit) {
-                if (s->state == SP_BODY && n > s->max_part + s->dlen)
-                    return srv_fail(err, SRV_NETWORK_PROTOCOL, "a part of the multipart answer exceeds %zu bytes", s->max_part);
-                s->scan = n >= s->dlen ? n - s->dlen + 1 : 0;
-                if (s->state == SP_PREAMBLE && s->scan > 0) { /* the preamble is not kept */
-                    drop(s, s->scan);
-                    s->scan = 0;
-                }
-                return true;
-            }
-            size_t at = (size_t)(hit - d);
-            if (s->state == SP_BODY && at > s->max_part)
-                return srv_fail(err, SRV_NETWORK_PROTOCOL, "a part of the multipart answer exceeds %zu bytes", s->max_part);
-            if (s->state == SP_BODY && !s->fn(s->ctx, err, d, at)) return false;
-            drop(s, at + s->dlen);
-            s->state = SP_AFTER_DELIM;
-            s->scan = 0;
-        } else if (s->state == SP_AFTER_DELIM) {
-            if (n < 2) return true;
-            if (d[0] == '-' && d[1] == '-') {
-                s->state = SP_DONE;
-                buf_set_len(&s->buf, 0);
-                return true;
-            }
-            char *eol = memmem(d, n, "\r\n", 2);
-            if (!eol) {
-                if (n > 1024) return srv_fail(err, SRV_NETWORK_PROTOCOL, "malformed multipart answer (delimiter line)");
-                return true;
-            }
-            for (char *p = d; p < eol; p++)
-                if (*p != ' ' && *p != '\t')
-                    return srv_fail(err, SRV_NETWORK_PROTOCOL, "malformed multipart answer (text after a delimiter)");
-            drop(s, (size_t)(eol - d) + 2);
-            s->state = SP_HEADERS;
-        } else if (s->state == SP_HEADERS) {
-            if (n >= 2 && d[0] == '\r' && d[1] == '\n') {
-                drop(s, 2);
-            } else {
-                char *end = memmem(d, n, "\r\n\r\n", 4);
-                if (!end) {
-                    if (n > 65536) return srv_fail(err, SRV_NETWORK_PROTOCOL, "malformed multipart answer (part headers)");
-                    return true;
-                }
-                drop(s, (size_t)(end - d) + 4);
-            }
-            s->state = SP_BODY; /* the delimiter carries its CRLF: an empty part is "\r\n--b" at once */
-            s->scan = 0;
-        } else {
-            return true;
-        }
-    }
-}
-
-bool dwc_splitter_finish(SrvError *err, DwcSplitter *s)
-{
-    return s->state == SP_DONE || srv_fail(err, SRV_NETWORK_PROTOCOL, "the multipart answer ended before its closing delimiter");
-}
-
 /* ---- retrieve and stow -------------------------------------------------------------------- */
 
 enum { KIND_RETRIEVE = 0, KIND_STOW = 1 };
@@ -498,12 +358,23 @@ bool dwc_transfer_async(const DwcTransfer *t) { return t->async; }
 
 typedef struct Pull {
     DwcTransfer *t;
-    DwcSplitter *sp;
+    MpartParser *sp;
     char ctype[256];
-    SrvError err;     /* the splitter's or ingest's failure */
+    SrvError err;     /* the parser's or ingest's failure */
     bool failed;
-    size_t max_part;
+    bool ingest_failed; /* err is ingest's (else a malformed answer) */
+    long status;        /* of the answer being received (its status line) */
+    uint64_t max_part;
 } Pull;
+
+/* A malformed answer is the remote's fault: 500 NetworkProtocol, not our 400. */
+static void answer_error(Pull *p)
+{
+    if (p->ingest_failed || p->err.code == SRV_NOT_ENOUGH_MEMORY) return;
+    char msg[sizeof p->err.message];
+    snprintf(msg, sizeof msg, "%s", p->err.message);
+    srv_fail(&p->err, SRV_NETWORK_PROTOCOL, "malformed multipart answer from the DICOMweb server: %s", msg);
+}
 
 static void pull_header(void *ctx, const char *line, size_t len)
 {
@@ -516,15 +387,21 @@ static void pull_header(void *ctx, const char *line, size_t len)
         snprintf(p->ctype, sizeof p->ctype, "%.*s", (int)n, v);
     } else if (len >= 5 && !strncmp(line, "HTTP/", 5)) {
         p->ctype[0] = '\0'; /* a new answer (after a 100 Continue or a redirect) */
+        const char *sp = memchr(line, ' ', len);
+        p->status = sp ? strtol(sp + 1, NULL, 10) : 0;
     }
 }
 
-static bool pull_part(void *ctx, SrvError *err, const char *data, size_t len)
+static bool pull_part(void *ctx, SrvError *err, size_t index, const char *data, size_t len)
 {
+    (void)index;
     Pull *p = ctx;
     IngestOrigin origin = { .origin = INGEST_ORIGIN_PLUGINS };
     IngestResult res;
-    if (!ingest_buffer(err, p->t->srv, data, len, &origin, &res)) return false;
+    if (!ingest_buffer(err, p->t->srv, data, len, &origin, &res)) {
+        p->ingest_failed = true;
+        return false;
+    }
     p->t->count++;
     return true;
 }
@@ -533,15 +410,21 @@ static bool pull_write(void *ctx, const char *data, size_t len)
 {
     Pull *p = ctx;
     p->t->network += len;
+    if (p->status < 200 || p->status >= 300) return true; /* an error's body: the status says it */
     if (!p->sp) {
-        p->sp = dwc_splitter_new(p->ctype, p->max_part, pull_part, p);
+        char media[64];
+        MpartLimits lim = { .max_header_bytes = 64 * 1024, .max_part_bytes = p->max_part };
+        SrvError e = { 0 };
+        if (mpart_media_type(p->ctype, media, sizeof media) && !strncmp(media, "multipart/", 10))
+            p->sp = mpart_create_whole(&e, p->ctype, &lim, pull_part, p);
         if (!p->sp) {
             srv_fail(&p->err, SRV_NETWORK_PROTOCOL, "the DICOMweb server did not answer multipart/related with a boundary (Content-Type: %.100s)", p->ctype);
             p->failed = true;
             return false;
         }
     }
-    if (!dwc_splitter_feed(&p->err, p->sp, data, len)) {
+    if (!mpart_feed(&p->err, p->sp, data, len)) {
+        answer_error(p);
         p->failed = true;
         return false;
     }
@@ -562,7 +445,7 @@ static bool retrieve_one(SrvError *err, DwcTransfer *t, const WadoRes *w)
     if (!hdr) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
     for (size_t i = 0; i < t->nheaders; i++) hdr[i] = t->headers[i];
     hdr[t->nheaders] = accept;
-    Pull p = { .t = t, .max_part = (size_t)t->srv->cfg.maximum_upload_size << 20 };
+    Pull p = { .t = t, .max_part = (uint64_t)t->srv->cfg.maximum_upload_size << 20 };
     HttpcRequest rq = { .method = "GET", .path = path, .headers = hdr, .nheaders = t->nheaders + 1,
                         .write = pull_write, .write_ctx = &p, .header = pull_header, .header_ctx = &p };
     HttpcResponse resp;
@@ -577,11 +460,13 @@ static bool retrieve_one(SrvError *err, DwcTransfer *t, const WadoRes *w)
                       resp.status, t->server.url, path);
     } else if (ok && !p.sp) {
         ok = srv_fail(err, SRV_NETWORK_PROTOCOL, "the DICOMweb server answered no body to GET %s%s", t->server.url, path);
-    } else if (ok) {
-        ok = dwc_splitter_finish(err, p.sp);
+    } else if (ok && !mpart_finish(&p.err, p.sp)) {
+        answer_error(&p);
+        *err = p.err;
+        ok = false;
     }
     if (ok) SRV_LOG_INFO("dwclient", "WADO-RS %s%s: %zu instance(s) stored", t->server.url, path, t->count - before);
-    dwc_splitter_free(p.sp);
+    mpart_destroy(p.sp);
     httpc_response_cleanup(&resp);
     return ok;
 }

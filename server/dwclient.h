@@ -6,7 +6,7 @@
  * IndexDirectory/dicomweb-servers.json (a server/remotes.c registry).
  * get / qido: one request to the server (Uri relative to its URL, Arguments as the query,
  * HttpHeaders added). retrieve: WADO-RS of studies / series / instances, the multipart answer
- * split as it arrives and each part stored through the one ingest path (one instance in memory
+ * split as it arrives (server/multipart.c) and each part stored through the one ingest path (one instance in memory
  * at a time). stow: STOW-RS of stored resources, the multipart body written from the files as
  * curl sends it (batches of instances, Content-Length known up front).
  * Threads: any thread.
@@ -46,16 +46,5 @@ bool dwc_transfer_run(SrvError *err, DwcTransfer *t);
 cJSON *dwc_transfer_result(const DwcTransfer *t);
 bool dwc_transfer_submit(SrvError *err, DwcTransfer *t, char job_id[JOB_ID_LEN]);
 extern const JobType dwc_retrieve_job_type, dwc_stow_job_type;
-
-/* The streaming multipart/related splitter retrieve uses (exposed for the unit test and the
- * fuzz target). Parts are handed whole to on_part (borrowed for the call); at most max_part
- * bytes each. feed returns false on a malformed stream, a part too large, or when on_part
- * returns false (err filled). finish checks the closing delimiter was seen. */
-typedef struct DwcSplitter DwcSplitter;
-typedef bool (*DwcPartFn)(void *ctx, SrvError *err, const char *data, size_t len);
-DwcSplitter *dwc_splitter_new(const char *content_type, size_t max_part, DwcPartFn on_part, void *ctx);
-bool dwc_splitter_feed(SrvError *err, DwcSplitter *s, const char *data, size_t len);
-bool dwc_splitter_finish(SrvError *err, DwcSplitter *s);
-void dwc_splitter_free(DwcSplitter *s);
 
 #endif

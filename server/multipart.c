@@ -6,6 +6,7 @@
  * front and more input copied behind it.
  */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,11 @@ struct MpartParser {
     uint64_t consumed;     /* body bytes consumed (for messages; excludes the virtual CRLF) */
     uint64_t preamble;
     SrvError failure;      /* repeated to later calls */
+    /* whole parts (mpart_create_whole): the current part gathered here */
+    MpartWholeFn whole;
+    void *whole_cls;
+    char *part;
+    size_t plen, pcap;
 };
 
 bool mpart_media_type(const char *ct, char *out, size_t size)
@@ -145,11 +151,61 @@ MpartParser *mpart_create(SrvError *err, const char *content_type, const MpartLi
 void mpart_destroy(MpartParser *p)
 {
     if (!p) return;
+    free(p->part);
     free(p->win);
     free(p);
 }
 
 size_t mpart_count(const MpartParser *p) { return p ? p->parts : 0; }
+
+/* ---- whole parts: the streaming callbacks gather, part_end hands the part over ---------- */
+
+static bool whole_begin(void *cls, SrvError *err, size_t index, const MpartHeader *h, size_t n)
+{
+    (void)err, (void)index, (void)h, (void)n;
+    ((MpartParser *)cls)->plen = 0;
+    return true;
+}
+
+static bool whole_data(void *cls, SrvError *err, const char *data, size_t len)
+{
+    MpartParser *p = cls;
+    if (p->plen + len > p->pcap) { /* emit() already checked max_part_bytes */
+        size_t cap = p->pcap ? p->pcap : 64 * 1024;
+        while (cap < p->plen + len) cap *= 2;
+        if (cap > p->lim.max_part_bytes) cap = (size_t)p->lim.max_part_bytes;
+        char *np = realloc(p->part, cap);
+        if (!np) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory for part %zu (%zu bytes)",
+                                 p->parts, p->plen + len);
+        p->part = np;
+        p->pcap = cap;
+    }
+    memcpy(p->part + p->plen, data, len);
+    p->plen += len;
+    return true;
+}
+
+static bool whole_end(void *cls, SrvError *err)
+{
+    MpartParser *p = cls;
+    return p->whole(p->whole_cls, err, p->parts, p->plen ? p->part : "", p->plen);
+}
+
+MpartParser *mpart_create_whole(SrvError *err, const char *content_type, const MpartLimits *limits,
+                                MpartWholeFn part, void *cls)
+{
+    if (!limits || !limits->max_part_bytes || limits->max_part_bytes > SIZE_MAX / 2 || !part) {
+        srv_fail(err, SRV_INTERNAL, "mpart_create_whole needs a part callback and a part ceiling");
+        return NULL;
+    }
+    static const MpartCallbacks cb = { whole_begin, whole_data, whole_end };
+    MpartParser *p = mpart_create(err, content_type, limits, &cb, NULL);
+    if (!p) return NULL;
+    p->cls = p;
+    p->whole = part;
+    p->whole_cls = cls;
+    return p;
+}
 
 static void consume(MpartParser *p, size_t n, size_t *pos)
 {

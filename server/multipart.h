@@ -1,6 +1,8 @@
 /* multipart.h -- an incremental parser of MIME multipart bodies (RFC 2046, RFC 7578):
- * multipart/related (STOW-RS) and multipart/form-data (browser uploads), fed as the bytes
- * arrive, in chunks of any size, never holding a part.
+ * multipart/related (STOW-RS, and the DICOMweb client's WADO-RS answers) and
+ * multipart/form-data (browser uploads), fed as the bytes arrive, in chunks of any size, never
+ * holding a part (or holding one part at a time: mpart_create_whole). The one parser of the
+ * server: request bodies and streamed answers alike.
  *
  * DESIGN: the boundary comes from the Content-Type's `boundary` parameter (1..70 printable
  * characters). The body is: a preamble (ignored; at most MPART_MAX_PREAMBLE bytes), then
@@ -65,6 +67,14 @@ MpartParser *mpart_create(SrvError *err, const char *content_type, const MpartLi
 /* Feeds the next bytes. false with err set when the body is malformed, over a limit, or a
  * callback refused; later calls fail again with the same message. */
 bool mpart_feed(SrvError *err, MpartParser *p, const void *data, size_t len);
+/* Whole parts (the DICOMweb client's WADO-RS answers, split as they stream): a parser that
+ * gathers each part in memory and hands it complete to part() once its closing delimiter is
+ * seen (borrowed for the call; the buffer is reused for the next part, so memory is the
+ * largest part, never the body). limits->max_part_bytes is required (> 0): the ceiling of
+ * that memory. Same errors as mpart_create / mpart_feed. */
+typedef bool (*MpartWholeFn)(void *cls, SrvError *err, size_t index, const char *data, size_t len);
+MpartParser *mpart_create_whole(SrvError *err, const char *content_type, const MpartLimits *limits,
+                                MpartWholeFn part, void *cls);
 /* The body has ended: false (err set) unless the closing delimiter was seen. */
 bool mpart_finish(SrvError *err, MpartParser *p);
 /* Parts begun so far. */

@@ -1,13 +1,12 @@
-/* test_httpc.c -- the HTTP client's remote descriptions (Orthanc's peer forms) and the
- * streaming multipart/related splitter of the DICOMweb client (fed whole, byte by byte and in
- * odd chunks; malformed streams and oversized parts refused). Network behaviour is tested
- * end to end by tests/integration/93_peers.sh and 93_dicomweb_client.sh. */
+/* test_httpc.c -- the HTTP client's remote descriptions (Orthanc's peer forms). The DICOMweb
+ * client's streaming multipart split is server/multipart.c's whole-part mode (test_multipart).
+ * Network behaviour is tested end to end by tests/integration/93_peers.sh,
+ * 93_dicomweb_client.sh and 93_dicomweb_client_self.sh. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../check.h"
-#include "server/dwclient.h"
 #include "server/httpc.h"
 
 static void test_httpc_remote_forms(void)
@@ -54,77 +53,8 @@ static void test_httpc_remote_forms(void)
     }
 }
 
-typedef struct Parts {
-    char got[8][64];
-    size_t len[8];
-    int n;
-} Parts;
-
-static bool on_part(void *ctx, SrvError *err, const char *d, size_t len)
-{
-    (void)err;
-    Parts *p = ctx;
-    if (p->n < 8 && len < 64) {
-        memcpy(p->got[p->n], d, len);
-        p->len[p->n] = len;
-    }
-    p->n++;
-    return true;
-}
-
-/* Feeds s in chunks of `chunk` bytes (0: whole); returns parts and whether it ended right. */
-static bool split(const char *ct, const char *s, size_t len, size_t chunk, size_t max, Parts *p)
-{
-    memset(p, 0, sizeof *p);
-    DwcSplitter *sp = dwc_splitter_new(ct, max, on_part, p);
-    if (!sp) return false;
-    SrvError e = { 0 };
-    bool ok = true;
-    for (size_t off = 0; ok && off < len;) {
-        size_t n = chunk && len - off > chunk ? chunk : len - off;
-        ok = dwc_splitter_feed(&e, sp, s + off, n);
-        off += n;
-    }
-    ok = ok && dwc_splitter_finish(&e, sp);
-    dwc_splitter_free(sp);
-    return ok;
-}
-
-static void test_dwc_splitter(void)
-{
-    const char *ct = "multipart/related; type=\"application/dicom\"; boundary=\"b0undary\"";
-    static const char body[] = "preamble\r\n--b0undary\r\nContent-Type: application/dicom\r\n\r\n"
-                               "first\r\n--b0und\r\n--b0undary  \r\nContent-Type: application/dicom\r\n"
-                               "Content-Length: 6\r\n\r\nsecond\r\n--b0undary--\r\nepilogue";
-    size_t chunks[] = { 0, 1, 2, 3, 7, 13 };
-    for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
-        Parts p;
-        CHECK(split(ct, body, sizeof body - 1, chunks[c], 1000, &p));
-        CHECK(p.n == 2);
-        CHECK(p.len[0] == 14 && !memcmp(p.got[0], "first\r\n--b0und", 14)); /* a near-delimiter stays data */
-        CHECK(p.len[1] == 6 && !memcmp(p.got[1], "second", 6));
-    }
-    /* the first delimiter at the very start, no part headers, unquoted boundary */
-    static const char b2[] = "--xy\r\n\r\nA\r\n--xy--";
-    Parts p;
-    CHECK(split("multipart/related; boundary=xy", b2, sizeof b2 - 1, 1, 100, &p));
-    CHECK(p.n == 1 && p.len[0] == 1 && p.got[0][0] == 'A');
-    /* refused: not multipart, no boundary, no closing delimiter, text after a delimiter, too large */
-    CHECK(dwc_splitter_new("application/dicom", 100, on_part, &p) == NULL);
-    CHECK(dwc_splitter_new("multipart/related; type=x", 100, on_part, &p) == NULL);
-    static const char open_end[] = "--xy\r\n\r\nA\r\n--xy\r\n\r\nB";
-    CHECK(!split("multipart/related; boundary=xy", open_end, sizeof open_end - 1, 0, 100, &p));
-    static const char junk[] = "--xy junk\r\n\r\nA\r\n--xy--";
-    CHECK(!split("multipart/related; boundary=xy", junk, sizeof junk - 1, 0, 100, &p));
-    char big[600];
-    memcpy(big, "--xy\r\n\r\n", 8);
-    memset(big + 8, 'z', sizeof big - 8);
-    CHECK(!split("multipart/related; boundary=xy", big, sizeof big, 50, 10, &p)); /* part cap 10 (+ slack) */
-}
-
 int main(void)
 {
     RUN(test_httpc_remote_forms);
-    RUN(test_dwc_splitter);
     return CHECK_DONE();
 }

@@ -4,6 +4,8 @@
  * transport padding; Content-Type parameters; every refusal (no boundary, bad boundary, body
  * without boundary, unterminated part, malformed boundary line, header limits, part count and
  * size limits, a callback's refusal) and that a failed parser stays failed. */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -218,6 +220,17 @@ static bool big_data(void *cls, SrvError *err, const char *d, size_t len)
     return true;
 }
 
+/* whole mode: the big part checks itself and zeroes the expected size */
+static bool big_part(void *ctx, SrvError *err, size_t index, const char *d, size_t len)
+{
+    (void)err;
+    size_t *want = ctx;
+    bool good = index == 1 && len == *want;
+    for (size_t i = 0; good && i < len; i++) good = d[i] == (char)('a' + i % 23);
+    if (good) *want = 0;
+    return good || srv_fail(err, SRV_BAD_REQUEST, "big part differs");
+}
+
 static void test_multipart_large(void)
 {
     size_t size = 300 * 1000;
@@ -242,11 +255,101 @@ static void test_multipart_large(void)
     free(body);
 }
 
+/* Whole-part mode (the DICOMweb client's WADO-RS answers): parts handed complete, whatever
+ * the chunking; a near-delimiter stays data; the part ceiling; malformed streams refused. */
+typedef struct Parts {
+    char got[8][64];
+    size_t len[8];
+    size_t index[8];
+    int n;
+} Parts;
+
+static bool on_part(void *ctx, SrvError *err, size_t index, const char *d, size_t len)
+{
+    (void)err;
+    Parts *p = ctx;
+    if (p->n < 8 && len < 64) {
+        memcpy(p->got[p->n], d, len);
+        p->len[p->n] = len;
+        p->index[p->n] = index;
+    }
+    p->n++;
+    return true;
+}
+
+static bool split(const char *ct, const char *s, size_t len, size_t chunk, uint64_t max, Parts *p)
+{
+    memset(p, 0, sizeof *p);
+    SrvError e = { 0 };
+    MpartLimits lim = { .max_part_bytes = max };
+    MpartParser *sp = mpart_create_whole(&e, ct, &lim, on_part, p);
+    if (!sp) return false;
+    bool ok = true;
+    for (size_t off = 0; ok && off < len;) {
+        size_t n = chunk && len - off > chunk ? chunk : len - off;
+        ok = mpart_feed(&e, sp, s + off, n);
+        off += n;
+    }
+    ok = ok && mpart_finish(&e, sp);
+    CHECK(ok || e.message[0]);
+    mpart_destroy(sp);
+    return ok;
+}
+
+static void test_multipart_whole(void)
+{
+    const char *ct = "multipart/related; type=\"application/dicom\"; boundary=\"b0undary\"";
+    static const char body[] = "preamble\r\n--b0undary\r\nContent-Type: application/dicom\r\n\r\n"
+                               "first\r\n--b0und\r\n--b0undary  \r\nContent-Type: application/dicom\r\n"
+                               "Content-Length: 6\r\n\r\nsecond\r\n--b0undary--\r\nepilogue";
+    size_t chunks[] = { 0, 1, 2, 3, 7, 13 };
+    for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
+        Parts p;
+        CHECK(split(ct, body, sizeof body - 1, chunks[c], 1000, &p));
+        CHECK(p.n == 2 && p.index[0] == 1 && p.index[1] == 2);
+        CHECK(p.len[0] == 14 && !memcmp(p.got[0], "first\r\n--b0und", 14)); /* a near-delimiter stays data */
+        CHECK(p.len[1] == 6 && !memcmp(p.got[1], "second", 6));
+    }
+    /* the first delimiter at the very start, no part headers, unquoted boundary, an empty part */
+    static const char b2[] = "--xy\r\n\r\nA\r\n--xy\r\n\r\n\r\n--xy--";
+    Parts p;
+    CHECK(split("multipart/related; boundary=xy", b2, sizeof b2 - 1, 1, 100, &p));
+    CHECK(p.n == 2 && p.len[0] == 1 && p.got[0][0] == 'A' && p.len[1] == 0);
+    /* a part larger than a first buffer (64 KB), fed in odd chunks, comes back whole */
+    size_t big_n = 200 * 1000;
+    char *big = malloc(big_n + 64);
+    size_t n = (size_t)sprintf(big, "--xy\r\n\r\n");
+    for (size_t i = 0; i < big_n; i++) big[n + i] = (char)('a' + i % 23);
+    n += big_n;
+    n += (size_t)sprintf(big + n, "\r\n--xy--");
+    SrvError e = { 0 };
+    MpartLimits lim = { .max_part_bytes = big_n };
+    MpartParser *sp = mpart_create_whole(&e, "multipart/related; boundary=xy", &lim, big_part, &big_n);
+    bool ok = sp != NULL;
+    for (size_t off = 0; ok && off < n; off += 4093) ok = mpart_feed(&e, sp, big + off, n - off < 4093 ? n - off : 4093);
+    CHECK(ok && mpart_finish(&e, sp) && big_n == 0);
+    mpart_destroy(sp);
+    /* one byte over the ceiling */
+    big_n = 200 * 1000;
+    CHECK(!split("multipart/related; boundary=xy", big, n, 4096, big_n - 1, &p));
+    free(big);
+    /* refused: no boundary, no ceiling, no closing delimiter, text after a delimiter */
+    CHECK(mpart_create_whole(&e, "multipart/related; type=x", &lim, on_part, &p) == NULL);
+    MpartLimits none = { 0 };
+    CHECK(mpart_create_whole(&e, "multipart/related; boundary=xy", &none, on_part, &p) == NULL);
+    static const char open_end[] = "--xy\r\n\r\nA\r\n--xy\r\n\r\nB";
+    CHECK(!split("multipart/related; boundary=xy", open_end, sizeof open_end - 1, 0, 100, &p));
+    CHECK(p.n == 1); /* the complete first part was handed out */
+    static const char junk[] = "--xy junk\r\n\r\nA\r\n--xy--";
+    CHECK(!split("multipart/related; boundary=xy", junk, sizeof junk - 1, 0, 100, &p));
+}
+
 int main(void)
 {
     RUN(test_multipart_params);
     RUN(test_multipart_splits);
     RUN(test_multipart_refusals);
     RUN(test_multipart_large);
+    RUN(test_multipart_whole);
     return CHECK_DONE();
 }
