@@ -526,6 +526,16 @@ extern "C" cJSON *dcm_dicomweb_json(DcmError *err, const DcmObject *obj, const D
     return j;
 }
 
+extern "C" void dcm_dicomweb_vr(uint32_t tag, char vr[3])
+{
+    try {
+        DcmTag t((Uint16)(tag >> 16), (Uint16)(tag & 0xFFFF));
+        vr_text(t.getEVR(), vr);
+    } catch (...) {
+        memcpy(vr, "UN", 3);
+    }
+}
+
 extern "C" char *dcm_dicomweb_value_text(uint32_t tag, const char *vr_in, const char *value)
 {
     try {

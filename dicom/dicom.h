@@ -192,6 +192,9 @@ cJSON *dcm_dicomweb_json(DcmError *err, const DcmObject *obj, const DcmWebJsonOp
  * engine's and the index's form), by the same rules; vr NULL: the dictionary's. malloc'd, NULL
  * when out of memory. */
 char *dcm_dicomweb_value_text(uint32_t tag, const char *vr, const char *value);
+/* The VR dcm_dicomweb_value_text uses for tag when given none (the dictionary's, DCMTK's
+ * internal VRs mapped to PS3.18's): look it up once for many values of one tag. */
+void dcm_dicomweb_vr(uint32_t tag, char vr[3]);
 
 /* ---- Raw content by path (/instances/{id}/content/...; dicom/dcmtk_content.cpp) ---------
  * path: segments after /content/: tags ("0010-0010", "0010,0010", "PatientName"), and after a

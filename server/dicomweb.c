@@ -175,6 +175,7 @@ typedef struct QidoOut {
     const DwQuery *q;
     const QryKey *keys;
     size_t nkeys;
+    char (*vr)[3];  /* per key, looked up once per query (not once per answer) */
     Buf *out;
     size_t count;
     int rc; /* BUF_* of the first failed append */
@@ -199,10 +200,16 @@ static void put_element(QidoOut *o, bool *first, uint32_t tag, const char *vr, c
         o->rc = BUF_NOMEM;
         return;
     }
-    char key[16];
-    snprintf(key, sizeof key, "%s\"%08X\":", *first ? "" : ",", tag);
+    static const char hex[] = "0123456789ABCDEF";
+    char key[16], *k = key; /* ,"GGGGEEEE": without printf: this runs for every value */
+    if (!*first) *k++ = ',';
+    *k++ = '"';
+    for (int sh = 28; sh >= 0; sh -= 4) *k++ = hex[(tag >> sh) & 0xF];
+    *k++ = '"';
+    *k++ = ':';
+    *k = '\0';
     *first = false;
-    put(o, key);
+    if (o->rc == BUF_OK) o->rc = buf_append(o->out, key, (size_t)(k - key));
     put(o, v);
     free(v);
 }
@@ -236,7 +243,7 @@ static bool qido_answer(void *ctx, const QryAnswer *a)
         if (i == o->nkeys || tag == TAG_CHARSET || tag == TAG_RETRIEVE_URL) continue;
         const char *v = a->values[i];
         if (!v) continue; /* absent from the resource */
-        put_element(o, &first, tag, NULL, v);
+        put_element(o, &first, tag, o->vr[i][0] ? o->vr[i] : NULL, v);
     }
     put(o, "}");
     return o->rc == BUF_OK;
@@ -257,6 +264,7 @@ static char *fuzzy_pattern(const char *p)
 bool dw_qido(SrvError *err, Srv *srv, const DwQuery *q, Buf *out)
 {
     KeyList k = { 0 };
+    QidoOut o = { 0 };
     bool ok = false;
     const uint32_t *defs = q->level == SRV_STUDY ? STUDY_DEFAULTS : q->level == SRV_SERIES ? SERIES_DEFAULTS
                                                                                              : INSTANCE_DEFAULTS;
@@ -333,7 +341,13 @@ bool dw_qido(SrvError *err, Srv *srv, const DwQuery *q, Buf *out)
     bool ci = q->fuzzy || !srv->cfg.dicomweb.qido_case_sensitive;
     QryRequest rq = { .level = q->level, .keys = k.keys, .nkeys = k.n, .case_sensitive_pn = !ci,
                       .since = q->offset, .limit = q->limit };
-    QidoOut o = { .q = q, .keys = k.keys, .nkeys = k.n, .out = out, .rc = BUF_OK };
+    o = (QidoOut){ .q = q, .keys = k.keys, .nkeys = k.n, .out = out, .rc = BUF_OK };
+    o.vr = calloc(k.n ? k.n : 1, sizeof *o.vr);
+    if (!o.vr) {
+        srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < k.n; i++) dcm_dicomweb_vr(k.keys[i].tag, o.vr[i]);
     put(&o, "[");
     if (!qry_run(err, srv, &rq, qido_answer, &o, NULL)) goto out;
     put(&o, "]");
@@ -343,6 +357,7 @@ bool dw_qido(SrvError *err, Srv *srv, const DwQuery *q, Buf *out)
     }
     ok = true;
 out:
+    free(o.vr);
     keys_free(&k);
     return ok;
 }

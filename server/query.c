@@ -9,8 +9,14 @@
  * 3. For each candidate: check computed and file constraints, then build the values of every
  *    key (main tags from the index rows of the resource and its ancestors, computed counts,
  *    the stored file for other tags) and call the callback.
- * The ancestors' rows are cached one per level between answers (answers of one study come in a
- * row), the file of the current resource is read at most once per candidate through the DICOM
+ * The index rows the answers need are read in batches of candidates (BATCH), one snapshot
+ * per level (idx_resources_get): the candidates' own rows (children listed or counted only
+ * when a computed key needs them), their ancestors' up to the highest level a key needs (a
+ * study-level answer reads no patient row: the study keeps its copy of the patient tags), and
+ * for ModalitiesInStudy / NumberOfStudyRelatedInstances their series' rows (tags, child
+ * count). So an answer costs a few statements, not a round trip per row and per computed
+ * attribute. A row missing from the batch (deleted meanwhile) is read alone, and reported.
+ * The file of the current resource is read at most once per candidate through the DICOM
  * cache (a pinned, shared parsed object).
  */
 #include <ctype.h>
@@ -174,28 +180,142 @@ typedef struct Walk {
     bool *ci, *range;          /* per key */
     bool post_filter;          /* some constraint is checked here, not in SQL */
     bool need_file;            /* some key needs the stored file */
-    IdxResource chain[IDX_LEVELS]; /* rows of the current resource and ancestors (cached) */
+    const IdxResource *chain[IDX_LEVELS]; /* rows of the current resource and ancestors */
+    IdxResource own[IDX_LEVELS]; /* rows read one at a time (outside a batch; cached) */
+    int top;                   /* the highest level (smallest number) whose row a key needs */
+    unsigned what;             /* IDX_GET_* read for the answers' own rows */
+    unsigned kids_what;        /* IDX_GET_* of the study answers' series rows (ModalitiesInStudy:
+                                  tags, NumberOfStudyRelatedInstances: child counts), 0: none */
+    /* the batch: the rows of the next BATCH candidates, their ancestors and their children,
+     * read in one snapshot per level (sorted by ID for lookups) */
+    IdxResource *pre[IDX_LEVELS];
+    size_t npre[IDX_LEVELS];
+    IdxResource *kids;
+    size_t nkids;
     char **values;             /* per key, malloc'd, for the current answer */
     CacheEntry *file;          /* the current resource's representative file, or NULL */
     bool file_tried;
 } Walk;
 
-/* Loads the resource and its ancestors into w->chain, reusing cached ancestors. */
+#define BATCH 64
+
+static int cmp_res_id(const void *a, const void *b)
+{
+    return strcmp(((const IdxResource *)a)->id, ((const IdxResource *)b)->id);
+}
+
+static const IdxResource *find_in(const IdxResource *arr, size_t n, const char *id)
+{
+    if (!n || !id[0]) return NULL;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(arr[mid].id, id);
+        if (!c) return &arr[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
+}
+
+static void free_rows(IdxResource **arr, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++) idx_resource_cleanup(&(*arr)[i]);
+    free(*arr);
+    *arr = NULL;
+    *n = 0;
+}
+
+static void batch_clear(Walk *w)
+{
+    for (int l = 0; l < IDX_LEVELS; l++) free_rows(&w->pre[l], &w->npre[l]);
+    free_rows(&w->kids, &w->nkids);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Reads rows of `level` for the n IDs (duplicates and "" dropped) into *out, sorted by ID. */
+static bool read_rows(SrvError *err, Walk *w, int level, const char **ids, size_t n, unsigned what,
+                      IdxResource **out, size_t *nout)
+{
+    qsort(ids, n, sizeof *ids, cmp_str);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ids[i][0] && (!k || strcmp(ids[k - 1], ids[i]))) ids[k++] = ids[i];
+    if (!k) return true;
+    IdxResource *rows = calloc(k, sizeof *rows);
+    if (!rows) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+    StoError se = { 0 };
+    if (!idx_resources_get(&se, w->srv->db, level, (const char *const *)ids, k, what, rows)) {
+        free(rows);
+        srv_error_from_sto(err, &se);
+        return false;
+    }
+    /* ids were sorted: rows are too (an absent one is zeroed: its "" sorts first) */
+    qsort(rows, k, sizeof *rows, cmp_res_id);
+    *out = rows;
+    *nout = k;
+    return true;
+}
+
+/* Reads the rows the next n candidates need, in one snapshot per level: theirs, their
+ * ancestors' up to w->top, their children's when the computed keys need them. A row missing
+ * here (deleted meanwhile) is read again one at a time by load_chain, which reports it. */
+static bool batch_load(SrvError *err, Walk *w, char **ids, size_t n)
+{
+    batch_clear(w);
+    int level = w->rq->level;
+    const char **list = malloc((n ? n : 1) * sizeof *list);
+    if (!list) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+    for (size_t i = 0; i < n; i++) list[i] = ids[i];
+    bool ok = read_rows(err, w, level, list, n, w->what, &w->pre[level], &w->npre[level]);
+    free(list);
+    for (int l = level - 1; ok && l >= w->top; l--) {
+        size_t m = w->npre[l + 1];
+        const char **parents = malloc((m ? m : 1) * sizeof *parents);
+        if (!parents) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+        for (size_t i = 0; i < m; i++) parents[i] = w->pre[l + 1][i].parent_id;
+        ok = read_rows(err, w, l, parents, m, IDX_GET_TAGS, &w->pre[l], &w->npre[l]);
+        free(parents);
+    }
+    if (ok && w->kids_what) {
+        size_t m = 0;
+        for (size_t i = 0; i < w->npre[level]; i++) m += w->pre[level][i].nchildren;
+        const char **kids = malloc((m ? m : 1) * sizeof *kids);
+        if (!kids) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+        m = 0;
+        for (size_t i = 0; i < w->npre[level]; i++)
+            for (size_t k = 0; k < w->pre[level][i].nchildren && w->pre[level][i].children; k++)
+                kids[m++] = w->pre[level][i].children[k];
+        ok = read_rows(err, w, level + 1, kids, m, w->kids_what, &w->kids, &w->nkids);
+        free(kids);
+    }
+    return ok;
+}
+
+/* Points w->chain at the resource and the ancestors the keys need: the batch's rows, else read
+ * one at a time (ancestors cached between answers: answers of one study come in a row). */
 static bool load_chain(SrvError *err, Walk *w, int level, const char *id)
 {
     const char *want = id;
-    for (int l = level; l >= 0; l--) {
-        if (strcmp(w->chain[l].id, want) != 0) {
-            idx_resource_cleanup(&w->chain[l]);
-            StoError se = { 0 };
-            if (!idx_resource_get(&se, w->srv->db, l, want, &w->chain[l])) {
-                srv_error_from_sto(err, &se);
-                return false;
+    for (int l = level; l >= w->top; l--) {
+        const IdxResource *r = find_in(w->pre[l], w->npre[l], want);
+        if (!r) {
+            if (strcmp(w->own[l].id, want) != 0) {
+                idx_resource_cleanup(&w->own[l]);
+                StoError se = { 0 };
+                if (!idx_resource_get(&se, w->srv->db, l, want, &w->own[l])) {
+                    srv_error_from_sto(err, &se);
+                    return false;
+                }
             }
-        } else if (l < level) {
-            break; /* this ancestor and the ones above are cached */
+            r = &w->own[l];
         }
-        want = w->chain[l].parent_id;
+        w->chain[l] = r;
+        want = r->parent_id;
     }
     return true;
 }
@@ -282,6 +402,11 @@ static char *study_list(Walk *w, const IdxResource *study, bool sop_classes)
     bool ok = true;
     StoError se = { 0 };
     for (size_t i = 0; i < study->nchildren && ok; i++) {
+        const IdxResource *kid = find_in(w->kids, w->nkids, study->children[i]);
+        if (kid && !sop_classes) { /* the batch's row */
+            ok = list_add(&out, main_value(kid, 0x00080060));
+            continue;
+        }
         IdxResource s = { 0 };
         if (!idx_resource_get(&se, w->srv->db, IDX_SERIES, study->children[i], &s)) continue;
         if (!sop_classes) {
@@ -305,11 +430,21 @@ static char *study_list(Walk *w, const IdxResource *study, bool sop_classes)
 
 static char *computed_value(Walk *w, int level, uint32_t tag)
 {
-    const IdxResource *r = &w->chain[level];
+    const IdxResource *r = w->chain[level];
     if (tag == QRY_TAG_MODALITIES_IN_STUDY) return study_list(w, r, false);
     if (tag == QRY_TAG_SOP_CLASSES_IN_STUDY) return study_list(w, r, true);
     if (tag == QRY_TAG_STUDY_SERIES) return u64_text(r->nchildren);
     if (tag == QRY_TAG_SERIES_INSTANCES) return u64_text(r->nchildren);
+    if (tag == QRY_TAG_STUDY_INSTANCES && r->children) { /* the sum over the batch's series */
+        uint64_t sum = 0;
+        size_t i = 0;
+        for (; i < r->nchildren; i++) {
+            const IdxResource *kid = find_in(w->kids, w->nkids, r->children[i]);
+            if (!kid) break;
+            sum += kid->nchildren;
+        }
+        if (i == r->nchildren) return u64_text(sum);
+    }
     IdxCounts c = { 0 };
     StoError se = { 0 };
     if (!idx_resource_counts(&se, w->srv->db, level, r->id, &c)) return NULL;
@@ -345,7 +480,7 @@ static bool build(SrvError *err, Walk *w, const char *id, bool *match)
         char *v = NULL;
         switch (w->kind[i]) {
         case K_MAIN: {
-            const char *m = main_value(&w->chain[w->key_level[i]], k->tag);
+            const char *m = main_value(w->chain[w->key_level[i]], k->tag);
             if (m && !(v = strdup(m))) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
             break;
         }
@@ -356,7 +491,7 @@ static bool build(SrvError *err, Walk *w, const char *id, bool *match)
             v = file_value(w, level, id, k->tag);
             break;
         case K_META: {
-            const char *m = idx_resource_metadata(&w->chain[IDX_INSTANCE], "SopClassUid");
+            const char *m = idx_resource_metadata(w->chain[IDX_INSTANCE], "SopClassUid");
             if (m && !(v = strdup(m))) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
             break;
         }
@@ -467,12 +602,36 @@ bool qry_run(SrvError *err, Srv *srv, const QryRequest *rq, QryAnswerFn fn, void
         goto out;
     }
     if (sort && nids > 1) qsort(ids, nids, sizeof *ids, cmp_id);
+    /* which rows the answers need: theirs (with children only for the computed keys that
+     * count or list them, metadata only for an instance's SOPClassUID), their ancestors' up
+     * to the highest level of a main-tag key, their series' for ModalitiesInStudy and
+     * NumberOfStudyRelatedInstances */
+    w.top = rq->level;
+    w.what = IDX_GET_TAGS;
+    for (size_t i = 0; i < rq->nkeys; i++) {
+        uint32_t tag = rq->keys[i].tag;
+        if (w.kind[i] == K_MAIN && w.key_level[i] < w.top) w.top = w.key_level[i];
+        if (w.kind[i] == K_META) w.what |= IDX_GET_META;
+        if (w.kind[i] != K_COMPUTED) continue;
+        if (tag == QRY_TAG_STUDY_SERIES || tag == QRY_TAG_SERIES_INSTANCES) w.what |= IDX_GET_NCHILDREN;
+        if (tag == QRY_TAG_MODALITIES_IN_STUDY || tag == QRY_TAG_SOP_CLASSES_IN_STUDY ||
+            tag == QRY_TAG_STUDY_INSTANCES)
+            w.what |= IDX_GET_CHILDREN;
+        if (tag == QRY_TAG_MODALITIES_IN_STUDY) w.kids_what |= IDX_GET_TAGS;
+        if (tag == QRY_TAG_STUDY_INSTANCES) w.kids_what |= IDX_GET_NCHILDREN;
+    }
     uint64_t skipped = 0, given = 0;
+    size_t batch_end = 0, batch = BATCH / 4; /* a first small batch: C-FIND may stop early */
     for (size_t i = 0; i < nids; i++) {
         bool match = true;
         if (rq->ids_only && !w.post_filter) {
             /* nothing to check or build */
         } else {
+            if (i >= batch_end) {
+                batch_end = i + (nids - i < batch ? nids - i : batch);
+                batch = BATCH;
+                if (!batch_load(err, &w, ids + i, batch_end - i)) goto out;
+            }
             SrvError be = { 0 };
             if (!build(&be, &w, ids[i], &match)) {
                 if (be.code == SRV_UNKNOWN_RESOURCE) { /* deleted meanwhile */
@@ -512,7 +671,8 @@ bool qry_run(SrvError *err, Srv *srv, const QryRequest *rq, QryAnswerFn fn, void
 out:
     if (complete) *complete = done;
     idx_strings_free(ids, nids);
-    for (int l = 0; l < IDX_LEVELS; l++) idx_resource_cleanup(&w.chain[l]);
+    for (int l = 0; l < IDX_LEVELS; l++) idx_resource_cleanup(&w.own[l]);
+    batch_clear(&w);
     if (w.values) clear_values(&w);
     free(w.kind);
     free(w.key_level);

@@ -73,6 +73,8 @@ typedef struct IdxBackend {
     /* Reads. */
     bool (*resource_get)(StoError *err, void *be, int level, const char *id,
                          IdxResource *out);
+    bool (*resources_get)(StoError *err, void *be, int level, const char *const *ids, size_t n,
+                          unsigned what, IdxResource *out);
     bool (*list)(StoError *err, void *be, int level, uint64_t since, uint64_t limit,
                  char ***ids, size_t *n);
     bool (*instances_of)(StoError *err, void *be, int level, const char *id, IdxFile **files,

@@ -261,6 +261,27 @@ bool idx_resource_get(StoError *err, IdxDb *db, int level, const char *id, IdxRe
     return true;
 }
 
+bool idx_resources_get(StoError *err, IdxDb *db, int level, const char *const *ids, size_t n,
+                       unsigned what, IdxResource *out)
+{
+    if (n)
+        memset(out, 0, n * sizeof *out);
+    if (!check_db(err, db))
+        return false;
+    if (level < IDX_PATIENT || level > IDX_INSTANCE || (n && (!ids || !out))) {
+        sto_set_err(err, STO_ERR_ARG, "bad arguments to idx_resources_get");
+        return false;
+    }
+    if (!n)
+        return true;
+    if (!db->ops->resources_get(err, db->be, level, ids, n, what, out)) {
+        for (size_t i = 0; i < n; i++)
+            idx_resource_cleanup(&out[i]);
+        return false;
+    }
+    return true;
+}
+
 void idx_resource_cleanup(IdxResource *r)
 {
     if (!r)

@@ -242,6 +242,18 @@ typedef struct IdxResource {
  * level). */
 bool idx_resource_get(StoError *err, IdxDb *db, int level, const char *id, IdxResource *out);
 void idx_resource_cleanup(IdxResource *r); /* zeroes it; safe on a zeroed struct */
+/* Several resources of one level in one read snapshot (the query engine reads its answers in
+ * batches: one round trip instead of one per answer and per computed attribute). out[i] is
+ * ids[i]; a resource absent (deleted meanwhile) or of another level is left zeroed (id "").
+ * what: the IDX_GET_* parts to read (the row, ID and parent ID always). IDX_GET_NCHILDREN
+ * counts the children without listing them (children stays NULL, nchildren set). Instances
+ * never have children; their attachment is not read. Release each with idx_resource_cleanup. */
+#define IDX_GET_TAGS 1u
+#define IDX_GET_META 2u
+#define IDX_GET_CHILDREN 4u
+#define IDX_GET_NCHILDREN 8u
+bool idx_resources_get(StoError *err, IdxDb *db, int level, const char *const *ids, size_t n,
+                       unsigned what, IdxResource *out);
 /* The value of one metadata item of r (borrowed from r), or NULL if absent. */
 const char *idx_resource_metadata(const IdxResource *r, const char *name);
 

@@ -56,6 +56,7 @@ static const char *const SQL[P_COUNT] = {
                  " count(*) FILTER (WHERE sub.level = 2), count(*) FILTER (WHERE sub.level = 3),"
                  " COALESCE(SUM(a.size), 0)"
                  " FROM sub LEFT JOIN attachments a ON a.internal_id = sub.id",
+    [P_NUM_CHILDREN] = "SELECT COUNT(*) FROM resources WHERE parent_id = $1",
     [P_COUNT_CHILDREN] = "SELECT COUNT(*) FROM (SELECT 1 FROM resources WHERE parent_id = $1"
                          " LIMIT 2) x",
     /* the parent of a resource being deleted is locked: a store adding a child to it waits
@@ -688,6 +689,7 @@ const IdxBackend idx_pg_backend = {
     .store_instance = pg_store_instance,
     .delete_resource = pg_delete_resource,
     .resource_get = pg_resource_get,
+    .resources_get = pg_resources_get,
     .list = pg_list,
     .instances_of = pg_instances_of,
     .resource_counts = pg_resource_counts,

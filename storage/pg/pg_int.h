@@ -44,6 +44,7 @@ typedef enum PgStmt {
     P_INSTANCES_OF,
     P_COUNTS,
     P_COUNT_CHILDREN,
+    P_NUM_CHILDREN,
     P_GET_RESOURCE_BY_INTERNAL_FOR_UPDATE,
     P_DELETE_RESOURCE,
     P_DELETE_SUBTREE_CHANGES,
@@ -156,6 +157,8 @@ bool pg_delete_resource(StoError *err, void *be, int level, const char *id,
                         IdxDeleteResult *out);
 /* read.c */
 bool pg_resource_get(StoError *err, void *be, int level, const char *id, IdxResource *out);
+bool pg_resources_get(StoError *err, void *be, int level, const char *const *ids, size_t n,
+                      unsigned what, IdxResource *out);
 bool pg_list(StoError *err, void *be, int level, uint64_t since, uint64_t limit, char ***ids,
              size_t *n);
 bool pg_instances_of(StoError *err, void *be, int level, const char *id, IdxFile **files,

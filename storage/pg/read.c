@@ -30,36 +30,41 @@ typedef struct GetCtx {
     int level;
     const char *id;
     IdxResource *out;
+    /* pg_resources_get: */
+    const char *const *ids;
+    size_t n;
+    unsigned what;
 } GetCtx;
 
-static bool get_once(StoError *err, PgConn *c, void *ctx)
+/* The row of id into res (NOT_FOUND when absent or of another level than asked). */
+static bool get_row(StoError *err, PgConn *c, int level, const char *id, IdxResource *res)
 {
-    GetCtx *g = ctx;
-    IdxResource *res = g->out;
-    idx_resource_cleanup(res);
-    const char *p[1] = {g->id};
+    const char *p[1] = {id};
     PGresult *r = pg_run(err, c, P_LOOKUP_FULL, 1, p);
     if (!r)
         return false;
     if (PQntuples(r) == 0) {
         PQclear(r);
-        sto_set_err(err, STO_ERR_NOT_FOUND, "unknown resource %s", g->id);
+        sto_set_err(err, STO_ERR_NOT_FOUND, "unknown resource %s", id);
         return false;
     }
     res->internal_id = pg_int(r, 0, 0);
     res->level = (int)pg_int(r, 0, 1);
     pg_copy(res->parent_id, sizeof res->parent_id, r, 0, 2);
-    snprintf(res->id, sizeof res->id, "%s", g->id);
+    snprintf(res->id, sizeof res->id, "%s", id);
     PQclear(r);
-    if (g->level != -1 && res->level != g->level) {
-        sto_set_err(err, STO_ERR_NOT_FOUND, "unknown %s %s", idx_level_name(g->level), g->id);
+    if (level != -1 && res->level != level) {
+        sto_set_err(err, STO_ERR_NOT_FOUND, "unknown %s %s", idx_level_name(level), id);
         return false;
     }
-    char num[24];
-    snprintf(num, sizeof num, "%lld", (long long)res->internal_id);
-    const char *pi[1] = {num};
+    return true;
+}
 
-    if (!(r = pg_run(err, c, P_GET_TAGS, 1, pi)))
+static bool get_tags(StoError *err, PgConn *c, const char *num, IdxResource *res)
+{
+    const char *pi[1] = {num};
+    PGresult *r = pg_run(err, c, P_GET_TAGS, 1, pi);
+    if (!r)
         return false;
     int rows = PQntuples(r);
     if (rows) {
@@ -79,10 +84,16 @@ static bool get_once(StoError *err, PgConn *c, void *ctx)
         res->ntags++;
     }
     PQclear(r);
+    return true;
+}
 
-    if (!(r = pg_run(err, c, P_GET_META, 1, pi)))
+static bool get_meta(StoError *err, PgConn *c, const char *num, IdxResource *res)
+{
+    const char *pi[1] = {num};
+    PGresult *r = pg_run(err, c, P_GET_META, 1, pi);
+    if (!r)
         return false;
-    rows = PQntuples(r);
+    int rows = PQntuples(r);
     if (rows) {
         res->meta_names = calloc((size_t)rows, sizeof *res->meta_names);
         res->meta_values = calloc((size_t)rows, sizeof *res->meta_values);
@@ -101,15 +112,40 @@ static bool get_once(StoError *err, PgConn *c, void *ctx)
         }
     }
     PQclear(r);
+    return true;
+}
 
-    if (res->level != IDX_INSTANCE) {
-        if (!(r = pg_run(err, c, P_GET_CHILDREN, 1, pi)))
-            return false;
-        bool ok = strings_of(err, r, 0, &res->children, &res->nchildren);
-        PQclear(r);
-        return ok;
-    }
-    if (!(r = pg_run(err, c, P_GET_ATTACHMENT, 1, pi)))
+static bool get_children(StoError *err, PgConn *c, const char *num, bool count_only, IdxResource *res)
+{
+    const char *pi[1] = {num};
+    PGresult *r = pg_run(err, c, count_only ? P_NUM_CHILDREN : P_GET_CHILDREN, 1, pi);
+    if (!r)
+        return false;
+    bool ok = true;
+    if (count_only)
+        res->nchildren = PQntuples(r) ? (size_t)pg_int(r, 0, 0) : 0;
+    else
+        ok = strings_of(err, r, 0, &res->children, &res->nchildren);
+    PQclear(r);
+    return ok;
+}
+
+static bool get_once(StoError *err, PgConn *c, void *ctx)
+{
+    GetCtx *g = ctx;
+    IdxResource *res = g->out;
+    idx_resource_cleanup(res);
+    if (!get_row(err, c, g->level, g->id, res))
+        return false;
+    char num[24];
+    snprintf(num, sizeof num, "%lld", (long long)res->internal_id);
+    if (!get_tags(err, c, num, res) || !get_meta(err, c, num, res))
+        return false;
+    if (res->level != IDX_INSTANCE)
+        return get_children(err, c, num, false, res);
+    const char *pi[1] = {num};
+    PGresult *r = pg_run(err, c, P_GET_ATTACHMENT, 1, pi);
+    if (!r)
         return false;
     if (PQntuples(r) > 0) {
         pg_copy(res->uuid, sizeof res->uuid, r, 0, 0);
@@ -120,9 +156,43 @@ static bool get_once(StoError *err, PgConn *c, void *ctx)
     return true;
 }
 
+static bool get_many_once(StoError *err, PgConn *c, void *ctx)
+{
+    GetCtx *g = ctx;
+    for (size_t i = 0; i < g->n; i++) {
+        IdxResource *res = &g->out[i];
+        idx_resource_cleanup(res); /* a retried transaction starts over */
+        StoError e = {0};
+        if (!g->ids[i] || !get_row(&e, c, g->level, g->ids[i], res)) {
+            idx_resource_cleanup(res);
+            if (g->ids[i] && e.code != STO_ERR_NOT_FOUND) {
+                *err = e;
+                return false;
+            }
+            continue; /* absent: left zeroed */
+        }
+        char num[24];
+        snprintf(num, sizeof num, "%lld", (long long)res->internal_id);
+        if (((g->what & IDX_GET_TAGS) && !get_tags(err, c, num, res)) ||
+            ((g->what & IDX_GET_META) && !get_meta(err, c, num, res)))
+            return false;
+        if (g->level != IDX_INSTANCE && (g->what & (IDX_GET_CHILDREN | IDX_GET_NCHILDREN)) &&
+            !get_children(err, c, num, !(g->what & IDX_GET_CHILDREN), res))
+            return false;
+    }
+    return true;
+}
+
+bool pg_resources_get(StoError *err, void *be, int level, const char *const *ids, size_t n,
+                      unsigned what, IdxResource *out)
+{
+    GetCtx g = {.level = level, .ids = ids, .n = n, .what = what, .out = out};
+    return pg_tx(err, be, true, get_many_once, &g);
+}
+
 bool pg_resource_get(StoError *err, void *be, int level, const char *id, IdxResource *out)
 {
-    GetCtx g = {level, id, out};
+    GetCtx g = {.level = level, .id = id, .out = out};
     bool ok = pg_tx(err, be, true, get_once, &g);
     if (!ok)
         idx_resource_cleanup(out);

@@ -76,6 +76,7 @@ static const char *const SQL[S_COUNT] = {
                  " IFNULL(SUM(sub.level = 2), 0), IFNULL(SUM(sub.level = 3), 0),"
                  " IFNULL(SUM(a.size), 0)"
                  " FROM sub LEFT JOIN attachments a ON a.internal_id = sub.id",
+    [S_NUM_CHILDREN] = "SELECT COUNT(*) FROM resources WHERE parent_id = ?1",
     [S_COUNT_CHILDREN] = "SELECT COUNT(*) FROM (SELECT 1 FROM resources WHERE parent_id = ?1"
                          " LIMIT 2)",
     [S_GET_RESOURCE_BY_INTERNAL] = "SELECT level, public_id, parent_id FROM resources"
@@ -466,6 +467,7 @@ const IdxBackend idx_sqlite_backend = {
     .store_instance = sql_store_instance,
     .delete_resource = sql_delete_resource,
     .resource_get = sql_resource_get,
+    .resources_get = sql_resources_get,
     .list = sql_list,
     .instances_of = sql_instances_of,
     .resource_counts = sql_resource_counts,

@@ -133,6 +133,49 @@ bool sql_resource_get(StoError *err, void *be, int level, const char *id, IdxRes
     return ok;
 }
 
+static bool count_children(StoError *err, SqlConn *c, IdxResource *r)
+{
+    sqlite3_stmt *s = sql_stmt(err, c, S_NUM_CHILDREN);
+    if (!s)
+        return false;
+    sqlite3_bind_int64(s, 1, r->internal_id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        r->nchildren = (size_t)sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW || sql_fail(err, c, "count children");
+}
+
+bool sql_resources_get(StoError *err, void *be, int level, const char *const *ids, size_t n,
+                       unsigned what, IdxResource *out)
+{
+    SqlConn *c = sql_read_begin(err, be);
+    if (!c)
+        return false;
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++) {
+        IdxResource *r = &out[i];
+        StoError e = {0};
+        if (!ids[i] || !read_row(&e, c, level, ids[i], r)) {
+            idx_resource_cleanup(r);
+            if (ids[i] && e.code != STO_ERR_NOT_FOUND) {
+                *err = e;
+                ok = false;
+            }
+            continue; /* absent: left zeroed */
+        }
+        ok = (!(what & IDX_GET_TAGS) || read_tags(err, c, r)) &&
+             (!(what & IDX_GET_META) || read_meta(err, c, r));
+        if (ok && level != IDX_INSTANCE) {
+            if (what & IDX_GET_CHILDREN)
+                ok = read_children(err, c, r);
+            else if (what & IDX_GET_NCHILDREN)
+                ok = count_children(err, c, r);
+        }
+    }
+    return sql_read_end(err, be, c, ok);
+}
+
 bool sql_list(StoError *err, void *be, int level, uint64_t since, uint64_t limit, char ***ids,
               size_t *n)
 {

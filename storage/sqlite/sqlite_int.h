@@ -44,6 +44,7 @@ typedef enum SqlStmt {
     S_INSTANCES_OF,
     S_COUNTS,
     S_COUNT_CHILDREN,
+    S_NUM_CHILDREN,
     S_GET_RESOURCE_BY_INTERNAL,
     S_DELETE_RESOURCE,
     S_DELETE_SUBTREE_CHANGES,
@@ -175,6 +176,8 @@ bool sql_subtree_counts(StoError *err, SqlConn *c, int64_t internal, int level,
                         int64_t counts[IDX_LEVELS], int64_t *size);
 
 bool sql_resource_get(StoError *err, void *be, int level, const char *id, IdxResource *out);
+bool sql_resources_get(StoError *err, void *be, int level, const char *const *ids, size_t n,
+                       unsigned what, IdxResource *out);
 bool sql_list(StoError *err, void *be, int level, uint64_t since, uint64_t limit, char ***ids,
               size_t *n);
 bool sql_instances_of(StoError *err, void *be, int level, const char *id, IdxFile **files,

@@ -577,6 +577,65 @@ out:
     rm_tree(dir);
 }
 
+/* Several resources in one snapshot (the query engine's batches): each part only when asked,
+ * children listed or only counted, an absent or other-level ID left zeroed, the same rows as
+ * idx_resource_get. */
+static void test_storage_resources_get(void)
+{
+    char *dir = make_tmpdir();
+    StoError err = {0};
+    IdxDb *db = idx_open(&err, dir);
+    CHECK(db != NULL);
+    if (!db)
+        goto out;
+    Fake f[4];
+    IdxStoreResult res;
+    fake_init(&f[0], 1, 1, 1, 1, 10);
+    fake_init(&f[1], 1, 2, 1, 1, 20);
+    fake_init(&f[2], 1, 1, 1, 2, 30);
+    fake_init(&f[3], 1, 1, 2, 1, 40);
+    for (int i = 0; i < 4; i++)
+        CHECK(fake_store(db, &f[i], &res));
+    const char *ids[] = {"P1S2", "nope", "P1S1", "P1S1R1"}; /* the last is a series */
+    IdxResource r[4];
+    CHECK(idx_resources_get(&err, db, IDX_STUDY, ids, 4, IDX_GET_TAGS | IDX_GET_CHILDREN, r));
+    CHECK_STR(r[0].id, "P1S2");
+    CHECK_STR(r[0].parent_id, "P1");
+    CHECK(r[0].ntags == 2 && r[0].nmeta == 0 && r[0].nchildren == 1);
+    CHECK_STR(r[1].id, "");
+    CHECK(r[1].ntags == 0 && r[1].children == NULL);
+    CHECK_STR(r[2].id, "P1S1");
+    CHECK(r[2].nchildren == 2 && r[2].children);
+    if (r[2].nchildren == 2 && r[2].children) {
+        CHECK_STR(r[2].children[0], "P1S1R1");
+        CHECK_STR(r[2].children[1], "P1S1R2");
+    }
+    CHECK_STR(r[3].id, "");
+    IdxResource one;
+    CHECK(idx_resource_get(&err, db, IDX_STUDY, "P1S1", &one));
+    CHECK(one.ntags == r[2].ntags);
+    for (size_t k = 0; k < one.ntags && k < r[2].ntags; k++) {
+        CHECK(one.tag_keys[k] == r[2].tag_keys[k]);
+        CHECK_STR(one.tag_values[k], r[2].tag_values[k]);
+    }
+    idx_resource_cleanup(&one);
+    for (int i = 0; i < 4; i++)
+        idx_resource_cleanup(&r[i]);
+    /* counted, not listed; metadata only when asked */
+    const char *series[] = {"P1S1R1", "P1S1R2"};
+    CHECK(idx_resources_get(&err, db, IDX_SERIES, series, 2, IDX_GET_NCHILDREN | IDX_GET_META, r));
+    CHECK(r[0].nchildren == 2 && r[0].children == NULL && r[0].ntags == 0);
+    CHECK(r[1].nchildren == 1 && r[1].children == NULL);
+    CHECK_STR(idx_resource_metadata(&r[0], "RemoteAET"), "P1S1R1");
+    for (int i = 0; i < 2; i++)
+        idx_resource_cleanup(&r[i]);
+    CHECK(idx_resources_get(&err, db, IDX_STUDY, NULL, 0, IDX_GET_TAGS, NULL)); /* nothing asked */
+    CHECK(!idx_resources_get(&err, db, 7, ids, 1, IDX_GET_TAGS, r) && err.code == STO_ERR_ARG);
+    idx_close(db);
+out:
+    rm_tree(dir);
+}
+
 static void test_storage_list(void)
 {
     char *dir = make_tmpdir();
@@ -1589,6 +1648,7 @@ int main(void)
     RUN(test_storage_overwrite);
     RUN(test_storage_readback);
     RUN(test_storage_list);
+    RUN(test_storage_resources_get);
     RUN(test_storage_delete);
     RUN(test_storage_pending);
     RUN(test_storage_changes);
