@@ -6,10 +6,13 @@ Debian's Orthanc 1.10.1 + orthanc-dicomweb in the same run (same SyncStorageArea
 TCP_NODELAY=1); prints instances/s, the ratio and each server's peak RSS. The bodies are built
 before the clock starts; every answer must list the batch's 50 instances as stored.
 
-usage: bench/stow.py [--n 2000] [--batch 50] [--sync true|false] [--no-build]"""
+usage: bench/stow.py [--n 2000] [--batch 50] [--sync both|true|false] [--no-build]
+(default: both SyncStorageArea values, one after the other; the table is also appended to
+bench/results/stow-run.txt with the machine's uptime before and after)."""
 import argparse
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -78,34 +81,41 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--batch", type=int, default=50)
-    ap.add_argument("--sync", default="true")
+    ap.add_argument("--sync", default="both", choices=["both", "true", "false"])
     ap.add_argument("--no-build", action="store_true")
     a = ap.parse_args()
-    sync = a.sync == "true"
     if not a.no_build:
         B.build_release()
     files = B.gen_study("ct%d" % a.n, a.n)
     batches = bodies(files, a.batch)
-    rows = []
-    for clients in (1, 4):
-        rates = {}
-        for kind in ("minipacs", "orthanc"):
-            s = B.Server(kind, sync=sync, extra=DICOMWEB if kind == "orthanc" else None)
-            try:
-                rates[kind] = stow_all(s, batches, clients)
-                st = s.get("/statistics")
-                assert st["CountInstances"] == len(files), st
-                rates[kind + "_rss"] = s.hwm_kb() // 1024
-            finally:
-                s.stop()
-        rows.append([clients, "%.0f" % rates["minipacs"], "%.0f" % rates["orthanc"],
-                     "%.2fx" % (rates["minipacs"] / rates["orthanc"]),
-                     rates["minipacs_rss"], rates["orthanc_rss"]])
-    print("STOW-RS of %d CT instances (512x512x16-bit) in batches of %d, SyncStorageArea=%s"
-          % (len(files), a.batch, sync))
-    print("load average before: %s" % open("/proc/loadavg").read().strip())
-    print(B.table(rows, ["clients", "minipacs inst/s", "orthanc inst/s", "ratio",
-                         "minipacs peak MB", "orthanc peak MB"]))
+    out = ["# bench/stow.py %s, %s" % (" ".join(sys.argv[1:]), time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime())),
+           "# start: " + subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()]
+    for sync in ([True, False] if a.sync == "both" else [a.sync == "true"]):
+        rows = []
+        for clients in (1, 4):
+            rates = {}
+            for kind in ("minipacs", "orthanc"):
+                s = B.Server(kind, sync=sync, extra=DICOMWEB if kind == "orthanc" else None)
+                try:
+                    rates[kind] = stow_all(s, batches, clients)
+                    st = s.get("/statistics")
+                    assert st["CountInstances"] == len(files), st
+                    rates[kind + "_rss"] = s.hwm_kb() // 1024
+                finally:
+                    s.stop()
+            rows.append([clients, "%.0f" % rates["minipacs"], "%.0f" % rates["orthanc"],
+                         "%.2fx" % (rates["minipacs"] / rates["orthanc"]),
+                         rates["minipacs_rss"], rates["orthanc_rss"]])
+        out.append("STOW-RS of %d CT instances (512x512x16-bit) in batches of %d, SyncStorageArea=%s"
+                   % (len(files), a.batch, sync))
+        out.append(B.table(rows, ["clients", "minipacs inst/s", "orthanc inst/s", "ratio",
+                                  "minipacs peak MB", "orthanc peak MB"]))
+        print("\n".join(out[-2:]), flush=True)
+    out.append("# end: " + subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    print(out[-1])
+    os.makedirs(B.RESULTS, exist_ok=True)
+    with open(os.path.join(B.RESULTS, "stow-run.txt"), "a") as f:
+        f.write("\n".join(out) + "\n\n")
 
 
 if __name__ == "__main__":

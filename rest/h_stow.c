@@ -3,12 +3,16 @@
  * the one ingest path (ingest_buffer).
  *
  * DESIGN: the body is streamed (RestRoute.body): the multipart parser (server/multipart.c) runs
- * on each chunk as it arrives and the parts' bytes are spooled to an unnamed O_TMPFILE in the
- * storage folder (nothing left behind by a crash), so memory does not grow with the request.
- * Only once the whole body has been read and found well formed are the parts ingested, one at
- * a time, each mapped from the spool (mmap: no copy into the heap): a malformed or hostile body
- * (no boundary, a part that never ends, nested multiparts, more than STOW_MAX_PARTS parts,
- * oversized part headers) gets a 400 and nothing is stored.
+ * once, on each chunk as it arrives, and each part's bytes are written once, straight into a
+ * spool file of its own in the storage area (srv_spool_open: StorageDirectory/spool/, the
+ * stored files' file system; a crash leaves them to the start-up sweep), so memory does not
+ * grow with the request. Only once the whole body has been read and found well formed are the
+ * parts ingested, one at a time, through ingest_spool: the header is parsed from a read-only
+ * mapping and the spool file becomes the stored file by a rename (fsync'ed first when
+ * SyncStorageArea, as every stored file): the bytes are never copied again. A malformed or
+ * hostile body (no boundary, a part that never ends, nested multiparts, more than
+ * STOW_MAX_PARTS parts, oversized part headers) gets a 400, its spool files are removed and
+ * nothing is stored. One descriptor is open at a time (the part being received).
  * The answer is PS3.18's (application/dicom+json): RetrieveURL of the study (when the request
  * names one, or all instances are of one study), ReferencedSOPSequence (class, instance,
  * RetrieveURL) of the stored and already stored instances, FailedSOPSequence (class, instance,
@@ -25,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -41,15 +44,15 @@
 #define REASON_CANNOT_UNDERSTAND 0xC000
 
 typedef struct StowPart {
-    uint64_t off, len;  /* in the spool */
+    char *path;         /* its spool file (malloc'd), NULL once ingested, removed or refused */
+    uint64_t len;
     int refused;        /* FailureReason decided before ingest (a part that is not DICOM) */
 } StowPart;
 
 typedef struct Stow {
     Srv *srv;
     MpartParser *mp;
-    int fd;             /* the spool; -1 */
-    uint64_t size;
+    SrvSpool cur;       /* the part being received (fd -1 between parts) */
     StowPart *parts;
     size_t nparts, cap;
     const char *study;  /* the URL's study (call->params), NULL for /studies */
@@ -60,7 +63,12 @@ static void stow_free(void *p)
     Stow *st = p;
     if (!st) return;
     mpart_destroy(st->mp);
-    if (st->fd >= 0) close(st->fd);
+    srv_spool_discard(&st->cur);
+    for (size_t i = 0; i < st->nparts; i++) {
+        if (st->parts[i].path && unlink(st->parts[i].path) != 0 && errno != ENOENT)
+            SRV_LOG_WARN("http", "cannot remove %s: %s", st->parts[i].path, strerror(errno));
+        free(st->parts[i].path);
+    }
     free(st->parts);
     free(st);
 }
@@ -85,26 +93,20 @@ static bool part_begin(void *cls, SrvError *err, size_t index, const MpartHeader
         st->parts = np;
         st->cap = cap;
     }
-    st->parts[st->nparts++] = (StowPart){ .off = st->size, .refused = refused };
+    st->parts[st->nparts++] = (StowPart){ .refused = refused };
+    if (refused) return true; /* its bytes are not kept */
+    if (!srv_spool_open(err, st->srv, &st->cur)) return false;
+    char *path = strdup(st->cur.path);
+    if (!path) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+    st->parts[st->nparts - 1].path = path; /* removed by stow_free unless ingested */
     return true;
 }
 
 static bool part_data(void *cls, SrvError *err, const char *data, size_t len)
 {
     Stow *st = cls;
-    StowPart *p = &st->parts[st->nparts - 1];
-    if (p->refused) return true; /* not kept */
-    while (len) {
-        ssize_t w = write(st->fd, data, len);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0)
-            return srv_fail(err, errno == ENOSPC || errno == EDQUOT ? SRV_FULL_STORAGE : SRV_CANNOT_WRITE_FILE,
-                            "cannot spool the request body: %s", strerror(errno));
-        data += w;
-        len -= (size_t)w;
-        st->size += (uint64_t)w;
-    }
-    return true;
+    if (st->parts[st->nparts - 1].refused) return true; /* not kept */
+    return srv_spool_write(err, &st->cur, data, len);
 }
 
 static bool part_end(void *cls, SrvError *err)
@@ -112,7 +114,11 @@ static bool part_end(void *cls, SrvError *err)
     (void)err;
     Stow *st = cls;
     StowPart *p = &st->parts[st->nparts - 1];
-    p->len = st->size - p->off;
+    if (p->refused) return true;
+    p->len = st->cur.len;
+    close(st->cur.fd); /* the file stays: the part's path owns it now */
+    st->cur.fd = -1;
+    st->cur.path[0] = '\0';
     return true;
 }
 
@@ -144,7 +150,7 @@ static bool stow_body(RestCall *call, const char *data, size_t len)
         }
         st = calloc(1, sizeof *st);
         if (!st) { rest_fail(call, SRV_NOT_ENOUGH_MEMORY, "out of memory"); return false; }
-        st->fd = -1;
+        st->cur.fd = -1;
         st->srv = call->srv;
         st->study = call->nparams ? call->params[0] : NULL;
         call->body_state = st;
@@ -153,18 +159,6 @@ static bool stow_body(RestCall *call, const char *data, size_t len)
         MpartCallbacks cb = { part_begin, part_data, part_end };
         st->mp = mpart_create(&err, ct, &lim, &cb, st);
         if (!st->mp) { rest_reply_error(call, &err); return false; }
-        st->fd = open(call->srv->cfg.storage_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-        if (st->fd < 0) {
-            char tmpl[4200];
-            snprintf(tmpl, sizeof tmpl, "%s/stow-XXXXXX", call->srv->cfg.storage_dir);
-            st->fd = mkostemp(tmpl, O_CLOEXEC);
-            if (st->fd >= 0) unlink(tmpl);
-        }
-        if (st->fd < 0) {
-            rest_fail(call, SRV_CANNOT_WRITE_FILE, "cannot create a spool file in %s: %s",
-                      call->srv->cfg.storage_dir, strerror(errno));
-            return false;
-        }
         return true;
     }
     if (!mpart_feed(&err, st->mp, data, len)) {
@@ -238,7 +232,6 @@ static void h_stow(RestCall *call)
     IngestOrigin origin = { .origin = INGEST_ORIGIN_REST,
                             .remote_ip = call->remote_ip[0] ? call->remote_ip : NULL,
                             .http_user = call->user, .expect_study_uid = st->study };
-    long page = sysconf(_SC_PAGESIZE);
     size_t stored = 0, failed = 0;
     char first_study[SRV_DICOM_UID_LEN] = "";
     bool one_study = true;
@@ -253,14 +246,15 @@ static void h_stow(RestCall *call)
         } else if (p->len == 0) {
             srv_fail(&e, SRV_BAD_FILE_FORMAT, "part %zu is empty", i + 1);
         } else {
-            uint64_t delta = p->off % (uint64_t)page;
-            void *m = mmap(NULL, p->len + delta, PROT_READ, MAP_PRIVATE, st->fd, (off_t)(p->off - delta));
-            if (m == MAP_FAILED) {
-                srv_fail(&e, SRV_NOT_ENOUGH_MEMORY, "cannot map part %zu: %s", i + 1, strerror(errno));
-            } else {
-                ok = ingest_buffer(&e, call->srv, (const char *)m + delta, p->len, &origin, &res);
-                munmap(m, p->len + delta);
-            }
+            SrvSpool sp = { .fd = open(p->path, O_RDWR | O_CLOEXEC), .len = p->len };
+            snprintf(sp.path, sizeof sp.path, "%s", p->path);
+            if (sp.fd < 0)
+                srv_fail(&e, SRV_CANNOT_WRITE_FILE, "cannot open the spool of part %zu: %s", i + 1, strerror(errno));
+            else
+                ok = ingest_spool(&e, call->srv, &sp, &origin, &res);
+            srv_spool_discard(&sp); /* removes it unless it became the stored file */
+            free(p->path);
+            p->path = NULL;
         }
         cJSON *item = cJSON_CreateObject();
         if (!item) continue;
