@@ -606,12 +606,12 @@ void image_module(DcmDataset *ds, unsigned w, unsigned h, unsigned ch, unsigned 
 extern "C" bool dcm_create(DcmError *err, const cJSON *tags, const char *content_type,
                            const void *content, size_t content_len, void **buf, size_t *len)
 {
-    return dcm_create_ex(err, tags, nullptr, content_type, content, content_len, buf, len);
+    return dcm_create_ex(err, tags, nullptr, false, content_type, content, content_len, buf, len);
 }
 
 extern "C" bool dcm_create_ex(DcmError *err, const cJSON *tags, const char *private_creator,
-                              const char *content_type, const void *content, size_t content_len,
-                              void **buf, size_t *len)
+                              bool interpret_binary, const char *content_type, const void *content,
+                              size_t content_len, void **buf, size_t *len)
 {
     try {
         if (buf) *buf = nullptr;
@@ -621,9 +621,20 @@ extern "C" bool dcm_create_ex(DcmError *err, const cJSON *tags, const char *priv
         std::unique_ptr<DcmFileFormat> ff(new DcmFileFormat);
         DcmDataset *ds = ff->getDataset();
         if (tags)
-            dcm_int_fill_item(ds, tags, private_creator ? std::string(private_creator) : dcm_int_default_creator());
-        if (!ds->tagExists(DCM_SpecificCharacterSet))
+            dcm_int_fill_item(ds, tags, private_creator ? std::string(private_creator) : dcm_int_default_creator(),
+                              interpret_binary);
+        if (!ds->tagExists(DCM_SpecificCharacterSet)) {
+            /* as Orthanc: written in the DefaultEncoding (values arrive in UTF-8). An encoding
+             * DCMTK cannot write (ISO 2022 code extensions, Windows-1251, ASCII), or values it
+             * cannot hold (a character outside the set), leave the file in UTF-8 */
             check(ds->putAndInsertString(DCM_SpecificCharacterSet, "ISO_IR 192"), "charset");
+            std::string target = dcm_int_default_charset();
+            if (target.rfind("ISO_IR ", 0) == 0 && target != "ISO_IR 192" && target != "ISO_IR 6") {
+                DcmDataset trial(*ds); /* a value the set cannot hold fails it: then UTF-8 stays */
+                if (trial.convertCharacterSet(OFString(target.c_str()), 0, OFFalse).good())
+                    check(ds->convertCharacterSet(OFString(target.c_str()), 0, OFFalse), "character set");
+            }
+        }
         E_TransferSyntax xfer = EXS_LittleEndianExplicit;
         const uint8_t *c = static_cast<const uint8_t *>(content);
         const char *sop_class = UID_SecondaryCaptureImageStorage;

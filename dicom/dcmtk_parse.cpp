@@ -258,9 +258,21 @@ void append_utf8(std::string &out, const char *s, size_t n)
     }
 }
 
-/* The character set of files without SpecificCharacterSet: Orthanc's DefaultEncoding, set once
- * before threads start (dcm_set_default_encoding). */
-std::string g_default_charset = "ISO_IR 100";
+/* The character set of files without SpecificCharacterSet: Orthanc's DefaultEncoding
+ * (dcm_set_default_encoding), changeable at run time (PUT /tools/default-encoding): an index
+ * into k_encodings, read once per Utf8Conv. */
+const struct { const char *name, *charset; } k_encodings[] = {
+    {"Ascii", "ISO_IR 6"},           {"Utf8", "ISO_IR 192"},
+    {"Latin1", "ISO_IR 100"},        {"Latin2", "ISO_IR 101"},
+    {"Latin3", "ISO_IR 109"},        {"Latin4", "ISO_IR 110"},
+    {"Latin5", "ISO_IR 148"},        {"Cyrillic", "ISO_IR 144"},
+    {"Windows1251", "WINDOWS-1251"}, {"Arabic", "ISO_IR 127"},
+    {"Greek", "ISO_IR 126"},         {"Hebrew", "ISO_IR 138"},
+    {"Thai", "ISO_IR 166"},          {"Japanese", "ISO_IR 13"},
+    {"Chinese", "GB18030"},          {"JapaneseKanji", "ISO 2022 IR 87"},
+    {"Korean", "ISO 2022 IR 149"},   {"SimplifiedChinese", "ISO 2022 IR 58"},
+};
+std::atomic<int> g_default_encoding{2}; /* Latin1 */
 
 /* One SpecificCharacterSet, ready to convert values. Opens iconv descriptors lazily and
  * closes them when destroyed; not shared between threads. */
@@ -364,8 +376,9 @@ private:
     void setup(const std::string &given)
     {
         /* no SpecificCharacterSet: the configured DefaultEncoding (dcm_set_default_encoding) */
-        const std::string &charset =
-            given.find_first_not_of(" \0", 0, 2) == std::string::npos ? g_default_charset : given;
+        const std::string charset = given.find_first_not_of(" \0", 0, 2) == std::string::npos
+                                        ? std::string(k_encodings[g_default_encoding.load()].charset)
+                                        : given;
         /* split on '\\', trim spaces */
         std::vector<std::string> terms;
         size_t start = 0;
@@ -1395,27 +1408,23 @@ extern "C" void dcm_set_log_fn(DcmLogFn fn) { g_log_fn.store(fn); }
 extern "C" bool dcm_set_default_encoding(DcmError *err, const char *name)
 {
     /* Orthanc's Encoding names (Enumerations.cpp) -> the SpecificCharacterSet they stand for */
-    static const struct { const char *name, *charset; } MAP[] = {
-        {"Ascii", "ISO_IR 6"},           {"Utf8", "ISO_IR 192"},
-        {"Latin1", "ISO_IR 100"},        {"Latin2", "ISO_IR 101"},
-        {"Latin3", "ISO_IR 109"},        {"Latin4", "ISO_IR 110"},
-        {"Latin5", "ISO_IR 148"},        {"Cyrillic", "ISO_IR 144"},
-        {"Windows1251", "WINDOWS-1251"}, {"Arabic", "ISO_IR 127"},
-        {"Greek", "ISO_IR 126"},         {"Hebrew", "ISO_IR 138"},
-        {"Thai", "ISO_IR 166"},          {"Japanese", "ISO_IR 13"},
-        {"Chinese", "GB18030"},          {"JapaneseKanji", "ISO 2022 IR 87"},
-        {"Korean", "ISO 2022 IR 149"},   {"SimplifiedChinese", "ISO 2022 IR 58"},
-    };
-    try {
-        for (const auto &m : MAP) {
-            if (name && strcasecmp(name, m.name) == 0) {
-                g_default_charset = m.charset;
-                return true;
-            }
+    for (size_t i = 0; i < sizeof k_encodings / sizeof k_encodings[0]; i++) {
+        if (name && strcasecmp(name, k_encodings[i].name) == 0) {
+            g_default_encoding.store((int)i);
+            return true;
         }
-        return dcm_int_fail(err, DCM_ERR_ARG, "unknown DefaultEncoding \"%s\"", name ? name : "");
     }
-    DCM_CATCH(err, false)
+    return dcm_int_fail(err, DCM_ERR_ARG, "unknown DefaultEncoding \"%s\"", name ? name : "");
+}
+
+const char *dcm_int_default_charset(void)
+{
+    return k_encodings[g_default_encoding.load()].charset;
+}
+
+extern "C" const char *dcm_default_encoding(void)
+{
+    return k_encodings[g_default_encoding.load()].name;
 }
 
 extern "C" bool dcm_dictionary_add(DcmError *err, uint32_t tag, const char *vr, const char *name,

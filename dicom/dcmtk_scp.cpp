@@ -123,12 +123,26 @@ const char *const k_transfer_syntaxes[] = {
     UID_MPEG4StereoHighProfileLevel4_2TransferSyntax,
     UID_HEVCMainProfileLevel5_1TransferSyntax,
     UID_HEVCMain10ProfileLevel5_1TransferSyntax,
+    UID_JPIPReferencedTransferSyntax,
+    UID_JPIPReferencedDeflateTransferSyntax,
+    UID_RFC2557MIMEEncapsulationTransferSyntax,
+    UID_XMLEncodingTransferSyntax,
 };
 
-bool known_transfer_syntax(const char *uid)
+constexpr size_t k_nsyntaxes = sizeof k_transfer_syntaxes / sizeof k_transfer_syntaxes[0];
+static_assert(k_nsyntaxes <= 64, "accepted syntaxes are a 64-bit mask");
+
+/* Run-time policy (dcm_scp_set_accepted_syntaxes, dcm_scp_set_unknown_sop_class_accepted):
+ * read once per presentation context while negotiating. */
+std::atomic<uint64_t> g_accepted_syntaxes{k_nsyntaxes == 64 ? ~0ull : (1ull << k_nsyntaxes) - 1};
+std::atomic<bool> g_unknown_sop_class_accepted{false};
+
+/* A syntax we know and the policy accepts. */
+bool accepted_transfer_syntax(const char *uid)
 {
-    for (const char *ts : k_transfer_syntaxes)
-        if (strcmp(ts, uid) == 0) return true;
+    uint64_t mask = g_accepted_syntaxes.load();
+    for (size_t i = 0; i < k_nsyntaxes; i++)
+        if (strcmp(k_transfer_syntaxes[i], uid) == 0) return (mask >> i) & 1;
     return false;
 }
 
@@ -768,6 +782,8 @@ Assoc *negotiate(DcmScp *scp, T_ASC_Association *a, uint64_t id)
         bool store = !echo && classes.count(pc.abstractSyntax) > 0;
         unsigned qr_need = 0;
         bool qr = !echo && !store && qr_abstract_syntax(pc.abstractSyntax, &qr_need);
+        /* UnknownSopClassAccepted: any other abstract syntax is taken as a storage class */
+        if (!echo && !store && !qr && g_unknown_sop_class_accepted.load()) store = true;
         /* a storage context with the SCP role for us to play as SCU: C-GET's sub-operations */
         bool get_role = store && (pc.proposedRole == ASC_SC_ROLE_SCP || pc.proposedRole == ASC_SC_ROLE_SCUSCP);
         if ((echo && !(allow & DCM_SCP_ALLOW_ECHO)) || (qr && !(allow & qr_need)) ||
@@ -784,7 +800,7 @@ Assoc *negotiate(DcmScp *scp, T_ASC_Association *a, uint64_t id)
         }
         const char *ts = nullptr;
         for (int j = 0; j < pc.transferSyntaxCount && !ts; j++)
-            if (known_transfer_syntax(pc.proposedTransferSyntaxes[j]))
+            if (accepted_transfer_syntax(pc.proposedTransferSyntaxes[j]))
                 ts = pc.proposedTransferSyntaxes[j];
         if (!ts) {
             ASC_refusePresentationContext(a->params, pc.presentationContextID,
@@ -1200,5 +1216,21 @@ extern "C" void dcm_scp_stats(const DcmScp *scp, DcmScpStats *out)
     std::lock_guard<std::mutex> g(s->mu);
     out->active = s->active;
 }
+
+extern "C" const char *dcm_scp_known_syntax(size_t i)
+{
+    return i < k_nsyntaxes ? k_transfer_syntaxes[i] : nullptr;
+}
+
+extern "C" uint64_t dcm_scp_accepted_syntaxes(void) { return g_accepted_syntaxes.load(); }
+
+extern "C" void dcm_scp_set_accepted_syntaxes(uint64_t mask)
+{
+    g_accepted_syntaxes.store(k_nsyntaxes == 64 ? mask : mask & ((1ull << k_nsyntaxes) - 1));
+}
+
+extern "C" bool dcm_scp_unknown_sop_class_accepted(void) { return g_unknown_sop_class_accepted.load(); }
+
+extern "C" void dcm_scp_set_unknown_sop_class_accepted(bool on) { g_unknown_sop_class_accepted.store(on); }
 
 } // namespace mp

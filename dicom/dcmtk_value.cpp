@@ -26,6 +26,7 @@
 #include "dcmtk/dcmdata/dcitem.h"
 #include "dcmtk/dcmdata/dcsequen.h"
 #include "dcmtk/dcmdata/dcvrat.h"
+#include "dcmtk/ofstd/ofstd.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -162,7 +163,8 @@ DcmEVR dcm_int_vr_for(uint32_t tag, const std::string &creator)
 }
 
 /* Builds one element; throws DcmValueError on a bad value. */
-DcmElement *dcm_int_element_from_json(uint32_t tag, const std::string &creator, const cJSON *v)
+DcmElement *dcm_int_element_from_json(uint32_t tag, const std::string &creator, const cJSON *v,
+                                      bool data_uri)
 {
     char label[16];
     snprintf(label, sizeof label, "%04x,%04x", (unsigned)(tag >> 16), (unsigned)(tag & 0xFFFF));
@@ -180,12 +182,21 @@ DcmElement *dcm_int_element_from_json(uint32_t tag, const std::string &creator, 
                 throw DcmValueError{std::string("sequence items must be objects: ") + label};
             DcmItem *child = new DcmItem;
             sq->append(child);
-            dcm_int_fill_item(child, it, creator);
+            dcm_int_fill_item(child, it, creator, data_uri);
         }
         return sq.release();
     }
     std::string text;
-    if (cJSON_IsString(v))
+    static const char k_binary_uri[] = "data:application/octet-stream;base64,";
+    if (cJSON_IsString(v) && data_uri && !strncmp(v->valuestring, k_binary_uri, sizeof k_binary_uri - 1)) {
+        const char *b64 = v->valuestring + sizeof k_binary_uri - 1;
+        if (strspn(b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") != strlen(b64))
+            throw DcmValueError{std::string("bad base64 in the data URI of ") + label};
+        unsigned char *bytes = nullptr;
+        size_t n = OFStandard::decodeBase64(OFString(b64), bytes);
+        text.assign(reinterpret_cast<const char *>(bytes), n);
+        delete[] bytes;
+    } else if (cJSON_IsString(v))
         text = v->valuestring;
     else if (cJSON_IsNumber(v)) {
         char b[64];
@@ -220,7 +231,7 @@ DcmElement *dcm_int_element_from_json(uint32_t tag, const std::string &creator, 
             start = end + 1;
         }
     } else if (is_text_vr(vr)) {
-        c = el->putString(text.c_str());
+        c = el->putString(text.c_str(), (Uint32)text.size());
     } else {
         std::vector<Uint8> bytes(text.begin(), text.end());
         if (bytes.size() & 1) bytes.push_back(0);
@@ -244,7 +255,7 @@ void dcm_int_ensure_creator(DcmItem *item, uint32_t tag, const std::string &crea
         throw DcmValueError{std::string("cannot insert the private creator: ") + c.text()};
 }
 
-void dcm_int_fill_item(DcmItem *item, const cJSON *tags, const std::string &creator)
+void dcm_int_fill_item(DcmItem *item, const cJSON *tags, const std::string &creator, bool data_uri)
 {
     const cJSON *v;
     cJSON_ArrayForEach(v, tags)
@@ -257,7 +268,7 @@ void dcm_int_fill_item(DcmItem *item, const cJSON *tags, const std::string &crea
             throw DcmValueError{"PixelData cannot be given as a tag"};
         const std::string &c = named.empty() ? creator : named;
         dcm_int_ensure_creator(item, tag, c);
-        DcmElement *el = dcm_int_element_from_json(tag, c, v);
+        DcmElement *el = dcm_int_element_from_json(tag, c, v, data_uri);
         if (item->insert(el, OFTrue).bad()) {
             delete el;
             throw DcmValueError{std::string("cannot insert ") + v->string};

@@ -66,8 +66,11 @@ void dcm_set_default_private_creator(const char *creator);
  * "Latin1" (the default), "Utf8", "Ascii", "Latin2".."Latin5", "Cyrillic", "Windows1251",
  * "Arabic", "Greek", "Hebrew", "Thai", "Japanese", "Chinese", "JapaneseKanji", "Korean",
  * "SimplifiedChinese" (case-insensitive). DCM_ERR_ARG for an unknown name (the setting is then
- * unchanged). Call before threads start. */
+ * unchanged). Any thread may call it (PUT /tools/default-encoding): files parsed afterwards use
+ * the new one. */
 bool dcm_set_default_encoding(DcmError *err, const char *name);
+/* Orthanc's name of the DefaultEncoding in force ("Latin1", ...). */
+const char *dcm_default_encoding(void);
 
 /* The tag for a dictionary name ("PatientName"), or "gggg,eeee" / "gggg-eeee" / "ggggeeee"
  * in hex. false if neither. */
@@ -238,10 +241,11 @@ bool dcm_create(DcmError *err, const cJSON *tags, const char *content_type, cons
 /* dcm_create with the private creator for private tags given by number (NULL: the
  * DefaultPrivateCreator): their VR comes from the private dictionary (else UN), and an item
  * holding a private tag gets its creator element when it has none. Tags may be private
- * Dictionary names, at any depth. */
+ * Dictionary names, at any depth. interpret_binary (Orthanc's InterpretBinaryTags): a value
+ * "data:application/octet-stream;base64,..." is the base64 of the value's bytes, any VR. */
 bool dcm_create_ex(DcmError *err, const cJSON *tags, const char *private_creator,
-                   const char *content_type, const void *content, size_t content_len, void **buf,
-                   size_t *len);
+                   bool interpret_binary, const char *content_type, const void *content,
+                   size_t content_len, void **buf, size_t *len);
 
 /* Serializes the object as a Part-10 file (meta header regenerated) in `transfer_syntax`
  * (NULL: keep the current one). *buf is malloc'd (free with free()).
@@ -417,6 +421,18 @@ typedef struct DcmScpStats {
     uint32_t active;         /* associations running now */
 } DcmScpStats;
 void dcm_scp_stats(const DcmScp *scp, DcmScpStats *out);
+/* The C-STORE SCP's run-time policy (Orthanc's /tools/accepted-transfer-syntaxes and
+ * /tools/unknown-sop-class-accepted), read at each negotiation, so it applies to associations
+ * negotiated afterwards; any thread may call these. The transfer syntaxes the listener can
+ * take are dcm_scp_known_syntax(0..n-1) (NULL past the last, n <= 64); bit i of the mask
+ * accepts the i-th (default: all). With unknown SOP classes accepted (default: not), an
+ * abstract syntax that is neither verification, storage nor query/retrieve is negotiated as
+ * a storage class, as Orthanc's UnknownSopClassAccepted. */
+const char *dcm_scp_known_syntax(size_t i);
+uint64_t dcm_scp_accepted_syntaxes(void);
+void dcm_scp_set_accepted_syntaxes(uint64_t mask);
+bool dcm_scp_unknown_sop_class_accepted(void);
+void dcm_scp_set_unknown_sop_class_accepted(bool on);
 
 /* ---- Query/retrieve (dicom/dcmtk_qr.cpp: SCP side; dicom/dcmtk_scu.cpp: SCU side) ----------
  * Keys cross this header as (tag, UTF-8 text) pairs: identifiers received are converted from

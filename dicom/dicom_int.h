@@ -84,18 +84,25 @@ bool dcm_int_tag_resolve(const char *text, uint32_t *tag, std::string *creator);
 /* The VR to write a tag with (see dcmtk_value.cpp): UN when unknown. */
 DcmEVR dcm_int_vr_for(uint32_t tag, const std::string &creator);
 
+/* The SpecificCharacterSet of the DefaultEncoding in force ("ISO_IR 100", ...). */
+const char *dcm_int_default_charset(void);
+
 /* Thrown by the builders below for a bad value (the caller turns it into DCM_ERR_ARG). */
 struct DcmValueError {
     std::string msg;
 };
 /* A new element for tag from a JSON value (string, number, null, or array of objects for a
- * sequence); creator: for private tags. Caller owns the result. Throws DcmValueError. */
-DcmElement *dcm_int_element_from_json(uint32_t tag, const std::string &creator, const cJSON *v);
+ * sequence); creator: for private tags. data_uri (Orthanc's InterpretBinaryTags): a string
+ * starting "data:application/octet-stream;base64," is the base64 of the value's bytes, for
+ * any VR. Caller owns the result. Throws DcmValueError. */
+DcmElement *dcm_int_element_from_json(uint32_t tag, const std::string &creator, const cJSON *v,
+                                      bool data_uri = false);
 /* A private data element (odd group, element >= 0x1000) needs its creator in the item: inserts
  * (gggg,00xx) = creator when absent (nothing when creator is empty). Throws DcmValueError. */
 void dcm_int_ensure_creator(DcmItem *item, uint32_t tag, const std::string &creator);
 /* Inserts (replacing) every member of the JSON object tags into item. Throws DcmValueError. */
-void dcm_int_fill_item(DcmItem *item, const cJSON *tags, const std::string &creator);
+void dcm_int_fill_item(DcmItem *item, const cJSON *tags, const std::string &creator,
+                       bool data_uri = false);
 
 /* One step of a tag path: the tag, and for a sequence the item index. */
 enum : long { DCM_PATH_NO_INDEX = -2, DCM_PATH_ANY = -1 };

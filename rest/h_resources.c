@@ -6,7 +6,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <microhttpd.h>
+
 #include "rest/rest_int.h"
+#include "server/dicomweb.h"
 
 
 static char *resource_path(int level, const char *id)
@@ -31,6 +34,7 @@ void h_upload(RestCall *call)
     IngestOrigin origin = { .origin = INGEST_ORIGIN_REST,
                             .remote_ip = call->remote_ip[0] ? call->remote_ip : NULL,
                             .http_user = call->user };
+    if (rest_upload_form(call, &origin)) return; /* multipart/form-data (h_form.c) */
     if (rest_upload_zip(call, &origin)) return; /* a ZIP of DICOM files (h_archive.c) */
     SrvSpool *spool = rest_body_spool(call); /* a large body: stored by renaming its file */
     if (spool ? !ingest_spool(&err, call->srv, spool, &origin, &res)
@@ -215,9 +219,36 @@ static void reply_tags(RestCall *call, int format)
     else rest_reply_json(call, 200, j);
 }
 
+/* GET /instances/{id}/tags with Accept: application/dicom+json: the instance's DICOM JSON
+ * (PS3.18 F.2), from the one writer DICOMweb uses (server/dicomweb.c). */
+static bool reply_dicom_json(RestCall *call)
+{
+    const char *accept = MHD_lookup_connection_value(call->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+    if (!accept || !strstr(accept, "application/dicom+json")) return false;
+    /* BulkDataURIs under the DICOMweb root, as a path ("/dicom-web/studies/.../bulk/...") */
+    const CfgDicomWeb *d = &call->srv->cfg.dicomweb;
+    const char *root = d->public_root && d->public_root[0] ? d->public_root : d->root ? d->root : "/dicom-web/";
+    char base[256];
+    size_t rl = strlen(root);
+    while (rl > 0 && root[rl - 1] == '/') rl--;
+    snprintf(base, sizeof base, "%.*s", (int)(rl < sizeof base ? rl : sizeof base - 1), root);
+    SrvError e = { 0 };
+    cJSON *j = dw_instance_json(&e, call->srv, call->params[0], base);
+    if (!j) {
+        rest_reply_error(call, &e);
+        return true;
+    }
+    char *s = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!s) rest_fail(call, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+    else rest_reply_buffer(call, 200, "application/dicom+json", s, strlen(s));
+    return true;
+}
+
 /* GET /instances/{id}/tags[?simplify|?short] */
 void h_tags(RestCall *call)
 {
+    if (reply_dicom_json(call)) return;
     reply_tags(call, rest_tags_format(call));
 }
 

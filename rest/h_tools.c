@@ -170,38 +170,57 @@ void h_tools_create_dicom(RestCall *call)
         goto out;
     }
     const cJSON *parent = cJSON_GetObjectItemCaseSensitive(body, "Parent");
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(body, "Content");
-    if (c) {
-        /* "data:<type>;base64,<data>" */
-        const char *s = cJSON_IsString(c) ? c->valuestring : NULL;
-        const char *semi = s ? strstr(s, ";base64,") : NULL;
-        if (!s || strncmp(s, "data:", 5) || !semi || (size_t)(semi - s - 5) >= sizeof type) {
-            rest_fail(call, SRV_BAD_REQUEST, "\"Content\" must be a data URI: data:<mime>;base64,<data>");
-            goto out;
-        }
-        snprintf(type, sizeof type, "%.*s", (int)(semi - s - 5), s + 5);
-        content = srv_base64_decode(semi + 8, strlen(semi + 8), &content_len);
-        if (!content) {
-            rest_fail(call, SRV_BAD_REQUEST, "\"Content\": malformed base64");
-            goto out;
-        }
+    const cJSON *ib = cJSON_GetObjectItemCaseSensitive(body, "InterpretBinaryTags");
+    if (ib && !cJSON_IsBool(ib)) {
+        rest_fail(call, SRV_BAD_REQUEST, "\"InterpretBinaryTags\" must be a Boolean");
+        goto out;
     }
+    bool interpret = !ib || cJSON_IsTrue(ib); /* Orthanc's default: true */
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(body, "Content");
     SrvError err = { 0 };
     IngestOrigin origin = { .origin = INGEST_ORIGIN_REST,
                             .remote_ip = call->remote_ip[0] ? call->remote_ip : NULL,
                             .http_user = call->user };
-    IngestResult res;
-    if (!srv_create_dicom(&err, call->srv, tags, cJSON_IsString(parent) ? parent->valuestring : NULL,
-                          creator ? creator->valuestring : NULL, type, content, content_len,
-                          &origin, &res)) {
+    const char *parent_id = cJSON_IsString(parent) ? parent->valuestring : NULL;
+    const char *creator_s = creator ? creator->valuestring : NULL;
+    if (cJSON_IsArray(c) && cJSON_GetArraySize(c) == 0) c = NULL; /* Orthanc: as no content */
+    if (cJSON_IsArray(c)) { /* several contents: one series, answered as {ID, Path, Status} */
+        char series[SRV_ID_LEN];
+        if (!srv_create_dicom_series(&err, call->srv, tags, parent_id, creator_s, interpret, c,
+                                     &origin, series)) {
+            rest_reply_error(call, &err);
+            goto out;
+        }
+        cJSON *o = cJSON_CreateObject();
+        char path[96];
+        snprintf(path, sizeof path, "/series/%s", series);
+        cJSON_AddStringToObject(o, "ID", series);
+        cJSON_AddStringToObject(o, "Path", path);
+        cJSON_AddStringToObject(o, "Status", "Success");
+        rest_reply_json(call, 200, o);
+        goto out;
+    }
+    if (c && !srv_data_uri_decode(&err, cJSON_IsString(c) ? c->valuestring : NULL, type, sizeof type,
+                                  &content, &content_len)) {
         rest_reply_error(call, &err);
         goto out;
     }
+    IngestResult res;
+    if (!srv_create_dicom(&err, call->srv, tags, parent_id, creator_s, interpret, type, content,
+                          content_len, &origin, &res)) {
+        rest_reply_error(call, &err);
+        goto out;
+    }
+    /* as Orthanc 1.10.1: the answer of an upload */
     cJSON *o = cJSON_CreateObject();
     char path[96];
     snprintf(path, sizeof path, "/instances/%s", res.ids[SRV_INSTANCE]);
     cJSON_AddStringToObject(o, "ID", res.ids[SRV_INSTANCE]);
+    cJSON_AddStringToObject(o, "ParentPatient", res.ids[SRV_PATIENT]);
+    cJSON_AddStringToObject(o, "ParentSeries", res.ids[SRV_SERIES]);
+    cJSON_AddStringToObject(o, "ParentStudy", res.ids[SRV_STUDY]);
     cJSON_AddStringToObject(o, "Path", path);
+    cJSON_AddStringToObject(o, "Status", res.already_stored ? "AlreadyStored" : "Success");
     rest_reply_json(call, 200, o);
 out:
     free(content);

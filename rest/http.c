@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,8 +94,30 @@ cJSON *rest_job_wait(RestCall *call, const char *job_id)
     return NULL;
 }
 
+/* A JSON answer as XML (Accept: application/xml, as Orthanc; errors stay JSON, as Orthanc's). */
+static bool reply_xml(RestCall *call, int status, cJSON *json)
+{
+    Buf b;
+    buf_init(&b, REST_MAX_REPLY);
+    int rc = rest_json_to_xml(&b, json);
+    cJSON_Delete(json);
+    if (rc) {
+        buf_free(&b);
+        rest_fail_buf(call, rc, "XML answer");
+        return false;
+    }
+    size_t n;
+    char *s = buf_take(&b, &n);
+    rest_reply_buffer(call, status, "application/xml; charset=utf-8", s, n);
+    return true;
+}
+
 void rest_reply_json(RestCall *call, int status, cJSON *json)
 {
+    if (call->xml && json && status < 400) {
+        reply_xml(call, status, json);
+        return;
+    }
     char *s = json ? cJSON_Print(json) : NULL;
     cJSON_Delete(json);
     Buf b;
@@ -292,8 +315,10 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     (void)cls; (void)conn; (void)toe;
     RestCall *call = *req_cls;
     if (call) metrics_rest_end(call->metrics_token); /* also for aborted requests */
+    int sig = call ? call->signal_after : 0;
     call_free(call);
     *req_cls = NULL;
+    if (sig) kill(getpid(), sig); /* /tools/shutdown, /tools/reset: main() sigwait()s for it */
 }
 
 static void split_path(RestCall *call)
@@ -489,6 +514,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         const char *ce = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
         const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         call->gzip = ce && !strcasecmp(ce, "gzip");
+        /* As Orthanc: the Accept header cut at ';', an item equal to application/xml asks XML
+         * answers, one equal to application/json JSON again (the last one wins). */
+        const char *accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+        for (const char *p = accept; p && *p;) {
+            size_t n = strcspn(p, ";");
+            if (n == 15 && !strncmp(p, "application/xml", 15)) call->xml = true;
+            if (n == 16 && !strncmp(p, "application/json", 16)) call->xml = false;
+            p += n + (p[n] ? 1 : 0);
+        }
         /* A body announced as JSON has the (smaller) JSON ceiling from the start. */
         if (ct && !strncasecmp(ct, "application/json", 16) && body_max > REST_MAX_JSON_BODY)
             body_max = REST_MAX_JSON_BODY;
@@ -513,6 +547,19 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             if (call->status != 401 || bad_length || (expect && !strcasecmp(expect, "100-continue")))
                 return queue(call);
             return MHD_YES;
+        }
+        /* Orthanc's method faking: X-HTTP-Method-Override on any request, or ?_method= on a
+         * GET; only PUT and DELETE (another value: 400 with no body, as Orthanc). */
+        const char *ov = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-HTTP-Method-Override");
+        if (!ov && !strcmp(method, "GET")) ov = rest_arg(call, "_method");
+        if (ov && *ov) {
+            if (!strcasecmp(ov, "PUT")) call->method = "PUT";
+            else if (!strcasecmp(ov, "DELETE")) call->method = "DELETE";
+            else {
+                SRV_LOG_INFO("http", "%s %s: unknown method override \"%.32s\"", method, url, ov);
+                rest_reply_buffer(call, 400, NULL, NULL, 0);
+                return queue(call);
+            }
         }
         if (call->query_args > REST_MAX_QUERY_ARGS) {
             SrvError e = { .code = SRV_BAD_REQUEST, .http_status = 414 };

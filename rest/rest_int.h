@@ -84,6 +84,8 @@ typedef struct RestCall {
     bool body_failed;               /* body_fn refused (its reply is set): the rest is swallowed */
     void *body_state;               /* the route's, freed by body_state_free when the call ends */
     void (*body_state_free)(void *state);
+    bool xml;                       /* Accept: application/xml: JSON answers rendered as XML */
+    int signal_after;               /* raised once the answer has gone (shutdown, reset) */
 } RestCall;
 
 typedef void (*RestHandler)(RestCall *call);
@@ -239,5 +241,12 @@ extern const RestRouteTable rest_routes_ohif;   /* h_ohif.c: /ohif/ (the OHIF Vi
 extern const RestRouteTable rest_routes_stow;   /* h_stow.c: STOW-RS, POST /dicom-web/studies */
 extern const RestBodyRouteTable rest_body_routes_stow; /* h_stow.c: its streamed body */
 extern const RestRouteTable rest_routes_wado;   /* h_wado.c: WADO-URI, GET /wado */
+extern const RestRouteTable rest_routes_admin;  /* h_admin.c: log levels, encoding, DICOM
+                                                   settings, shutdown, reset, /exports */
+/* xml.c: appends the JSON tree as Orthanc's XML (Accept: application/xml); BUF_* result. */
+int rest_json_to_xml(Buf *out, const cJSON *json);
+/* h_form.c: POST /instances with a multipart/form-data body (browsers' file uploads): each
+ * part stored through the one ingest path as Orthanc does (true: handled, reply set). */
+bool rest_upload_form(RestCall *call, const struct IngestOrigin *origin);
 
 #endif

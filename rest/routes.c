@@ -2,8 +2,11 @@
  * "{level}" matches only patients|studies|series|instances; any other "{x}" matches any one
  * segment (its value goes to call->params in order);
  * a final "*" matches one or more remaining segments. A path that matches some pattern with
- * another method is 405 with Allow; no match at all is 404. */
+ * another method is 405 with Allow; no match at all is 404. As Orthanc 1.10.1, GET on /tools
+ * and on /instances/{id}/frames/{n} lists the names that follow that path in the table
+ * (h_list_children). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rest/rest_int.h"
@@ -36,6 +39,14 @@ static const RestRoute core_routes[] = {
 
 static const RestRouteTable core_table = { core_routes, sizeof core_routes / sizeof core_routes[0] };
 
+static void h_list_children(RestCall *call);
+/* The folder-like paths Orthanc 1.10.1 lists (RestApi::AutoListChildren). */
+static const RestRoute listing_routes[] = {
+    { "GET", "/tools", h_list_children },
+    { "GET", "/instances/{id}/frames/{n}", h_list_children },
+};
+static const RestRouteTable listing_table = { listing_routes, sizeof listing_routes / sizeof listing_routes[0] };
+
 /* Order matters only where patterns overlap: the first match wins. */
 static const RestRouteTable *const tables[] = {
     &core_table,
@@ -57,6 +68,8 @@ static const RestRouteTable *const tables[] = {
     &rest_routes_reorganize,
     &rest_routes_stow,
     &rest_routes_wado,
+    &rest_routes_admin,
+    &listing_table,
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
 
@@ -86,6 +99,57 @@ static bool match(RestCall *call, const char *pattern)
         }
     }
     return i == call->nseg;
+}
+
+/* The literal segment that follows the call's path in pattern, when the path is a strict
+ * prefix of it ("{x}" segments of the pattern match any one path segment). */
+static bool child_of(const RestCall *call, const char *pattern, char *child, size_t size)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", pattern);
+    char *save = NULL;
+    size_t i = 0;
+    for (char *p = strtok_r(buf, "/", &save); p; p = strtok_r(NULL, "/", &save), i++) {
+        if (i == call->nseg) {
+            if (p[0] == '{' || !strcmp(p, "*")) return false;
+            snprintf(child, size, "%s", p);
+            return true;
+        }
+        if (!strcmp(p, "*")) return false;
+        if (!strcmp(p, "{level}") && rest_level_from_route(call->seg[i]) < 0) return false;
+        if (p[0] != '{' && strcmp(p, call->seg[i]) != 0) return false;
+    }
+    return false;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* GET on a folder-like path: the sorted names of its children, whatever their methods. */
+static void h_list_children(RestCall *call)
+{
+    enum { MAX_CHILDREN = 256 };
+    const char *names[MAX_CHILDREN];
+    char store[MAX_CHILDREN][64];
+    size_t n = 0;
+    for (size_t t = 0; t < NTABLES; t++) {
+        for (size_t r = 0; r < tables[t]->n && n < MAX_CHILDREN; r++) {
+            char c[64];
+            if (!child_of(call, tables[t]->routes[r].pattern, c, sizeof c)) continue;
+            bool seen = false;
+            for (size_t k = 0; k < n && !seen; k++) seen = !strcmp(names[k], c);
+            if (seen) continue;
+            snprintf(store[n], sizeof store[n], "%s", c);
+            names[n] = store[n];
+            n++;
+        }
+    }
+    qsort(names, n, sizeof names[0], cmp_str);
+    cJSON *a = cJSON_CreateArray();
+    for (size_t k = 0; k < n; k++) cJSON_AddItemToArray(a, cJSON_CreateString(names[k]));
+    rest_reply_json(call, 200, a);
 }
 
 /* Routes whose body is streamed (RestBodyFn); each also has its RestRoute above. */

@@ -11,7 +11,7 @@
 
 #include "server/server.h"
 
-int srv_log_level = SRV_LOG_INFO;
+_Atomic int srv_log_level = SRV_LOG_INFO;
 static _Thread_local char thread_name[16] = "main";
 
 void srv_log_set_level(const char *name)

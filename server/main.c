@@ -4,6 +4,10 @@
  * stops them in reverse order.
  *
  * usage: minipacs [Orthanc.json]   (without a file: embedded defaults)
+ *
+ * SIGHUP (also raised by POST /tools/reset, as Orthanc's reset) stops every module as SIGTERM
+ * does (jobs saved, sockets closed, store closed), then reads the configuration file again and
+ * starts them all again in the same process (run() below, once per life).
  */
 #include <pthread.h>
 #include <signal.h>
@@ -43,41 +47,20 @@ static void usage(void)
     fprintf(stderr, "usage: minipacs [--version] [Orthanc.json]\n");
 }
 
-int main(int argc, char **argv)
+/* One life of the server: the configuration read, the modules started, a signal awaited, the
+ * modules stopped in reverse order. *reset: the signal was SIGHUP (start again). */
+static int run(const char *path, const sigset_t *sigs, bool *reset)
 {
-    const char *path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--version")) {
-            printf("%s %s\n", MP_NAME, MP_VERSION);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage();
-            return 0;
-        }
-        if (argv[i][0] == '-' || path) {
-            usage();
-            return 2;
-        }
-        path = argv[i];
-    }
-
-    static Srv srv;
+    static Srv srv; /* modules keep pointers to it while they run */
+    memset(&srv, 0, sizeof srv);
+    *reset = false;
     CfgError ce = { 0 };
     if (!cfg_load(&ce, path, &srv.cfg)) {
         fprintf(stderr, "minipacs: configuration: %s\n", ce.message);
         return 1;
     }
     srv_log_set_level(srv.cfg.log_level);
-    srv_thread_name("main");
     metrics_init(&srv);
-
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     int rc = 1;
     Rest *rest = NULL;
@@ -85,15 +68,6 @@ int main(int argc, char **argv)
     DcmError de = { 0 };
     HkError he = { 0 };
 
-    dcm_set_log_fn(srv_log_callback);
-    if (!httpc_global_init(&err)) { /* libcurl, before any thread */
-        SRV_LOG_ERROR("main", "%s", err.message);
-        goto out;
-    }
-    if (!dcm_global_init(&de)) {
-        SRV_LOG_ERROR("main", "DICOM dictionary: %s", de.message);
-        goto out;
-    }
     for (size_t i = 0; i < srv.cfg.ndictionary; i++) {
         const CfgDictEntry *d = &srv.cfg.dictionary[i];
         if (!dcm_dictionary_add(&de, d->tag, d->vr, d->name, d->min_multiplicity,
@@ -101,8 +75,13 @@ int main(int argc, char **argv)
             SRV_LOG_WARN("main", "Dictionary entry %s: %s", d->name, de.message);
     }
     dcm_set_default_private_creator(srv.cfg.default_private_creator);
-    if (srv.cfg.default_encoding && !dcm_set_default_encoding(&de, srv.cfg.default_encoding))
+    if (!dcm_set_default_encoding(&de, srv.cfg.default_encoding ? srv.cfg.default_encoding : "Latin1")) {
         SRV_LOG_WARN("main", "DefaultEncoding: %s (keeping Latin1)", de.message);
+        dcm_set_default_encoding(NULL, "Latin1");
+    }
+    /* the C-STORE SCP's run-time policy starts from its defaults in each life */
+    dcm_scp_set_accepted_syntaxes(UINT64_MAX);
+    dcm_scp_set_unknown_sop_class_accepted(false);
     if (!srv_open(&err, &srv)) {
         SRV_LOG_ERROR("main", "cannot open the store: %s", err.message);
         goto out;
@@ -143,8 +122,9 @@ int main(int argc, char **argv)
                  srv.cfg.http_port, srv.cfg.dicom_aet, srv.cfg.dicom_port, srv.cfg.storage_dir);
 
     int sig = 0;
-    sigwait(&sigs, &sig);
-    SRV_LOG_INFO("main", "signal %d: stopping", sig);
+    sigwait(sigs, &sig);
+    *reset = sig == SIGHUP;
+    SRV_LOG_INFO("main", "signal %d: %s", sig, *reset ? "resetting (stop, then start again)" : "stopping");
     rc = 0;
 
 stop:
@@ -159,8 +139,55 @@ stop:
     scu_queries_cleanup();
     srv_close(&srv);
 out:
-    httpc_global_cleanup();
     cfg_cleanup(&srv.cfg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--version")) {
+            printf("%s %s\n", MP_NAME, MP_VERSION);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage();
+            return 0;
+        }
+        if (argv[i][0] == '-' || path) {
+            usage();
+            return 2;
+        }
+        path = argv[i];
+    }
+    srv_thread_name("main");
+
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = 1;
+    SrvError err = { 0 };
+    DcmError de = { 0 };
+    dcm_set_log_fn(srv_log_callback);
+    if (!httpc_global_init(&err)) { /* libcurl, before any thread */
+        SRV_LOG_ERROR("main", "%s", err.message);
+        return 1;
+    }
+    if (!dcm_global_init(&de)) {
+        SRV_LOG_ERROR("main", "DICOM dictionary: %s", de.message);
+        goto out;
+    }
+    bool reset;
+    do rc = run(path, &sigs, &reset);
+    while (rc == 0 && reset);
+out:
+    httpc_global_cleanup();
     if (rc == 0) SRV_LOG_INFO("main", "stopped");
     return rc;
 }

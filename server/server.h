@@ -69,6 +69,7 @@ typedef enum SrvErrorCode {
     SRV_CANCELED_JOB = 37,
     SRV_REVISION = 43,             /* HTTP 409: If-Match names another revision */
     SRV_DATABASE_UNAVAILABLE = 44, /* HTTP 503: the PostgreSQL index is away, try again */
+    SRV_CREATE_DICOM_USE_CONTENT = 2023, /* create-dicom: an item of Content is no data URI */
 } SrvErrorCode;
 
 typedef struct SrvError {
@@ -90,7 +91,7 @@ void srv_error_from_dcm(SrvError *err, const struct DcmError *e);
 
 /* ---- Logging (server/log.c) ------------------------------------------------------------- */
 enum { SRV_LOG_ERROR = 0, SRV_LOG_WARNING = 1, SRV_LOG_INFO = 2, SRV_LOG_DEBUG = 3 };
-extern int srv_log_level; /* messages above it are not formatted */
+extern _Atomic int srv_log_level; /* messages above it are not formatted (PUT /tools/log-level) */
 void srv_log_set_level(const char *name); /* "error", "warning", "info", "debug" */
 void srv_log(int level, const char *category, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -128,10 +128,26 @@ cJSON *srv_instances_tags(SrvError *err, Srv *srv, int level, const char *id,
  * with the main tags of parent and its ancestors when parent is not NULL: a patient, study or
  * series) and optional content (mime "image/png", "application/pdf", ...; the decoded bytes),
  * then stores it through ingest_buffer. tags may be modified (parent tags are added).
- * private_creator: for private tags given by number (NULL: DefaultPrivateCreator). */
+ * private_creator: for private tags given by number (NULL: DefaultPrivateCreator).
+ * interpret_binary (InterpretBinaryTags): "data:application/octet-stream;base64,..." values
+ * are the bytes they encode. */
 bool srv_create_dicom(SrvError *err, Srv *srv, cJSON *tags, const char *parent,
-                      const char *private_creator, const char *mime, const void *content, size_t content_len,
-                      const IngestOrigin *origin, IngestResult *res);
+                      const char *private_creator, bool interpret_binary, const char *mime,
+                      const void *content, size_t content_len, const IngestOrigin *origin,
+                      IngestResult *res);
+/* "Content" as an array (Orthanc's multi-content create-dicom): one instance per item (a data
+ * URI, or {"Content": data URI, "Tags": {...}} whose tags override tags), all in one series:
+ * PatientID, StudyInstanceUID, SeriesInstanceUID generated once when absent,
+ * ImagesInAcquisition n, NumberOfTemporalPositions 1, InstanceNumber and ImageIndex 1..n.
+ * On failure the instances already stored are deleted (nothing half written). series_id: the
+ * series' ID. */
+bool srv_create_dicom_series(SrvError *err, Srv *srv, cJSON *tags, const char *parent,
+                             const char *private_creator, bool interpret_binary, const cJSON *items,
+                             const IngestOrigin *origin, char series_id[SRV_ID_LEN]);
+/* Decodes "data:<type>;base64,<data>": the type (at most type_size - 1 bytes) and the bytes
+ * (*bytes malloc'd). SRV_BAD_REQUEST when malformed. */
+bool srv_data_uri_decode(SrvError *err, const char *s, char *type, size_t type_size,
+                         unsigned char **bytes, size_t *len);
 
 /* ---- Metadata (server/metadata.c) --------------------------------------------------------
  * Names are Orthanc's built-in ones, the configuration's UserMetadata (by name or number) or
