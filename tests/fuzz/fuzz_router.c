@@ -95,6 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     call.srv = &fuzz_srv;
     call.resp_fd = -1;
     call.method = method;
+    call.xml = size % 3 == 0; /* Accept: application/xml: every JSON answer through rest/xml.c */
     call.body = body_len ? body : NULL; /* as http.c: the whole body, set before dispatch */
     call.body_len = body_len;
     char *q = strchr(path, '?');
