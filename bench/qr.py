@@ -1,12 +1,20 @@
 #!/usr/bin/python3
 """qr.py -- query/retrieve side by side with Debian's Orthanc 1.10.1 (issue 13).
 
-C-FIND: STUDIES one-instance studies (tiny images, distinct patients), STUDY level,
-PatientName wildcard, REPEAT findscu runs: latency p50/p95 (findscu's own start-up included
-for both servers). C-MOVE and C-GET: one MOVE_N-instance CT study (512x512, ~0.5 MB each) to
-storescp / getscu: instances/s and the server's RSS growth (VmHWM after - VmRSS before).
+C-FIND: STUDIES one-instance studies (tiny images, distinct patients "PAT000000^Bench"...),
+STUDY level, PatientName wildcard "PAT00<d>*" (with 10,000 studies: 1,000 answers per query),
+keys StudyInstanceUID and StudyDate. Two figures per server:
+- server latency: one association kept open, REPEAT queries on it, each timed from the
+  C-FIND-RQ sent to the final response received (tests/tools/dicom_raw.py, a small client
+  reading with one buffered reader: no tool start-up, no association set-up in the figure);
+  p50/p95, and the server's CPU time per query (utime+stime from /proc, load-independent);
+- findscu end to end (start-up, association, answers, release), as a user sees it; findscu's
+  own start-up (~50-100 ms of dictionary loading) is in both servers' figures.
+C-MOVE and C-GET: one MOVE_N-instance CT study (512x512, ~0.5 MB each) to storescp / getscu:
+instances/s, the server's RSS growth (VmHWM after - VmRSS before) scaled to 1 GB moved, and
+CPU per instance.
 
-usage: bench/qr.py [--studies 10000] [--repeat 50] [--move 2000]
+usage: bench/qr.py [--studies 10000] [--repeat 50] [--move 2000] [--only find|move|get]
 Environment: MINIPACS_BIN (default build-release/minipacs)."""
 import argparse
 import os
@@ -19,6 +27,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as bl  # noqa: E402
+sys.path.insert(0, os.path.join(bl.ROOT, "tests", "tools"))
+import dicom_raw  # noqa: E402
 
 
 def gen_small_studies(n):
@@ -53,13 +63,18 @@ def cpu_s(pid):
     return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cfind(server, repeat):
+def pattern(i):
+    return "PAT00%d*" % (i % 10)
+
+
+def cfind_findscu(server, repeat):
+    """findscu end to end: (p50 ms, p95 ms, server CPU ms/query)."""
     lat = []
     c0 = cpu_s(server.proc.pid)
     for i in range(repeat):
         t0 = time.perf_counter()
         r = subprocess.run(["findscu", "-S", "-aec", "ORTHANC", "-k", "QueryRetrieveLevel=STUDY",
-                            "-k", "PatientName=PAT00%d*" % (i % 10), "-k", "StudyInstanceUID",
+                            "-k", "PatientName=" + pattern(i), "-k", "StudyInstanceUID",
                             "-k", "StudyDate", "127.0.0.1", str(server.dicom_port)],
                            capture_output=True, text=True)
         lat.append((time.perf_counter() - t0) * 1000)
@@ -67,11 +82,40 @@ def cfind(server, repeat):
             raise RuntimeError("findscu failed: " + r.stderr[-300:])
     lat.sort()
     cpu_ms = (cpu_s(server.proc.pid) - c0) * 1000 / repeat
-    return statistics.median(lat), lat[int(len(lat) * 0.95) - 1], cpu_ms
+    return statistics.median(lat), lat[max(0, int(len(lat) * 0.95) - 1)], cpu_ms
+
+
+def cfind_assoc(server, repeat):
+    """One association, `repeat` C-FINDs, each timed from C-FIND-RQ to the final response:
+    (p50 ms, p95 ms, server CPU ms/query, answers per query, client CPU ms/query)."""
+    a = dicom_raw.Assoc(server.dicom_port, calling="FINDSCU",
+                        contexts=[(1, dicom_raw.FIND_STUDY_ROOT, [dicom_raw.IMPLICIT_LE])], timeout=600)
+    if a.result != 2:
+        raise RuntimeError("association refused by %s" % server.kind)
+    lat, counts, client_ms = [], set(), []
+    a.find(dicom_raw.identifier([(0x00080052, "STUDY"), (0x00100010, "NOBODY*")]))  # warm-up
+    c0 = cpu_s(server.proc.pid)
+    for i in range(repeat):
+        ident = dicom_raw.identifier([(0x00080052, "STUDY"), (0x00100010, pattern(i)),
+                                      (0x0020000D, ""), (0x00080020, "")])
+        t0 = time.perf_counter()
+        p0 = time.process_time()
+        st, answers = a.find(ident)
+        client_ms.append((time.process_time() - p0) * 1000)
+        lat.append((time.perf_counter() - t0) * 1000)
+        if st != 0:
+            raise RuntimeError("%s: C-FIND status 0x%04x" % (server.kind, st))
+        counts.add(answers)
+    cpu_ms = (cpu_s(server.proc.pid) - c0) * 1000 / repeat
+    a.release()
+    lat.sort()
+    return (statistics.median(lat), lat[max(0, int(len(lat) * 0.95) - 1)], cpu_ms, sorted(counts),
+            statistics.median(client_ms))
 
 
 def retrieve(server, files, kind, port):
-    """C-MOVE to storescp on port (kind "move") or C-GET by getscu: (instances/s, RSS growth MB)."""
+    """C-MOVE to storescp on port (kind "move") or C-GET by getscu: (instances/s, RSS growth MB,
+    server CPU ms/instance)."""
     out = tempfile.mkdtemp(prefix="qr-recv-", dir=bl.WORK)
     scp = None
     env = dict(os.environ, TCP_NODELAY="1")
@@ -81,6 +125,11 @@ def retrieve(server, files, kind, port):
         time.sleep(0.5)
     import pydicom
     study = pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID
+    try:  # reset VmHWM to the current RSS, so that the upload's peak does not count
+        with open("/proc/%d/clear_refs" % server.proc.pid, "w") as f:
+            f.write("5")
+    except OSError:
+        pass
     rss0 = server.rss_kb()
     c0 = cpu_s(server.proc.pid)
     t0 = time.perf_counter()
@@ -108,38 +157,74 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--studies", type=int, default=10000)
     ap.add_argument("--repeat", type=int, default=50)
+    ap.add_argument("--findscu-repeat", type=int, default=20)
     ap.add_argument("--move", type=int, default=2000)
+    ap.add_argument("--only", choices=("find", "retrieve"), default=None)
+    ap.add_argument("--baseline", default=None,
+                    help="another minipacs binary (e.g. main's) run in the same session: before/after")
     a = ap.parse_args()
-    small = gen_small_studies(a.studies)
-    big = bl.gen_study("qr-move-%d" % a.move, a.move, series=4)
+    do_find = a.only in (None, "find")
+    do_ret = a.only in (None, "retrieve")
+    small = gen_small_studies(a.studies) if do_find else []
+    big = bl.gen_study("qr-move-%d" % a.move, a.move, series=4) if do_ret else []
+    big_bytes = sum(os.path.getsize(f) for f in big)
     dest_port = bl.free_port()
     mods = {"DicomModalities": {"dest": ["DEST", "127.0.0.1", dest_port], "mover": ["MOVER", "127.0.0.1", 1],
-                                "getter": ["GETTER", "127.0.0.1", 1]},
-            "DicomAlwaysAllowFind": True, "DicomAlwaysAllowMove": True, "DicomAlwaysAllowGet": True}
+                                "getter": ["GETTER", "127.0.0.1", 1], "finder": ["FINDSCU", "127.0.0.1", 1]},
+            "DicomAlwaysAllowFind": True, "DicomAlwaysAllowMove": True, "DicomAlwaysAllowGet": True,
+            # no "stable" processing of the 10,000 new studies in the middle of the figures
+            "StableAge": 3600}
+    kinds = [("minipacs", "minipacs", None)]
+    if a.baseline:
+        kinds.append(("baseline", "minipacs", a.baseline))
+    kinds.append(("orthanc", "orthanc", None))
     rows = []
-    for kind in ("minipacs", "orthanc"):
-        s = bl.Server(kind, extra=mods)
+    for label, kind, exe in kinds:
+        s = bl.Server(kind, extra=mods, exe=exe)
         try:
-            bl.upload_all(s, small, 4)
-            bl.upload_all(s, big, 4)
-            p50, p95, fcpu = cfind(s, a.repeat)
-            mv = retrieve(s, big, "move", dest_port)
-            gt = retrieve(s, big, "get", dest_port)
-            rows.append((kind, p50, p95, mv, gt, fcpu))
+            r = {"label": label}
+            if do_find:
+                bl.upload_all(s, small, 4)
+                r["assoc"] = cfind_assoc(s, a.repeat)
+                r["findscu"] = cfind_findscu(s, a.findscu_repeat)
+            if do_ret:
+                bl.upload_all(s, big, 4)
+                r["move"] = retrieve(s, big, "move", dest_port)
+                r["get"] = retrieve(s, big, "get", dest_port)
+            rows.append(r)
         finally:
             s.stop()
-    print("C-FIND STUDY level, PatientName wildcard, %d studies, %d runs (findscu start-up included)"
-          % (a.studies, a.repeat))
-    for kind, p50, p95, _, _, fcpu in rows:
-        print("  %-9s p50 %7.1f ms  p95 %7.1f ms  server CPU %6.1f ms/query" % (kind, p50, p95, fcpu))
-    print("  ratio Orthanc/minipacs: p50 %.2fx, p95 %.2fx" % (rows[1][1] / rows[0][1], rows[1][2] / rows[0][2]))
-    for i, what in ((3, "C-MOVE to storescp"), (4, "C-GET by getscu")):
-        print("%s of a %d-instance study:" % (what, a.move))
+    orth = rows[-1]
+    if do_find:
+        print("C-FIND STUDY level, PatientName wildcard, %d studies (answers per query: %s)"
+              % (a.studies, ", ".join("%s %s" % (r["label"], r["assoc"][3]) for r in rows)))
+        print(" server latency: one association, %d queries, C-FIND-RQ -> final response" % a.repeat)
         for r in rows:
-            print("  %-9s %7.1f instances/s, RSS growth %6.1f MB, server CPU %5.2f ms/instance"
-                  % (r[0], r[i][0], r[i][1], r[i][2]))
-        print("  ratio minipacs/Orthanc: %.2fx (throughput), CPU per instance %.2fx less"
-              % (rows[0][i][0] / rows[1][i][0], rows[1][i][2] / max(rows[0][i][2], 1e-6)))
+            p50, p95, cpu, _, client = r["assoc"]
+            print("  %-9s p50 %7.1f ms  p95 %7.1f ms  server CPU %6.1f ms/query  (client CPU %4.1f ms/query)"
+                  % (r["label"], p50, p95, cpu, client))
+        for r in rows[:-1]:
+            print("  ratio Orthanc/%s: p50 %.2fx, p95 %.2fx, CPU %.2fx"
+                  % (r["label"], orth["assoc"][0] / r["assoc"][0], orth["assoc"][1] / r["assoc"][1],
+                     orth["assoc"][2] / max(r["assoc"][2], 1e-6)))
+        print(" findscu end to end (its start-up included), %d runs" % a.findscu_repeat)
+        for r in rows:
+            p50, p95, cpu = r["findscu"]
+            print("  %-9s p50 %7.1f ms  p95 %7.1f ms  server CPU %6.1f ms/query" % (r["label"], p50, p95, cpu))
+        for r in rows[:-1]:
+            print("  ratio Orthanc/%s: p50 %.2fx, p95 %.2fx"
+                  % (r["label"], orth["findscu"][0] / r["findscu"][0], orth["findscu"][1] / r["findscu"][1]))
+    if do_ret:
+        gb = big_bytes / float(1 << 30)
+        for key, what in (("move", "C-MOVE to storescp"), ("get", "C-GET by getscu")):
+            print("%s of a %d-instance study (%.2f GB):" % (what, a.move, gb))
+            for r in rows:
+                ips, rss, cpu = r[key]
+                print("  %-9s %7.1f instances/s, RSS growth %6.1f MB (%5.1f MB per GB), server CPU %5.2f ms/instance"
+                      % (r["label"], ips, rss, rss / gb, cpu))
+            for r in rows[:-1]:
+                print("  ratio %s/Orthanc: %.2fx (throughput), CPU per instance %.2fx less"
+                      % (r["label"], r[key][0] / orth[key][0], orth[key][2] / max(r[key][2], 1e-6)))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@
 
 #include "dicom/dicom_int.h"
 
+#include <string>
+#include <vector>
+
 namespace mp {
 
 #ifndef DCM_CATCH
@@ -21,6 +24,40 @@ namespace mp {
     catch (const std::exception &ex) { dcm_int_fail(err, DCM_ERR_INTERNAL, "internal error: %s", ex.what()); return retval; } \
     catch (...) { dcm_int_fail(err, DCM_ERR_INTERNAL, "internal error (unknown exception)"); return retval; }
 #endif
+
+/* ---- our own P-DATA-TF writer -----------------------------------------------------------
+ * DCMTK's DUL_WritePDVs sends each PDV as its own PDU in two write() calls (its 12-byte head,
+ * then its data): with TCP_NODELAY two segments and two wake-ups of the peer per PDU. Our hot
+ * paths (the datasets of C-MOVE/C-GET sub-operations, C-FIND answers) lay whole PDUs out in
+ * one buffer instead and hand it to the socket in one send(). Only the sending side is ours:
+ * DCMTK still reads everything, and its association state does not change on P-DATA. */
+
+/* The association's socket, or -1 (no connection). */
+int net_socket(T_ASC_Association *a);
+/* Largest PDV data length the peer takes (even). */
+size_t net_max_pdv(T_ASC_Association *a);
+/* Appends to out the PDUs that carry len bytes of one message part (command or dataset) on
+ * context pid: one PDV per PDU, at most max_pdv bytes each; `last` marks the final fragment
+ * of that part. */
+void net_pdus(std::vector<unsigned char> &out, T_ASC_PresentationContextID pid, bool command,
+              const void *data, size_t len, bool last, size_t max_pdv);
+/* Sends len bytes on the association's socket (all of them, MSG_NOSIGNAL). false on failure
+ * (errno set; the association is then unusable). */
+bool net_send(T_ASC_Association *a, const void *data, size_t len);
+
+/* A command set (group 0000, implicit VR little endian, as every command): elements appended
+ * in ascending order, the group length put in front by bytes(). */
+class NetCommand {
+public:
+    void us(uint16_t elem, uint16_t v);
+    void ui(uint16_t elem, const char *uid);  /* padded with NUL to even length */
+    void ae(uint16_t elem, const char *text); /* padded with a space */
+    std::string bytes() const;
+
+private:
+    void put(uint16_t elem, const void *v, uint32_t n);
+    std::string body_;
+};
 
 /* C-STORE of a stored file on association a, on the context that fits it: its stored
  * transfer syntax (sent raw from the file, PDV by PDV) or else an uncompressed one (parsed,
@@ -31,6 +68,18 @@ namespace mp {
 bool net_store(DcmError *err, T_ASC_Association *a, int timeout_s, const DcmStoreFile *f,
                const char *move_aet, uint16_t move_id, uint16_t *status, uint16_t cancel_id,
                bool *canceled);
+
+/* Largest C-FIND/C-MOVE/C-GET identifier we take (bytes on the wire). Real identifiers are a
+ * few hundred bytes; a long UID list a few hundred KB. */
+const uint64_t k_identifier_max = 4u << 20;
+
+/* Reads the dataset that follows a command (a query/retrieve identifier) through the bounded
+ * consumer the C-STORE path uses, then parses it in its presentation context's transfer
+ * syntax. Past `limit` bytes the association's socket is shut down (a peer that never sends
+ * the last fragment cannot keep us reading) and *too_large is set. false: *cond says why
+ * (network, parse); *out is a new dataset (caller deletes) on success. */
+bool net_receive_identifier(T_ASC_Association *a, int timeout_s, uint64_t limit, DcmDataset **out,
+                            bool *too_large, OFCondition *cond);
 
 /* For the listener's negotiation: true if uid is a Q/R information model we serve, with
  * *needs the DCM_SCP_ALLOW_* bit it needs. */

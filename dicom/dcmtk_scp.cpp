@@ -43,6 +43,7 @@
 #include "dcmtk/config/osconfig.h" /* first, as DCMTK requires */
 
 #include "dcmtk/dcmdata/dcdeftag.h"
+#include "dcmtk/dcmdata/dcistrmb.h"
 #include "dcmtk/dcmdata/dcostrma.h"
 #include "dcmtk/dcmdata/dcuid.h"
 #include "dcmtk/dcmdata/dcvrlo.h"
@@ -468,6 +469,52 @@ struct Assoc {
 /* Bytes a command set may take on the wire (C-STORE-RQ and friends are a few hundred; the
  * PDU that carries the end of the command may also start the dataset). */
 const uint64_t k_command_budget = 256 * 1024;
+
+int net_socket(T_ASC_Association *a)
+{
+    return assoc_socket(a);
+}
+
+bool net_receive_identifier(T_ASC_Association *a, int timeout_s, uint64_t limit, DcmDataset **out,
+                            bool *too_large, OFCondition *cond)
+{
+    *out = nullptr;
+    *too_large = false;
+    BufConsumer buf;
+    buf.set_limit(limit, assoc_socket(a));
+    BufOutputStream os(&buf);
+    T_ASC_PresentationContextID pid = 0;
+    *cond = DIMSE_receiveDataSetInFile(a, timeout_s > 0 ? DIMSE_NONBLOCKING : DIMSE_BLOCKING,
+                                       timeout_s, &pid, &os, nullptr, nullptr);
+    if (buf.over_limit()) {
+        *too_large = true;
+        return false;
+    }
+    if (cond->bad()) return false;
+    if (!buf.good()) {
+        *cond = EC_MemoryExhausted;
+        return false;
+    }
+    T_ASC_PresentationContext pc;
+    memset(&pc, 0, sizeof pc);
+    *cond = ASC_findAcceptedPresentationContext(a->params, pid, &pc);
+    if (cond->bad()) return false;
+    E_TransferSyntax xfer = DcmXfer(pc.acceptedTransferSyntax).getXfer();
+    if (xfer == EXS_Unknown) xfer = EXS_LittleEndianImplicit;
+    DcmInputBufferStream in;
+    in.setBuffer(buf.data(), (offile_off_t)buf.size());
+    in.setEos();
+    DcmDataset *ds = new DcmDataset;
+    ds->transferInit();
+    *cond = ds->read(in, xfer, EGL_noChange);
+    ds->transferEnd();
+    if (cond->bad()) {
+        delete ds;
+        return false;
+    }
+    *out = ds;
+    return true;
+}
 
 namespace {
 

@@ -4,10 +4,12 @@
  * DESIGN
  * - Stored files leave as they are. When the peer accepted the file's own transfer syntax, the
  *   C-STORE-RQ command is built here (group 0000, implicit little endian) and the dataset part
- *   of the file (after its meta header) is read from the descriptor in PDV-sized chunks and
- *   written with DUL_WritePDVs: no parse, no copy of the whole file, the bytes the peer gets
- *   are the bytes we stored. DCMTK's own DIMSE_storeUser would load the file into a dataset
- *   and write it again.
+ *   of the file (after its meta header) is read from the descriptor (one preadv per batch of
+ *   up to 64 PDVs, straight into the PDUs' places) and sent as whole PDUs with one send() per
+ *   batch (net_pdus/net_send, our own P-DATA writer: DUL_WritePDVs would take two write()
+ *   calls per PDV): no parse, never the whole file in memory, the bytes the peer gets are the
+ *   bytes we stored. DCMTK's own DIMSE_storeUser would load the file into a dataset and write
+ *   it again.
  * - Otherwise (the peer only took an uncompressed syntax for that SOP class), DCMTK parses the
  *   file, decodes it (JPEG, JPEG-LS, RLE decoders registered once) and DIMSE_storeUser sends
  *   it in the accepted syntax.
@@ -40,11 +42,115 @@
 #include <string>
 #include <vector>
 
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "dicom/dcmtk_net.h"
 
 namespace mp {
+
+/* ---- the P-DATA-TF writer and command sets (dcmtk_net.h) ---------------------------------- */
+
+size_t net_max_pdv(T_ASC_Association *a)
+{
+    size_t n = a && a->sendPDVLength ? a->sendPDVLength : 16384;
+    return n & ~(size_t)1;
+}
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+/* The 12 bytes in front of a PDV's data: PDU type/reserved/length, PDV length/context/control. */
+static void pdu_head(unsigned char *h, T_ASC_PresentationContextID pid, bool command, bool last,
+                     size_t n)
+{
+    h[0] = 0x04;
+    h[1] = 0;
+    put_be32(h + 2, (uint32_t)n + 6);
+    put_be32(h + 6, (uint32_t)n + 2);
+    h[10] = pid;
+    h[11] = (unsigned char)((command ? 1 : 0) | (last ? 2 : 0));
+}
+
+void net_pdus(std::vector<unsigned char> &out, T_ASC_PresentationContextID pid, bool command,
+              const void *data, size_t len, bool last, size_t max_pdv)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    do {
+        size_t n = len < max_pdv ? len : max_pdv;
+        size_t at = out.size();
+        out.resize(at + 12 + n);
+        pdu_head(out.data() + at, pid, command, last && n == len, n);
+        if (n) memcpy(out.data() + at + 12, p, n);
+        p += n;
+        len -= n;
+    } while (len > 0);
+}
+
+bool net_send(T_ASC_Association *a, const void *data, size_t len)
+{
+    int fd = net_socket(a);
+    if (fd < 0) {
+        errno = ENOTCONN;
+        return false;
+    }
+    const char *p = (const char *)data;
+    while (len > 0) {
+        ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return false;
+        p += w;
+        len -= (size_t)w;
+    }
+    return true;
+}
+
+void NetCommand::put(uint16_t elem, const void *v, uint32_t n)
+{
+    unsigned char h[8] = { 0, 0, (unsigned char)elem, (unsigned char)(elem >> 8),
+                           (unsigned char)n, (unsigned char)(n >> 8), (unsigned char)(n >> 16),
+                           (unsigned char)(n >> 24) };
+    body_.append((const char *)h, 8);
+    body_.append((const char *)v, n);
+}
+
+void NetCommand::us(uint16_t elem, uint16_t v)
+{
+    unsigned char b[2] = { (unsigned char)v, (unsigned char)(v >> 8) };
+    put(elem, b, 2);
+}
+
+void NetCommand::ui(uint16_t elem, const char *uid)
+{
+    std::string s(uid ? uid : "");
+    if (s.size() & 1) s.push_back('\0');
+    put(elem, s.data(), (uint32_t)s.size());
+}
+
+void NetCommand::ae(uint16_t elem, const char *text)
+{
+    std::string s(text ? text : "");
+    if (s.size() & 1) s.push_back(' ');
+    put(elem, s.data(), (uint32_t)s.size());
+}
+
+std::string NetCommand::bytes() const
+{
+    uint32_t n = (uint32_t)body_.size();
+    /* (0000,0000) UL, implicit VR: tag, length 4, value */
+    unsigned char h[12] = { 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0 };
+    h[8] = (unsigned char)n;
+    h[9] = (unsigned char)(n >> 8);
+    h[10] = (unsigned char)(n >> 16);
+    h[11] = (unsigned char)(n >> 24);
+    return std::string((const char *)h, 12) + body_;
+}
 
 namespace {
 
@@ -109,50 +215,22 @@ bool dataset_offset(int fd, uint64_t size, uint64_t *off)
     return true;
 }
 
-OFCondition write_pdv(T_ASC_Association *a, T_ASC_PresentationContextID pid, DUL_DATAPDV type,
-                      void *data, unsigned long len, bool last)
+/* The C-STORE-RQ command set. */
+std::string store_command(uint16_t msg_id, const char *sop_class, const char *sop_inst,
+                          const char *move_aet, uint16_t move_id)
 {
-    DUL_PDV pdv;
-    pdv.fragmentLength = len;
-    pdv.presentationContextID = pid;
-    pdv.pdvType = type;
-    pdv.lastPDV = last ? OFTrue : OFFalse;
-    pdv.data = data;
-    DUL_PDVLIST list;
-    memset(&list, 0, sizeof list);
-    list.count = 1;
-    list.pdv = &pdv;
-    return DUL_WritePDVs(&a->DULassociation, &list);
-}
-
-/* Sends the C-STORE-RQ command set (implicit little endian, as every command). */
-OFCondition send_store_command(T_ASC_Association *a, T_ASC_PresentationContextID pid,
-                               uint16_t msg_id, const char *sop_class, const char *sop_inst,
-                               const char *move_aet, uint16_t move_id)
-{
-    DcmDataset cmd;
-    cmd.putAndInsertUint32(DCM_CommandGroupLength, 0);
-    cmd.putAndInsertString(DCM_AffectedSOPClassUID, sop_class);
-    cmd.putAndInsertUint16(DCM_CommandField, 0x0001);
-    cmd.putAndInsertUint16(DCM_MessageID, msg_id);
-    cmd.putAndInsertUint16(DCM_Priority, 0x0000);
-    cmd.putAndInsertUint16(DCM_CommandDataSetType, 0x0000);
-    cmd.putAndInsertString(DCM_AffectedSOPInstanceUID, sop_inst);
+    NetCommand c;
+    c.ui(0x0002, sop_class);
+    c.us(0x0100, 0x0001);
+    c.us(0x0110, msg_id);
+    c.us(0x0700, 0x0000);
+    c.us(0x0800, 0x0000);
+    c.ui(0x1000, sop_inst);
     if (move_aet && *move_aet) {
-        cmd.putAndInsertString(DCM_MoveOriginatorApplicationEntityTitle, move_aet);
-        cmd.putAndInsertUint16(DCM_MoveOriginatorMessageID, move_id);
+        c.ae(0x1030, move_aet);
+        c.us(0x1031, move_id);
     }
-    unsigned char buf[4096];
-    DcmOutputBufferStream out(buf, sizeof buf);
-    cmd.transferInit();
-    OFCondition c = cmd.write(out, EXS_LittleEndianImplicit, EET_ExplicitLength, nullptr,
-                              EGL_recalcGL, EPD_withoutPadding);
-    cmd.transferEnd();
-    if (c.bad()) return c;
-    void *data = nullptr;
-    offile_off_t len = 0;
-    out.flushBuffer(data, len);
-    return write_pdv(a, pid, DUL_COMMANDPDV, data, (unsigned long)len, true);
+    return c.bytes();
 }
 
 /* Waits for the C-STORE-RSP of msg_id (a C-CANCEL for cancel_id on the way is noted). */
@@ -216,28 +294,62 @@ bool net_store(DcmError *err, T_ASC_Association *a, int timeout_s, const DcmStor
             dcm_int_log(DCM_LOG_WARNING, "dicom: stored file of %s is unreadable", f->sop_instance_uid);
             return true;
         }
-        OFCondition c = send_store_command(a, pid, msg_id, f->sop_class_uid, f->sop_instance_uid,
-                                           move_aet, move_id);
-        if (c.bad()) return dcm_int_fail(err, DCM_ERR_NETWORK, "C-STORE command: %s", c.text());
-        unsigned long chunk = a->sendPDVLength ? a->sendPDVLength : 16384;
-        chunk &= ~1ul;
-        std::vector<unsigned char> buf(chunk + 2);
         uint64_t left = f->size - off, pos = off;
         if (left == 0) return dcm_int_fail(err, DCM_ERR_FORMAT, "empty dataset");
+        /* The command and the dataset as whole PDUs, read from the file straight into their
+         * places (one preadv per batch) and sent with one send() per batch of up to 64 PDUs.
+         * The buffer stays with the thread: no allocation (and no page faults) per file. */
+        size_t max_pdv = net_max_pdv(a);
+        std::string cmd = store_command(msg_id, f->sop_class_uid, f->sop_instance_uid, move_aet,
+                                        move_id);
+        thread_local std::vector<unsigned char> out;
+        out.clear();
+        net_pdus(out, pid, true, cmd.data(), cmd.size(), true, max_pdv);
+        const uint64_t batch = 64 * (uint64_t)max_pdv;
         while (left > 0) {
-            unsigned long n = left < chunk ? (unsigned long)left : chunk;
-            if (!pread_all(f->fd, buf.data(), n, pos)) {
-                ASC_abortAssociation(a);
-                return dcm_int_fail(err, DCM_ERR_INTERNAL, "reading the stored file of %s: %s",
-                                    f->sop_instance_uid, strerror(errno));
+            size_t n = (size_t)(left < batch ? left : batch);
+            bool final = n == left;
+            size_t k = (n + max_pdv - 1) / max_pdv, base = out.size();
+            out.resize(base + 12 * k + n + 1);
+            struct iovec iov[64];
+            for (size_t i = 0, done = 0; i < k; i++) {
+                size_t c = n - done < max_pdv ? n - done : max_pdv;
+                iov[i].iov_base = out.data() + base + 12 * (i + 1) + done;
+                iov[i].iov_len = c;
+                done += c;
             }
+            ssize_t r = preadv(f->fd, iov, (int)k, (off_t)pos);
+            if (r != (ssize_t)n) { /* short read: finish chunk by chunk */
+                for (size_t i = 0, done = 0; i < k; i++) {
+                    if (!pread_all(f->fd, iov[i].iov_base, iov[i].iov_len, pos + done)) {
+                        ASC_abortAssociation(a);
+                        return dcm_int_fail(err, DCM_ERR_INTERNAL, "reading the stored file of %s: %s",
+                                            f->sop_instance_uid, strerror(errno));
+                    }
+                    done += iov[i].iov_len;
+                }
+            }
+            size_t at = base;
+            for (size_t i = 0; i < k; i++) {
+                size_t c = iov[i].iov_len;
+                bool last = final && i + 1 == k;
+                if (last && (c & 1)) { /* deflate: pad to even length, as DCMTK does */
+                    out[at + 12 + c] = 0;
+                    c++;
+                }
+                pdu_head(out.data() + at, pid, false, last, c);
+                at += 12 + c;
+            }
+            out.resize(at);
             pos += n;
             left -= n;
-            unsigned long send = n;
-            if (left == 0 && (send & 1)) buf[send++] = 0; /* deflate: pad to even, as DCMTK */
-            c = write_pdv(a, pid, DUL_DATASETPDV, buf.data(), send, left == 0);
-            if (c.bad()) return dcm_int_fail(err, DCM_ERR_NETWORK, "C-STORE data: %s", c.text());
+            if (!net_send(a, out.data(), out.size()))
+                return dcm_int_fail(err, DCM_ERR_NETWORK, "C-STORE of %s: %s", f->sop_instance_uid,
+                                    strerror(errno));
+            out.clear();
         }
+        if (out.capacity() > ((size_t)4 << 20)) std::vector<unsigned char>().swap(out);
+        OFCondition c;
         c = wait_store_rsp(a, timeout_s, msg_id, status, cancel_id, canceled);
         if (c.bad())
             return dcm_int_fail(err, DCM_ERR_NETWORK, "no C-STORE response for %s: %s",

@@ -2,8 +2,9 @@
  *
  * DESIGN: retrieve_list() asks the index for the instances under each resource
  * (idx_instances_of, insertion order), drops duplicates (a study and one of its series given
- * together), and reads each instance's row once for its SOP Instance UID (main tag) and its
- * TransferSyntax / SopClassUid metadata, so senders can negotiate before opening any file.
+ * together), and reads the instances' rows (a batch at a time, idx_resources_get) for their SOP
+ * Instance UID (main tag) and TransferSyntax / SopClassUid metadata, so senders can negotiate
+ * before opening any file.
  * retrieve_run() opens one file at a time and hands the descriptor to the sink; it never reads
  * the file itself.
  */
@@ -68,6 +69,8 @@ static bool idset_add(IdSet *s, const char *id, bool *added)
     return true;
 }
 
+#define RETRIEVE_BATCH 256 /* instance rows read in one index call */
+
 static void copy_uid(char dst[RETRIEVE_UID_LEN], const char *src)
 {
     snprintf(dst, RETRIEVE_UID_LEN, "%s", src ? src : "");
@@ -78,6 +81,7 @@ bool retrieve_list(SrvError *err, Srv *srv, const RetrieveResource *res, size_t 
 {
     memset(out, 0, sizeof *out);
     IdSet seen = { 0 };
+    IdxResource *rows = NULL; /* RETRIEVE_BATCH of them, allocated at the first batch */
     size_t cap = 0;
     bool ok = false;
     for (size_t r = 0; r < n; r++) {
@@ -93,6 +97,7 @@ bool retrieve_list(SrvError *err, Srv *srv, const RetrieveResource *res, size_t 
                 srv_error_from_sto(err, &se);
             goto out;
         }
+        size_t first = out->n;
         for (size_t i = 0; i < nf; i++) {
             bool added;
             if (!idset_add(&seen, files[i].id, &added)) {
@@ -112,33 +117,51 @@ bool retrieve_list(SrvError *err, Srv *srv, const RetrieveResource *res, size_t 
                 out->items = p;
                 cap = nc;
             }
-            RetrieveItem *it = &out->items[out->n];
+            RetrieveItem *it = &out->items[out->n++];
             memset(it, 0, sizeof *it);
             snprintf(it->id, sizeof it->id, "%s", files[i].id);
             snprintf(it->uuid, sizeof it->uuid, "%s", files[i].uuid);
             it->size = files[i].size;
-            IdxResource row = { 0 };
-            if (idx_resource_get(&se, srv->db, IDX_INSTANCE, files[i].id, &row)) {
-                copy_uid(it->transfer_syntax, idx_resource_metadata(&row, "TransferSyntax"));
-                copy_uid(it->sop_class_uid, idx_resource_metadata(&row, "SopClassUid"));
-                for (size_t t = 0; t < row.ntags; t++)
-                    if (row.tag_keys[t] == 0x00080018) copy_uid(it->sop_instance_uid, row.tag_values[t]);
-                idx_resource_cleanup(&row);
-            } else if (se.code != STO_ERR_NOT_FOUND) {
+        }
+        /* SOP UIDs and transfer syntaxes of the new items, read RETRIEVE_BATCH rows at a
+         * time in one snapshot each; an instance deleted meanwhile is dropped */
+        size_t keep = first;
+        for (size_t b = first; b < out->n; b += RETRIEVE_BATCH) {
+            size_t k = out->n - b < RETRIEVE_BATCH ? out->n - b : RETRIEVE_BATCH;
+            const char *ids[RETRIEVE_BATCH];
+            for (size_t j = 0; j < k; j++) ids[j] = out->items[b + j].id;
+            if (!rows && !(rows = calloc(RETRIEVE_BATCH, sizeof *rows))) {
+                free(files);
+                srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+                goto out;
+            }
+            if (!idx_resources_get(&se, srv->db, IDX_INSTANCE, ids, k, IDX_GET_TAGS | IDX_GET_META,
+                                   rows)) {
                 free(files);
                 srv_error_from_sto(err, &se);
                 goto out;
-            } else {
-                continue; /* deleted meanwhile */
             }
-            out->total_size += it->size;
-            out->n++;
+            for (size_t j = 0; j < k; j++) {
+                RetrieveItem it = out->items[b + j];
+                if (rows[j].id[0]) {
+                    copy_uid(it.transfer_syntax, idx_resource_metadata(&rows[j], "TransferSyntax"));
+                    copy_uid(it.sop_class_uid, idx_resource_metadata(&rows[j], "SopClassUid"));
+                    for (size_t t = 0; t < rows[j].ntags; t++)
+                        if (rows[j].tag_keys[t] == 0x00080018)
+                            copy_uid(it.sop_instance_uid, rows[j].tag_values[t]);
+                    out->total_size += it.size;
+                    out->items[keep++] = it;
+                }
+                idx_resource_cleanup(&rows[j]);
+            }
         }
+        out->n = keep;
         free(files);
     }
     ok = true;
 out:
     free(seen.slots);
+    free(rows);
     if (!ok) retrieve_list_cleanup(out);
     return ok;
 }

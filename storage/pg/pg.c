@@ -232,6 +232,9 @@ static const PgSchemaStep STEPS[] = {
         " SELECT s.internal_id, t.tag, t.value FROM resources s"
         " JOIN main_tags t ON t.internal_id = s.parent_id WHERE s.level = 1"
         " ON CONFLICT DO NOTHING;"},
+    /* case-folded finds (PN: lower(t.value) = lower($n), lower(t.value) LIKE 'prefix%') seek
+     * instead of scanning; text_pattern_ops lets LIKE prefixes use it whatever the collation */
+    {4, "CREATE INDEX main_tags_lower ON main_tags(tag, lower(value) text_pattern_ops);"},
 };
 #define NSTEPS (sizeof STEPS / sizeof STEPS[0])
 

@@ -12,8 +12,18 @@
  * case-insensitive terms compare lower() of both sides (ASCII, as SQLite's lower());
  * a range's high bound is extended with char(127) so that "-20201231" includes the day's
  * DT values.
+ * Index use: a term whose alternatives are all single values, or one wildcard with a literal
+ * prefix ("PAT00*"), becomes "rN.internal_id IN (SELECT internal_id FROM main_tags WHERE tag
+ * = T AND <bounds> AND (<the match>))", where the bounds are on lower(value), the expression
+ * of the main_tags_lower index: lower(value) IN (lower(v1), ...) for single values, lower(value)
+ * in [lower(prefix), next prefix) for a wildcard. The bounds are implied by the match (case
+ * folded or not), so the answer is the same; the index turns a scan of every resource of the
+ * level into a seek. Other terms (ranges, leading wildcards) keep the correlated EXISTS.
  */
 #include "storage/sqlite/sqlite_int.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 /* Appends the SQL of one alternative, numbering its parameters from *param. */
 static void emit_match(sqlite3_str *q, const IdxMatch *m, bool ci, int *param)
@@ -51,9 +61,69 @@ static void bind_match(sqlite3_stmt *s, const IdxMatch *m, int *param)
     }
 }
 
+/* The index bounds of a term (see DESIGN): lo/hi of its one wildcard's literal prefix, case
+ * folded (ASCII, as SQLite's lower()), hi NULL when no upper bound can be made; or, with
+ * equal set, its alternatives are all single values. false: the term does not use the index. */
+typedef struct Bounds {
+    bool use, equal;
+    char *lo, *hi; /* malloc'd */
+} Bounds;
+
+static bool term_bounds(const IdxFindTerm *t, Bounds *b)
+{
+    memset(b, 0, sizeof *b);
+    bool all_equal = t->nmatch > 0;
+    for (size_t j = 0; j < t->nmatch; j++)
+        all_equal = all_equal && t->match[j].kind == IDX_MATCH_EQUAL && t->match[j].text;
+    if (all_equal) {
+        b->use = b->equal = true;
+        return true;
+    }
+    if (t->nmatch != 1 || t->match[0].kind != IDX_MATCH_WILDCARD || !t->match[0].text)
+        return true;
+    const char *p = t->match[0].text;
+    size_t n = strcspn(p, "*?");
+    if (n == 0)
+        return true; /* a leading wildcard: no prefix to seek */
+    b->lo = malloc(n + 1);
+    b->hi = malloc(n + 1);
+    if (!b->lo || !b->hi) {
+        free(b->lo);
+        free(b->hi);
+        b->lo = b->hi = NULL;
+        return false;
+    }
+    for (size_t i = 0; i < n; i++)
+        b->lo[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] - 'A' + 'a' : p[i]);
+    b->lo[n] = '\0';
+    memcpy(b->hi, b->lo, n + 1);
+    /* the next prefix: the last byte that can grow grows, the rest is cut */
+    size_t k = n;
+    while (k > 0 && (unsigned char)b->hi[k - 1] == 0xff)
+        k--;
+    if (k == 0) {
+        free(b->hi);
+        b->hi = NULL;
+    } else {
+        b->hi[k - 1] = (char)((unsigned char)b->hi[k - 1] + 1);
+        b->hi[k] = '\0';
+    }
+    b->use = true;
+    return true;
+}
+
+static void bounds_free(Bounds *b, size_t n)
+{
+    for (size_t i = 0; b && i < n; i++) {
+        free(b[i].lo);
+        free(b[i].hi);
+    }
+    free(b);
+}
+
 /* The whole SELECT; NULL when out of memory (sqlite3_free() it). */
 static char *build_sql(sqlite3 *db, int level, const IdxFindTerm *terms, size_t nterms,
-                       uint64_t since, uint64_t limit)
+                       const Bounds *bounds, uint64_t since, uint64_t limit)
 {
     int param = 1;
     sqlite3_str *q = sqlite3_str_new(db);
@@ -64,10 +134,29 @@ static char *build_sql(sqlite3 *db, int level, const IdxFindTerm *terms, size_t 
     sqlite3_str_appendf(q, " WHERE r0.level = %d", level);
     for (size_t i = 0; i < nterms; i++) {
         const IdxFindTerm *t = &terms[i];
-        sqlite3_str_appendf(q,
-                            " AND EXISTS(SELECT 1 FROM main_tags t"
-                            " WHERE t.internal_id = r%d.internal_id AND t.tag = %lld AND (",
-                            t->depth, (long long)t->tag);
+        const Bounds *b = &bounds[i];
+        if (b->use) {
+            sqlite3_str_appendf(q,
+                                " AND r%d.internal_id IN (SELECT t.internal_id FROM main_tags t"
+                                " WHERE t.tag = %lld AND ",
+                                t->depth, (long long)t->tag);
+            if (b->equal) {
+                sqlite3_str_appendall(q, "lower(t.value) IN (");
+                for (size_t j = 0; j < t->nmatch; j++)
+                    sqlite3_str_appendf(q, "%slower(?%d)", j ? ", " : "", param++);
+                sqlite3_str_appendall(q, ")");
+            } else {
+                sqlite3_str_appendf(q, "lower(t.value) >= ?%d", param++);
+                if (b->hi)
+                    sqlite3_str_appendf(q, " AND lower(t.value) < ?%d", param++);
+            }
+            sqlite3_str_appendall(q, " AND (");
+        } else {
+            sqlite3_str_appendf(q,
+                                " AND EXISTS(SELECT 1 FROM main_tags t"
+                                " WHERE t.internal_id = r%d.internal_id AND t.tag = %lld AND (",
+                                t->depth, (long long)t->tag);
+        }
         for (size_t j = 0; j < t->nmatch; j++) {
             if (j)
                 sqlite3_str_appendall(q, " OR ");
@@ -90,10 +179,21 @@ bool sql_find(StoError *err, void *be, int level, const IdxFindTerm *terms, size
 {
     sqlite3_stmt *s = NULL;
     bool ok = false;
+    Bounds *bounds = calloc(nterms ? nterms : 1, sizeof *bounds);
+    if (!bounds)
+        return sql_nomem(err);
+    for (size_t i = 0; i < nterms; i++) {
+        if (!term_bounds(&terms[i], &bounds[i])) {
+            bounds_free(bounds, nterms);
+            return sql_nomem(err);
+        }
+    }
     SqlConn *c = sql_read_begin(err, be);
-    if (!c)
+    if (!c) {
+        bounds_free(bounds, nterms);
         return false;
-    char *sql = build_sql(c->db, level, terms, nterms, since, limit);
+    }
+    char *sql = build_sql(c->db, level, terms, nterms, bounds, since, limit);
     if (!sql) {
         sql_nomem(err);
         goto out;
@@ -105,6 +205,15 @@ bool sql_find(StoError *err, void *be, int level, const IdxFindTerm *terms, size
     sql_count_prepare(c);
     int param = 1;
     for (size_t i = 0; i < nterms; i++) {
+        const Bounds *b = &bounds[i];
+        if (b->use && b->equal) {
+            for (size_t j = 0; j < terms[i].nmatch; j++)
+                sql_bind_text(s, param++, terms[i].match[j].text);
+        } else if (b->use) {
+            sql_bind_text(s, param++, b->lo);
+            if (b->hi)
+                sql_bind_text(s, param++, b->hi);
+        }
         for (size_t j = 0; j < terms[i].nmatch; j++)
             bind_match(s, &terms[i].match[j], &param);
     }
@@ -112,5 +221,7 @@ bool sql_find(StoError *err, void *be, int level, const IdxFindTerm *terms, size
 out:
     sqlite3_finalize(s);
     sqlite3_free(sql);
-    return sql_read_end(err, be, c, ok);
+    ok = sql_read_end(err, be, c, ok);
+    bounds_free(bounds, nterms);
+    return ok;
 }

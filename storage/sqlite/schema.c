@@ -97,6 +97,9 @@ static const SchemaStep STEPS[] = {
          " JOIN main_tags t ON t.internal_id = s.parent_id WHERE s.level = 1;"},
     /* a delete removes the changes of the resources it removes (as Orthanc) */
     {11, "CREATE INDEX IF NOT EXISTS changes_public_id ON changes(public_id);"},
+    /* finds on main tags seek instead of scanning every resource of the level (find.c):
+     * lower(value) serves both case-folded and exact matches */
+    {12, "CREATE INDEX IF NOT EXISTS main_tags_lower ON main_tags(tag, lower(value));"},
 };
 
 #define NSTEPS (sizeof STEPS / sizeof STEPS[0])

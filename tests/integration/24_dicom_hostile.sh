@@ -7,6 +7,8 @@
 # - more idle sockets than the handshake cap: the oldest are cut, echoscu still answers;
 # - C-STORE data past MaximumUploadSize (endless fragments, never the last one): the
 #   association is aborted with a clear log line, and the server's memory does not follow;
+# - a C-FIND / C-MOVE / C-GET identifier that never ends (endless fragments): cut past 4 MB
+#   (the identifier bound, through the same bounded consumer as C-STORE), RSS bounded;
 # - a P-DATA PDU whose length exceeds MaximumPduLength (and one of 4 GB): aborted at once,
 #   nothing allocated for it.
 # Each time the server still answers C-ECHO and REST afterwards.
@@ -16,7 +18,8 @@ source "$(dirname "$0")/lib.sh"
 # the plain run keeps the real bound.
 RSS_BOUND_KB=40000
 [ "${MP_SANITIZER:-none}" = asan ] && RSS_BOUND_KB=80000
-write_config '"DicomScpTimeout": 6, "MaximumUploadSize": 4, "MaximumPduLength": 16384'
+write_config '"DicomScpTimeout": 6, "MaximumUploadSize": 4, "MaximumPduLength": 16384,
+  "DicomAlwaysAllowFind": true, "DicomAlwaysAllowMove": true, "DicomAlwaysAllowGet": true'
 start_server
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status"; }
@@ -172,6 +175,45 @@ rss1=$(rss_kb)
 for _ in $(seq 1 100); do grep -q "command set longer than .* association aborted" "$T/server.log" && break; sleep 0.05; done
 grep -q "command set longer than .* association aborted" "$T/server.log" || fail "no log line for the command limit"
 pass "endless command fragments: aborted, RSS +$((rss1 - rss0)) kB"
+
+# ---- endless C-FIND / C-MOVE / C-GET identifiers (the identifier bound is 4 MB) ------------
+for kind in find move get; do
+  $PY - "$MP_SRC/tests/tools" "$DICOM_PORT" "$kind" <<'PY' || fail "endless $kind identifier"
+import sys, time
+sys.path.insert(0, sys.argv[1]); import dicom_raw as R
+kind = sys.argv[3]
+model = {"find": "1.2.840.10008.5.1.4.1.2.2.1", "move": "1.2.840.10008.5.1.4.1.2.2.2",
+         "get": "1.2.840.10008.5.1.4.1.2.2.3"}[kind]
+field = {"find": 0x0020, "move": 0x0021, "get": 0x0010}[kind]
+a = R.Assoc(int(sys.argv[2]), contexts=[(1, model, [R.IMPLICIT_LE])], timeout=3)
+assert a.result == 2, a.result
+cmd = [(0x0002, model), (0x0100, field), (0x0110, 1)]
+if kind == "move":
+    cmd.append((0x0600, "DEST"))
+cmd += [(0x0700, 0), (0x0800, 0x0000)]
+a._pdata(1, R.command(cmd), True)
+# an identifier whose one element announces 2 GB, then zeros, never the last fragment
+import struct
+chunk = struct.pack("<HHI", 0x0010, 0x0010, 0x7FFFFF00) + b"\0" * 15992
+sent, t0 = 0, time.time()
+try:
+    while sent < 64 << 20:
+        a.fragment(chunk if sent == 0 else b"\0" * 16000, last=False, pcid=1)
+        sent += 16000
+    raise SystemExit("64 MB of identifier accepted without an abort")
+except OSError:
+    pass
+print("%s identifier cut after %.1f MB, %.1f s" % (kind, sent / 1048576, time.time() - t0))
+assert sent < 16 << 20, sent
+PY
+done
+rss1=$(rss_kb)
+[ $((rss1 - rss0)) -lt $RSS_BOUND_KB ] || fail "RSS grew by $((rss1 - rss0)) kB on endless identifiers"
+for _ in $(seq 1 100); do [ "$(grep -c "identifier from .* larger than .* association aborted" "$T/server.log")" -ge 3 ] && break; sleep 0.05; done
+[ "$(grep -c "identifier from .* larger than .* association aborted" "$T/server.log")" -ge 3 ] || fail "no log line for the identifier limit"
+check_fast "after endless identifiers"
+findscu -S -aec ORTHANC -k QueryRetrieveLevel=STUDY -k StudyInstanceUID 127.0.0.1 "$DICOM_PORT" >"$T/find.log" 2>&1 || fail "C-FIND after endless identifiers: $(cat "$T/find.log")"
+pass "endless C-FIND/C-MOVE/C-GET identifiers: aborted past 4 MB, RSS +$((rss1 - rss0)) kB, echo in $best ms"
 
 # the A-ASSOCIATE-AC announces MaximumPduLength
 $PY - "$MP_SRC/tests/tools" "$DICOM_PORT" <<'PY' || fail "announced PDU length"

@@ -18,6 +18,7 @@ VERIFICATION = "1.2.840.10008.1.1"
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
 IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
+FIND_STUDY_ROOT = "1.2.840.10008.5.1.4.1.2.2.1"
 
 
 def _item(t, data):
@@ -143,6 +144,57 @@ class Assoc:
         pdv = struct.pack(">IBB", len(data) + 2, pcid, ctrl) + data
         self.s.sendall(struct.pack(">BBI", 4, 0, len(pdv)) + pdv)
 
+    def find(self, identifier, pcid=1, sop_class=FIND_STUDY_ROOT, collect=False):
+        """C-FIND with an identifier already encoded (see identifier()) on context pcid (implicit
+        little endian). Returns (final status, number of answers[, answer datasets as bytes]).
+        Reads greedily into one buffer and decodes only what it must (PDU and PDV headers, the
+        status of each command), so that a benchmark times the server, not this client."""
+        self.msg_id += 1
+        self._pdata(pcid, command([(0x0002, sop_class), (0x0100, 0x0020), (0x0110, self.msg_id),
+                                   (0x0700, 0), (0x0800, 0x0000)]), True)
+        self._pdata(pcid, identifier, False)
+        buf = getattr(self, "_pending", b"")
+        pos, count, cmd, ds, datasets = 0, 0, b"", b"", []
+        unpack = struct.unpack_from
+        while True:
+            while len(buf) - pos < 6 or len(buf) - pos < 6 + unpack(">I", buf, pos + 2)[0]:
+                chunk = self.s.recv(1 << 20)
+                if not chunk:
+                    raise EOFError("connection closed")
+                buf = buf[pos:] + chunk
+                pos = 0
+            t, n = buf[pos], unpack(">I", buf, pos + 2)[0]
+            if t != 4:
+                raise EOFError("PDU type %d instead of P-DATA" % t)
+            i, end = pos + 6, pos + 6 + n
+            pos = end
+            while i < end:
+                ln, ctrl = unpack(">I", buf, i)[0], buf[i + 5]
+                frag = buf[i + 6:i + 4 + ln]
+                i += 4 + ln
+                if not ctrl & 1:
+                    if collect:
+                        ds += frag
+                        if ctrl & 2:
+                            datasets.append(ds)
+                            ds = b""
+                    continue
+                cmd += frag
+                if not ctrl & 2:
+                    continue
+                st, k = None, 0
+                while k + 8 <= len(cmd):
+                    g, e, vl = unpack("<HHI", cmd, k)
+                    if g == 0 and e == 0x0900:
+                        st = unpack("<H", cmd, k + 8)[0]
+                    k += 8 + vl
+                cmd = b""
+                if st in (0xFF00, 0xFF01):
+                    count += 1
+                    continue
+                self._pending = buf[pos:]
+                return (st, count, datasets) if collect else (st, count)
+
     def release(self):
         self.s.sendall(struct.pack(">BBI", 5, 0, 4) + b"\0" * 4)
         t, _ = read_pdu(self.s)
@@ -167,6 +219,18 @@ class Assoc:
 
     def close(self):
         self.s.close()
+
+
+def identifier(keys):
+    """An implicit little endian identifier from [(tag, value)] (tag as 0xggggeeee), in tag
+    order; string values padded to even length with a space (UIDs with a NUL)."""
+    out = b""
+    for tag, value in sorted(keys):
+        v = value.encode()
+        if len(v) % 2:
+            v += b"\0" if tag in (0x0020000D, 0x0020000E, 0x00080018, 0x00080016) else b" "
+        out += struct.pack("<HHI", tag >> 16, tag & 0xFFFF, len(v)) + v
+    return out
 
 
 def dataset_bytes(path):
