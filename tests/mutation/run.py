@@ -15,12 +15,15 @@ By default each mutant runs the tests named in its `tests` regex (ctest -R) plus
 test: minutes per run instead of the full suite. `--full` runs the whole suite for every mutant
 (about 4 minutes each on 2 cores). Not part of ctest or CI: run it on demand.
 
-usage: tests/mutation/run.py [--full] [--only ID[,ID...]] [--module M] [--keep]
+usage: tests/mutation/run.py [--full] [--only ID[,ID...]] [--module M] [--keep] [--reuse]
                              [--report docs/testing.md] [--scratch DIR]
+Run in parts (--only/--module) with --reuse to build the scratch copy once; --report merges
+each part's rows into the report table (a later result of a mutant replaces the earlier one).
 """
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,7 +41,9 @@ def sh(cmd, cwd=None, timeout=None, log=None):
     return p.returncode, p.stdout
 
 
-def copy_tree(dst):
+def copy_tree(dst, changed_only=False):
+    """Copies the tracked and untracked, non-ignored files. changed_only: only the files whose
+    content differs from the scratch copy (then touched, so that make rebuilds what uses them)."""
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
                            stdout=subprocess.PIPE, check=True).stdout.split(b"\0")
     for f in files:
@@ -49,8 +54,14 @@ def copy_tree(dst):
         if not os.path.isfile(src):
             continue
         d = os.path.join(dst, f)
+        if changed_only and os.path.isfile(d):
+            with open(src, "rb") as a, open(d, "rb") as b:
+                if a.read() == b.read():
+                    continue
         os.makedirs(os.path.dirname(d), exist_ok=True)
         shutil.copy2(src, d)
+        if changed_only:
+            os.utime(d, None)
 
 
 def ctest(build, regex, full, timeout):
@@ -72,6 +83,69 @@ def ctest(build, regex, full, timeout):
     return rc == 0, ",".join(failed), time.time() - t0
 
 
+BEGIN, END = "<!-- mutation-report-begin -->", "<!-- mutation-report-end -->"
+HEAD = "| mutant | module | what it breaks | result | killed by (test) / why equivalent | run |"
+
+
+def summarize(catalogue, rows):
+    """The summary line and table over every catalogue mutant that has a row."""
+    order = [m["id"] for m in catalogue]
+    ids = [i for i in order if i in rows] + sorted(i for i in rows if i not in order)
+    count = {k: sum(1 for i in ids if rows[i][2] == k)
+             for k in ("killed", "survived", "equivalent", "stale", "invalid")}
+    scored = count["killed"] + count["survived"]
+    score = 100.0 * count["killed"] / scored if scored else 0.0
+    summary = ("%d mutants: %d killed, %d survived, %d equivalent, %d stale, %d invalid; "
+               "score %.0f %% (killed / (killed + survived); equivalent mutants explained and "
+               "not counted)" % (len(ids), count["killed"], count["survived"],
+                                 count["equivalent"], count["stale"], count["invalid"], score))
+    lines = [HEAD, "|---|---|---|---|---|---|"]
+    for i in ids:
+        module, what, st, why, run = rows[i]
+        esc = lambda t: re.sub(r"(?<!\\)\|", "\\|", t)
+        lines.append("| `%s` | %s | %s | %s | %s | %s |" % (i, esc(module), esc(what), st,
+                                                            esc(why[:300]), run))
+    return summary, lines
+
+
+def read_rows(doc):
+    """The rows of an earlier report (so that a run in parts adds up to one table)."""
+    rows = {}
+    if BEGIN not in doc or END not in doc:
+        return rows
+    for l in doc[doc.index(BEGIN):doc.index(END)].splitlines():
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", l.strip()[1:-1])]
+        if len(cells) == 6 and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = tuple(cells[1:])
+    return rows
+
+
+def write_report(path, catalogue, new_rows):
+    doc = open(path).read() if os.path.exists(path) else ""
+    rows = read_rows(doc)
+    rows.update(new_rows)
+    known = {m["id"] for m in catalogue}
+    rows = {k: v for k, v in rows.items() if k in known}  # mutants dropped from the catalogue
+    summary, lines = summarize(catalogue, rows)
+    block = "%s\n%s\n\n%s\n%s" % (BEGIN, summary, "\n".join(lines), END)
+    if BEGIN in doc and END in doc:
+        doc = doc[:doc.index(BEGIN)] + block + doc[doc.index(END) + len(END):]
+    else:
+        doc += "\n" + block + "\n"
+    open(path, "w").write(doc)
+
+
+def check_stale(mutants):
+    """Mutants whose find text is not exactly once in the work tree's file."""
+    bad = []
+    for m in mutants:
+        path = os.path.join(ROOT, m["file"])
+        n = open(path).read().count(m["find"]) if os.path.exists(path) else 0
+        if n != 1:
+            bad.append((m["id"], m["file"], n))
+    return bad
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--full", action="store_true", help="run the whole suite for each mutant")
@@ -79,6 +153,11 @@ def main():
     ap.add_argument("--module", default="", help="only mutants of this module")
     ap.add_argument("--scratch", default="/tmp/mp-mutation")
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    ap.add_argument("--reuse", action="store_true",
+                    help="reuse the scratch folder of an earlier --keep run (only changed files "
+                         "are copied, the build is incremental); implies --keep")
+    ap.add_argument("--check", action="store_true",
+                    help="only check that every find text occurs once (no build)")
     ap.add_argument("--report", default="", help="write the Markdown report to this file")
     ap.add_argument("--catalogue", default=os.path.join(os.path.dirname(__file__), "catalogue.json"))
     a = ap.parse_args()
@@ -92,13 +171,24 @@ def main():
         mutants = [m for m in mutants if m["module"] == a.module]
     if not mutants:
         sys.exit("no mutant selected")
+    stale = check_stale(mutants)
+    for i, f, n in stale:
+        print("stale: %s: its find text occurs %d times in %s" % (i, n, f))
+    if a.check:
+        print("%d mutants, %d stale" % (len(mutants), len(stale)))
+        sys.exit(1 if stale else 0)
 
     src = os.path.join(a.scratch, "src")
     build = os.path.join(a.scratch, "build")
     log = os.path.join(a.scratch, "log.txt")
-    shutil.rmtree(a.scratch, ignore_errors=True)
-    os.makedirs(src)
-    copy_tree(src)
+    if a.reuse:
+        a.keep = True
+    if a.reuse and os.path.isdir(build):
+        copy_tree(src, changed_only=True)
+    else:
+        shutil.rmtree(a.scratch, ignore_errors=True)
+        os.makedirs(src)
+        copy_tree(src)
     print("scratch copy in %s; building" % src, flush=True)
     rc, out = sh(["cmake", "-S", src, "-B", build], log=log)
     if rc != 0:
@@ -141,33 +231,20 @@ def main():
               flush=True)
     sh(["cmake", "--build", build, "-j", "2"], log=log)
 
-    counted = [r for r in results if r[1] in ("killed", "survived")]
-    killed = sum(1 for r in counted if r[1] == "killed")
-    score = 100.0 * killed / len(counted) if counted else 0.0
-    lines = ["| mutant | module | what it breaks | result | killed by |", "|---|---|---|---|---|"]
-    for m, st, why, _ in results:
-        lines.append("| `%s` | %s | %s | %s | %s |" % (m["id"], m["module"], m["what"], st,
-                                                       why.replace("|", "/")[:160]))
-    summary = ("%d mutants: %d killed, %d survived, %d stale, %d invalid; score %.0f %% "
-               "(killed / (killed + survived)); tests: %s" %
-               (len(results), killed, len(counted) - killed,
-                sum(1 for r in results if r[1] == "stale"),
-                sum(1 for r in results if r[1] == "invalid"), score,
-                "full suite per mutant" if a.full else "named tests + unit tests per mutant"))
-    print("\n" + summary)
-    report = summary + "\n\n" + "\n".join(lines) + "\n"
+    # A survivor the catalogue explains as equivalent (no test can tell it from the original)
+    # is reported as such and left out of the score.
+    results = [(m, "equivalent", m["equivalent"], t) if st == "survived" and m.get("equivalent")
+               else (m, st, why, t) for m, st, why, t in results]
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    mode = "full suite" if a.full else "named tests + unit tests"
+    rows = {m["id"]: (m["module"], m["what"], st, why, "%s, %s" % (when, mode))
+            for m, st, why, _ in results}
+    print("\n" + summarize(cat["mutants"], rows)[0])
     if a.report:
-        doc = open(a.report).read() if os.path.exists(a.report) else ""
-        begin, end = "<!-- mutation-report-begin -->", "<!-- mutation-report-end -->"
-        block = "%s\n%s%s" % (begin, report, end)
-        if begin in doc and end in doc:
-            doc = doc[:doc.index(begin)] + block + doc[doc.index(end) + len(end):]
-        else:
-            doc += "\n" + block + "\n"
-        open(a.report, "w").write(doc)
+        write_report(a.report, cat["mutants"], rows)
     if not a.keep:
         shutil.rmtree(a.scratch, ignore_errors=True)
-    sys.exit(0 if all(r[1] != "survived" for r in results) else 1)
+    sys.exit(0 if all(r[1] not in ("survived", "invalid") for r in results) else 1)
 
 
 if __name__ == "__main__":
