@@ -94,3 +94,12 @@ r=$(http POST "/patients/$P/modify" -d '{"Replace": {"PatientID": "PAT2", "Patie
 [ "$(status)" = 200 ] || fail "patient modify: $r"
 [ "$(echo "$r" | json 'j["Type"]')" = Patient ] || fail "patient modify Type"
 pass "modify with Replace/Remove/Force"
+
+# Modify of one instance answers the modified file: private tags stay unless RemovePrivateTags.
+curl -sf -X POST "$URL/instances/$I/modify" -d '{"Replace": {"StudyDescription": "M"}}' -o "$T/m.dcm" || fail "instance modify"
+dcmdump -q +L "$T/m.dcm" | grep -q "PRIVATE-VALUE" || fail "modify dropped the private tags without RemovePrivateTags"
+curl -sf -X POST "$URL/instances/$I/modify" -d '{"RemovePrivateTags": true}' -o "$T/m.dcm" || fail "modify RemovePrivateTags"
+d=$(dcmdump -q +L "$T/m.dcm")
+echo "$d" | grep -q "PRIVATE-VALUE\|minipacs-test" && fail "RemovePrivateTags kept private tags: $(echo "$d" | grep -i '(0009,')"
+echo "$d" | grep -q "(0008,0060) CS \[CT\]" || fail "RemovePrivateTags lost Modality"
+pass "modify: private tags kept by default, removed with RemovePrivateTags"

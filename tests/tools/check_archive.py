@@ -8,7 +8,8 @@ running server (MaximumUploadSize 8 MB, OverwriteInstances false):
   - GET /{patients,studies,series}/{id}/archive streamed: same checks;
   - /media and /tools/create-media: IMAGES/IMn entries and a DICOMDIR that dcmdump reads and
     that lists every SOP instance of the resource;
-  - /tools/create-archive with two resources of different studies, and with Transcode;
+  - /tools/create-archive with two resources of different studies, with a study and one of its
+    series (each instance once), and with Transcode;
   - /instances/{id}/file?transcode= to JPEG-LS lossless and RLE: pixels equal after decoding;
     to JPEG 2000: 415;
   - ZIP bombs: declared sizes beyond the limit (413 before anything is stored), an entry that
@@ -148,6 +149,11 @@ exp.update(stored_files('series', two[1]))
 code, _, data = req('POST', '/tools/create-archive', json.dumps({'Resources': two, 'Synchronous': True}).encode())
 check(code == 200, 'create-archive sync')
 check_zip(data, exp, what='two resources')
+# a study and one of its own series: each instance once (the retrieve list drops duplicates)
+overlap = [ids['MR_small.dcm']['ParentStudy'], ids['MR_small.dcm']['ParentSeries']]
+code, _, data = req('POST', '/tools/create-archive', json.dumps({'Resources': overlap, 'Synchronous': True}).encode())
+check(code == 200, 'create-archive of a study and its series')
+check_zip(data, stored_files('studies', overlap[0]), what='a study and one of its series')
 
 mr = ids['MR_small.dcm']['ID']
 orig = pydicom.dcmread(io.BytesIO(req('GET', f'/instances/{mr}/file')[2])).pixel_array
