@@ -54,6 +54,7 @@
 #include "dcmtk/dcmnet/dul.h"
 #include "dcmtk/dcmnet/dulstruc.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -67,11 +68,13 @@
 #include <set>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 #include <fcntl.h>
 #include <zlib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <arpa/inet.h>
 #include <poll.h>
 #include <pthread.h>
@@ -377,8 +380,10 @@ class MeteredConnection : public DcmTCPConnection {
 public:
     /* over_flag (may be NULL) is set when a read is refused; it outlives the connection, which
      * DCMTK deletes as soon as the failed read closes the transport. */
-    MeteredConnection(DcmNativeSocketType sock, bool *over_flag)
-        : DcmTCPConnection(sock), flag_(over_flag) {}
+    /* bad_rq (may be NULL, why_size bytes, outlives the connection like over_flag) receives
+     * the reason when the first PDU is a malformed A-ASSOCIATE-RQ. */
+    MeteredConnection(DcmNativeSocketType sock, bool *over_flag, char *bad_rq, size_t bad_size)
+        : DcmTCPConnection(sock), flag_(over_flag), bad_rq_(bad_rq), bad_size_(bad_size) {}
     void arm(uint64_t budget) { budget_ = budget; used_ = 0; over_ = false; }
     bool over() const { return over_; }
     ssize_t read(void *buf, size_t nbyte) override
@@ -390,14 +395,57 @@ public:
             return -1;
         }
         ssize_t r = DcmTCPConnection::read(buf, nbyte);
+        if (r > 0 && !screened_ && !screen((const unsigned char *)buf, (size_t)r)) {
+            errno = EPROTO;
+            return -1;
+        }
         if (r > 0) used_ += (uint64_t)r;
         return r;
     }
 
 private:
+    /* The first PDU, as DCMTK reads it: when it is an A-ASSOCIATE-RQ, its body is copied
+     * aside and checked (dcm_assoc_rq_check) before the read that completes it is handed over,
+     * so that DCMTK never parses a malformed request (see dicom/assoc_check.c). A refused
+     * request gets an A-ABORT (service provider, invalid PDU parameter value) and the read
+     * fails: DCMTK drops the connection. */
+    bool screen(const unsigned char *b, size_t n)
+    {
+        static const size_t max_rq = 1u << 20; /* 128 contexts of 8 syntaxes are ~80 KB */
+        size_t i = 0;
+        for (; i < n && seen_ < 6; i++) head_[seen_++] = b[i];
+        if (seen_ < 6) return true;
+        if (head_[0] != 0x01) { screened_ = true; return true; } /* DCMTK refuses the rest */
+        size_t len = (size_t)head_[2] << 24 | (size_t)head_[3] << 16 | (size_t)head_[4] << 8 | head_[5];
+        if (len > max_rq) return refuse("an A-ASSOCIATE-RQ over 1 MB");
+        size_t take = std::min(n - i, len - body_.size());
+        body_.insert(body_.end(), b + i, b + i + take);
+        if (body_.size() < len) return true;
+        screened_ = true;
+        char why[160];
+        bool ok = dcm_assoc_rq_check(body_.data(), body_.size(), why, sizeof why);
+        std::vector<unsigned char>().swap(body_);
+        return ok ? true : refuse(why);
+    }
+    bool refuse(const char *why)
+    {
+        screened_ = true;
+        if (bad_rq_ && bad_size_) snprintf(bad_rq_, bad_size_, "%s", why);
+        static const unsigned char abort_pdu[10] = { 0x07, 0, 0, 0, 0, 4, 0, 0, 2, 6 };
+        ssize_t w = send((int)getSocket(), abort_pdu, sizeof abort_pdu, MSG_NOSIGNAL);
+        (void)w; /* the peer may be gone already: nothing else to tell it */
+        return false;
+    }
+
     uint64_t budget_ = 0, used_ = 0;
     bool over_ = false;
     bool *flag_;
+    char *bad_rq_;
+    size_t bad_size_;
+    bool screened_ = false;
+    unsigned char head_[6] = { 0 };
+    size_t seen_ = 0;
+    std::vector<unsigned char> body_;
 };
 
 /* The association's connection when it is one of ours and still there. DCMTK deletes the
@@ -454,6 +502,7 @@ struct Conn {
     std::chrono::steady_clock::time_point deadline;
     char host[64] = "";
     bool read_over = false; /* the metered connection refused a read (see MeteredConnection) */
+    char bad_rq[160] = "";  /* why the A-ASSOCIATE-RQ was refused unparsed (MeteredConnection) */
 };
 
 struct Assoc {
@@ -981,6 +1030,9 @@ void *conn_main(void *arg)
             if (cut)
                 dcm_int_log(DCM_LOG_INFO, "dicom: connection %llu from %s closed: %s",
                             (unsigned long long)c->id, c->host[0] ? c->host : "?", why);
+            else if (c->bad_rq[0])
+                dcm_int_log(DCM_LOG_WARNING, "dicom: connection %llu from %s aborted: malformed A-ASSOCIATE-RQ: %s",
+                            (unsigned long long)c->id, c->host[0] ? c->host : "?", c->bad_rq);
             else if (cond != DUL_NOASSOCIATIONREQUEST)
                 dcm_int_log(DCM_LOG_INFO, "dicom: connection %llu from %s dropped before an association: %s",
                             (unsigned long long)c->id, c->host[0] ? c->host : "?", cond.text());
@@ -1141,7 +1193,7 @@ DcmTransportConnection *AcceptHook::createConnection(DcmNativeSocketType sock, O
         }
     }
     if (c && !secure) {
-        return new (std::nothrow) MeteredConnection(sock, &c->read_over);
+        return new (std::nothrow) MeteredConnection(sock, &c->read_over, c->bad_rq, sizeof c->bad_rq);
     }
     return DcmTransportLayer::createConnection(sock, secure);
 }

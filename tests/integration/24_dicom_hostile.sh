@@ -10,7 +10,11 @@
 # - a C-FIND / C-MOVE / C-GET identifier that never ends (endless fragments): cut past 4 MB
 #   (the identifier bound, through the same bounded consumer as C-STORE), RSS bounded;
 # - a P-DATA PDU whose length exceeds MaximumPduLength (and one of 4 GB): aborted at once,
-#   nothing allocated for it.
+#   nothing allocated for it;
+# - malformed A-ASSOCIATE-RQs (a sub-item longer than its presentation context, the input the
+#   fuzzer found leaking DCMTK's lists; a role selection UID of 70 bytes, past the buffer DCMTK
+#   copies it into; stray bytes after the items): answered at once with an A-ABORT (service
+#   provider, invalid PDU parameter value) and a log line naming the fault, never parsed.
 # Each time the server still answers C-ECHO and REST afterwards.
 source "$(dirname "$0")/lib.sh"
 # RSS bound of each hostile peer. Under ASan freed memory sits in the allocator's quarantine
@@ -245,3 +249,41 @@ rss2=$(rss_kb)
 check_fast "after oversized PDUs"
 [ "$(http GET /statistics | json 'j["CountInstances"]')" = 0 ] || fail "something was stored"
 pass "PDU longer than MaximumPduLength and a 4 GB one: aborted, RSS +$((rss2 - rss0)) kB, echo in $best ms"
+
+# ---- malformed A-ASSOCIATE-RQs: refused before DCMTK parses them --------------------------
+$PY - "$MP_SRC/tests/tools" "$DICOM_PORT" <<'PY' || fail "malformed A-ASSOCIATE-RQ"
+import socket, struct, sys, time
+sys.path.insert(0, sys.argv[1]); import dicom_raw as R
+port = int(sys.argv[2])
+good = R.associate_rq("ORTHANC", "HOSTILE", [(1, R.VERIFICATION, [R.IMPLICIT_LE])])
+body = good[6:]
+def pdu(b): return struct.pack(">BBI", 1, 0, len(b)) + b
+# 1: the transfer syntax sub-item claims 0x3011 bytes inside a presentation context of 25
+pc = body.index(b"\x40\x00\x00")
+cut = bytearray(body); cut[pc + 2] = 0x30
+# 2: a role selection sub-item whose UID is 70 bytes (DCMTK copies it into 65)
+uid = b"1" * 70
+role = R._item(0x54, struct.pack(">H", len(uid)) + uid + b"\x01\x01")
+ui = body.index(b"\x50\x00")
+ui_body = body[ui + 4:] + role
+longrole = body[:ui] + R._item(0x50, ui_body)
+# 3: two stray bytes after the user information item
+stray = body + b"\x52\x00"
+for name, b in (("sub-item overrun", bytes(cut)), ("70-byte role UID", longrole), ("stray bytes", stray)):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(10)
+    t0 = time.time()
+    s.sendall(pdu(b))
+    t, data = R.read_pdu(s)
+    dt = time.time() - t0
+    assert t == 7 and data[2:4] == b"\x02\x06", (name, t, data)
+    assert dt < 3, (name, dt)
+    s.close()
+    print("%s: A-ABORT (source 2, reason 6) after %.2f s" % (name, dt))
+PY
+for _ in $(seq 1 100); do [ "$(grep -c "malformed A-ASSOCIATE-RQ" "$T/server.log")" -ge 3 ] && break; sleep 0.05; done
+grep -q "malformed A-ASSOCIATE-RQ: presentation context sub-item 0x40 of 12305 bytes overruns" "$T/server.log" || fail "no log line naming the overrun: $(grep -i assoc "$T/server.log" | tail -3)"
+grep -q "malformed A-ASSOCIATE-RQ: role selection sub-item: a UID of 70 bytes" "$T/server.log" || fail "no log line for the 70-byte role UID"
+grep -q "malformed A-ASSOCIATE-RQ: 2 stray bytes after the items" "$T/server.log" || fail "no log line for stray bytes"
+check_fast "after malformed A-ASSOCIATE-RQs"
+pass "malformed A-ASSOCIATE-RQs: A-ABORT at once, a log line each, echo in $best ms"

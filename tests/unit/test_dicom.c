@@ -513,6 +513,130 @@ static void test_dicom_fixture(void)
     dcm_object_destroy(j2k);
 }
 
+/* dcm_assoc_rq_check: a well-formed request (the items storescu sends) passes; each way of
+ * lying about a length, an over-long UID where DCMTK copies into 65 bytes, and the fixed-size
+ * sub-items of the wrong size are refused with a reason. */
+static size_t rq_item(unsigned char *o, unsigned type, const void *v, size_t n)
+{
+    o[0] = (unsigned char)type;
+    o[1] = 0;
+    o[2] = (unsigned char)(n >> 8);
+    o[3] = (unsigned char)n;
+    memcpy(o + 4, v, n);
+    return 4 + n;
+}
+
+/* A request body: fixed part, application context, one presentation context, user info made of
+ * the given sub-items (ui, uin bytes). */
+static size_t rq_body(unsigned char *o, const unsigned char *pc_sub, size_t pcn,
+                      const unsigned char *ui, size_t uin)
+{
+    size_t n = 0;
+    o[n++] = 0; o[n++] = 1; o[n++] = 0; o[n++] = 0;
+    memcpy(o + n, "ORTHANC         STORESCU        ", 32); n += 32;
+    memset(o + n, 0, 32); n += 32;
+    n += rq_item(o + n, 0x10, "1.2.840.10008.3.1.1.1", 21);
+    unsigned char pc[512];
+    size_t m = 0;
+    pc[m++] = 1; pc[m++] = 0; pc[m++] = 0; pc[m++] = 0;
+    memcpy(pc + m, pc_sub, pcn); m += pcn;
+    n += rq_item(o + n, 0x20, pc, m);
+    n += rq_item(o + n, 0x50, ui, uin);
+    return n;
+}
+
+static void test_dicom_assoc_rq_check(void)
+{
+    unsigned char pcs[256], ui[256], body[1024];
+    size_t pcn = 0, uin = 0;
+    pcn += rq_item(pcs + pcn, 0x30, "1.2.840.10008.5.1.4.1.1.2", 25);
+    pcn += rq_item(pcs + pcn, 0x40, "1.2.840.10008.1.2", 17);
+    static const unsigned char maxlen[4] = { 0, 0, 0x40, 0 };
+    uin += rq_item(ui + uin, 0x51, maxlen, 4);
+    uin += rq_item(ui + uin, 0x52, "1.2.276.0.7230010.3.0.3.6.7", 27);
+    unsigned char role[32] = { 0, 25 };
+    memcpy(role + 2, "1.2.840.10008.5.1.4.1.1.2", 25);
+    role[27] = 1; role[28] = 1;
+    uin += rq_item(ui + uin, 0x54, role, 29);
+    unsigned char ident[16] = { 2, 0, 0, 3, 'b', 'o', 'b', 0, 3, 'p', 'w', 'd' };
+    uin += rq_item(ui + uin, 0x58, ident, 12);
+    uin += rq_item(ui + uin, 0x55, "OFFIS_DCMTK_367", 15);
+    char why[160] = "";
+    size_t n = rq_body(body, pcs, pcn, ui, uin);
+    CHECK(dcm_assoc_rq_check(body, n, why, sizeof why));
+    CHECK_STR(why, "");
+
+    /* every strict prefix that cuts an item is refused (a cut at an item boundary is a
+     * shorter, valid request; the fixed part needs its 68 bytes) */
+    CHECK(!dcm_assoc_rq_check(body, 67, why, sizeof why));
+    CHECK(strstr(why, "at least 68") != NULL);
+    CHECK(!dcm_assoc_rq_check(body, n - 1, why, sizeof why));
+    CHECK(strstr(why, "overruns") != NULL);
+
+    /* protocol version without bit 0 */
+    unsigned char b2[1024];
+    memcpy(b2, body, n);
+    b2[1] = 0;
+    CHECK(!dcm_assoc_rq_check(b2, n, why, sizeof why));
+    CHECK(strstr(why, "protocol version") != NULL);
+
+    /* a transfer syntax sub-item whose length runs past its presentation context: the input
+     * the fuzzer found leaking DCMTK's lists */
+    unsigned char bad_pc[256];
+    size_t bn = 0;
+    bn += rq_item(bad_pc + bn, 0x30, "1.2.840.10008.5.1.4.1.1.2", 25);
+    bn += rq_item(bad_pc + bn, 0x40, "1.2.840.10008.1.2", 17);
+    bad_pc[bn - 17 - 2] = 0x30; /* length 0x3011 */
+    n = rq_body(b2, bad_pc, bn, ui, uin);
+    CHECK(!dcm_assoc_rq_check(b2, n, why, sizeof why));
+    CHECK(strstr(why, "sub-item 0x40") != NULL);
+
+    /* a 65-byte abstract syntax UID */
+    char uid65[66];
+    memset(uid65, '1', 65);
+    bn = rq_item(bad_pc, 0x30, uid65, 65);
+    n = rq_body(b2, bad_pc, bn, ui, uin);
+    CHECK(!dcm_assoc_rq_check(b2, n, why, sizeof why));
+    CHECK(strstr(why, "at most 64") != NULL);
+
+    /* a role selection whose UID length exceeds 64 (DCMTK would copy it past its buffer), and
+     * one whose UID length disagrees with the item */
+    unsigned char bad_ui[256], r2[80] = { 0, 70 };
+    memset(r2 + 2, '1', 70);
+    size_t un = rq_item(bad_ui, 0x51, maxlen, 4);
+    un += rq_item(bad_ui + un, 0x54, r2, 74);
+    n = rq_body(b2, pcs, pcn, bad_ui, un);
+    CHECK(!dcm_assoc_rq_check(b2, n, why, sizeof why));
+    CHECK(strstr(why, "role selection") != NULL);
+    r2[1] = 10;
+    un = rq_item(bad_ui, 0x54, r2, 20);
+    n = rq_body(b2, pcs, pcn, bad_ui, un);
+    CHECK(!dcm_assoc_rq_check(b2, n, why, sizeof why));
+
+    /* a maximum length sub-item that is not 4 bytes, a user identity whose fields disagree
+     * with the item, stray bytes after the user information's sub-items */
+    static const unsigned char ml8[8] = { 0 };
+    un = rq_item(bad_ui, 0x51, ml8, 8);
+    n = rq_body(b2, pcs, pcn, bad_ui, un);
+    CHECK(!dcm_assoc_rq_check(b2, n, why, sizeof why));
+    CHECK(strstr(why, "maximum length") != NULL);
+    unsigned char id2[16] = { 2, 0, 0, 9, 'b', 'o', 'b', 0, 3, 'p', 'w', 'd' };
+    un = rq_item(bad_ui, 0x58, id2, 12);
+    n = rq_body(b2, pcs, pcn, bad_ui, un);
+    CHECK(!dcm_assoc_rq_check(b2, n, why, sizeof why));
+    CHECK(strstr(why, "user identity") != NULL);
+    un = rq_item(bad_ui, 0x51, maxlen, 4);
+    bad_ui[un++] = 0x52; bad_ui[un++] = 0;
+    n = rq_body(b2, pcs, pcn, bad_ui, un);
+    CHECK(!dcm_assoc_rq_check(b2, n, why, sizeof why));
+    CHECK(strstr(why, "stray bytes") != NULL);
+
+    /* an A-ASSOCIATE-AC's presentation context item in a request */
+    n = rq_body(b2, pcs, pcn, ui, uin);
+    b2[68 + 4 + 21] = 0x21;
+    CHECK(!dcm_assoc_rq_check(b2, n, why, sizeof why));
+}
+
 static void test_dicom_dictionary(void)
 {
     DcmError e = {0};
@@ -725,6 +849,7 @@ int main(void)
     RUN(test_dicom_charsets);
     RUN(test_dicom_threads);
     RUN(test_dicom_dictionary);
+    RUN(test_dicom_assoc_rq_check);
     RUN(test_dicom_perf);
     return CHECK_DONE();
 }

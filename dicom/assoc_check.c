@@ -1,0 +1,134 @@
+/* assoc_check.c -- the structure of an A-ASSOCIATE-RQ PDU (PS3.8 9.3.2), checked before DCMTK
+ * parses it. DCMTK 3.6.7's parser (dulparse.cc) leaks the lists it has built whenever it stops
+ * on a malformed item, and copies an SCP/SCU Role Selection UID into a 65-byte buffer without
+ * checking its length: one hostile peer could grow the server's memory by 64 bytes per
+ * connection for ever, or write past a heap block. So the listener hands DCMTK only requests
+ * whose every item and sub-item lies inside its parent and fits the field DCMTK copies it into;
+ * anything else is answered with an A-ABORT (dicom/dcmtk_scp.cpp). The checks are the
+ * standard's and are at least as strict as each of DCMTK's, so a request that passes here
+ * never takes one of DCMTK's error paths. Plain C: no DCMTK type is involved. */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "dicom/dicom.h"
+
+#define UI_MAX 64 /* a UID field (DICOM_UI_LENGTH in DCMTK) */
+
+static unsigned be16(const unsigned char *p) { return (unsigned)p[0] << 8 | p[1]; }
+
+__attribute__((format(printf, 3, 4)))
+static bool fail(char *why, size_t why_size, const char *fmt, ...)
+{
+    if (why && why_size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, why_size, fmt, ap);
+        va_end(ap);
+    }
+    return false;
+}
+
+/* The sub-items of a presentation context item (after its 4 bytes of ID/reserved). */
+static bool check_pc(const unsigned char *p, size_t n, char *why, size_t ws)
+{
+    while (n > 0) {
+        if (n < 4) return fail(why, ws, "presentation context: %u stray bytes after its sub-items", (unsigned)n);
+        unsigned type = p[0], len = be16(p + 2);
+        if (len > n - 4)
+            return fail(why, ws, "presentation context sub-item 0x%02x of %u bytes overruns its item", type, len);
+        if ((type == 0x30 || type == 0x40) && len > UI_MAX)
+            return fail(why, ws, "presentation context sub-item 0x%02x: a UID of %u bytes (at most 64)", type, len);
+        p += 4 + len;
+        n -= 4 + len;
+    }
+    return true;
+}
+
+/* The sub-items of the user information item. */
+static bool check_user_info(const unsigned char *p, size_t n, char *why, size_t ws)
+{
+    while (n > 0) {
+        if (n < 4) return fail(why, ws, "user information: %u stray bytes after its sub-items", (unsigned)n);
+        unsigned type = p[0], len = be16(p + 2);
+        if (len > n - 4)
+            return fail(why, ws, "user information sub-item 0x%02x of %u bytes overruns its item", type, len);
+        const unsigned char *v = p + 4;
+        switch (type) {
+        case 0x51: /* maximum length */
+            if (len != 4) return fail(why, ws, "maximum length sub-item 0x%02x of %u bytes (must be 4)", type, len);
+            break;
+        case 0x52: /* implementation class UID */
+        case 0x55: /* implementation version name */
+            if (len > UI_MAX) return fail(why, ws, "user information sub-item 0x%02x of %u bytes (at most 64)", type, len);
+            break;
+        case 0x54: { /* SCP/SCU role selection: UID length, UID, SCU role, SCP role */
+            if (len < 4) return fail(why, ws, "role selection sub-item 0x%02x of %u bytes (at least 4)", type, len);
+            unsigned uid = be16(v);
+            if (uid > UI_MAX || uid + 4 != len)
+                return fail(why, ws, "role selection sub-item: a UID of %u bytes in %u", uid, len);
+            break;
+        }
+        case 0x56: { /* SOP class extended negotiation: UID length, UID, application info */
+            if (len < 2) return fail(why, ws, "extended negotiation sub-item 0x%02x of %u bytes (at least 2)", type, len);
+            unsigned uid = be16(v);
+            if (uid > UI_MAX || uid + 2 > len)
+                return fail(why, ws, "extended negotiation sub-item: a UID of %u bytes in %u", uid, len);
+            break;
+        }
+        case 0x57: { /* SOP class common extended negotiation */
+            if (len < 2) return fail(why, ws, "common extended negotiation sub-item 0x%02x of %u bytes", type, len);
+            unsigned uid = be16(v);
+            if (uid + 2 > len) return fail(why, ws, "common extended negotiation: a UID of %u bytes in %u", uid, len);
+            break;
+        }
+        case 0x58: { /* user identity: type, response requested, primary field, secondary field */
+            if (len < 6) return fail(why, ws, "user identity sub-item 0x%02x of %u bytes (at least 6)", type, len);
+            unsigned prim = be16(v + 2);
+            if (prim + 6 > len) return fail(why, ws, "user identity: a primary field of %u bytes in %u", prim, len);
+            unsigned sec = be16(v + 4 + prim);
+            if (prim + sec + 6 != len)
+                return fail(why, ws, "user identity: fields of %u bytes in %u", prim + sec + 6, len);
+            break;
+        }
+        default:
+            break;
+        }
+        p += 4 + len;
+        n -= 4 + len;
+    }
+    return true;
+}
+
+bool dcm_assoc_rq_check(const unsigned char *body, size_t n, char *why, size_t why_size)
+{
+    /* protocol version, reserved, called AE, calling AE, reserved */
+    if (n < 68) return fail(why, why_size, "A-ASSOCIATE-RQ of %u bytes (at least 68)", (unsigned)n);
+    if (!(be16(body) & 1))
+        return fail(why, why_size, "protocol version 0x%04x (bit 0 must be set)", be16(body));
+    const unsigned char *p = body + 68;
+    n -= 68;
+    while (n > 0) {
+        if (n < 4) return fail(why, why_size, "%u stray bytes after the items", (unsigned)n);
+        unsigned type = p[0], len = be16(p + 2);
+        if (len > n - 4) return fail(why, why_size, "item 0x%02x of %u bytes overruns the PDU", type, len);
+        switch (type) {
+        case 0x10: /* application context */
+            if (len > UI_MAX) return fail(why, why_size, "application context item 0x%02x of %u bytes (at most 64)", type, len);
+            break;
+        case 0x20: /* presentation context */
+            if (len < 4) return fail(why, why_size, "presentation context item 0x%02x of %u bytes (at least 4)", type, len);
+            if (!check_pc(p + 8, len - 4, why, why_size)) return false;
+            break;
+        case 0x21:
+            return fail(why, why_size, "presentation context item 0x%02x (an answer's) in a request", type);
+        case 0x50:
+            if (!check_user_info(p + 4, len, why, why_size)) return false;
+            break;
+        default:
+            break;
+        }
+        p += 4 + len;
+        n -= 4 + len;
+    }
+    return true;
+}
