@@ -262,13 +262,18 @@ static bool collect_metadata(SrvError *err, Ingest *in)
                                   find_tag(c, IDX_SERIES, TAG_SERIES_UID), find_tag(c, IDX_INSTANCE, TAG_SOP_UID));
     if (in->dicomweb) META(IDX_INSTANCE, DW_METADATA_NAME, in->dicomweb);
     if (origin) {
+        /* As Orthanc: what came through the REST API has RemoteAET "" (instance and series)
+         * and HttpUsername, "" without authentication. */
+        bool rest = origin->origin == INGEST_ORIGIN_REST;
+        const char *aet = origin->remote_aet ? origin->remote_aet : rest ? "" : NULL;
+        const char *user = origin->http_user ? origin->http_user : rest ? "" : NULL;
         if (origin->remote_ip) META(IDX_INSTANCE, "RemoteIP", origin->remote_ip);
-        if (origin->remote_aet) {
-            META(IDX_INSTANCE, "RemoteAET", origin->remote_aet);
-            META(IDX_SERIES, "RemoteAET", origin->remote_aet);
+        if (aet) {
+            META(IDX_INSTANCE, "RemoteAET", aet);
+            META(IDX_SERIES, "RemoteAET", aet);
         }
         if (origin->called_aet) META(IDX_INSTANCE, "CalledAET", origin->called_aet);
-        if (origin->http_user) META(IDX_INSTANCE, "HttpUsername", origin->http_user);
+        if (user) META(IDX_INSTANCE, "HttpUsername", user);
         for (int l = 0; l < IDX_LEVELS; l++)
             for (size_t i = 0; i < origin->nextra_meta[l] && in->nmeta[l] < MAX_META; i++)
                 META(l, origin->extra_meta[l][i].name, origin->extra_meta[l][i].value);
@@ -340,10 +345,11 @@ static void after_commit(Ingest *in, const IdxStoreResult *sr)
         res->already_stored = true;
         discard_file(srv, in->uuid);
     }
-    if (sr->old_uuid[0]) {
+    if (sr->nold_files)
         cache_invalidate(res->ids[IDX_INSTANCE]); /* overwritten: the cached parse is stale */
-        discard_file(srv, sr->old_uuid);
-    }
+    for (size_t i = 0; i < sr->nold_files; i++) /* the old instance's file and attachments */
+        if (strcmp(sr->old_files[i].uuid, in->uuid) != 0)
+            discard_file(srv, sr->old_files[i].uuid);
     if (sr->already_stored) return;
     srv_stable_touch(srv, res->ids[IDX_PATIENT], res->ids[IDX_STUDY], res->ids[IDX_SERIES]);
     if (in->expected[0]) {
@@ -390,6 +396,7 @@ static bool ingest_run(SrvError *err, Srv *srv, const void *buf, size_t len, Srv
     }
     if (!collect_metadata(err, in) || !write_file(err, in) || !commit_index(err, in, &sr)) goto out;
     after_commit(in, &sr);
+    free(sr.old_files);
     ok = true;
 out:
     if (in->pending) discard_file(srv, in->uuid);

@@ -227,6 +227,7 @@ bool idx_store_instance(StoError *err, IdxDb *db, const IdxNewInstance *in, IdxS
     if (!check_db(err, db) || !check_new_instance(err, in))
         return false;
     if (!db->ops->store_instance(err, db->be, in, out)) {
+        free(out->old_files);
         memset(out, 0, sizeof *out);
         return false;
     }

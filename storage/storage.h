@@ -179,8 +179,11 @@ typedef struct IdxStoreResult {
     bool already_stored;             /* the instance existed and overwrite was false: nothing
                                         changed; the caller removes its new file */
     bool created[IDX_LEVELS];        /* which levels this instance created */
-    char old_uuid[STO_UUID_LEN];     /* overwrite replaced this file: it is now pending; the
-                                        caller removes it and clears it. "" otherwise */
+    struct IdxFile *old_files;       /* overwrite deleted the old instance: its file and the
+                                        user attachments of every row removed with it, now
+                                        pending; the caller removes and clears them, then
+                                        free()s the array. NULL otherwise */
+    size_t nold_files;
     int64_t change_seq;              /* Seq of the NewInstance change */
 } IdxStoreResult;
 
@@ -209,9 +212,10 @@ bool idx_pending_list(StoError *err, IdxDb *db, IdxPending **uuids, size_t *n);
  *   and series rows are left as they are.
  * - Already stored, !overwrite: returns true with already_stored; nothing changes and in->uuid
  *   STAYS pending: the caller removes the new file, then idx_pending_clear()s it.
- * - Already stored, overwrite: the instance keeps its row; its attachment, main tags and
- *   metadata are replaced; the old uuid moves to pending (out->old_uuid); totals follow the
- *   size change; a NewInstance change is logged; created[] is all false.
+ * - Already stored, overwrite (as Orthanc): in the same transaction the old instance is
+ *   deleted as idx_delete() would (with the parents it leaves empty and the changes of every
+ *   row removed; its files go pending, listed in out->old_files), then the instance is stored
+ *   anew: created[] and the New* changes are those of a first store.
  * - On failure (returns false) the transaction is rolled back and in->uuid stays pending.
  * - in->md5 may be NULL: the attachment then reads back with md5 "".
  * out->change_seq is 0 when already_stored. */

@@ -84,6 +84,9 @@ bool pg_pending_list(StoError *err, void *be, IdxPending **uuids, size_t *n)
 
 /* ---- store ------------------------------------------------------------------------------ */
 
+static bool delete_subtree(StoError *err, PgConn *c, int64_t internal, int lv, int64_t parent,
+                           IdxDeleteResult *out);
+
 /* Rows of one multi-row insert: parallel arrays, sent as PostgreSQL array literals. */
 typedef struct Rows {
     int64_t *ids;
@@ -191,6 +194,7 @@ static bool store_once(StoError *err, PgConn *c, void *ctx)
     Rows tags = {0}, metas = {0};
     bool ok = false;
     char num[24];
+    free(out->old_files);
     memset(out, 0, sizeof *out); /* a retry starts from nothing */
 
     /* The four levels in one lookup. */
@@ -224,38 +228,40 @@ static bool store_once(StoError *err, PgConn *c, void *ctx)
     }
 
     if (ids[IDX_INSTANCE] >= 0) {
-        /* Overwrite: the old file goes pending; tags and metadata are replaced. */
+        /* Overwrite, as Orthanc: the old instance is deleted (with the parents it leaves
+         * empty, their changes and attachments) in this transaction, then stored anew, so
+         * New* changes are logged again. */
         snprintf(num, sizeof num, "%lld", (long long)ids[IDX_INSTANCE]);
-        const char *p[1] = {num};
-        if (!(r = pg_run(err, c, P_GET_ATTACHMENT, 1, p)))
+        const char *pi[1] = {num};
+        if (!(r = pg_run(err, c, P_GET_RESOURCE_BY_INTERNAL_FOR_UPDATE, 1, pi)))
             return false;
-        if (PQntuples(r) > 0)
-            pg_copy(out->old_uuid, sizeof out->old_uuid, r, 0, 0);
+        bool gone = PQntuples(r) == 0;
         PQclear(r);
-        if (strcmp(out->old_uuid, in->uuid) == 0)
-            out->old_uuid[0] = '\0';
-        const char *po[2] = {out->old_uuid, c->owner->owner_text};
-        if ((out->old_uuid[0] && !pg_do(err, c, P_PENDING_ADD, 2, po)) ||
-            !pg_do(err, c, P_DELETE_TAGS, 1, p) || !pg_do(err, c, P_DELETE_ALL_META, 1, p))
+        if (gone) {
+            /* deleted by another process since the lookup: retried as a first store */
+            snprintf(c->sqlstate, sizeof c->sqlstate, "40001");
+            sto_set_err(err, STO_ERR_DB, "instance %s deleted meanwhile", in->ids[IDX_INSTANCE]);
             return false;
-        for (int l = IDX_PATIENT; l < IDX_INSTANCE; l++) {
-            if (ids[l] < 0) {
-                sto_set_err(err, STO_ERR_DB, "instance %s has no %s", in->ids[IDX_INSTANCE],
-                            idx_level_name(l));
-                return false;
-            }
         }
-    } else {
-        /* Create what is missing, top-down. */
-        for (int l = IDX_PATIENT; l <= IDX_INSTANCE; l++) {
-            if (ids[l] >= 0)
-                continue;
-            if (!insert_resource(err, c, l, in->ids[l], l == IDX_PATIENT ? -1 : ids[l - 1], &ids[l]))
-                goto out;
-            out->created[l] = true;
-            if (l != IDX_INSTANCE && !add_tags(&tags, s, l, ids[l]))
-                goto nomem;
-        }
+        IdxDeleteResult d = {0};
+        bool deleted = delete_subtree(err, c, ids[IDX_INSTANCE], IDX_INSTANCE, ids[IDX_SERIES], &d);
+        out->old_files = d.files;
+        out->nold_files = d.nfiles;
+        if (!deleted)
+            return false;
+        /* the levels below the nearest remaining ancestor are gone: created again below */
+        for (int l = d.remaining_level + 1; l < IDX_LEVELS; l++)
+            ids[l] = -1;
+    }
+    /* Create what is missing, top-down. */
+    for (int l = IDX_PATIENT; l <= IDX_INSTANCE; l++) {
+        if (ids[l] >= 0)
+            continue;
+        if (!insert_resource(err, c, l, in->ids[l], l == IDX_PATIENT ? -1 : ids[l - 1], &ids[l]))
+            goto out;
+        out->created[l] = true;
+        if (l != IDX_INSTANCE && !add_tags(&tags, s, l, ids[l]))
+            goto nomem;
     }
     if (!add_tags(&tags, s, IDX_INSTANCE, ids[IDX_INSTANCE]))
         goto nomem;
@@ -398,30 +404,15 @@ bool pg_log_change(StoError *err, PgConn *c, const char *type, int level, const 
     return ok;
 }
 
-static bool delete_once(StoError *err, PgConn *c, void *ctx)
+/* Deletes a resource and the ancestors it leaves empty, inside the caller's transaction; the
+ * row itself is already locked. Files of the instances and user attachments of every row
+ * removed go pending and into out->files (malloc'd; the caller frees it also on failure). */
+static bool delete_subtree(StoError *err, PgConn *c, int64_t internal, int lv, int64_t parent,
+                           IdxDeleteResult *out)
 {
-    DeleteCtx *d = ctx;
-    IdxDeleteResult *out = d->out;
-    free(out->files);
-    memset(out, 0, sizeof *out);
-    out->remaining_level = -1;
-    int64_t internal, parent = -1;
-    int lv;
     char num[24];
-    if (!pg_find_resource(err, c, d->level, d->id, &internal, &lv, &parent))
-        return false;
-    /* Lock the row itself first: two deletes of one resource serialize here. */
-    snprintf(num, sizeof num, "%lld", (long long)internal);
-    const char *pi[1] = {num};
-    PGresult *r = pg_run(err, c, P_GET_RESOURCE_BY_INTERNAL_FOR_UPDATE, 1, pi);
-    if (!r)
-        return false;
-    bool gone = PQntuples(r) == 0;
-    PQclear(r);
-    if (gone) {
-        sto_set_err(err, STO_ERR_NOT_FOUND, "unknown %s %s", idx_level_name(d->level), d->id);
-        return false;
-    }
+    PGresult *r;
+    out->remaining_level = -1;
     if (!collect_files(err, c, internal, lv, &out->files, &out->nfiles))
         return false;
     int64_t top = internal;
@@ -476,6 +467,34 @@ static bool delete_once(StoError *err, PgConn *c, void *ctx)
             return false;
     }
     return true;
+}
+
+
+static bool delete_once(StoError *err, PgConn *c, void *ctx)
+{
+    DeleteCtx *d = ctx;
+    IdxDeleteResult *out = d->out;
+    free(out->files);
+    memset(out, 0, sizeof *out);
+    out->remaining_level = -1;
+    int64_t internal, parent = -1;
+    int lv;
+    char num[24];
+    if (!pg_find_resource(err, c, d->level, d->id, &internal, &lv, &parent))
+        return false;
+    /* Lock the row itself first: two deletes of one resource serialize here. */
+    snprintf(num, sizeof num, "%lld", (long long)internal);
+    const char *pi[1] = {num};
+    PGresult *r = pg_run(err, c, P_GET_RESOURCE_BY_INTERNAL_FOR_UPDATE, 1, pi);
+    if (!r)
+        return false;
+    bool gone = PQntuples(r) == 0;
+    PQclear(r);
+    if (gone) {
+        sto_set_err(err, STO_ERR_NOT_FOUND, "unknown %s %s", idx_level_name(d->level), d->id);
+        return false;
+    }
+    return delete_subtree(err, c, internal, lv, parent, out);
 }
 
 bool pg_delete_resource(StoError *err, void *be, int level, const char *id,

@@ -164,31 +164,8 @@ out:
 
 /* ---- store ------------------------------------------------------------------------------ */
 
-/* Replaces the attachment, tags and metadata of an existing instance. */
-static bool overwrite_instance(StoError *err, SqlConn *c, const IdxNewInstance *in,
-                               int64_t internal, IdxStoreResult *out, int64_t *size_delta)
-{
-    sqlite3_stmt *s = sql_stmt(err, c, S_GET_ATTACHMENT);
-    if (!s)
-        return false;
-    sqlite3_bind_int64(s, 1, internal);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        sql_copy_col(out->old_uuid, sizeof out->old_uuid, s, 0);
-        *size_delta -= sqlite3_column_int64(s, 1);
-    } else if (rc != SQLITE_DONE) {
-        sql_fail(err, c, "get attachment");
-        sqlite3_reset(s);
-        return false;
-    }
-    sqlite3_reset(s);
-    if (strcmp(out->old_uuid, in->uuid) == 0)
-        out->old_uuid[0] = '\0'; /* same file re-indexed: nothing to remove */
-    if (out->old_uuid[0] && !sql_pending_op(err, c, S_PENDING_ADD, out->old_uuid))
-        return false;
-    return run_on(err, c, S_DELETE_TAGS, internal, "delete tags") &&
-           run_on(err, c, S_DELETE_ALL_META, internal, "delete metadata");
-}
+static bool delete_subtree(StoError *err, SqlConn *c, int64_t internal, int lv, int64_t parent,
+                           IdxDeleteResult *out);
 
 /* Inserts a resource row under parent (-1: none); *internal is its new internal ID. */
 static bool insert_resource(StoError *err, SqlConn *c, int level, const char *id,
@@ -206,23 +183,6 @@ static bool insert_resource(StoError *err, SqlConn *c, int level, const char *id
     if (!sql_run(err, c, s, "insert resource"))
         return false;
     *internal = sqlite3_last_insert_rowid(c->db);
-    return true;
-}
-
-/* Internal IDs of the ancestors of an existing instance (an instance never outlives its
- * series). */
-static bool existing_ancestors(StoError *err, SqlConn *c, const IdxNewInstance *in,
-                               int64_t ids[IDX_LEVELS])
-{
-    int lv, r;
-    for (int l = IDX_SERIES; l >= IDX_PATIENT; l--) {
-        if ((r = sql_lookup(err, c, in->ids[l], &ids[l], &lv, NULL)) != 1) {
-            if (r == 0)
-                sto_set_err(err, STO_ERR_DB, "instance %s has no %s", in->ids[IDX_INSTANCE],
-                            idx_level_name(l));
-            return false;
-        }
-    }
     return true;
 }
 
@@ -313,7 +273,8 @@ bool sql_store_instance(StoError *err, void *be, const IdxNewInstance *in, IdxSt
     if (!c)
         return false;
 
-    int r = sql_lookup(err, c, in->ids[IDX_INSTANCE], &ids[IDX_INSTANCE], &lv, NULL);
+    int64_t parent = -1;
+    int r = sql_lookup(err, c, in->ids[IDX_INSTANCE], &ids[IDX_INSTANCE], &lv, &parent);
     if (r < 0)
         goto out;
     if (r == 1 && lv != IDX_INSTANCE) {
@@ -327,12 +288,19 @@ bool sql_store_instance(StoError *err, void *be, const IdxNewInstance *in, IdxSt
         goto out;
     }
     if (r == 1) {
-        if (!overwrite_instance(err, c, in, ids[IDX_INSTANCE], out, &size_delta) ||
-            !existing_ancestors(err, c, in, ids))
+        /* Overwrite, as Orthanc: the old instance is deleted (with the parents it leaves
+         * empty, their changes and attachments) in this same transaction, then stored anew,
+         * so New* changes are logged again. */
+        IdxDeleteResult d = { 0 };
+        if (!delete_subtree(err, c, ids[IDX_INSTANCE], IDX_INSTANCE, parent, &d)) {
+            free(d.files);
             goto out;
-    } else if (!create_levels(err, c, in, ids, out, delta)) {
-        goto out;
+        }
+        out->old_files = d.files;
+        out->nold_files = d.nfiles;
     }
+    if (!create_levels(err, c, in, ids, out, delta))
+        goto out;
     if (!write_instance_data(err, c, in, ids, now))
         goto out;
 
@@ -351,7 +319,13 @@ bool sql_store_instance(StoError *err, void *be, const IdxNewInstance *in, IdxSt
         goto out;
     ok = true;
 out:
-    return sql_write_end(err, be, ok);
+    ok = sql_write_end(err, be, ok);
+    if (!ok) {
+        free(out->old_files);
+        out->old_files = NULL;
+        out->nold_files = 0;
+    }
+    return ok;
 }
 
 /* ---- delete ----------------------------------------------------------------------------- */
@@ -388,21 +362,18 @@ static bool parent_info(StoError *err, SqlConn *c, int64_t parent, int *plevel,
     return true;
 }
 
-bool sql_delete_resource(StoError *err, void *be, int level, const char *id,
-                         IdxDeleteResult *out)
+/* Deletes a resource and the ancestors it leaves empty inside the caller's transaction: the
+ * changes of every row removed, the rows (foreign keys cascade), totals; the files of every
+ * instance and the user attachments go pending and are listed in out->files (malloc'd, the
+ * caller frees it also on failure). */
+static bool delete_subtree(StoError *err, SqlConn *c, int64_t internal, int lv, int64_t parent,
+                           IdxDeleteResult *out)
 {
-    int64_t internal, parent, counts[IDX_LEVELS], size = 0;
-    int lv;
-    bool ok = false;
-
-    SqlConn *c = sql_write_begin(err, be);
-    if (!c)
-        return false;
-
-    if (!sql_find_resource(err, c, level, id, &internal, &lv, &parent) ||
-        !sql_collect_instances(err, c, internal, lv, &out->files, &out->nfiles) ||
+    int64_t counts[IDX_LEVELS], size = 0;
+    out->remaining_level = -1;
+    if (!sql_collect_instances(err, c, internal, lv, &out->files, &out->nfiles) ||
         !sql_subtree_counts(err, c, internal, lv, counts, &size))
-        goto out;
+        return false;
 
     /* Climb while the parent has no other child: it goes too. */
     int64_t top = internal;
@@ -412,7 +383,7 @@ bool sql_delete_resource(StoError *err, void *be, int level, const char *id,
         int64_t grandparent;
         bool has_others;
         if (!parent_info(err, c, parent, &plevel, pid, &grandparent, &has_others))
-            goto out;
+            return false;
         if (has_others) {
             out->remaining_level = plevel;
             snprintf(out->remaining_id, sizeof out->remaining_id, "%s", pid);
@@ -426,22 +397,31 @@ bool sql_delete_resource(StoError *err, void *be, int level, const char *id,
 
     /* The user-defined attachments of every row removed join the files to remove. */
     if (!sql_attachment_collect(err, c, top, &out->files, &out->nfiles))
-        goto out;
+        return false;
     /* As Orthanc, the changes of every resource removed go (none is logged for the delete);
      * then one DELETE: foreign keys cascade to descendants, tags, metadata and attachments. */
     if (!run_on(err, c, S_DELETE_SUBTREE_CHANGES, top, "delete changes") ||
         !run_on(err, c, S_DELETE_RESOURCE, top, "delete"))
-        goto out;
+        return false;
     for (size_t i = 0; i < out->nfiles; i++) {
         if (!sql_pending_op(err, c, S_PENDING_ADD, out->files[i].uuid))
-            goto out;
+            return false;
     }
     for (int i = 0; i < IDX_LEVELS; i++)
         counts[i] = -counts[i];
-    if (!sql_totals_add(err, c, counts, -size))
-        goto out;
-    ok = true;
-out:
+    return sql_totals_add(err, c, counts, -size);
+}
+
+bool sql_delete_resource(StoError *err, void *be, int level, const char *id,
+                         IdxDeleteResult *out)
+{
+    int64_t internal, parent;
+    int lv;
+    SqlConn *c = sql_write_begin(err, be);
+    if (!c)
+        return false;
+    bool ok = sql_find_resource(err, c, level, id, &internal, &lv, &parent) &&
+              delete_subtree(err, c, internal, lv, parent, out);
     ok = sql_write_end(err, be, ok);
     if (!ok) {
         free(out->files);

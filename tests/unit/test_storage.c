@@ -295,7 +295,7 @@ static void test_storage_store_levels(void)
     CHECK(!res.already_stored);
     for (int l = 0; l < IDX_LEVELS; l++)
         CHECK(res.created[l]);
-    CHECK(res.old_uuid[0] == '\0');
+    CHECK(res.nold_files == 0 && res.old_files == NULL);
     CHECK(pending_count(db, f.uuid, NULL) == 0);
 
     IdxChange *ch = NULL;
@@ -375,7 +375,7 @@ static void test_storage_already_stored(void)
     CHECK(res.already_stored);
     for (int l = 0; l < IDX_LEVELS; l++)
         CHECK(!res.created[l]);
-    CHECK(res.old_uuid[0] == '\0');
+    CHECK(res.nold_files == 0 && res.old_files == NULL);
     /* the new file stays pending (unreferenced) until the caller removes it and clears it */
     bool referenced = true;
     CHECK(pending_count(db, again.uuid, &referenced) == 1);
@@ -419,9 +419,12 @@ static void test_storage_overwrite(void)
     g.values[3][0][0] = 'X'; /* a changed tag */
     CHECK(fake_store(db, &g, &res));
     CHECK(!res.already_stored);
-    CHECK_STR(res.old_uuid, f.uuid);
+    /* As Orthanc: the old instance is deleted with the parents it left empty, then stored
+     * anew: every level is created again and its New* change logged again. */
+    CHECK(res.nold_files == 1 && res.old_files && strcmp(res.old_files[0].uuid, f.uuid) == 0);
+    free(res.old_files);
     for (int l = 0; l < IDX_LEVELS; l++)
-        CHECK(!res.created[l]);
+        CHECK(res.created[l]);
     bool referenced = true;
     CHECK(pending_count(db, f.uuid, &referenced) == 1);
     CHECK(!referenced);
@@ -444,8 +447,28 @@ static void test_storage_overwrite(void)
     size_t n = 0;
     int64_t last;
     CHECK(idx_changes_last(&err, db, &ch, &n, &last));
-    CHECK(n == 1 && ch && strcmp(ch[0].type, "NewInstance") == 0 && ch[0].seq == res.change_seq);
+    CHECK(n == 1 && ch && strcmp(ch[0].type, "NewPatient") == 0);
     free(ch);
+    IdxChange *all = NULL;
+    bool done = false;
+    CHECK(idx_changes(&err, db, 0, 100, &all, &n, &done, &last));
+    /* the first store's four changes went with the deleted rows: only the second store's */
+    CHECK(n == 4 && all && all[0].seq == res.change_seq && strcmp(all[0].type, "NewInstance") == 0 &&
+          strcmp(all[1].type, "NewSeries") == 0 && strcmp(all[3].type, "NewPatient") == 0);
+    free(all);
+
+    /* A second instance in the series: overwriting the first one keeps the series. */
+    Fake h, k;
+    fake_init(&h, 1, 1, 1, 2, 40);
+    CHECK(fake_store(db, &h, &res));
+    fake_init(&k, 1, 1, 1, 1, 60);
+    k.in.overwrite = true;
+    CHECK(fake_store(db, &k, &res));
+    CHECK(res.nold_files == 1 && res.old_files && strcmp(res.old_files[0].uuid, g.uuid) == 0);
+    free(res.old_files);
+    CHECK(res.created[IDX_INSTANCE] && !res.created[IDX_SERIES] && !res.created[IDX_PATIENT]);
+    CHECK(idx_totals(&err, db, &t));
+    CHECK(t.count[0] == 1 && t.count[2] == 1 && t.count[3] == 2 && t.disk_size == 100);
 out:
     idx_close(db);
     rm_tree(dir);
