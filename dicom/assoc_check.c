@@ -1,10 +1,11 @@
-/* assoc_check.c -- the structure of an A-ASSOCIATE-RQ PDU (PS3.8 9.3.2), checked before DCMTK
- * parses it. DCMTK 3.6.7's parser (dulparse.cc) leaks the lists it has built whenever it stops
+/* assoc_check.c -- the structure of an A-ASSOCIATE-RQ or -AC PDU (PS3.8 9.3.2, 9.3.3), checked
+ * before DCMTK parses it. DCMTK 3.6.7's parser (dulparse.cc) leaks the lists it has built whenever it stops
  * on a malformed item, and copies an SCP/SCU Role Selection UID into a 65-byte buffer without
  * checking its length: one hostile peer could grow the server's memory by 64 bytes per
  * connection for ever, or write past a heap block. So the listener hands DCMTK only requests
  * whose every item and sub-item lies inside its parent and fits the field DCMTK copies it into;
- * anything else is answered with an A-ABORT (dicom/dcmtk_scp.cpp). The checks are the
+ * anything else is answered with an A-ABORT (the listener for requests, dicom/dcmtk_scp.cpp; our
+ * SCU for a remote SCP's answer, dicom/dcmtk_scu.cpp). The checks are the
  * standard's and are at least as strict as each of DCMTK's, so a request that passes here
  * never takes one of DCMTK's error paths. Plain C: no DCMTK type is involved. */
 #include <stdarg.h>
@@ -44,8 +45,9 @@ static bool check_pc(const unsigned char *p, size_t n, char *why, size_t ws)
     return true;
 }
 
-/* The sub-items of the user information item. */
-static bool check_user_info(const unsigned char *p, size_t n, char *why, size_t ws)
+/* The sub-items of the user information item; ac: of an A-ASSOCIATE-AC (DCMTK reads both user
+ * identity items in the form of the PDU they come in). */
+static bool check_user_info(const unsigned char *p, size_t n, bool ac, char *why, size_t ws)
 {
     while (n > 0) {
         if (n < 4) return fail(why, ws, "user information: %u stray bytes after its sub-items", (unsigned)n);
@@ -81,7 +83,14 @@ static bool check_user_info(const unsigned char *p, size_t n, char *why, size_t 
             if (uid + 2 > len) return fail(why, ws, "common extended negotiation: a UID of %u bytes in %u", uid, len);
             break;
         }
-        case 0x58: { /* user identity: type, response requested, primary field, secondary field */
+        case 0x58:
+        case 0x59: { /* user identity, request: type, response requested, primary field,
+                        secondary field; answer: server response */
+            if (ac) {
+                if (len < 2 || be16(v) + 2u != len)
+                    return fail(why, ws, "user identity answer sub-item 0x%02x of %u bytes disagrees with its field", type, len);
+                break;
+            }
             if (len < 6) return fail(why, ws, "user identity sub-item 0x%02x of %u bytes (at least 6)", type, len);
             unsigned prim = be16(v + 2);
             if (prim + 6 > len) return fail(why, ws, "user identity: a primary field of %u bytes in %u", prim, len);
@@ -99,10 +108,12 @@ static bool check_user_info(const unsigned char *p, size_t n, char *why, size_t 
     return true;
 }
 
-bool dcm_assoc_rq_check(const unsigned char *body, size_t n, char *why, size_t why_size)
+bool dcm_assoc_pdu_check(int pdu_type, const unsigned char *body, size_t n, char *why, size_t why_size)
 {
+    bool ac = pdu_type == 0x02;
+    if (pdu_type != 0x01 && !ac) return fail(why, why_size, "PDU type 0x%02x is not an A-ASSOCIATE", (unsigned)pdu_type);
     /* protocol version, reserved, called AE, calling AE, reserved */
-    if (n < 68) return fail(why, why_size, "A-ASSOCIATE-RQ of %u bytes (at least 68)", (unsigned)n);
+    if (n < 68) return fail(why, why_size, "A-ASSOCIATE-%s of %u bytes (at least 68)", ac ? "AC" : "RQ", (unsigned)n);
     if (!(be16(body) & 1))
         return fail(why, why_size, "protocol version 0x%04x (bit 0 must be set)", be16(body));
     const unsigned char *p = body + 68;
@@ -115,14 +126,15 @@ bool dcm_assoc_rq_check(const unsigned char *body, size_t n, char *why, size_t w
         case 0x10: /* application context */
             if (len > UI_MAX) return fail(why, why_size, "application context item 0x%02x of %u bytes (at most 64)", type, len);
             break;
-        case 0x20: /* presentation context */
+        case 0x20: /* presentation context, proposed */
+        case 0x21: /* presentation context, answered: its sub-items count only when accepted */
+            if (type != (ac ? 0x21u : 0x20u))
+                return fail(why, why_size, "presentation context item 0x%02x in an A-ASSOCIATE-%s", type, ac ? "AC" : "RQ");
             if (len < 4) return fail(why, why_size, "presentation context item 0x%02x of %u bytes (at least 4)", type, len);
-            if (!check_pc(p + 8, len - 4, why, why_size)) return false;
+            if ((!ac || p[6] == 0) && !check_pc(p + 8, len - 4, why, why_size)) return false;
             break;
-        case 0x21:
-            return fail(why, why_size, "presentation context item 0x%02x (an answer's) in a request", type);
         case 0x50:
-            if (!check_user_info(p + 4, len, why, why_size)) return false;
+            if (!check_user_info(p + 4, len, ac, why, why_size)) return false;
             break;
         default:
             break;

@@ -9,6 +9,8 @@
 
 #include "dcmtk/config/osconfig.h"
 #include "dcmtk/dcmnet/assoc.h"
+#include "dcmtk/dcmnet/dcmlayer.h"
+#include "dcmtk/dcmnet/dcmtrans.h"
 #include "dcmtk/dcmnet/dimse.h"
 
 #include "dicom/dicom_int.h"
@@ -24,6 +26,31 @@ namespace mp {
     catch (const std::exception &ex) { dcm_int_fail(err, DCM_ERR_INTERNAL, "internal error: %s", ex.what()); return retval; } \
     catch (...) { dcm_int_fail(err, DCM_ERR_INTERNAL, "internal error (unknown exception)"); return retval; }
 #endif
+
+/* ---- the first PDU checked before DCMTK parses it ---------------------------------------
+ * A TCP connection that copies the first PDU aside as DCMTK reads it and, when it is an
+ * A-ASSOCIATE-RQ (the listener's connections) or -AC (our SCU's), runs dcm_assoc_pdu_check
+ * before handing over the read that completes it: DCMTK 3.6.7 leaks on a malformed request or
+ * answer and copies some UIDs unchecked (see dicom/assoc_check.c). A refused PDU gets an
+ * A-ABORT (service provider, invalid PDU parameter value), its reason goes to why (why_size
+ * bytes, may be NULL; it must outlive the connection, which DCMTK deletes when the failed read
+ * closes the transport), and the read fails. Defined in dcmtk_scp.cpp. */
+class ScreenedConnection : public DcmTCPConnection {
+public:
+    ScreenedConnection(DcmNativeSocketType sock, char *why, size_t why_size)
+        : DcmTCPConnection(sock), why_(why), why_size_(why_size) {}
+    ssize_t read(void *buf, size_t nbyte) override;
+
+private:
+    bool screen(const unsigned char *b, size_t n);
+    bool refuse(const char *why);
+    char *why_;
+    size_t why_size_;
+    bool screened_ = false;
+    unsigned char head_[6] = { 0 };
+    size_t seen_ = 0;
+    std::vector<unsigned char> body_;
+};
 
 /* ---- our own P-DATA-TF writer -----------------------------------------------------------
  * DCMTK's DUL_WritePDVs sends each PDV as its own PDU in two write() calls (its 12-byte head,

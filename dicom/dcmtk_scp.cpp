@@ -376,14 +376,54 @@ struct Conn;
  * (0: none). DCMTK buffers a command set in memory as it arrives, however many fragments the
  * peer sends; with a budget armed around DIMSE_receiveCommand() a peer that never ends its
  * command gets a failed read (and an A-ABORT) instead of our memory. */
-class MeteredConnection : public DcmTCPConnection {
+/* ---- ScreenedConnection (dcmtk_net.h) --------------------------------------------------- */
+
+ssize_t ScreenedConnection::read(void *buf, size_t nbyte)
+{
+    ssize_t r = DcmTCPConnection::read(buf, nbyte);
+    if (r > 0 && !screened_ && !screen((const unsigned char *)buf, (size_t)r)) {
+        errno = EPROTO;
+        return -1;
+    }
+    return r;
+}
+
+bool ScreenedConnection::screen(const unsigned char *b, size_t n)
+{
+    static const size_t max_pdu = 1u << 20; /* 128 contexts of 8 syntaxes are ~80 KB */
+    size_t i = 0;
+    for (; i < n && seen_ < 6; i++) head_[seen_++] = b[i];
+    if (seen_ < 6) return true;
+    if (head_[0] != 0x01 && head_[0] != 0x02) { screened_ = true; return true; } /* DCMTK's */
+    size_t len = (size_t)head_[2] << 24 | (size_t)head_[3] << 16 | (size_t)head_[4] << 8 | head_[5];
+    if (len > max_pdu) return refuse(head_[0] == 0x01 ? "an A-ASSOCIATE-RQ over 1 MB" : "an A-ASSOCIATE-AC over 1 MB");
+    size_t take = std::min(n - i, len - body_.size());
+    body_.insert(body_.end(), b + i, b + i + take);
+    if (body_.size() < len) return true;
+    screened_ = true;
+    char why[160];
+    bool ok = dcm_assoc_pdu_check(head_[0], body_.data(), body_.size(), why, sizeof why);
+    std::vector<unsigned char>().swap(body_);
+    return ok ? true : refuse(why);
+}
+
+bool ScreenedConnection::refuse(const char *why)
+{
+    screened_ = true;
+    if (why_ && why_size_) snprintf(why_, why_size_, "%s", why);
+    static const unsigned char abort_pdu[10] = { 0x07, 0, 0, 0, 0, 4, 0, 0, 2, 6 };
+    ssize_t w = send((int)getSocket(), abort_pdu, sizeof abort_pdu, MSG_NOSIGNAL);
+    (void)w; /* the peer may be gone already: nothing else to tell it */
+    return false;
+}
+
+class MeteredConnection : public ScreenedConnection {
 public:
     /* over_flag (may be NULL) is set when a read is refused; it outlives the connection, which
-     * DCMTK deletes as soon as the failed read closes the transport. */
-    /* bad_rq (may be NULL, why_size bytes, outlives the connection like over_flag) receives
-     * the reason when the first PDU is a malformed A-ASSOCIATE-RQ. */
+     * DCMTK deletes as soon as the failed read closes the transport. bad_rq: see
+     * ScreenedConnection. */
     MeteredConnection(DcmNativeSocketType sock, bool *over_flag, char *bad_rq, size_t bad_size)
-        : DcmTCPConnection(sock), flag_(over_flag), bad_rq_(bad_rq), bad_size_(bad_size) {}
+        : ScreenedConnection(sock, bad_rq, bad_size), flag_(over_flag) {}
     void arm(uint64_t budget) { budget_ = budget; used_ = 0; over_ = false; }
     bool over() const { return over_; }
     ssize_t read(void *buf, size_t nbyte) override
@@ -394,58 +434,15 @@ public:
             errno = EMSGSIZE;
             return -1;
         }
-        ssize_t r = DcmTCPConnection::read(buf, nbyte);
-        if (r > 0 && !screened_ && !screen((const unsigned char *)buf, (size_t)r)) {
-            errno = EPROTO;
-            return -1;
-        }
+        ssize_t r = ScreenedConnection::read(buf, nbyte);
         if (r > 0) used_ += (uint64_t)r;
         return r;
     }
 
 private:
-    /* The first PDU, as DCMTK reads it: when it is an A-ASSOCIATE-RQ, its body is copied
-     * aside and checked (dcm_assoc_rq_check) before the read that completes it is handed over,
-     * so that DCMTK never parses a malformed request (see dicom/assoc_check.c). A refused
-     * request gets an A-ABORT (service provider, invalid PDU parameter value) and the read
-     * fails: DCMTK drops the connection. */
-    bool screen(const unsigned char *b, size_t n)
-    {
-        static const size_t max_rq = 1u << 20; /* 128 contexts of 8 syntaxes are ~80 KB */
-        size_t i = 0;
-        for (; i < n && seen_ < 6; i++) head_[seen_++] = b[i];
-        if (seen_ < 6) return true;
-        if (head_[0] != 0x01) { screened_ = true; return true; } /* DCMTK refuses the rest */
-        size_t len = (size_t)head_[2] << 24 | (size_t)head_[3] << 16 | (size_t)head_[4] << 8 | head_[5];
-        if (len > max_rq) return refuse("an A-ASSOCIATE-RQ over 1 MB");
-        size_t take = std::min(n - i, len - body_.size());
-        body_.insert(body_.end(), b + i, b + i + take);
-        if (body_.size() < len) return true;
-        screened_ = true;
-        char why[160];
-        bool ok = dcm_assoc_rq_check(body_.data(), body_.size(), why, sizeof why);
-        std::vector<unsigned char>().swap(body_);
-        return ok ? true : refuse(why);
-    }
-    bool refuse(const char *why)
-    {
-        screened_ = true;
-        if (bad_rq_ && bad_size_) snprintf(bad_rq_, bad_size_, "%s", why);
-        static const unsigned char abort_pdu[10] = { 0x07, 0, 0, 0, 0, 4, 0, 0, 2, 6 };
-        ssize_t w = send((int)getSocket(), abort_pdu, sizeof abort_pdu, MSG_NOSIGNAL);
-        (void)w; /* the peer may be gone already: nothing else to tell it */
-        return false;
-    }
-
     uint64_t budget_ = 0, used_ = 0;
     bool over_ = false;
     bool *flag_;
-    char *bad_rq_;
-    size_t bad_size_;
-    bool screened_ = false;
-    unsigned char head_[6] = { 0 };
-    size_t seen_ = 0;
-    std::vector<unsigned char> body_;
 };
 
 /* The association's connection when it is one of ours and still there. DCMTK deletes the

@@ -415,11 +415,24 @@ bool net_store(DcmError *err, T_ASC_Association *a, int timeout_s, const DcmStor
 
 /* ---- the SCU ------------------------------------------------------------------------------ */
 
+/* Our SCU's connections are screened: a remote SCP's A-ASSOCIATE-AC is checked before DCMTK
+ * parses it (ScreenedConnection, dcmtk_net.h). */
+class ScuLayer : public DcmTransportLayer {
+public:
+    char bad_ac[160] = ""; /* why the answer was refused unparsed */
+    DcmTransportConnection *createConnection(DcmNativeSocketType sock, OFBool secure) override
+    {
+        if (secure) return nullptr;
+        return new (std::nothrow) ScreenedConnection(sock, bad_ac, sizeof bad_ac);
+    }
+};
+
 struct DcmScu {
     T_ASC_Network *net = nullptr;
     T_ASC_Association *a = nullptr;
     int timeout_s = 0;
     bool broken = false;
+    ScuLayer layer; /* outlives net (dropped before the DcmScu is deleted) */
 };
 
 namespace {
@@ -501,6 +514,11 @@ extern "C" DcmScu *dcm_scu_open(DcmError *err, const DcmScuParams *p)
             dcm_int_fail(err, DCM_ERR_NETWORK, "cannot initialize the network: %s", c.text());
             goto fail;
         }
+        c = ASC_setTransportLayer(s->net, &s->layer, 0);
+        if (c.bad()) {
+            dcm_int_fail(err, DCM_ERR_NETWORK, "cannot set the transport layer: %s", c.text());
+            goto fail;
+        }
         c = ASC_createAssociationParameters(&params, ASC_DEFAULTMAXPDU);
         if (c.bad()) {
             dcm_int_fail(err, DCM_ERR_NOMEM, "association parameters: %s", c.text());
@@ -569,6 +587,9 @@ extern "C" DcmScu *dcm_scu_open(DcmError *err, const DcmScuParams *p)
                 ASC_printRejectParameters(text, &rej);
                 dcm_int_fail(err, DCM_ERR_NETWORK, "association rejected by %s@%s:%d: %s",
                              p->remote_aet, p->host, p->port, text.c_str());
+            } else if (s->layer.bad_ac[0]) {
+                dcm_int_fail(err, DCM_ERR_NETWORK, "malformed A-ASSOCIATE-AC from %s@%s:%d: %s",
+                             p->remote_aet, p->host, p->port, s->layer.bad_ac);
             } else {
                 dcm_int_fail(err, DCM_ERR_NETWORK, "cannot associate with %s@%s:%d: %s",
                              p->remote_aet, p->host, p->port, c.text());

@@ -336,10 +336,12 @@ char dcm_profile_action_ex(const char *edition, uint32_t tag);
  * associations at once (more are rejected: transient, local limit exceeded). An association
  * idle for timeout_s is aborted. */
 
-/* Checks the structure of an A-ASSOCIATE-RQ's body (the PDU after its 6-byte header): every
- * item and sub-item inside its parent, UIDs at most 64 bytes, the fixed-size sub-items of their
- * size (dicom/assoc_check.c). false with the reason in why when DCMTK must not see it. */
-bool dcm_assoc_rq_check(const unsigned char *body, size_t len, char *why, size_t why_size);
+/* Checks the structure of an A-ASSOCIATE-RQ (pdu_type 0x01) or -AC (0x02) body (the PDU after
+ * its 6-byte header): every item and sub-item inside its parent, UIDs at most 64 bytes, the
+ * fixed-size sub-items of their size, presentation context items of the PDU's kind
+ * (dicom/assoc_check.c). false with the reason in why when DCMTK must not see it. */
+bool dcm_assoc_pdu_check(int pdu_type, const unsigned char *body, size_t len, char *why,
+                         size_t why_size);
 
 /* Our implementation class UID (2.25 UUID-derived root) and version name, for meta headers. */
 #define DCM_IMPLEMENTATION_CLASS_UID "2.25.136541954189971727474933460125548376804"

@@ -513,7 +513,7 @@ static void test_dicom_fixture(void)
     dcm_object_destroy(j2k);
 }
 
-/* dcm_assoc_rq_check: a well-formed request (the items storescu sends) passes; each way of
+/* dcm_assoc_pdu_check: a well-formed request (the items storescu sends) passes; each way of
  * lying about a length, an over-long UID where DCMTK copies into 65 bytes, and the fixed-size
  * sub-items of the wrong size are refused with a reason. */
 static size_t rq_item(unsigned char *o, unsigned type, const void *v, size_t n)
@@ -545,7 +545,7 @@ static size_t rq_body(unsigned char *o, const unsigned char *pc_sub, size_t pcn,
     return n;
 }
 
-static void test_dicom_assoc_rq_check(void)
+static void test_dicom_assoc_pdu_check(void)
 {
     unsigned char pcs[256], ui[256], body[1024];
     size_t pcn = 0, uin = 0;
@@ -563,21 +563,21 @@ static void test_dicom_assoc_rq_check(void)
     uin += rq_item(ui + uin, 0x55, "OFFIS_DCMTK_367", 15);
     char why[160] = "";
     size_t n = rq_body(body, pcs, pcn, ui, uin);
-    CHECK(dcm_assoc_rq_check(body, n, why, sizeof why));
+    CHECK(dcm_assoc_pdu_check(1, body, n, why, sizeof why));
     CHECK_STR(why, "");
 
     /* every strict prefix that cuts an item is refused (a cut at an item boundary is a
      * shorter, valid request; the fixed part needs its 68 bytes) */
-    CHECK(!dcm_assoc_rq_check(body, 67, why, sizeof why));
+    CHECK(!dcm_assoc_pdu_check(1, body, 67, why, sizeof why));
     CHECK(strstr(why, "at least 68") != NULL);
-    CHECK(!dcm_assoc_rq_check(body, n - 1, why, sizeof why));
+    CHECK(!dcm_assoc_pdu_check(1, body, n - 1, why, sizeof why));
     CHECK(strstr(why, "overruns") != NULL);
 
     /* protocol version without bit 0 */
     unsigned char b2[1024];
     memcpy(b2, body, n);
     b2[1] = 0;
-    CHECK(!dcm_assoc_rq_check(b2, n, why, sizeof why));
+    CHECK(!dcm_assoc_pdu_check(1, b2, n, why, sizeof why));
     CHECK(strstr(why, "protocol version") != NULL);
 
     /* a transfer syntax sub-item whose length runs past its presentation context: the input
@@ -588,7 +588,7 @@ static void test_dicom_assoc_rq_check(void)
     bn += rq_item(bad_pc + bn, 0x40, "1.2.840.10008.1.2", 17);
     bad_pc[bn - 17 - 2] = 0x30; /* length 0x3011 */
     n = rq_body(b2, bad_pc, bn, ui, uin);
-    CHECK(!dcm_assoc_rq_check(b2, n, why, sizeof why));
+    CHECK(!dcm_assoc_pdu_check(1, b2, n, why, sizeof why));
     CHECK(strstr(why, "sub-item 0x40") != NULL);
 
     /* a 65-byte abstract syntax UID */
@@ -596,7 +596,7 @@ static void test_dicom_assoc_rq_check(void)
     memset(uid65, '1', 65);
     bn = rq_item(bad_pc, 0x30, uid65, 65);
     n = rq_body(b2, bad_pc, bn, ui, uin);
-    CHECK(!dcm_assoc_rq_check(b2, n, why, sizeof why));
+    CHECK(!dcm_assoc_pdu_check(1, b2, n, why, sizeof why));
     CHECK(strstr(why, "at most 64") != NULL);
 
     /* a role selection whose UID length exceeds 64 (DCMTK would copy it past its buffer), and
@@ -606,35 +606,63 @@ static void test_dicom_assoc_rq_check(void)
     size_t un = rq_item(bad_ui, 0x51, maxlen, 4);
     un += rq_item(bad_ui + un, 0x54, r2, 74);
     n = rq_body(b2, pcs, pcn, bad_ui, un);
-    CHECK(!dcm_assoc_rq_check(b2, n, why, sizeof why));
+    CHECK(!dcm_assoc_pdu_check(1, b2, n, why, sizeof why));
     CHECK(strstr(why, "role selection") != NULL);
     r2[1] = 10;
     un = rq_item(bad_ui, 0x54, r2, 20);
     n = rq_body(b2, pcs, pcn, bad_ui, un);
-    CHECK(!dcm_assoc_rq_check(b2, n, why, sizeof why));
+    CHECK(!dcm_assoc_pdu_check(1, b2, n, why, sizeof why));
 
     /* a maximum length sub-item that is not 4 bytes, a user identity whose fields disagree
      * with the item, stray bytes after the user information's sub-items */
     static const unsigned char ml8[8] = { 0 };
     un = rq_item(bad_ui, 0x51, ml8, 8);
     n = rq_body(b2, pcs, pcn, bad_ui, un);
-    CHECK(!dcm_assoc_rq_check(b2, n, why, sizeof why));
+    CHECK(!dcm_assoc_pdu_check(1, b2, n, why, sizeof why));
     CHECK(strstr(why, "maximum length") != NULL);
     unsigned char id2[16] = { 2, 0, 0, 9, 'b', 'o', 'b', 0, 3, 'p', 'w', 'd' };
     un = rq_item(bad_ui, 0x58, id2, 12);
     n = rq_body(b2, pcs, pcn, bad_ui, un);
-    CHECK(!dcm_assoc_rq_check(b2, n, why, sizeof why));
+    CHECK(!dcm_assoc_pdu_check(1, b2, n, why, sizeof why));
     CHECK(strstr(why, "user identity") != NULL);
     un = rq_item(bad_ui, 0x51, maxlen, 4);
     bad_ui[un++] = 0x52; bad_ui[un++] = 0;
     n = rq_body(b2, pcs, pcn, bad_ui, un);
-    CHECK(!dcm_assoc_rq_check(b2, n, why, sizeof why));
+    CHECK(!dcm_assoc_pdu_check(1, b2, n, why, sizeof why));
     CHECK(strstr(why, "stray bytes") != NULL);
 
     /* an A-ASSOCIATE-AC's presentation context item in a request */
     n = rq_body(b2, pcs, pcn, ui, uin);
     b2[68 + 4 + 21] = 0x21;
-    CHECK(!dcm_assoc_rq_check(b2, n, why, sizeof why));
+    CHECK(!dcm_assoc_pdu_check(1, b2, n, why, sizeof why));
+    CHECK(strstr(why, "0x21 in an A-ASSOCIATE-RQ") != NULL);
+
+    /* A-ASSOCIATE-AC: the same body with an answer's item passes as an answer and a request's
+     * item does not; a refused context's sub-items are not read (the standard says they are
+     * not significant), an accepted one's are; a user identity answer is the AC form */
+    CHECK(dcm_assoc_pdu_check(2, b2, n, why, sizeof why) == false); /* 0x58 in RQ form */
+    size_t acui = rq_item(bad_ui, 0x51, maxlen, 4);
+    static const unsigned char idans[7] = { 0, 5, 't', 'o', 'k', 'e', 'n' };
+    acui += rq_item(bad_ui + acui, 0x59, idans, 7);
+    unsigned char acpc[64];
+    size_t an = rq_item(acpc, 0x40, "1.2.840.10008.1.2", 17);
+    n = rq_body(b2, acpc, an, bad_ui, acui);
+    b2[68 + 4 + 21] = 0x21;
+    CHECK(dcm_assoc_pdu_check(2, b2, n, why, sizeof why));
+    b2[68 + 4 + 21] = 0x20;
+    CHECK(!dcm_assoc_pdu_check(2, b2, n, why, sizeof why));
+    b2[68 + 4 + 21] = 0x21;
+    b2[68 + 4 + 21 + 8 + 2] = 0x30; /* the transfer syntax sub-item overruns */
+    CHECK(!dcm_assoc_pdu_check(2, b2, n, why, sizeof why));
+    b2[68 + 4 + 21 + 6] = 3; /* ... in a context refused (abstract syntax not supported) */
+    CHECK(dcm_assoc_pdu_check(2, b2, n, why, sizeof why));
+    b2[68 + 4 + 21 + 8 + 2] = 0;
+    bad_ui[acui - 7 + 1] = 6; /* the identity answer's field disagrees with its item */
+    n = rq_body(b2, acpc, an, bad_ui, acui);
+    b2[68 + 4 + 21] = 0x21;
+    CHECK(!dcm_assoc_pdu_check(2, b2, n, why, sizeof why));
+    CHECK(strstr(why, "user identity answer") != NULL);
+    CHECK(!dcm_assoc_pdu_check(3, b2, n, why, sizeof why));
 }
 
 static void test_dicom_dictionary(void)
@@ -849,7 +877,7 @@ int main(void)
     RUN(test_dicom_charsets);
     RUN(test_dicom_threads);
     RUN(test_dicom_dictionary);
-    RUN(test_dicom_assoc_rq_check);
+    RUN(test_dicom_assoc_pdu_check);
     RUN(test_dicom_perf);
     return CHECK_DONE();
 }
