@@ -29,32 +29,60 @@ static bool fail(char *why, size_t why_size, const char *fmt, ...)
     return false;
 }
 
+/* Items (or sub-items) laid end to end: type, reserved, 16-bit length, value. */
+typedef struct Walk {
+    const unsigned char *p;
+    size_t n;          /* bytes left */
+    const char *whose; /* "presentation context", "user information"; NULL: the PDU's items */
+} Walk;
+
+/* The next item of w into *type, *len, *v: 1; 0 at the end; -1 (reason in why) when the bytes
+ * left cannot hold an item header or the item runs past its container. */
+static int walk_next(Walk *w, unsigned *type, unsigned *len, const unsigned char **v, char *why,
+                     size_t ws)
+{
+    if (w->n == 0) return 0;
+    if (w->n < 4) {
+        if (w->whose) fail(why, ws, "%s: %u stray bytes after its sub-items", w->whose, (unsigned)w->n);
+        else fail(why, ws, "%u stray bytes after the items", (unsigned)w->n);
+        return -1;
+    }
+    *type = w->p[0];
+    *len = be16(w->p + 2);
+    if (*len > w->n - 4) {
+        if (w->whose) fail(why, ws, "%s sub-item 0x%02x of %u bytes overruns its item", w->whose, *type, *len);
+        else fail(why, ws, "item 0x%02x of %u bytes overruns the PDU", *type, *len);
+        return -1;
+    }
+    *v = w->p + 4;
+    w->p += 4 + *len;
+    w->n -= 4 + *len;
+    return 1;
+}
+
 /* The sub-items of a presentation context item (after its 4 bytes of ID/reserved). */
 static bool check_pc(const unsigned char *p, size_t n, char *why, size_t ws)
 {
-    while (n > 0) {
-        if (n < 4) return fail(why, ws, "presentation context: %u stray bytes after its sub-items", (unsigned)n);
-        unsigned type = p[0], len = be16(p + 2);
-        if (len > n - 4)
-            return fail(why, ws, "presentation context sub-item 0x%02x of %u bytes overruns its item", type, len);
+    Walk w = { p, n, "presentation context" };
+    unsigned type, len;
+    const unsigned char *v;
+    int r;
+    while ((r = walk_next(&w, &type, &len, &v, why, ws)) > 0) {
         if ((type == 0x30 || type == 0x40) && len > UI_MAX)
             return fail(why, ws, "presentation context sub-item 0x%02x: a UID of %u bytes (at most 64)", type, len);
-        p += 4 + len;
-        n -= 4 + len;
     }
-    return true;
+    return r == 0;
 }
 
 /* The sub-items of the user information item; ac: of an A-ASSOCIATE-AC (DCMTK reads both user
  * identity items in the form of the PDU they come in). */
 static bool check_user_info(const unsigned char *p, size_t n, bool ac, char *why, size_t ws)
 {
-    while (n > 0) {
-        if (n < 4) return fail(why, ws, "user information: %u stray bytes after its sub-items", (unsigned)n);
-        unsigned type = p[0], len = be16(p + 2);
-        if (len > n - 4)
-            return fail(why, ws, "user information sub-item 0x%02x of %u bytes overruns its item", type, len);
-        const unsigned char *v = p + 4;
+    Walk w = { p, n, "user information" };
+    unsigned type, len;
+    const unsigned char *v;
+    int r;
+    while ((r = walk_next(&w, &type, &len, &v, why, ws)) > 0) {
         switch (type) {
         case 0x51: /* maximum length */
             if (len != 4) return fail(why, ws, "maximum length sub-item 0x%02x of %u bytes (must be 4)", type, len);
@@ -102,10 +130,8 @@ static bool check_user_info(const unsigned char *p, size_t n, bool ac, char *why
         default:
             break;
         }
-        p += 4 + len;
-        n -= 4 + len;
     }
-    return true;
+    return r == 0;
 }
 
 bool dcm_assoc_pdu_check(int pdu_type, const unsigned char *body, size_t n, char *why, size_t why_size)
@@ -116,12 +142,11 @@ bool dcm_assoc_pdu_check(int pdu_type, const unsigned char *body, size_t n, char
     if (n < 68) return fail(why, why_size, "A-ASSOCIATE-%s of %u bytes (at least 68)", ac ? "AC" : "RQ", (unsigned)n);
     if (!(be16(body) & 1))
         return fail(why, why_size, "protocol version 0x%04x (bit 0 must be set)", be16(body));
-    const unsigned char *p = body + 68;
-    n -= 68;
-    while (n > 0) {
-        if (n < 4) return fail(why, why_size, "%u stray bytes after the items", (unsigned)n);
-        unsigned type = p[0], len = be16(p + 2);
-        if (len > n - 4) return fail(why, why_size, "item 0x%02x of %u bytes overruns the PDU", type, len);
+    Walk w = { body + 68, n - 68, NULL };
+    unsigned type, len;
+    const unsigned char *v;
+    int r;
+    while ((r = walk_next(&w, &type, &len, &v, why, why_size)) > 0) {
         switch (type) {
         case 0x10: /* application context */
             if (len > UI_MAX) return fail(why, why_size, "application context item 0x%02x of %u bytes (at most 64)", type, len);
@@ -131,16 +156,15 @@ bool dcm_assoc_pdu_check(int pdu_type, const unsigned char *body, size_t n, char
             if (type != (ac ? 0x21u : 0x20u))
                 return fail(why, why_size, "presentation context item 0x%02x in an A-ASSOCIATE-%s", type, ac ? "AC" : "RQ");
             if (len < 4) return fail(why, why_size, "presentation context item 0x%02x of %u bytes (at least 4)", type, len);
-            if ((!ac || p[6] == 0) && !check_pc(p + 8, len - 4, why, why_size)) return false;
+            /* v: ID, reserved, result/reason, reserved, then the sub-items */
+            if ((!ac || v[2] == 0) && !check_pc(v + 4, len - 4, why, why_size)) return false;
             break;
         case 0x50:
-            if (!check_user_info(p + 4, len, ac, why, why_size)) return false;
+            if (!check_user_info(v, len, ac, why, why_size)) return false;
             break;
         default:
             break;
         }
-        p += 4 + len;
-        n -= 4 + len;
     }
-    return true;
+    return r == 0;
 }
