@@ -5,6 +5,8 @@
 // MP_DATA (pydicom's test files), MP_BULK (how many studies for the list check).
 // Prints PASS/FAIL lines and one "N passed, N failed" line; exits non-zero on a failure.
 import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import puppeteer from 'puppeteer-core';
@@ -61,10 +63,11 @@ async function rowsNames(page) {
 }
 
 // The test's own REST checks, from node (so that their 404s are not the page's console).
-async function api(page, p, method = 'GET') {
+async function api(page, p, method = 'GET', body = undefined) {
   const base = new URL('..', page.url()).href;
   const headers = page.mp.user ? { Authorization: 'Basic ' + Buffer.from(`${page.mp.user}:${page.mp.pass}`).toString('base64') } : {};
-  const r = await fetch(base + p, { method, headers });
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const r = await fetch(base + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   return { status: r.status, body: r.headers.get('content-type')?.includes('json') ? await r.json() : null };
 }
 
@@ -251,6 +254,210 @@ print(len(names), len(dicm))`, path.join(dir, file)], { encoding: 'utf8' }) : nu
   if (shots) await shot(page, 'jobs');
 }
 
+// Polls a job through the REST API until cond(job) holds.
+async function jobUntil(page, id, cond, what, ms = 20000) {
+  let job = null;
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(100)) {
+    job = (await api(page, `jobs/${id}`)).body;
+    if (job && cond(job)) return job;
+  }
+  throw new Error(`job ${id} never ${what} (last state ${job?.State})`);
+}
+
+// First instance's simplified tags of a study.
+async function studyTags(page, id) {
+  const inst = (await api(page, `studies/${id}/instances`)).body;
+  return (await api(page, `instances/${inst[0].ID}/simplified-tags`)).body;
+}
+
+// The actions beyond the walkthrough, on the server with one job at a time, "sink" (a real
+// storescp started by 95_webui_browser.sh, files in MP_SINK_DIR) and "hole" (this process
+// listens on MP_HOLE_PORT, accepts the association's TCP connection and never answers: a send
+// there holds the only job worker until the test lets go, so that jobs queued behind it stay
+// Pending for as long as the test needs).
+async function actions(page, base, label) {
+  const all = (await api(page, 'studies?expand')).body;
+  const byName = n => all.find(s => s.PatientMainDicomTags?.PatientName === n)?.ID;
+  const ct = byName('CompressedSamples^CT1'), mr = byName('CompressedSamples^MR1');
+  if (!ok(ct && mr, `${label}: actions: the CT and MR studies are there`)) return;
+
+  // 1. drag and drop: a folder (with a subfolder and a file that is not DICOM), a ZIP and a
+  // loose file, dropped on the page through the browser's own drag-and-drop (CDP
+  // Input.dispatchDragEvent with real paths: the page walks the folder with webkitGetAsEntry)
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mp-drop-'));
+  const folder = path.join(tmp, 'dropped');
+  fs.mkdirSync(path.join(folder, 'sub'), { recursive: true });
+  fs.copyFileSync(path.join(DATA, 'rtplan.dcm'), path.join(folder, 'rtplan.dcm'));
+  fs.copyFileSync(path.join(DATA, 'rtstruct.dcm'), path.join(folder, 'sub', 'rtstruct.dcm'));
+  fs.writeFileSync(path.join(folder, 'sub', 'notes.txt'), 'not a DICOM file\n'.repeat(30));
+  const zip = path.join(tmp, 'more.zip');
+  spawnSync('/usr/bin/python3', ['-c', `import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
+    z.write(sys.argv[2], 'x/rtdose.dcm'); z.write(sys.argv[3], 'CT.dcm')`, zip, path.join(DATA, 'rtdose.dcm'), FILES[0]]);
+  const before = (await api(page, 'statistics')).body.CountInstances;
+  await page.goto(base + '/app/#/upload');
+  await page.waitForSelector('#drop');
+  await page.$$eval('section.card button', bs => bs.find(b => b.textContent === 'Clear finished')?.click());
+  await page.waitForFunction(() => !document.querySelector('.upload-item'));
+  const at = await page.$eval('#drop', e => { const r = e.getBoundingClientRect(); return { x: r.x + r.width / 2, y: r.y + r.height / 2 }; });
+  const cdp = await page.createCDPSession();
+  const data = { items: [], files: [folder, zip, FILES[2]], dragOperationsMask: 1 };
+  page.mp.expectFailures = true; // notes.txt is refused (HTTP 400) on purpose
+  for (const type of ['dragEnter', 'dragOver', 'drop']) await cdp.send('Input.dispatchDragEvent', { type, x: at.x, y: at.y, data });
+  await page.waitForFunction(() => document.querySelectorAll('.upload-item').length === 6 &&
+    document.querySelectorAll('.upload-item[data-result]').length === 6, { timeout: 20000 });
+  await sleep(200);
+  page.mp.expectFailures = false;
+  const rows = await page.$$eval('.upload-item', lis => Object.fromEntries(lis.map(li => [li.querySelector('.name').textContent,
+    { result: li.dataset.result, status: li.querySelector('.status').textContent, bar: li.querySelector('[role=progressbar]').getAttribute('aria-valuenow') }])));
+  const want = { 'dropped/rtplan.dcm': 'stored', 'dropped/sub/rtstruct.dcm': 'stored', 'dropped/sub/notes.txt': 'refused',
+    'more.zip › x/rtdose.dcm': 'stored', 'more.zip › CT.dcm': 'already', 'SC_rgb_small_odd.dcm': 'already' };
+  ok(Object.entries(want).every(([n, r]) => rows[n]?.result === r && rows[n].bar === '100'),
+    `${label}: drop of a folder, a ZIP and a file: each file listed with its own bar at 100 % and result (${Object.entries(rows).map(([n, r]) => `${n}: ${r.result}`).join('; ')})`);
+  ok(/HTTP 400/.test(rows['dropped/sub/notes.txt']?.status || ''), `${label}: drop: the refused file shows the server's reason ("${rows['dropped/sub/notes.txt']?.status}")`);
+  const sum = await page.$eval('.summary', e => ({ ...e.dataset, text: e.textContent }));
+  const after = (await api(page, 'statistics')).body.CountInstances;
+  ok(sum.stored === '3' && sum.already === '2' && sum.refused === '1' && /3 stored.*2 already stored.*1 refused/.test(sum.text) && after - before === 3,
+    `${label}: drop summary "${sum.text}", the server holds ${after - before} more instances`);
+  fs.rmSync(tmp, { recursive: true, force: true });
+  await shot(page, 'upload-drop');
+
+  // 2. a send held by "hole" keeps the only worker busy
+  const held = [];
+  const hole = net.createServer(s => { held.push(s); s.on('error', () => {}); });
+  await new Promise((res, rej) => { hole.on('error', rej); hole.listen(Number(E.MP_HOLE_PORT), '127.0.0.1', res); });
+  const release = () => { for (const s of held.splice(0)) s.destroy(); };
+  try {
+    const H = (await api(page, 'modalities/hole/store', 'POST', { Resources: [ct], Asynchronous: true })).body.ID;
+    await jobUntil(page, H, j => j.State === 'Running', 'ran');
+    for (let i = 0; i < 100 && !held.length; i++) await sleep(50);
+
+    // 3. Send to "sink" from the study page: the job waits behind H
+    await page.goto(`${base}/app/#/study/${ct}`);
+    const send = await page.waitForFunction(() => [...document.querySelectorAll('.toolbar button')].find(b => b.textContent === 'Send…' && !b.disabled), { timeout: 10000 });
+    await send.click();
+    await page.waitForSelector('dialog[open] #d-mod');
+    const choices = await page.$$eval('#d-mod option', os => os.map(o => o.value));
+    await page.select('#d-mod', 'sink');
+    await shot(page, 'send-dialog');
+    await page.click('dialog[open] button[type=submit]');
+    await page.waitForSelector('.job-card .state.s-Pending', { timeout: 10000 });
+    const S = await page.$eval('.job-card', c => c.dataset.job);
+    ok(choices.includes('sink') && choices.includes('hole'), `${label}: Send lists the configured modalities (${choices.join(', ')}); the send is queued (job ${S.slice(0, 8)} Pending)`);
+
+    // 4. the jobs page's buttons on those real jobs. Live refresh off while clicking (a button
+    // replaced by the refresh between mouse down and up would lose the click); each action
+    // refreshes the table itself.
+    await page.goto(base + '/app/#/jobs');
+    await page.waitForSelector(`tr[data-job="${S}"]`);
+    await page.click('#jobs-live');
+    const press = async (id, action, want) => {
+      const sel = `tr[data-job="${id}"] button[aria-label^="${action} "]`;
+      await page.waitForSelector(sel, { timeout: 10000 });
+      await page.click(sel);
+      const states = [].concat(want).map(w => `tr[data-job="${id}"][data-state="${w}"]`).join(', ');
+      await page.waitForSelector(states, { timeout: 15000 });
+      return (await api(page, `jobs/${id}`)).body.State;
+    };
+    const seq = [];
+    seq.push(await press(S, 'pause', 'Paused'));
+    seq.push(await press(S, 'resume', 'Pending'));
+    seq.push(await press(S, 'cancel', 'Failure'));
+    const canceled = await page.$eval(`tr[data-job="${S}"]`, t => t.textContent);
+    seq.push(await press(S, 'resubmit', 'Pending'));
+    ok(seq.join() === 'Paused,Pending,Failure,Pending', `${label}: jobs page: Pause, Resume, Cancel, Resubmit on the queued send, the server agrees each time (${seq.join(' → ')}; canceled row: "${canceled.slice(0, 80)}")`);
+    await shot(page, 'jobs-actions');
+    // cancel the running send: it ends when its step returns (the hole lets go)
+    const sel = `tr[data-job="${H}"] button[aria-label^="cancel "]`;
+    await page.waitForSelector(sel);
+    await page.click(sel);
+    await sleep(300);
+    release();
+    await page.click('#jobs-live'); // live again: the rows change by themselves
+    await page.waitForSelector(`tr[data-job="${H}"][data-state="Failure"]`, { timeout: 20000 });
+    await page.waitForSelector(`tr[data-job="${S}"][data-state="Success"]`, { timeout: 20000 });
+    const hj = (await api(page, `jobs/${H}`)).body;
+    ok(hj.State === 'Failure' && /cancel/i.test(`${hj.ErrorDescription} ${hj.ErrorDetails}`),
+      `${label}: jobs page: Cancel on the running send ends it (${hj.State}: ${hj.ErrorDescription}); the resubmitted send then succeeds, shown live`);
+    const uid = (await studyTags(page, ct)).SOPInstanceUID;
+    let got = [];
+    for (let i = 0; i < 50 && !got.length; i++, await sleep(100)) got = fs.readdirSync(E.MP_SINK_DIR).filter(f => f.endsWith(uid));
+    const dump = got.length ? spawnSync('dcmdump', ['+P', '0008,0018', '+P', '0010,0010', path.join(E.MP_SINK_DIR, got[0])], { encoding: 'utf8' }).stdout : '';
+    ok(got.length === 1 && dump.includes(uid) && dump.includes('CompressedSamples^CT1'),
+      `${label}: Send: the instance arrived at the storescp (${got[0]}: ${dump.trim().replace(/\s+/g, ' ').slice(0, 120)})`);
+
+    // 5. Modify: the dialog (an empty form is refused in place), the job's card follows it live
+    // from Pending (behind H, resubmitted from the jobs page) to 100 %, the result opens
+    const again = await press(H, 'resubmit', ['Pending', 'Running']); // the worker is free: it may start at once
+    ok(['Pending', 'Running'].includes(again), `${label}: jobs page: Resubmit of the canceled send (now ${again})`);
+    await jobUntil(page, H, j => j.State === 'Running', 'ran again');
+    for (let i = 0; i < 100 && !held.length; i++) await sleep(50);
+    await page.goto(`${base}/app/#/study/${mr}`);
+    await page.waitForSelector('.toolbar');
+    await page.$$eval('.toolbar button', bs => bs.find(b => b.textContent === 'Modify…').click());
+    await page.waitForSelector('dialog[open] #d-replace');
+    await page.click('dialog[open] button[type=submit]');
+    const formErr = await page.$eval('dialog[open] p.err', e => e.textContent).catch(() => '');
+    ok(/at least one tag/.test(formErr), `${label}: Modify: an empty form is refused in the dialog ("${formErr}")`);
+    await page.type('#d-replace', 'StudyDescription=Edited in the browser\nReferringPhysicianName=Doe^Jane');
+    await page.type('#d-remove', 'InstitutionName');
+    await shot(page, 'modify-dialog');
+    await page.click('dialog[open] button[type=submit]');
+    await page.waitForSelector('.job-card');
+    // every state the card shows, as it shows it
+    await page.$eval('.job-card', c => {
+      window.mpCardSeen = [];
+      const note = () => window.mpCardSeen.push(`${c.querySelector('.state').className.replace('state s-', '')}:${c.querySelector('[role=progressbar]').getAttribute('aria-valuenow')}`);
+      new MutationObserver(note).observe(c, { subtree: true, attributes: true, childList: true, characterData: true });
+    });
+    await page.waitForSelector('.job-card .state.s-Pending', { timeout: 10000 });
+    await sleep(500);
+    release();
+    await page.waitForSelector('.job-card[data-state]', { timeout: 30000 });
+    const card = await page.$eval('.job-card', c => ({ state: c.dataset.state, bar: c.querySelector('[role=progressbar]').getAttribute('aria-valuenow') }));
+    const seen = [...new Set(await page.evaluate(() => window.mpCardSeen))];
+    ok(card.state === 'Success' && card.bar === '100' && seen.some(s => s.startsWith('Pending:0')) && seen.at(-1) === 'Success:100',
+      `${label}: Modify job followed live: ${seen.join(' → ')}`);
+    await page.click('.job-card a.result');
+    await page.waitForFunction(() => document.querySelector('h1')?.textContent.startsWith('Edited in the browser'), { timeout: 10000 });
+    const newId = page.url().split('#/study/')[1];
+    const mt = await studyTags(page, newId);
+    const shown = await page.$$eval('.card dl.kv dd', dds => dds.map(d => d.textContent).join(' | '));
+    ok(newId !== mr && mt.StudyDescription === 'Edited in the browser' && mt.ReferringPhysicianName === 'Doe^Jane' && !('InstitutionName' in mt) &&
+      shown.includes('Doe, Jane'), `${label}: the modified study opens, its tags changed (StudyDescription "${mt.StudyDescription}", ReferringPhysicianName "${mt.ReferringPhysicianName}", InstitutionName ${'InstitutionName' in mt ? 'still there' : 'removed'})`);
+    await shot(page, 'study-modified');
+  } finally {
+    release();
+    hole.close();
+  }
+
+  // 6. custom anonymization (Keep/Replace/Remove in the form) next to the basic profile
+  const basic = (await api(page, `studies/${ct}/anonymize`, 'POST', {})).body.ID;
+  await page.goto(`${base}/app/#/study/${ct}`);
+  await page.waitForSelector('.toolbar button.primary');
+  await page.click('.toolbar button.primary');
+  await page.waitForSelector('dialog[open] input[value=custom]');
+  const lockedBefore = await page.$eval('dialog[open] fieldset.custom', f => f.disabled);
+  await page.click('dialog[open] input[value=custom]');
+  await page.type('#d-keep', 'StudyDescription');
+  await page.type('#d-replace', 'PatientName=Custom^Anonymous\nInstitutionName=Test Site');
+  await page.type('#d-remove', 'Manufacturer');
+  await shot(page, 'anonymize-custom');
+  await page.click('dialog[open] button[type=submit]');
+  await page.waitForSelector('.job-card[data-state]', { timeout: 30000 });
+  const st = await page.$eval('.job-card', c => c.dataset.state);
+  await page.click('.job-card a.result');
+  await page.waitForFunction(() => document.querySelector('h1 .muted')?.textContent.includes('Custom, Anonymous'), { timeout: 10000 });
+  const custom = page.url().split('#/study/')[1];
+  const [ct0, bt, cu] = [await studyTags(page, ct), await studyTags(page, basic), await studyTags(page, custom)];
+  const row = t => `PatientName ${t.PatientName}, StudyDescription ${t.StudyDescription ?? '-'}, InstitutionName ${t.InstitutionName ?? '-'}, Manufacturer ${t.Manufacturer ?? '-'}`;
+  ok(lockedBefore && st === 'Success' && cu.PatientName === 'Custom^Anonymous' && cu.StudyDescription === ct0.StudyDescription &&
+    cu.InstitutionName === 'Test Site' && !('Manufacturer' in cu) && cu.PatientID !== ct0.PatientID && cu.StudyInstanceUID !== ct0.StudyInstanceUID &&
+    bt.PatientName !== 'Custom^Anonymous' && !bt.StudyDescription && bt.InstitutionName !== 'Test Site',
+  `${label}: custom anonymization from the form: ${row(cu)}; the basic profile on the same study: ${row(bt)}`);
+  for (const id of [basic, custom]) await api(page, `studies/${id}`, 'DELETE');
+}
+
 // Stores BULK one-instance studies in the background (bulk_studies.py); resolves to its exit
 // status and duration.
 function startBulk(base) {
@@ -323,6 +530,7 @@ try {
     page2.mp.pass = E.MP_PASS;
     await page2.authenticate({ username: E.MP_USER, password: E.MP_PASS });
     await walkthrough(page2, E.MP_AUTH_URL, 'auth', { shots: false });
+    await actions(page2, E.MP_AUTH_URL, 'auth');
     await memoryPanel(page2, E.MP_AUTH_URL, 'auth', false);
     const stored = await page2.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.documentElement.outerHTML);
     ok(!stored.includes(E.MP_PASS), 'auth: the password appears nowhere in the page or its storage');

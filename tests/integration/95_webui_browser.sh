@@ -3,7 +3,9 @@
 # headless, driven by puppeteer-core (tests/browser, installed from its package-lock.json by
 # `npm ci`: it downloads no browser) against two real servers: an open one (walkthrough,
 # 10,000 studies in the list, the memory panel with a 1 s MemoryTrimmingInterval) and one
-# with RemoteAccessAllowed and HTTP Basic auth. Screenshots go to <build>/webui-screenshots.
+# with RemoteAccessAllowed and HTTP Basic auth, where the study actions run too (drag and drop
+# of a folder and a ZIP, Modify, custom anonymization, the jobs page's buttons on real jobs,
+# Send to a storescp started here). Screenshots go to <build>/webui-screenshots.
 source "$(dirname "$0")/lib.sh"
 BROWSER_DIR="$MP_SRC/tests/browser"
 command -v node >/dev/null || fail "node is missing (scripts/deps.sh installs nodejs)"
@@ -17,8 +19,10 @@ rm -rf "$SHOTS"; mkdir -p "$SHOTS"
 write_config '"MemoryTrimmingInterval": 1'
 start_server
 
-# The second server: authentication on, remote access allowed.
-AUTH_PORT=$(free_port); AUTH_DICOM=$(free_port)
+# The second server: authentication on, remote access allowed, one job at a time (so that a job
+# stays Pending behind one the test holds: a send to "hole", a port where the test's node
+# process accepts connections and never answers), and "sink", a real storescp.
+AUTH_PORT=$(free_port); AUTH_DICOM=$(free_port); SINK_PORT=$(free_port); HOLE_PORT=$(free_port)
 AUTH_URL="http://127.0.0.1:$AUTH_PORT"
 PASS="pw-$RANDOM-$RANDOM"
 mkdir -p "$T/auth"
@@ -27,9 +31,15 @@ cat > "$T/auth/Orthanc.json" <<JSON
   "Name": "it-auth", "StorageDirectory": "$T/auth/db", "IndexDirectory": "$T/auth/db",
   "HttpPort": $AUTH_PORT, "DicomPort": $AUTH_DICOM, "SyncStorageArea": false,
   "RemoteAccessAllowed": true, "AuthenticationEnabled": true,
-  "RegisteredUsers": { "alice": "$PASS" }, "MemoryTrimmingInterval": 1
+  "RegisteredUsers": { "alice": "$PASS" }, "MemoryTrimmingInterval": 1, "ConcurrentJobs": 1,
+  "DicomModalities": { "sink": ["SINK", "127.0.0.1", $SINK_PORT],
+                       "hole": { "AET": "HOLE", "Host": "127.0.0.1", "Port": $HOLE_PORT, "Timeout": 60 } }
 }
 JSON
+mkdir -p "$T/sink"
+storescp -aet SINK -od "$T/sink" "$SINK_PORT" >"$T/storescp.log" 2>&1 &
+SINK_PID=$!
+cleanup_hook() { kill "$SINK_PID" 2>/dev/null; wait "$SINK_PID" 2>/dev/null; return 0; }
 "$MINIPACS_BIN" "$T/auth/Orthanc.json" >>"$T/server.log" 2>&1 &
 AUTH_PID=$!
 # lib.sh's exit trap stops its server; ours goes with it.
@@ -52,7 +62,7 @@ curl -s -D - -o /dev/null "$URL/app/" | grep -qi '^content-type: text/html' || f
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/app/nope.js")" = 404 ] || fail "an unknown file is not 404"
 pass "embedded files: ETag $etag, 304 on If-None-Match, Content-Types, 404"
 
-MP_URL="$URL" MP_AUTH_URL="$AUTH_URL" MP_USER=alice MP_PASS="$PASS" MP_SHOTS="$SHOTS" \
+MP_URL="$URL" MP_AUTH_URL="$AUTH_URL" MP_SINK_DIR="$T/sink" MP_HOLE_PORT="$HOLE_PORT" MP_USER=alice MP_PASS="$PASS" MP_SHOTS="$SHOTS" \
   MP_DATA="$PYDICOM_FILES" MP_BULK="${MP_BULK:-10000}" timeout 600 node "$BROWSER_DIR/walkthrough.mjs" || fail "browser walkthrough"
 ls "$SHOTS"/*.png >/dev/null || fail "no screenshot"
 pass "browser walkthrough (screenshots in $SHOTS)"
