@@ -455,6 +455,10 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
     cu.InstitutionName === 'Test Site' && !('Manufacturer' in cu) && cu.PatientID !== ct0.PatientID && cu.StudyInstanceUID !== ct0.StudyInstanceUID &&
     bt.PatientName !== 'Custom^Anonymous' && !bt.StudyDescription && bt.InstitutionName !== 'Test Site',
   `${label}: custom anonymization from the form: ${row(cu)}; the basic profile on the same study: ${row(bt)}`);
+  // away from the study before deleting it (its lazy thumbnails would answer 404 in the console)
+  await page.waitForFunction(() => [...document.querySelectorAll('.thumb img')].every(i => i.complete), { timeout: 10000 });
+  await page.goto(base + '/app/#/jobs');
+  await page.waitForSelector('table.jobs');
   for (const id of [basic, custom]) await api(page, `studies/${id}`, 'DELETE');
 }
 
