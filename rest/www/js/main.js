@@ -50,8 +50,13 @@ async function route() {
 }
 
 window.addEventListener('hashchange', route);
-route();
-startSampler();
+// The metrics sampler and /system wait for the first page: they would compete with its requests.
+route().finally(() => {
+  startSampler();
+  api('system').then(s => {
+    document.getElementById('server-name').textContent = `${s.Name || ''} · AET ${s.DicomAet || ''}`;
+  }).catch(() => {});
+});
 // Jobs running or pending, on the Jobs link (from the same metrics samples).
 onSample(s => {
   const n = s.jobsRunning + s.jobsPending;
@@ -60,6 +65,3 @@ onSample(s => {
   b.textContent = n ? String(n) : '';
   b.setAttribute('aria-label', `${n} active`);
 });
-api('system').then(s => {
-  document.getElementById('server-name').textContent = `${s.Name || ''} · AET ${s.DicomAet || ''}`;
-}).catch(() => {});

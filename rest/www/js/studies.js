@@ -4,8 +4,7 @@
 // sort orders the rows of the page on screen, in the server's order otherwise.
 import { api, ApiError } from './api.js';
 import { clear, dicomDate, errorBox, h, personName } from './ui.js';
-
-const PAGE_SIZES = [25, 50, 100];
+import { findBody, PAGE_SIZES, pageParams, studyQuery, takeEarly } from './early.js';
 const MODALITIES = ['', 'CT', 'MR', 'US', 'CR', 'DX', 'MG', 'PT', 'NM', 'XA', 'RF', 'OT', 'SR', 'SEG'];
 
 function go(kind, q) {
@@ -44,22 +43,15 @@ function searchForm(kind, q) {
   return form;
 }
 
-function studyQuery(q) {
-  const query = {};
-  if (q.get('name')) query.PatientName = `*${q.get('name')}*`;
-  if (q.get('pid')) query.PatientID = q.get('exact') ? q.get('pid') : `*${q.get('pid')}*`;
-  if (q.get('acc')) query.AccessionNumber = `*${q.get('acc')}*`;
-  if (q.get('from') || q.get('to'))
-    query.StudyDate = `${(q.get('from') || '').replaceAll('-', '')}-${(q.get('to') || '').replaceAll('-', '')}`;
-  return query;
-}
-
 // Studies of one page. With a modality, Orthanc's ModalitiesInStudy is tried first; a server
 // that refuses it gets the same search at series level, folded into their studies.
 async function findStudies(q, since, limit) {
   const query = studyQuery(q);
   const mod = q.get('mod');
-  if (!mod) return api('tools/find', { method: 'POST', body: { Level: 'Study', Query: query, Expand: true, Since: since, Limit: limit } });
+  if (!mod) {
+    const body = findBody(q, since, limit);
+    return takeEarly(body) || api('tools/find', { method: 'POST', body });
+  }
   try {
     return await api('tools/find', { method: 'POST', body: { Level: 'Study', Query: { ...query, ModalitiesInStudy: mod }, Expand: true, Since: since, Limit: limit } });
   } catch (e) {
@@ -110,12 +102,6 @@ function pager(kind, q, page, size, count, more, total) {
     h('label', { class: 'size' }, 'Rows per page ',
       h('select', { onchange: e => { const nq = new URLSearchParams(q); nq.set('size', e.target.value); nq.delete('page'); go(kind, nq); } },
         PAGE_SIZES.map(n => h('option', { value: n, selected: n === size }, n)))));
-}
-
-function pageParams(q) {
-  const size = PAGE_SIZES.includes(Number(q.get('size'))) ? Number(q.get('size')) : 25;
-  const page = Math.max(0, parseInt(q.get('page') || '0', 10) || 0);
-  return { size, page };
 }
 
 export async function renderStudies(main, _params, q) {
