@@ -71,6 +71,22 @@ async function api(page, p, method = 'GET', body = undefined) {
   return { status: r.status, body: r.headers.get('content-type')?.includes('json') ? await r.json() : null };
 }
 
+// Every form control has a label (or an ARIA name), every button and link a name, every image
+// an alt: on the page as it is now (dialogs included).
+async function named(page, where) {
+  const bad = await page.evaluate(() => {
+    const out = [];
+    const byId = id => document.getElementById(id)?.textContent || '';
+    const name = el => [...(el.labels || [])].map(l => l.textContent).join(' ').trim() || el.getAttribute('aria-label') ||
+      (el.getAttribute('aria-labelledby') || '').split(' ').map(byId).join(' ').trim() || el.getAttribute('title') || '';
+    for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) if (!name(el)) out.push(el.outerHTML.slice(0, 90));
+    for (const el of document.querySelectorAll('button, a[href]')) if (!(el.textContent.trim() || name(el))) out.push(el.outerHTML.slice(0, 90));
+    for (const el of document.querySelectorAll('img')) if (!el.hasAttribute('alt')) out.push(el.outerHTML.slice(0, 90));
+    return out;
+  });
+  ok(!bad.length, `${where}: every control labelled, every button and link named, every image with an alt${bad.length ? ': ' + bad.join(' | ') : ''}`);
+}
+
 async function walkthrough(page, base, label, { shots }) {
   const sfx = shots ? '' : '-auth';
   // "/" leads to the interface
@@ -112,6 +128,7 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
   ok(sum3.already === '3' && zipRows.length === 2, `${label}: a ZIP is unpacked in the browser, each entry uploaded (${zipRows.join(', ')}: already stored)`);
   fs.rmSync(zip, { force: true });
   if (shots) await shot(page, 'upload');
+  if (shots) await named(page, `${label}: upload page`);
 
   // listed with the right patient names
   await page.goto(base + '/app/#/studies');
@@ -129,6 +146,31 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
   await page.waitForSelector('table.list tbody tr');
   const desc = await rowsNames(page);
   ok(JSON.stringify(desc) === JSON.stringify([...NAMES].sort().reverse()), `${label}: sorting by patient name, descending`);
+  // search by modality (the form's list) and by a study date range
+  const listed = async () => page.evaluate(() => [...document.querySelectorAll('table.list tbody tr td:first-child')].map(td => td.textContent.trim()));
+  await page.goto(base + '/app/#/studies');
+  await page.waitForSelector('#f-mod');
+  await page.select('#f-mod', 'MR');
+  await page.click('form.search button[type=submit]');
+  await page.waitForFunction(() => location.hash.includes('mod=MR') && !document.querySelector('.results[aria-busy]') &&
+    document.querySelectorAll('table.list tbody tr').length === 1, { timeout: 10000 });
+  const byMod = await listed();
+  await page.goto(base + '/app/#/studies?from=2004-01-01&to=2004-12-31');
+  await page.waitForFunction(() => location.hash.includes('from=') && !document.querySelector('.results[aria-busy]') &&
+    document.querySelectorAll('table.list tbody tr').length === 2, { timeout: 10000 });
+  const byDate = (await listed()).sort();
+  const dateField = await page.$eval('#f-from', e => e.value);
+  ok(byMod.join() === 'CompressedSamples, MR1' && byDate.join('|') === 'CompressedSamples, CT1|CompressedSamples, MR1' && dateField === '2004-01-01',
+    `${label}: search by modality MR (${byMod.join()}) and by study dates 2004 (${byDate.join(', ')})`);
+  // the patients list; a patient's row opens that patient's studies
+  await page.goto(base + '/app/#/patients');
+  await page.waitForFunction(() => location.hash.startsWith('#/patients') && document.querySelectorAll('table.list tbody tr').length === 3, { timeout: 10000 });
+  const pats = (await listed()).sort();
+  await page.$$eval('table.list a.row-link', as => as.find(a => a.textContent === 'Lestrade, G').click());
+  await page.waitForFunction(() => location.hash.includes('pid=ID1') && document.querySelectorAll('table.list tbody tr').length === 1, { timeout: 10000 });
+  ok(JSON.stringify(pats) === JSON.stringify([...NAMES].sort()) && (await listed()).join() === 'Lestrade, G',
+    `${label}: the patients list (${pats.join(', ')}); a patient opens their studies`);
+  if (shots) await named(page, `${label}: studies page`);
 
   // open a study with the keyboard alone: Tab from the top of the page to its row, Enter
   await page.goto(base + '/app/#/studies?name=CT1');
@@ -153,11 +195,13 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
   }
   const studyUrl = page.url();
   if (shots) await shot(page, 'study');
+  if (shots) await named(page, `${label}: study page`);
 
   // anonymize (basic profile) and watch the job's progress bar reach 100 %
   await page.click('.toolbar button.primary');
   await page.waitForSelector('dialog[open] form');
   if (shots) await shot(page, 'anonymize-dialog');
+  if (shots) await named(page, `${label}: anonymize dialog`);
   await page.click('dialog[open] button[type=submit]');
   await page.waitForSelector('.job-card');
   const seen = [];
@@ -246,12 +290,14 @@ print(len(names), len(dicm))`, path.join(dir, file)], { encoding: 'utf8' }) : nu
   ok(inst.tags.includes('PatientName') && inst.tags.includes('CompressedSamples^CT1') && inst.meta > 3 && inst.atts.includes('dicom'),
     `${label}: instance page shows tags, metadata and the dicom attachment`);
   if (shots) await shot(page, 'instance');
+  if (shots) await named(page, `${label}: instance page`);
 
   await page.goto(base + '/app/#/jobs');
   await page.waitForSelector('table.jobs tbody tr');
   const jobs = await page.$$eval('table.jobs tbody tr', trs => trs.map(t => t.dataset.state));
   ok(jobs.includes('Success'), `${label}: jobs page lists the anonymization (${jobs.join(', ')})`);
   if (shots) await shot(page, 'jobs');
+  if (shots) await named(page, `${label}: jobs page`);
 }
 
 // Polls a job through the REST API until cond(job) holds.
@@ -431,7 +477,31 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
     hole.close();
   }
 
-  // 6. custom anonymization (Keep/Replace/Remove in the form) next to the basic profile
+  // 6. DICOMDIR and the viewer: links on the study page to the routes any client uses
+  await page.goto(`${base}/app/#/study/${ct}`);
+  await page.waitForFunction(() => [...document.querySelectorAll('.toolbar a, .toolbar button')].filter(b => /DICOMDIR|Open viewer/.test(b.textContent)).length === 2 &&
+    ![...document.querySelectorAll('.toolbar button[disabled]')].some(b => b.title === 'Checking…'), { timeout: 10000 });
+  const links = await page.$$eval('.toolbar a', as => Object.fromEntries(as.map(a => [a.textContent, a.href])));
+  const auth = { Authorization: 'Basic ' + Buffer.from(`${page.mp.user}:${page.mp.pass}`).toString('base64') };
+  if (links.DICOMDIR) {
+    const r = await fetch(links.DICOMDIR, { headers: auth });
+    const f = path.join(os.tmpdir(), `mp-dicomdir-${process.pid}.zip`);
+    fs.writeFileSync(f, Buffer.from(await r.arrayBuffer()));
+    const z = spawnSync('/usr/bin/python3', ['-c', `import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1]); n = z.namelist()
+print(sum(1 for x in n if x.upper().endswith('DICOMDIR')), sum(1 for x in n if not x.endswith('/') and z.read(x)[128:132] == b'DICM'))`, f], { encoding: 'utf8' });
+    fs.rmSync(f, { force: true });
+    ok(r.status === 200 && z.stdout.trim() === '1 2', `${label}: the DICOMDIR link gives a ZIP with a DICOMDIR and the study's file (${z.stdout.trim() || z.stderr.trim()})`);
+  } else console.log(`NOTE: ${label}: no /studies/{id}/media on this server: DICOMDIR disabled`);
+  if (links['Open viewer']) {
+    const uid = (await studyTags(page, ct)).StudyInstanceUID;
+    const v = new URL(links['Open viewer']);
+    const r = await fetch(v, { headers: auth });
+    ok(v.pathname === '/ohif/viewer' && v.searchParams.get('StudyInstanceUIDs') === uid && r.status === 200 && /html/.test(r.headers.get('content-type')),
+      `${label}: Open viewer links to ${v.pathname}${v.search.slice(0, 40)}… (HTTP ${r.status})`);
+  } else console.log(`NOTE: ${label}: no /ohif/ on this server (third_party/ohif missing): the viewer action is disabled`);
+
+  // 7. custom anonymization (Keep/Replace/Remove in the form) next to the basic profile
   const basic = (await api(page, `studies/${ct}/anonymize`, 'POST', {})).body.ID;
   await page.goto(`${base}/app/#/study/${ct}`);
   await page.waitForSelector('.toolbar button.primary');
@@ -509,6 +579,7 @@ async function memoryPanel(page, base, label, shots) {
   const rss = await page.$eval('.figure.rss .v', e => e.textContent);
   ok(/\d/.test(rss), `${label}: the memory panel shows the resident memory (${rss})`);
   if (shots) await shot(page, 'system', { fullPage: true });
+  if (shots) await named(page, `${label}: system page`);
 }
 
 const browser = await puppeteer.launch({
