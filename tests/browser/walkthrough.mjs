@@ -148,8 +148,11 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
   ok(JSON.stringify(desc) === JSON.stringify([...NAMES].sort().reverse()), `${label}: sorting by patient name, descending`);
   // search by modality (the form's list) and by a study date range
   const listed = async () => page.evaluate(() => [...document.querySelectorAll('table.list tbody tr td:first-child')].map(td => td.textContent.trim()));
+  // (a hash change re-renders the page: the form of the page before is marked, so as not to
+  // pick its list while it is being replaced)
+  await page.$$eval('main > *', els => els.forEach(e => { e.dataset.stale = '1'; }));
   await page.goto(base + '/app/#/studies');
-  await page.waitForSelector('#f-mod');
+  await page.waitForSelector('main > form.search:not([data-stale]) #f-mod');
   await page.select('#f-mod', 'MR');
   await page.click('form.search button[type=submit]');
   await page.waitForFunction(() => location.hash.includes('mod=MR') && !document.querySelector('.results[aria-busy]') &&
