@@ -41,6 +41,10 @@ public:
         : DcmTCPConnection(sock), why_(why), why_size_(why_size) {}
     ssize_t read(void *buf, size_t nbyte) override;
 
+protected:
+    /* The socket read under the screen (the SCP's metered connection reads ahead) */
+    virtual ssize_t raw_read(void *buf, size_t nbyte) { return DcmTCPConnection::read(buf, nbyte); }
+
 private:
     bool screen(const unsigned char *b, size_t n);
     bool refuse(const char *why);

@@ -77,6 +77,7 @@
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include <poll.h>
+#include <sys/uio.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -380,7 +381,7 @@ struct Conn;
 
 ssize_t ScreenedConnection::read(void *buf, size_t nbyte)
 {
-    ssize_t r = DcmTCPConnection::read(buf, nbyte);
+    ssize_t r = raw_read(buf, nbyte);
     if (r > 0 && !screened_ && !screen((const unsigned char *)buf, (size_t)r)) {
         errno = EPROTO;
         return -1;
@@ -424,6 +425,7 @@ public:
      * ScreenedConnection. */
     MeteredConnection(DcmNativeSocketType sock, bool *over_flag, char *bad_rq, size_t bad_size)
         : ScreenedConnection(sock, bad_rq, bad_size), flag_(over_flag) {}
+    ~MeteredConnection() override { free(ahead_); }
     void arm(uint64_t budget) { budget_ = budget; used_ = 0; over_ = false; }
     bool over() const { return over_; }
     ssize_t read(void *buf, size_t nbyte) override
@@ -439,10 +441,43 @@ public:
         return r;
     }
 
+    /* Bytes already read ahead count as data waiting: DCMTK asks before each read */
+    OFBool networkDataAvailable(int timeout) override
+    {
+        return ahead_pos_ < ahead_len_ ? OFTrue : DcmTCPConnection::networkDataAvailable(timeout);
+    }
+    OFBool isTransparentConnection() override { return OFFalse; } /* it buffers */
+
 private:
+    /* DCMTK reads each PDU as a 6-byte header then its body, with a poll before each read:
+     * at the default 16 KB PDU a 512 KB C-STORE took ~70 reads and ~70 polls. One readv fills
+     * the caller's buffer and reads up to k_ahead more bytes aside, served to the next reads
+     * without a system call (about 8x fewer calls per dataset). The caller's bytes go straight
+     * to its buffer, so a PDU body is copied only when it was read ahead. */
+    static const size_t k_ahead = 64 * 1024;
+    ssize_t raw_read(void *buf, size_t nbyte) override
+    {
+        if (ahead_pos_ < ahead_len_) {
+            size_t n = std::min(nbyte, ahead_len_ - ahead_pos_);
+            memcpy(buf, ahead_ + ahead_pos_, n);
+            ahead_pos_ += n;
+            if (ahead_pos_ == ahead_len_) ahead_pos_ = ahead_len_ = 0;
+            return (ssize_t)n;
+        }
+        if (!ahead_ && !(ahead_ = (unsigned char *)malloc(k_ahead))) return DcmTCPConnection::read(buf, nbyte);
+        struct iovec v[2] = { { buf, nbyte }, { ahead_, k_ahead } };
+        ssize_t r = readv((int)getSocket(), v, 2);
+        if (r <= (ssize_t)nbyte) return r;
+        ahead_pos_ = 0;
+        ahead_len_ = (size_t)r - nbyte;
+        return (ssize_t)nbyte;
+    }
+
     uint64_t budget_ = 0, used_ = 0;
     bool over_ = false;
     bool *flag_;
+    unsigned char *ahead_ = nullptr; /* k_ahead bytes, allocated at the first read */
+    size_t ahead_pos_ = 0, ahead_len_ = 0;
 };
 
 /* The association's connection when it is one of ours and still there. DCMTK deletes the

@@ -8,6 +8,9 @@
  * (CURLOPT_NOSIGNAL) since requests run on worker threads. Answers go to a capped Buf or the
  * caller's write callback; bodies come from a buffer or the caller's read callback.
  */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,20 +212,41 @@ bool httpc_remote_copy(SrvError *err, const HttpcRemote *src, HttpcRemote *dst)
 
 /* ---- requests ------------------------------------------------------------------------------ */
 
-bool httpc_global_init(SrvError *err)
+/* libcurl's global set-up (OpenSSL's with it: ~3.5 MB of resident library pages) waits for
+ * the first client, so that a server that never calls a peer does not carry it. pthread_once
+ * keeps it to one thread; libcurl >= 7.84 (CURL_VERSION_THREADSAFE) and OpenSSL 3 make the
+ * set-up itself safe beside the other threads, so only an older libcurl is set up in main. */
+static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
+static CURLcode g_curl_rc = CURLE_OK;
+static atomic_bool g_curl_done;
+
+static void curl_setup(void)
 {
-    CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-    return rc == CURLE_OK || srv_fail(err, SRV_INTERNAL, "libcurl: %s", curl_easy_strerror(rc));
+    g_curl_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    atomic_store(&g_curl_done, g_curl_rc == CURLE_OK);
 }
 
-void httpc_global_cleanup(void) { curl_global_cleanup(); }
+bool httpc_global_init(SrvError *err)
+{
+#ifdef CURL_VERSION_THREADSAFE
+    if (curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_THREADSAFE) return true;
+#endif
+    pthread_once(&g_curl_once, curl_setup);
+    return g_curl_rc == CURLE_OK || srv_fail(err, SRV_INTERNAL, "libcurl: %s", curl_easy_strerror(g_curl_rc));
+}
+
+void httpc_global_cleanup(void)
+{
+    if (atomic_load(&g_curl_done)) curl_global_cleanup();
+}
 
 HttpcClient *httpc_client_new(Srv *srv)
 {
     HttpcClient *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->srv = srv;
-    c->curl = curl_easy_init();
+    pthread_once(&g_curl_once, curl_setup);
+    c->curl = g_curl_rc == CURLE_OK ? curl_easy_init() : NULL;
     if (!c->curl) {
         free(c);
         return NULL;

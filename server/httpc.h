@@ -45,7 +45,9 @@ cJSON *httpc_remote_public_json(const HttpcRemote *r);
 /* The full form, secrets included (what is saved to disk). */
 cJSON *httpc_remote_full_json(const HttpcRemote *r);
 
-/* libcurl's global state: once in main before any thread, and at the end. */
+/* libcurl's global state: httpc_global_init in main before any thread (it sets libcurl up
+ * only where libcurl's set-up is not thread-safe; otherwise the first client does), and
+ * httpc_global_cleanup at the end. */
 bool httpc_global_init(SrvError *err);
 void httpc_global_cleanup(void);
 
