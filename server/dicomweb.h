@@ -19,12 +19,13 @@
 #include "server/server.h"
 
 /* The per-instance metadata item (hidden from /metadata listings) holding the instance's
- * DICOM JSON, BulkDataURIs starting with the 0x01 marker that stands for the base URL. */
+ * DICOM JSON, BulkDataURIs starting with the 0x01 marker that stands for the base URL; stored
+ * deflated and base64-coded ("z:<length>:<base64>"; see dicomweb.c), or plain (older). */
 #define DW_METADATA_NAME "9999-DicomWebJson"
 /* Text larger than this is not kept in the index (served from the file instead). */
 #define DW_METADATA_MAX ((size_t)16 << 20)
 
-/* Ingest's collect step: the instance's DICOM JSON text to keep (malloc'd), or NULL when
+/* Ingest's collect step: the instance's DICOM JSON in its stored form (malloc'd), or NULL when
  * DicomWeb is disabled, the text is too large, or it cannot be built (logged: never fails an
  * ingest). obj is the header-only parse. */
 struct DcmObject;
