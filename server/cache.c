@@ -8,13 +8,20 @@
  * (index lookup, file read, parse) runs without the lock; two threads missing the same ID at
  * once may both load it, the second to insert keeps the first's entry. An invalidated entry
  * leaves the table at once; if pinned, its last release frees it (like Orthanc's
- * DicomCacheLocker, an object is only used while pinned).
+ * DicomCacheLocker, an object is only used while pinned). A load that overlapped an
+ * invalidation (the generation counter moved between its index lookup and its insert) is
+ * handed out uncached: it may be the file just deleted or replaced.
+ *
+ * Several processes (PostgreSQL index): another process's delete or overwrite arrives as an
+ * invalidation (idx_invalidations, LISTEN/NOTIFY) on the "invalidate" thread, which drops the
+ * entry; when the listening connection was lost, or the index is away, everything is dropped.
  */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dicom/dicom.h"
 #include "server/server.h"
@@ -36,6 +43,7 @@ static struct {
     size_t nbuckets;          /* power of two */
     CacheEntry *head, *tail;
     size_t bytes, count, max;
+    uint64_t gen;             /* +1 at every invalidation and clear */
     bool configured;
 } C = { .lock = PTHREAD_MUTEX_INITIALIZER, .max = (size_t)128 << 20 };
 
@@ -154,6 +162,7 @@ CacheEntry *cache_acquire(SrvError *err, Srv *srv, const char *id)
         return NULL;
     }
     pthread_mutex_lock(&C.lock);
+    uint64_t gen0 = C.gen;
     if (C.buckets) {
         CacheEntry *e = *slot(id);
         if (e) {
@@ -192,7 +201,7 @@ CacheEntry *cache_acquire(SrvError *err, Srv *srv, const char *id)
         entry_free(e);
         return other;
     }
-    if (e->bytes <= C.max && ensure_buckets()) {
+    if (C.gen == gen0 && e->bytes <= C.max && ensure_buckets()) {
         for (CacheEntry *v = C.tail; v && C.bytes + e->bytes > C.max;) {
             CacheEntry *pv = v->prev;
             if (v->pins == 0) {
@@ -236,6 +245,7 @@ void cache_invalidate(const char *id)
 {
     CacheEntry *drop = NULL;
     pthread_mutex_lock(&C.lock);
+    C.gen++;
     if (C.buckets) {
         CacheEntry *e = *slot(id);
         if (e) drop = detach(e);
@@ -248,6 +258,7 @@ void cache_clear(void)
 {
     CacheEntry *freed = NULL;
     pthread_mutex_lock(&C.lock);
+    C.gen++;
     while (C.tail) {
         CacheEntry *e = detach(C.tail);
         if (e) { e->hnext = freed; freed = e; }
@@ -275,4 +286,63 @@ void cache_counters(uint64_t *h, uint64_t *m)
 {
     if (h) *h = atomic_load(&hits);
     if (m) *m = atomic_load(&misses);
+}
+
+/* ---- invalidations from other processes ------------------------------------------------- */
+
+static struct {
+    pthread_t thread;
+    bool started;
+    _Atomic bool stop;
+    Srv *srv;
+} L;
+
+static void *listen_run(void *arg)
+{
+    (void)arg;
+    srv_thread_name("invalidate");
+    bool away = false;
+    while (!atomic_load(&L.stop)) {
+        char **ids = NULL;
+        size_t n = 0;
+        bool all = false;
+        StoError se = { 0 };
+        /* a short wait: the stop flag is seen within it */
+        if (!idx_invalidations(&se, L.srv->db, 200, &ids, &n, &all)) {
+            cache_clear(); /* what was missed meanwhile is unknown */
+            if (!away) SRV_LOG_WARN("cache", "not listening for invalidations: %s", se.message);
+            away = true;
+            struct timespec ts = { 0, 200 * 1000 * 1000 };
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        if (away) SRV_LOG_INFO("cache", "listening for invalidations again");
+        away = false;
+        if (all) cache_clear();
+        for (size_t i = 0; i < n; i++) cache_invalidate(ids[i]);
+        idx_strings_free(ids, n);
+    }
+    return NULL;
+}
+
+void cache_listen_start(Srv *srv)
+{
+    if (L.started || !idx_shared(srv->db)) return;
+    L.srv = srv;
+    atomic_store(&L.stop, false);
+    if (pthread_create(&L.thread, NULL, listen_run, NULL) != 0) {
+        SRV_LOG_WARN("cache", "cannot start the invalidation thread: the DICOM cache is off");
+        cache_configure(0);
+        return;
+    }
+    L.started = true;
+}
+
+void cache_listen_stop(void)
+{
+    if (!L.started) return;
+    atomic_store(&L.stop, true);
+    pthread_join(L.thread, NULL);
+    L.started = false;
+    L.srv = NULL;
 }

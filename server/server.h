@@ -361,6 +361,11 @@ void cache_release(CacheEntry *e); /* NULL is fine */
 /* Drops an instance (deleted or overwritten); a pinned entry is freed at its last release. */
 void cache_invalidate(const char *instance_id);
 void cache_clear(void);
+/* Several processes on one index (idx_shared): a thread ("invalidate") drops the entries of
+ * instances any process deleted or overwrote (idx_invalidations), and everything when some
+ * invalidations may have been missed. srv_open starts it, srv_close stops it. */
+void cache_listen_start(Srv *srv);
+void cache_listen_stop(void);
 /* Current bytes and entries held (for orthanc_dicom_cache_size_mb / _count), and the
  * counters hits/misses (either may be NULL). */
 void cache_stats(size_t *bytes, size_t *count);

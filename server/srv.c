@@ -124,6 +124,7 @@ bool srv_open(SrvError *err, Srv *srv)
         srv_close(srv);
         return false;
     }
+    cache_listen_start(srv); /* shared index: other processes' deletes reach our cache */
     return true;
 fail:
     srv_error_from_sto(err, &se);
@@ -133,6 +134,7 @@ fail:
 
 void srv_close(Srv *srv)
 {
+    cache_listen_stop();
     cache_clear();
     idx_close(srv->db);
     srv->db = NULL;

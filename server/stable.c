@@ -9,7 +9,10 @@
  * CLOCK_MONOTONIC condvar until the head's deadline, or without timeout while the list is
  * empty: an idle server never wakes it. A touch signals only when the list was empty (a new
  * head is always the farthest deadline otherwise). At the deadline it logs the change through
- * idx_change_add (with the lock released), skipping resources deleted meanwhile.
+ * idx_change_add_stable (with the lock released), skipping resources deleted meanwhile. On a
+ * shared index (several processes) that call logs the change once across processes and may
+ * answer "not yet, another process updated it N s ago": the entry is then put back at its
+ * place in deadline order (the one case where a deadline is not now + StableAge).
  * After a restart every resource counts as stable (as in Orthanc: the unstable list lives in
  * memory); IsStable in the REST answers reads LastUpdate + StableAge, which agrees.
  */
@@ -98,6 +101,33 @@ static bool due(const struct timespec *d, const struct timespec *now)
     return now->tv_sec > d->tv_sec || (now->tv_sec == d->tv_sec && now->tv_nsec >= d->tv_nsec);
 }
 
+/* Puts e back, due in wait_s seconds, at its place in deadline order (lock held); dropped
+ * when a touch made a new entry for it meanwhile (that one is due later). */
+static void rearm(SrvStable *st, Entry *e, int wait_s)
+{
+    size_t k = hash_of(e->level, e->id) & (st->nbuckets - 1);
+    for (Entry *o = st->buckets[k]; o; o = o->hnext) {
+        if (o->level == e->level && strcmp(o->id, e->id) == 0) {
+            free(e);
+            return;
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &e->deadline);
+    e->deadline.tv_sec += wait_s;
+    Entry *after = st->tail;
+    while (after && (after->deadline.tv_sec > e->deadline.tv_sec ||
+                     (after->deadline.tv_sec == e->deadline.tv_sec &&
+                      after->deadline.tv_nsec > e->deadline.tv_nsec)))
+        after = after->prev;
+    e->prev = after;
+    e->next = after ? after->next : st->head;
+    if (e->next) e->next->prev = e; else st->tail = e;
+    if (after) after->next = e; else st->head = e;
+    e->hnext = st->buckets[k];
+    st->buckets[k] = e;
+    if (++st->count > st->nbuckets) hash_grow(st);
+}
+
 static void *run(void *arg)
 {
     SrvStable *st = arg;
@@ -120,17 +150,24 @@ static void *run(void *arg)
         list_unlink(st, e);
         hash_remove(st, e);
         pthread_mutex_unlock(&st->lock);
-        IdxResource r = { 0 };
         StoError se = { 0 };
-        if (types[e->level] && idx_resource_get(&se, st->srv->db, e->level, e->id, &r)) {
-            idx_resource_cleanup(&r);
-            if (!idx_change_add(&se, st->srv->db, types[e->level], e->level, e->id))
+        bool logged = false;
+        int wait_s = 0;
+        if (types[e->level]) {
+            if (idx_change_add_stable(&se, st->srv->db, types[e->level], e->level, e->id,
+                                      st->age_s, &logged, &wait_s))
+                st->emitted += logged;
+            else if (se.code != STO_ERR_NOT_FOUND) /* deleted meanwhile: nothing to say */
                 SRV_LOG_WARN("stable", "cannot log %s for %s: %s", types[e->level], e->id, se.message);
-            else
-                st->emitted++;
         }
-        free(e);
         pthread_mutex_lock(&st->lock);
+        if (wait_s > 0) {
+            /* another process updated it since our touch: wait for its deadline too (the
+             * change then comes once even if that process is gone) */
+            rearm(st, e, wait_s);
+        } else {
+            free(e);
+        }
     }
     pthread_mutex_unlock(&st->lock);
     return NULL;

@@ -130,6 +130,12 @@ typedef struct IdxBackend {
     /* Several processes (shared): the saved jobs whose process is gone, now claimed by this
      * one, in jobs_load's format. NULL for a backend only one process uses. */
     bool (*jobs_claim)(StoError *err, void *be, char ***rows, size_t *n);
+    /* Several processes: idx_invalidations and idx_change_add_stable (storage.h). NULL for
+     * a backend only one process uses. */
+    bool (*invalidations)(StoError *err, void *be, int timeout_ms, char ***ids, size_t *n,
+                          bool *all);
+    bool (*change_add_stable)(StoError *err, void *be, const char *type, int level,
+                              const char *id, int stable_age, bool *logged, int *wait_s);
     bool shared;  /* several server processes may use one index at once */
 } IdxBackend;
 

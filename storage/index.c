@@ -774,3 +774,62 @@ bool idx_shared(const IdxDb *db)
 {
     return db && db->ops->shared;
 }
+
+bool idx_invalidations(StoError *err, IdxDb *db, int timeout_ms, char ***ids, size_t *n,
+                       bool *all)
+{
+    if (!ids || !n || !all) {
+        sto_set_err(err, STO_ERR_ARG, "no output");
+        return false;
+    }
+    *ids = NULL;
+    *n = 0;
+    *all = false;
+    if (!check_db(err, db))
+        return false;
+    if (!db->ops->invalidations)
+        return true; /* one process: it invalidates its own copies as it changes things */
+    if (!db->ops->invalidations(err, db->be, timeout_ms < 0 ? 0 : timeout_ms, ids, n, all)) {
+        *ids = NULL;
+        *n = 0;
+        return false;
+    }
+    return true;
+}
+
+bool idx_change_add_stable(StoError *err, IdxDb *db, const char *type, int level,
+                           const char *id, int stable_age, bool *logged, int *wait_s)
+{
+    if (!logged || !wait_s) {
+        sto_set_err(err, STO_ERR_ARG, "no output");
+        return false;
+    }
+    *logged = false;
+    *wait_s = 0;
+    if (!type || strlen(type) >= sizeof ((IdxChange *)0)->type || !id ||
+        strlen(id) >= IDX_ID_LEN) {
+        sto_set_err(err, STO_ERR_ARG, "bad change type or ID");
+        return false;
+    }
+    if (!check_db(err, db) || !check_level(err, level, false))
+        return false;
+    if (!db->ops->change_add_stable) {
+        /* one process: its own unstable list is the whole truth */
+        IdxResource r = { 0 };
+        bool found = db->ops->resource_get(err, db->be, level, id, &r);
+        idx_resource_cleanup(&r);
+        if (!found)
+            return false;
+        if (!db->ops->change_add(err, db->be, type, level, id))
+            return false;
+        *logged = true;
+        return true;
+    }
+    if (!db->ops->change_add_stable(err, db->be, type, level, id, stable_age < 0 ? 0 : stable_age,
+                                    logged, wait_s)) {
+        *logged = false;
+        *wait_s = 0;
+        return false;
+    }
+    return true;
+}

@@ -431,6 +431,27 @@ bool idx_jobs_claim(StoError *err, IdxDb *db,
 /* True when several server processes may share this index (its backend coordinates them). */
 bool idx_shared(const IdxDb *db);
 
+/* Several processes: the IDs of the instances that any process deleted or overwrote since the
+ * last call (PostgreSQL LISTEN/NOTIFY, sent in the transaction that made the change, so
+ * delivered only once it committed). Waits up to timeout_ms for the first one. *ids is
+ * malloc'd (idx_strings_free). *all is true when some may have been missed (the listening
+ * connection was lost and made again): the caller drops every per-process copy. Errors
+ * (UNAVAILABLE while the server is away) leave *n 0; the next call reconnects. An index only
+ * one process uses has nothing to report: true, *n 0, at once (start no thread for it).
+ * One thread at a time. */
+bool idx_invalidations(StoError *err, IdxDb *db, int timeout_ms, char ***ids, size_t *n,
+                       bool *all);
+
+/* Stable-resource detection: logs `type` (StablePatient/StableStudy/StableSeries) for the
+ * resource unless that is not due or already done. Several processes see the same resource
+ * become stable (each received some of its instances): under a row lock, the change is
+ * logged only when the resource's LastUpdate is at least stable_age seconds old and no change
+ * `type` of it was logged after that LastUpdate; otherwise *logged is false and *wait_s is
+ * how many seconds later it becomes due (0: already logged, nothing to wait for). An index
+ * only one process uses logs it at once. NOT_FOUND when the resource is gone. */
+bool idx_change_add_stable(StoError *err, IdxDb *db, const char *type, int level,
+                           const char *id, int stable_age, bool *logged, int *wait_s);
+
 /* Database schema version reported by /system ("DatabaseVersion"): Orthanc 1.10's value,
  * which clients compare against. It is not the layout revision of our backends (idx_info). */
 #define IDX_SCHEMA_VERSION 6

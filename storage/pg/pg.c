@@ -157,6 +157,16 @@ static const char *const SQL[P_COUNT] = {
                     "  SELECT id FROM jobs j WHERE j.owner <> $1 AND NOT " OWNER_ALIVE("j.owner")
                     "  FOR UPDATE SKIP LOCKED) RETURNING id, json, ordering)"
                     " SELECT id, json FROM c ORDER BY ordering",
+    /* sent at COMMIT, to every process LISTENing (notify.c); one per distinct id */
+    [P_NOTIFY] = "SELECT count(pg_notify('minipacs_invalidate', x)) FROM unnest($1::text[]) x",
+    /* Stable* once across processes: the row lock makes two processes deciding about one
+     * resource take turns; NO KEY UPDATE does not block stores adding children (KEY SHARE) */
+    [P_STABLE_CHECK] = "SELECT COALESCE(m.value, ''), EXISTS(SELECT 1 FROM changes c"
+                       " WHERE c.public_id = $1 AND c.type = $2"
+                       " AND c.date COLLATE \"C\" > COALESCE(m.value, '') COLLATE \"C\")"
+                       " FROM resources r LEFT JOIN metadata m ON m.internal_id = r.internal_id"
+                       " AND m.name = 'LastUpdate' WHERE r.public_id = $1 AND r.level = $3"
+                       " FOR NO KEY UPDATE OF r",
 };
 
 /* ---- schema ------------------------------------------------------------------------------ */
@@ -581,6 +591,7 @@ static void pg_close(void *be)
             PQfinish(db->conns[i].conn);
     if (db->lock_conn)
         PQfinish(db->lock_conn);
+    pthread_mutex_destroy(&db->listen_lock);
     pthread_mutex_destroy(&db->lock);
     pthread_cond_destroy(&db->cond);
     free(db->conns);
@@ -601,6 +612,7 @@ static void *pg_open(StoError *err, const IdxOptions *opt)
         return NULL;
     }
     pthread_mutex_init(&db->lock, NULL);
+    pthread_mutex_init(&db->listen_lock, NULL);
     pthread_cond_init(&db->cond, NULL);
     db->nconns = opt->pg_connections > 0 ? opt->pg_connections : 4;
     db->retries = 20;
@@ -655,17 +667,10 @@ static void *pg_open(StoError *err, const IdxOptions *opt)
         goto fail;
     }
     snprintf(db->owner_text, sizeof db->owner_text, "%lld", (long long)db->owner);
-    if (opt->pg_lock) {
-        /* Orthanc's "Lock": one process owns the database for its whole life. */
-        PGresult *r = PQexec(db->lock_conn, "SELECT pg_try_advisory_lock(7420002)");
-        bool got = PQresultStatus(r) == PGRES_TUPLES_OK && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-        PQclear(r);
-        if (!got) {
-            sto_set_err(err, STO_ERR_DB, "the PostgreSQL index is locked by another server "
-                        "process (set \"Lock\": false in the PostgreSQL section to share it)");
-            goto fail;
-        }
-    }
+    /* Orthanc's "Lock": one process owns the database for its whole life. Then LISTEN. */
+    db->lock_exclusive = opt->pg_lock;
+    if (!pg_listen_setup(err, db))
+        goto fail;
     return db;
 fail:
     pg_close(db);
@@ -719,5 +724,7 @@ const IdxBackend idx_pg_backend = {
     .job_delete = pg_job_delete,
     .jobs_load = pg_jobs_load,
     .jobs_claim = pg_jobs_load, /* the same claim: at start and every few seconds after */
+    .invalidations = pg_invalidations,
+    .change_add_stable = pg_change_add_stable,
     .shared = true,
 };

@@ -80,6 +80,8 @@ typedef enum PgStmt {
     P_JOB_SAVE,
     P_JOB_DELETE,
     P_JOBS_LOAD,
+    P_NOTIFY,            /* pg_notify('minipacs_invalidate', id) for each id of $1 */
+    P_STABLE_CHECK,      /* a resource's row locked, its LastUpdate, a later Stable* change? */
     P_COUNT
 } PgStmt;
 
@@ -100,7 +102,10 @@ typedef struct PgDb {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int retries;           /* transaction retries on conflicts */
-    PGconn *lock_conn;     /* holds this process's advisory locks for its whole life */
+    PGconn *lock_conn;     /* holds this process's advisory locks for its whole life, and
+                              LISTENs for invalidations (notify.c); made again when lost */
+    pthread_mutex_t listen_lock; /* lock_conn after open */
+    bool lock_exclusive;   /* "Lock": true, taken again on reconnect */
     int64_t owner;         /* this process's key in pending.owner (advisory lock 7420, owner) */
     char owner_text[24];
     int revision;
@@ -146,6 +151,13 @@ int pg_schema_latest(void);
 /* Logs one change in the connection's transaction (store.c; meta.c's change_add too). */
 bool pg_log_change(StoError *err, PgConn *c, const char *type, int level, const char *id,
                    const char *now);
+
+/* notify.c: tells every process (LISTEN minipacs_invalidate) that these instances were
+ * deleted or overwritten, when the connection's transaction commits. */
+bool pg_notify_invalidate(StoError *err, PgConn *c, const char *const *ids, size_t n);
+/* Takes the process's advisory locks on lock_conn (again, after a lost connection) and
+ * LISTENs. false with err set when the server cannot be reached or a lock is taken. */
+bool pg_listen_setup(StoError *err, PgDb *db);
 
 /* ---- the operations, by file ------------------------------------------------------------- */
 /* store.c */
@@ -203,5 +215,10 @@ bool pg_oldest_patient(StoError *err, void *be, const char *exclude_id, char out
 bool pg_job_save(StoError *err, void *be, const char *job_id, const char *json);
 bool pg_job_delete(StoError *err, void *be, const char *job_id);
 bool pg_jobs_load(StoError *err, void *be, char ***rows, size_t *n);
+/* notify.c */
+bool pg_invalidations(StoError *err, void *be, int timeout_ms, char ***ids, size_t *n,
+                      bool *all);
+bool pg_change_add_stable(StoError *err, void *be, const char *type, int level,
+                          const char *id, int stable_age, bool *logged, int *wait_s);
 
 #endif

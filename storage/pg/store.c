@@ -465,6 +465,17 @@ static bool delete_subtree(StoError *err, PgConn *c, int64_t internal, int lv, i
         free(ua);
         if (!ok)
             return false;
+        /* every process drops its copies of these instances once this commits (a delete,
+         * or an overwrite's delete of the old instance) */
+        const char **ids = malloc(out->nfiles * sizeof *ids);
+        if (!ids)
+            return pg_nomem(err);
+        for (size_t i = 0; i < out->nfiles; i++)
+            ids[i] = out->files[i].id;
+        ok = pg_notify_invalidate(err, c, ids, out->nfiles);
+        free(ids);
+        if (!ok)
+            return false;
     }
     return true;
 }

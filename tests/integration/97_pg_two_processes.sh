@@ -8,7 +8,8 @@
 # - /statistics agree between the processes and with the files on disk;
 # - a third process with "Lock": true on the same database is refused at start;
 # - PostgreSQL stopped: requests get 503 with Orthanc's JSON error, nothing half-written;
-#   restarted: the processes reconnect by themselves and serve again.
+#   restarted: the processes reconnect by themselves, take their advisory locks again and
+#   serve again.
 source "$(dirname "$0")/lib.sh"
 "$MP_SRC/tests/tools/pg.sh" available || fail "PostgreSQL server binaries missing (scripts/deps.sh installs postgresql)"
 PGD="$T/pgcluster"
@@ -125,4 +126,13 @@ done
 files=$(find "$T/db" -type f ! -name '*.tmp' | wc -l)
 [ "$files" = 99 ] || fail "$files files after the refused upload, expected 99 (half-written?)"
 pass "PostgreSQL back: both processes reconnected by themselves, nothing half-written"
+# Each process holds its advisory lock (7420, owner) again: without it, the other process's
+# jobs claimer would take its jobs and pending files for a dead process's.
+locks=""
+for _ in $(seq 1 50); do
+  locks=$("$MP_SRC/tests/tools/pg.sh" psql "$PGD" -d shared -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 7420 AND objsubid = 2 AND granted")
+  [ "$locks" = 2 ] && break; sleep 0.1
+done
+[ "$locks" = 2 ] || fail "$locks process locks held after the restart, expected 2 (one per process)"
+pass "after the restart each process holds its own advisory lock again (its jobs stay its own)"
 kill -TERM $PID_B; wait $PID_B 2>/dev/null || true; PID_B=""
