@@ -8,6 +8,9 @@
 #   pg.sh createdb DIR NAME
 #   pg.sh psql DIR [psql args...]
 #   pg.sh available      exit 0 when the binaries are installed (scripts/deps.sh installs them)
+#   pg.sh run CMD...     CMD with MP_TEST_PG_DIR set to a cluster of its own, started before
+#                        and stopped after (unit tests); exit 77 (ctest: skipped) when the
+#                        binaries are missing
 set -euo pipefail
 BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -41,9 +44,19 @@ stop)
   rm -rf "$dir" ;;
 createdb)
   as_pg "$BIN/createdb" -h "$2" -p "$(port_of "$2")" -U postgres "$3" ;;
+run)
+  shift
+  [ -n "$BIN" ] || { echo "pg.sh: PostgreSQL server binaries not installed (scripts/deps.sh installs postgresql): skipped" >&2; exit 77; }
+  dir=$(mktemp -d /tmp/mp-pg.XXXXXX)/pg
+  "$0" start "$dir" >/dev/null
+  rc=0
+  MP_TEST_PG_DIR=$dir "$@" || rc=$?
+  "$0" stop "$dir"
+  rmdir "$(dirname "$dir")" 2>/dev/null || true
+  exit $rc ;;
 psql)
   dir=$2; shift 2
   as_pg "$BIN/psql" -h "$dir" -p "$(port_of "$dir")" -U postgres -v ON_ERROR_STOP=1 -qAt "$@" ;;
 *)
-  sed -n '2,12p' "$0" >&2; exit 2 ;;
+  sed -n '2,15p' "$0" >&2; exit 2 ;;
 esac

@@ -1,11 +1,19 @@
-/* test_storage.c -- unit tests of storage/: the storage area (files) and the SQLite index.
- * Each test works in its own temporary directory (mkdtemp), removed at the end. */
+/* test_storage.c -- unit tests of storage/: the storage area (files) and the index.
+ * Each test works in its own temporary directory (mkdtemp), removed at the end.
+ *
+ * The index tests run on SQLite, and again on PostgreSQL when MP_TEST_PG_DIR names a running
+ * throw-away cluster (ctest's test_storage_pg: tests/tools/pg.sh run starts one): each test's
+ * index is then a database of its own, named after its temporary folder and dropped with it.
+ * A few tests are one backend's own (the SQLite file's schema revision; several processes on
+ * one PostgreSQL database, played by several handles). */
 #include "storage/storage.h"
 #include "tests/check.h"
 
 #include <errno.h>
+#include <ctype.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -35,8 +43,82 @@ static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *
     return remove(path);
 }
 
+/* ---- the backend under test ----------------------------------------------------------------- */
+
+static const char *pg_dir;  /* NULL: SQLite */
+static char pg_port[16];
+static char cur_dbname[48]; /* PostgreSQL: the database open_db opened last */
+
+static bool on_pg(void) { return pg_dir != NULL; }
+
+/* The database of a test folder "/tmp/mp-test-storage-AbC123": "ut_abc123". */
+static void pg_name(const char *dir, char out[48])
+{
+    const char *b = strrchr(dir, '-');
+    b = b ? b + 1 : dir;
+    size_t k = (size_t)snprintf(out, 48, "ut_");
+    for (; *b && k < 47; b++)
+        if (isalnum((unsigned char)*b))
+            out[k++] = (char)tolower((unsigned char)*b);
+    out[k] = '\0';
+}
+
+static void pg_conninfo(char *out, size_t size, const char *dbname)
+{
+    snprintf(out, size, "host=%s port=%s user=postgres dbname=%s application_name=test_storage",
+             pg_dir, pg_port, dbname);
+}
+
+static void quiet_notice(void *arg, const char *message)
+{
+    (void)arg, (void)message;
+}
+
+/* Runs one statement on the cluster's "postgres" database. */
+static bool pg_admin(const char *sql, bool quiet)
+{
+    char ci[512];
+    pg_conninfo(ci, sizeof ci, "postgres");
+    PGconn *c = PQconnectdb(ci);
+    PQsetNoticeProcessor(c, quiet_notice, NULL); /* "does not exist, skipping" */
+    PGresult *r = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql) : NULL;
+    bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok && !quiet)
+        fprintf(stderr, "%s: %s\n", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return ok;
+}
+
+/* The index of a test folder on the backend under test (again after idx_close: same data). */
+static IdxDb *open_db_lock(StoError *err, const char *dir, bool lock)
+{
+    if (!pg_dir)
+        return idx_open(err, dir);
+    char name[48], sql[96], ci[512];
+    pg_name(dir, name);
+    snprintf(cur_dbname, sizeof cur_dbname, "%s", name);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+    pg_admin(sql, true); /* already there after a reopen */
+    pg_conninfo(ci, sizeof ci, name);
+    IdxOptions o = {.backend = IDX_BACKEND_POSTGRESQL, .pg_conninfo = ci, .pg_connections = 4,
+                    .pg_connect_retries = 1, .pg_lock = lock};
+    return idx_open_with(err, &o);
+}
+
+static IdxDb *open_db(StoError *err, const char *dir)
+{
+    return open_db_lock(err, dir, false);
+}
+
 static void rm_tree(char *dir)
 {
+    if (pg_dir) {
+        char name[48], sql[128];
+        pg_name(dir, name);
+        snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+        pg_admin(sql, false);
+    }
     chmod(dir, 0755);
     nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
     free(dir);
@@ -108,12 +190,47 @@ static bool fake_store(IdxDb *db, Fake *f, IdxStoreResult *res)
     return true;
 }
 
-static size_t pending_count(IdxDb *db, const char *uuid, bool *referenced)
+/* Every pending uuid of the index, whoever noted it. idx_pending_list on SQLite (one process).
+ * On PostgreSQL idx_pending_list answers only the orphans (those of processes that are gone,
+ * test_storage_pg_owners), so the rows are read from the table of the test's database. */
+static bool pending_rows(IdxDb *db, IdxPending **p, size_t *n)
 {
     StoError err = {0};
+    if (!pg_dir) {
+        if (!idx_pending_list(&err, db, p, n))
+            fprintf(stderr, "pending_list: %s\n", err.message);
+        return err.code == 0;
+    }
+    char ci[512];
+    pg_conninfo(ci, sizeof ci, cur_dbname);
+    PGconn *c = PQconnectdb(ci);
+    PGresult *r = PQexec(c, "SELECT p.uuid, EXISTS(SELECT 1 FROM attachments a WHERE a.uuid = p.uuid)"
+                            " OR EXISTS(SELECT 1 FROM user_attachments u WHERE u.uuid = p.uuid)"
+                            " FROM pending p ORDER BY p.uuid");
+    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    *p = NULL;
+    *n = 0;
+    if (ok && PQntuples(r) > 0) {
+        *n = (size_t)PQntuples(r);
+        *p = calloc(*n, sizeof **p);
+        for (size_t i = 0; *p && i < *n; i++) {
+            snprintf((*p)[i].uuid, sizeof (*p)[i].uuid, "%s", PQgetvalue(r, (int)i, 0));
+            (*p)[i].referenced = strcmp(PQgetvalue(r, (int)i, 1), "t") == 0;
+        }
+        ok = *p != NULL;
+    }
+    if (!ok)
+        fprintf(stderr, "pending rows: %s\n", PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return ok;
+}
+
+static size_t pending_count(IdxDb *db, const char *uuid, bool *referenced)
+{
     IdxPending *p = NULL;
     size_t n = 0, found = 0;
-    CHECK(idx_pending_list(&err, db, &p, &n));
+    CHECK(pending_rows(db, &p, &n));
     for (size_t i = 0; i < n; i++) {
         if (!uuid || strcmp(p[i].uuid, uuid) == 0) {
             found++;
@@ -281,7 +398,7 @@ static void test_storage_store_levels(void)
 {
     char *dir = make_tmpdir();
     StoError err = {0};
-    IdxDb *db = idx_open(&err, dir);
+    IdxDb *db = open_db(&err, dir);
     CHECK(db != NULL);
     if (!db)
         goto out;
@@ -337,7 +454,7 @@ static void test_storage_store_levels(void)
 
     /* schema version and persistence across reopen */
     idx_close(db);
-    db = idx_open(&err, dir);
+    db = open_db(&err, dir);
     CHECK(db != NULL);
     if (!db)
         goto out;
@@ -360,7 +477,7 @@ static void test_storage_already_stored(void)
 {
     char *dir = make_tmpdir();
     StoError err = {0};
-    IdxDb *db = idx_open(&err, dir);
+    IdxDb *db = open_db(&err, dir);
     CHECK(db != NULL);
     if (!db)
         goto out;
@@ -406,7 +523,7 @@ static void test_storage_overwrite(void)
 {
     char *dir = make_tmpdir();
     StoError err = {0};
-    IdxDb *db = idx_open(&err, dir);
+    IdxDb *db = open_db(&err, dir);
     CHECK(db != NULL);
     if (!db)
         goto out;
@@ -478,7 +595,7 @@ static void test_storage_readback(void)
 {
     char *dir = make_tmpdir();
     StoError err = {0};
-    IdxDb *db = idx_open(&err, dir);
+    IdxDb *db = open_db(&err, dir);
     CHECK(db != NULL);
     if (!db)
         goto out;
@@ -607,7 +724,7 @@ static void test_storage_resources_get(void)
 {
     char *dir = make_tmpdir();
     StoError err = {0};
-    IdxDb *db = idx_open(&err, dir);
+    IdxDb *db = open_db(&err, dir);
     CHECK(db != NULL);
     if (!db)
         goto out;
@@ -663,7 +780,7 @@ static void test_storage_list(void)
 {
     char *dir = make_tmpdir();
     StoError err = {0};
-    IdxDb *db = idx_open(&err, dir);
+    IdxDb *db = open_db(&err, dir);
     CHECK(db != NULL);
     if (!db)
         goto out;
@@ -709,7 +826,7 @@ static void test_storage_delete(void)
 {
     char *dir = make_tmpdir();
     StoError err = {0};
-    IdxDb *db = idx_open(&err, dir);
+    IdxDb *db = open_db(&err, dir);
     CHECK(db != NULL);
     if (!db)
         goto out;
@@ -806,7 +923,7 @@ static void test_storage_delete(void)
     }
     /* every deleted file is pending and unreferenced; clearing empties the list */
     IdxPending *p = NULL;
-    CHECK(idx_pending_list(&err, db, &p, &n));
+    CHECK(pending_rows(db, &p, &n));
     CHECK(n == 5);
     const char *uuids[5];
     for (size_t i = 0; i < n && i < 5; i++) {
@@ -829,7 +946,7 @@ static void test_storage_pending(void)
 {
     char *dir = make_tmpdir();
     StoError err = {0};
-    IdxDb *db = idx_open(&err, dir);
+    IdxDb *db = open_db(&err, dir);
     CHECK(db != NULL);
     if (!db)
         goto out;
@@ -867,7 +984,7 @@ static void test_storage_changes(void)
 {
     char *dir = make_tmpdir();
     StoError err = {0};
-    IdxDb *db = idx_open(&err, dir);
+    IdxDb *db = open_db(&err, dir);
     CHECK(db != NULL);
     if (!db)
         goto out;
@@ -913,7 +1030,7 @@ static void test_storage_changes(void)
     CHECK(n == 0 && last == 250);
     /* after a clear, and after a reopen, seqs continue */
     idx_close(db);
-    db = idx_open(&err, dir);
+    db = open_db(&err, dir);
     CHECK(db != NULL);
     if (!db)
         goto out;
@@ -949,7 +1066,7 @@ static void test_storage_jobs(void)
 {
     char *dir = make_tmpdir();
     StoError err = {0};
-    IdxDb *db = idx_open(&err, dir);
+    IdxDb *db = open_db(&err, dir);
     CHECK(db != NULL);
     if (!db)
         goto out;
@@ -960,7 +1077,7 @@ static void test_storage_jobs(void)
     CHECK(idx_job_delete(&err, db, "job-a"));
     CHECK(idx_job_delete(&err, db, "job-zzz")); /* absent: fine */
     idx_close(db);
-    db = idx_open(&err, dir);
+    db = open_db(&err, dir);
     CHECK(db != NULL);
     if (!db)
         goto out;
@@ -972,6 +1089,16 @@ static void test_storage_jobs(void)
     CHECK_STR(seen.ids[1], "job-c");
     CHECK(idx_job_save(&err, db, "job-d", "{}"));
     memset(&seen, 0, sizeof seen);
+    if (on_pg()) {
+        /* several processes: loading claims the jobs of processes that are gone, and the
+         * ones this handle saved are its own (running here): nothing to load until reopened */
+        CHECK(idx_jobs_load(&err, db, job_cb, &seen) && seen.n == 0);
+        idx_close(db);
+        db = open_db(&err, dir);
+        CHECK(db != NULL);
+        if (!db)
+            goto out;
+    }
     CHECK(idx_jobs_load(&err, db, job_cb, &seen));
     CHECK(seen.n == 3 && strcmp(seen.ids[2], "job-d") == 0);
 out:
@@ -1042,7 +1169,7 @@ static void test_storage_concurrency(void)
     char *dir = make_tmpdir();
     StoError err = {0};
     Shared sh = {0};
-    sh.db = idx_open(&err, dir);
+    sh.db = open_db(&err, dir);
     CHECK(sh.db != NULL);
     if (!sh.db)
         goto out;
@@ -1092,11 +1219,11 @@ static void test_storage_store_rate(void)
 {
     char *dir = make_tmpdir();
     StoError err = {0};
-    IdxDb *db = idx_open(&err, dir);
+    IdxDb *db = open_db(&err, dir);
     CHECK(db != NULL);
     if (!db)
         goto out;
-    enum { N = 5000 };
+    const int N = on_pg() ? 300 : 5000; /* each PostgreSQL store is ~10 round trips */
     Fake f;
     IdxStoreResult res;
     double t0 = now_s();
@@ -1298,7 +1425,7 @@ static void test_storage_statement_cache(void)
     char *dir = make_tmpdir();
     StoError err = {0};
     IdxInfo before, after;
-    IdxDb *db = idx_open(&err, dir);
+    IdxDb *db = open_db(&err, dir);
     CHECK(db != NULL);
     if (!db)
         goto out;
@@ -1312,14 +1439,15 @@ static void test_storage_statement_cache(void)
     CHECK(idx_info(&err, db, &after));
     /* 50 more rounds of the same calls prepared nothing new: they reused the cache */
     CHECK(after.statements_prepared == before.statements_prepared);
-    /* find's text depends on its constraints: exactly one prepare per call */
+    /* find's text depends on its constraints: exactly one prepare per call on SQLite; the
+     * PostgreSQL backend sends it unprepared (PQexecParams) */
     IdxFindConstraint c = {.level = IDX_PATIENT, .tag = 0x00100020, .pattern = "P*"};
     char **ids = NULL;
     size_t n = 0;
     CHECK(idx_find(&err, db, IDX_PATIENT, &c, 1, 0, 0, &ids, &n) && n == 3);
     idx_strings_free(ids, n);
     CHECK(idx_info(&err, db, &after));
-    CHECK(after.statements_prepared == before.statements_prepared + 1);
+    CHECK(after.statements_prepared == before.statements_prepared + (on_pg() ? 0 : 1));
 out:
     idx_close(db);
     rm_tree(dir);
@@ -1368,7 +1496,7 @@ static void test_storage_find(void)
 {
     char *dir = make_tmpdir();
     StoError err = {0};
-    IdxDb *db = idx_open(&err, dir);
+    IdxDb *db = open_db(&err, dir);
     CHECK(db != NULL);
     if (!db)
         goto out;
@@ -1444,7 +1572,7 @@ static void test_storage_metadata_revisions(void)
 {
     char *dir = make_tmpdir();
     StoError err = {0};
-    IdxDb *db = idx_open(&err, dir);
+    IdxDb *db = open_db(&err, dir);
     CHECK(db != NULL);
     if (!db)
         goto out;
@@ -1507,7 +1635,7 @@ static void test_storage_protection(void)
 {
     char *dir = make_tmpdir();
     StoError err = {0};
-    IdxDb *db = idx_open(&err, dir);
+    IdxDb *db = open_db(&err, dir);
     CHECK(db != NULL);
     if (!db)
         goto out;
@@ -1565,7 +1693,7 @@ static void test_storage_attachments(void)
 {
     char *dir = make_tmpdir();
     StoError err = {0};
-    IdxDb *db = idx_open(&err, dir);
+    IdxDb *db = open_db(&err, dir);
     CHECK(db != NULL);
     if (!db)
         goto out;
@@ -1661,8 +1789,291 @@ out:
     rm_tree(dir);
 }
 
+/* ---- several processes on one PostgreSQL database (handles a and b play two processes) ---- */
+
+/* Collects b's invalidations for up to ms milliseconds; true when id arrived. */
+static bool invalidated(IdxDb *db, const char *id, int ms, size_t *count)
+{
+    StoError err = {0};
+    bool seen = false;
+    *count = 0;
+    for (int waited = 0; waited < ms && !seen; waited += 100) {
+        char **ids = NULL;
+        size_t n = 0;
+        bool all = false;
+        if (!idx_invalidations(&err, db, 100, &ids, &n, &all)) {
+            fprintf(stderr, "invalidations: %s\n", err.message);
+            return false;
+        }
+        for (size_t i = 0; i < n; i++)
+            seen |= strcmp(ids[i], id) == 0;
+        *count += n;
+        idx_strings_free(ids, n);
+    }
+    return seen;
+}
+
+static void test_storage_pg_invalidations(void)
+{
+    char *dir = make_tmpdir();
+    StoError err = {0};
+    IdxDb *a = open_db(&err, dir), *b = open_db(&err, dir);
+    CHECK(a && b);
+    if (!a || !b)
+        goto out;
+    CHECK(idx_shared(a) && idx_shared(b));
+    char **ids = NULL;
+    size_t n = 9, got = 0;
+    bool all = true;
+    CHECK(idx_invalidations(&err, b, 0, &ids, &n, &all) && n == 0 && !all && ids == NULL);
+
+    Fake f, g;
+    IdxStoreResult res;
+    fake_init(&f, 1, 1, 1, 1, 10);
+    fake_init(&g, 1, 1, 1, 2, 10);
+    CHECK(fake_store(a, &f, &res) && fake_store(a, &g, &res));
+    /* new instances replace nothing: nobody is told */
+    CHECK(!invalidated(b, f.ids[3], 300, &got) && got == 0);
+    /* stored again without overwrite: AlreadyStored, nothing changes */
+    sto_uuid_new(f.uuid);
+    CHECK(fake_store(a, &f, &res) && res.already_stored);
+    CHECK(!invalidated(b, f.ids[3], 300, &got) && got == 0);
+    /* overwritten by a: b hears of it (and so does a itself) */
+    f.in.overwrite = true;
+    sto_uuid_new(f.uuid);
+    CHECK(fake_store(a, &f, &res) && !res.already_stored && res.old_uuid[0]);
+    CHECK(invalidated(b, f.ids[3], 3000, &got) && got == 1);
+    CHECK(invalidated(a, f.ids[3], 3000, &got));
+    /* a failed delete tells nothing; deleting the series tells both instances */
+    IdxDeleteResult dr = {0};
+    CHECK(!idx_delete(&err, a, IDX_SERIES, "no-such-series", &dr) && err.code == STO_ERR_NOT_FOUND);
+    CHECK(!invalidated(b, f.ids[3], 300, &got) && got == 0);
+    CHECK(idx_delete(&err, a, IDX_SERIES, f.ids[2], &dr) && dr.nfiles == 2);
+    free(dr.files);
+    CHECK(invalidated(b, g.ids[3], 3000, &got));
+    /* both ids came in the same transaction: delivered together */
+    CHECK(got == 2);
+    /* a SQLite index has nothing to say, at once */
+    char *sdir = make_tmpdir();
+    IdxDb *s = idx_open(&err, sdir);
+    CHECK(s && !idx_shared(s));
+    CHECK(idx_invalidations(&err, s, 5000, &ids, &n, &all) && n == 0 && !all);
+    idx_close(s);
+    rm_tree(sdir);
+out:
+    idx_close(a);
+    idx_close(b);
+    rm_tree(dir);
+}
+
+static void test_storage_pg_stable_once(void)
+{
+    char *dir = make_tmpdir();
+    StoError err = {0};
+    IdxDb *a = open_db(&err, dir), *b = open_db(&err, dir);
+    CHECK(a && b);
+    if (!a || !b)
+        goto out;
+    Fake f;
+    IdxStoreResult res;
+    bool logged = true;
+    int wait_s = -1;
+    /* a study last updated long ago: the first process logs StableStudy, the second not */
+    fake_init(&f, 1, 1, 1, 1, 10);
+    IdxMeta old = {"LastUpdate", "20200101T000000"};
+    f.in.meta[IDX_STUDY] = &old;
+    CHECK(fake_store(a, &f, &res));
+    CHECK(idx_change_add_stable(&err, a, "StableStudy", IDX_STUDY, f.ids[1], 60, &logged, &wait_s));
+    CHECK(logged && wait_s == 0);
+    CHECK(idx_change_add_stable(&err, b, "StableStudy", IDX_STUDY, f.ids[1], 60, &logged, &wait_s));
+    CHECK(!logged && wait_s == 0);
+    CHECK(idx_change_add_stable(&err, a, "StableStudy", IDX_STUDY, f.ids[1], 60, &logged, &wait_s));
+    CHECK(!logged && wait_s == 0);
+    /* another type for the same resource is its own */
+    CHECK(idx_change_add_stable(&err, b, "StablePatient", IDX_PATIENT, f.ids[0], 0, &logged, &wait_s));
+    CHECK(logged);
+    /* a study updated just now is not due: how long to wait */
+    Fake g;
+    fake_init(&g, 2, 1, 1, 1, 10);
+    CHECK(fake_store(b, &g, &res));
+    CHECK(idx_change_add_stable(&err, a, "StableStudy", IDX_STUDY, g.ids[1], 3600, &logged, &wait_s));
+    CHECK(!logged && wait_s >= 3598 && wait_s <= 3600);
+    /* updated again after its Stable*: stable once more (once) */
+    CHECK(idx_change_add_stable(&err, a, "StableSeries", IDX_SERIES, g.ids[2], 1, &logged, &wait_s));
+    if (!logged) { /* stored in the same second: due one second later */
+        CHECK(wait_s == 1);
+        sleep(2);
+        CHECK(idx_change_add_stable(&err, a, "StableSeries", IDX_SERIES, g.ids[2], 1, &logged, &wait_s));
+    }
+    CHECK(logged);
+    sleep(1); /* the next instance comes in a later second than the change */
+    Fake h;
+    fake_init(&h, 2, 1, 1, 2, 10);
+    CHECK(fake_store(a, &h, &res));
+    sleep(2);
+    CHECK(idx_change_add_stable(&err, b, "StableSeries", IDX_SERIES, g.ids[2], 1, &logged, &wait_s));
+    CHECK(logged);
+    CHECK(idx_change_add_stable(&err, a, "StableSeries", IDX_SERIES, g.ids[2], 1, &logged, &wait_s));
+    CHECK(!logged && wait_s == 0);
+    IdxChange *ch = NULL;
+    size_t n = 0;
+    bool done;
+    int64_t last;
+    CHECK(idx_changes(&err, a, 0, 1000, &ch, &n, &done, &last));
+    int series = 0, study = 0;
+    for (size_t i = 0; i < n; i++) {
+        series += strcmp(ch[i].type, "StableSeries") == 0;
+        study += strcmp(ch[i].type, "StableStudy") == 0;
+    }
+    free(ch);
+    CHECK(series == 2 && study == 1);
+    /* gone, wrong level, bad arguments */
+    CHECK(!idx_change_add_stable(&err, a, "StableStudy", IDX_STUDY, "nope", 1, &logged, &wait_s));
+    CHECK(err.code == STO_ERR_NOT_FOUND && !logged);
+    CHECK(!idx_change_add_stable(&err, a, "StableStudy", IDX_STUDY, g.ids[2], 1, &logged, &wait_s));
+    CHECK(err.code == STO_ERR_NOT_FOUND);
+    CHECK(!idx_change_add_stable(&err, a, "StableStudy", 7, g.ids[1], 1, &logged, &wait_s));
+    CHECK(err.code == STO_ERR_ARG);
+out:
+    idx_close(a);
+    idx_close(b);
+    rm_tree(dir);
+}
+
+/* How many times uuid is among the orphans idx_pending_list gives db (start-up recovery). */
+static size_t orphan_count(IdxDb *db, const char *uuid)
+{
+    StoError err = {0};
+    IdxPending *p = NULL;
+    size_t n = 0, found = 0;
+    CHECK(idx_pending_list(&err, db, &p, &n));
+    for (size_t i = 0; i < n; i++)
+        found += strcmp(p[i].uuid, uuid) == 0;
+    free(p);
+    return found;
+}
+
+/* Jobs, pending uuids and "Lock" between processes: a's belong to a while a lives. */
+static void test_storage_pg_owners(void)
+{
+    char *dir = make_tmpdir();
+    StoError err = {0};
+    IdxDb *a = open_db(&err, dir), *b = open_db(&err, dir);
+    CHECK(a && b);
+    if (!a || !b)
+        goto out;
+    char u[STO_UUID_LEN];
+    sto_uuid_new(u);
+    CHECK(idx_pending_add(&err, a, u));
+    CHECK(idx_job_save(&err, a, "job-a", "{\"n\":1}"));
+    JobSeen seen = {0};
+    CHECK(idx_jobs_claim(&err, b, job_cb, &seen) && seen.n == 0); /* a is alive */
+    CHECK(orphan_count(b, u) == 0);
+    CHECK(orphan_count(a, u) == 0); /* its own, in flight: not an orphan either */
+    idx_close(a);
+    a = NULL;
+    /* a is gone (its connections closed): b takes its pending file and its job, once */
+    CHECK(orphan_count(b, u) == 1);
+    CHECK(idx_jobs_claim(&err, b, job_cb, &seen) && seen.n == 1);
+    CHECK_STR(seen.ids[0], "job-a");
+    memset(&seen, 0, sizeof seen);
+    CHECK(idx_jobs_claim(&err, b, job_cb, &seen) && seen.n == 0);
+    IdxDb *c = open_db(&err, dir);
+    CHECK(c != NULL);
+    memset(&seen, 0, sizeof seen);
+    CHECK(c && idx_jobs_claim(&err, c, job_cb, &seen) && seen.n == 0); /* b has it now */
+    idx_close(c);
+    /* "Lock": true: one such process; the second is refused with a clear error */
+    IdxDb *l1 = open_db_lock(&err, dir, true);
+    CHECK(l1 != NULL);
+    memset(&err, 0, sizeof err);
+    IdxDb *l2 = open_db_lock(&err, dir, true);
+    CHECK(l2 == NULL && err.code == STO_ERR_DB && strstr(err.message, "locked by another"));
+    idx_close(l2);
+    idx_close(l1);
+    l2 = open_db_lock(&err, dir, true);
+    CHECK(l2 != NULL);
+    idx_close(l2);
+out:
+    idx_close(a);
+    idx_close(b);
+    rm_tree(dir);
+}
+
+/* The PostgreSQL schema: revision recorded; a newer one is refused, the data left alone. */
+static void test_storage_pg_schema(void)
+{
+    char *dir = make_tmpdir();
+    StoError err = {0};
+    IdxInfo info;
+    IdxDb *db = open_db(&err, dir);
+    CHECK(db != NULL);
+    if (!db)
+        goto out;
+    CHECK(idx_info(&err, db, &info) && info.schema_revision > 0);
+    CHECK_STR(info.backend, "postgresql");
+    idx_close(db);
+    char name[48], ci[512];
+    pg_name(dir, name);
+    pg_conninfo(ci, sizeof ci, name);
+    PGconn *c = PQconnectdb(ci);
+    PGresult *r = PQexec(c, "SELECT revision FROM minipacs_schema");
+    CHECK(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+          atoi(PQgetvalue(r, 0, 0)) == info.schema_revision);
+    PQclear(r);
+    char sql[96];
+    snprintf(sql, sizeof sql, "UPDATE minipacs_schema SET revision = %d", info.schema_revision + 1);
+    PQclear(PQexec(c, sql));
+    memset(&err, 0, sizeof err);
+    db = open_db(&err, dir);
+    CHECK(db == NULL && err.code == STO_ERR_DB && strstr(err.message, "newer"));
+    r = PQexec(c, "SELECT revision FROM minipacs_schema");
+    CHECK(PQresultStatus(r) == PGRES_TUPLES_OK && atoi(PQgetvalue(r, 0, 0)) == info.schema_revision + 1);
+    PQclear(r);
+    PQfinish(c);
+out:
+    idx_close(db);
+    rm_tree(dir);
+}
+
 int main(void)
 {
+    const char *d = getenv("MP_TEST_PG_DIR");
+    if (d && *d) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/port", d);
+        FILE *f = fopen(path, "r");
+        if (!f || !fgets(pg_port, sizeof pg_port, f)) {
+            fprintf(stderr, "MP_TEST_PG_DIR=%s: no port file (tests/tools/pg.sh start)\n", d);
+            return 2;
+        }
+        fclose(f);
+        pg_port[strcspn(pg_port, "\r\n")] = '\0';
+        pg_dir = d;
+        fprintf(stderr, "index tests on PostgreSQL (cluster %s, port %s)\n", pg_dir, pg_port);
+        RUN(test_storage_store_levels);
+        RUN(test_storage_already_stored);
+        RUN(test_storage_overwrite);
+        RUN(test_storage_readback);
+        RUN(test_storage_list);
+        RUN(test_storage_resources_get);
+        RUN(test_storage_delete);
+        RUN(test_storage_pending);
+        RUN(test_storage_changes);
+        RUN(test_storage_jobs);
+        RUN(test_storage_concurrency);
+        RUN(test_storage_statement_cache);
+        RUN(test_storage_find);
+        RUN(test_storage_metadata_revisions);
+        RUN(test_storage_protection);
+        RUN(test_storage_attachments);
+        RUN(test_storage_pg_schema);
+        RUN(test_storage_pg_invalidations);
+        RUN(test_storage_pg_stable_once);
+        RUN(test_storage_pg_owners);
+        RUN(test_storage_store_rate);
+        return CHECK_DONE();
+    }
     RUN(test_storage_uuid);
     RUN(test_storage_area_roundtrip);
     RUN(test_storage_area_failure);
