@@ -769,6 +769,17 @@ static void test_storage_resources_get(void)
     CHECK_STR(idx_resource_metadata(&r[0], "RemoteAET"), "P1S1R1");
     for (int i = 0; i < 2; i++)
         idx_resource_cleanup(&r[i]);
+    /* the same ID twice: two copies of their own (each released on its own) */
+    const char *twice[] = {"P1S1", "P1S2", "P1S1"};
+    CHECK(idx_resources_get(&err, db, IDX_STUDY, twice, 3, IDX_GET_TAGS | IDX_GET_META | IDX_GET_NCHILDREN, r));
+    CHECK_STR(r[0].id, "P1S1");
+    CHECK_STR(r[2].id, "P1S1");
+    CHECK(r[0].ntags == 2 && r[2].ntags == 2 && r[0].tag_values != r[2].tag_values);
+    CHECK(r[0].nchildren == 2 && r[2].nchildren == 2 && r[1].nchildren == 1);
+    CHECK_STR(idx_resource_metadata(&r[2], "StudyMeta"), "P1S1");
+    CHECK_STR(idx_resource_metadata(&r[1], "StudyMeta"), "P1S2");
+    for (int i = 0; i < 3; i++)
+        idx_resource_cleanup(&r[i]);
     CHECK(idx_resources_get(&err, db, IDX_STUDY, NULL, 0, IDX_GET_TAGS, NULL)); /* nothing asked */
     CHECK(!idx_resources_get(&err, db, 7, ids, 1, IDX_GET_TAGS, r) && err.code == STO_ERR_ARG);
     idx_close(db);
@@ -1972,7 +1983,10 @@ static void test_storage_pg_owners(void)
     CHECK(orphan_count(a, u) == 0); /* its own, in flight: not an orphan either */
     idx_close(a);
     a = NULL;
-    /* a is gone (its connections closed): b takes its pending file and its job, once */
+    /* a is gone: b takes its pending file and its job, once. (PostgreSQL releases a's locks
+     * when its backend has handled the closed connection: a few milliseconds later.) */
+    for (int i = 0; i < 50 && orphan_count(b, u) == 0; i++)
+        usleep(100 * 1000);
     CHECK(orphan_count(b, u) == 1);
     CHECK(idx_jobs_claim(&err, b, job_cb, &seen) && seen.n == 1);
     CHECK_STR(seen.ids[0], "job-a");
@@ -1991,7 +2005,8 @@ static void test_storage_pg_owners(void)
     CHECK(l2 == NULL && err.code == STO_ERR_DB && strstr(err.message, "locked by another"));
     idx_close(l2);
     idx_close(l1);
-    l2 = open_db_lock(&err, dir, true);
+    for (int i = 0; i < 50 && !(l2 = open_db_lock(&err, dir, true)); i++)
+        usleep(100 * 1000); /* l1's lock goes once its backend has seen the close */
     CHECK(l2 != NULL);
     idx_close(l2);
 out:
