@@ -157,6 +157,19 @@ static const char *const SQL[P_COUNT] = {
                     "  SELECT id FROM jobs j WHERE j.owner <> $1 AND NOT " OWNER_ALIVE("j.owner")
                     "  FOR UPDATE SKIP LOCKED) RETURNING id, json, ordering)"
                     " SELECT id, json FROM c ORDER BY ordering",
+    /* idx_resources_get: the rows of all ids, then each part for all of them (read.c) */
+    [P_LOOKUP_ORDERED] = "SELECT x.o, r.internal_id, r.level, p.public_id"
+                         " FROM unnest($1::text[]) WITH ORDINALITY AS x(id, o)"
+                         " JOIN resources r ON r.public_id = x.id"
+                         " LEFT JOIN resources p ON p.internal_id = r.parent_id",
+    [P_MANY_TAGS] = "SELECT internal_id, tag, value FROM main_tags"
+                    " WHERE internal_id = ANY($1::bigint[]) ORDER BY internal_id, tag",
+    [P_MANY_META] = "SELECT internal_id, name, value FROM metadata"
+                    " WHERE internal_id = ANY($1::bigint[]) ORDER BY internal_id, name COLLATE \"C\"",
+    [P_MANY_CHILDREN] = "SELECT parent_id, public_id FROM resources"
+                        " WHERE parent_id = ANY($1::bigint[]) ORDER BY parent_id, internal_id",
+    [P_MANY_NCHILDREN] = "SELECT parent_id, count(*) FROM resources"
+                         " WHERE parent_id = ANY($1::bigint[]) GROUP BY parent_id ORDER BY parent_id",
     /* sent at COMMIT, to every process LISTENing (notify.c); one per distinct id */
     [P_NOTIFY] = "SELECT count(pg_notify('minipacs_invalidate', x)) FROM unnest($1::text[]) x",
     /* Stable* once across processes: the row lock makes two processes deciding about one

@@ -80,6 +80,11 @@ typedef enum PgStmt {
     P_JOB_SAVE,
     P_JOB_DELETE,
     P_JOBS_LOAD,
+    P_LOOKUP_ORDERED,    /* unnest($1) WITH ORDINALITY -> ordinal, internal_id, level, parent */
+    P_MANY_TAGS,         /* internal_id = ANY($1) -> internal_id, tag, value */
+    P_MANY_META,
+    P_MANY_CHILDREN,
+    P_MANY_NCHILDREN,
     P_NOTIFY,            /* pg_notify('minipacs_invalidate', id) for each id of $1 */
     P_STABLE_CHECK,      /* a resource's row locked, its LastUpdate, a later Stable* change? */
     P_COUNT

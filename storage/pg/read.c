@@ -156,31 +156,168 @@ static bool get_once(StoError *err, PgConn *c, void *ctx)
     return true;
 }
 
+/* ---- several resources in a constant number of round trips ------------------------------ */
+
+/* A resource asked for: its internal ID and its place in the caller's arrays. */
+typedef struct Pos {
+    int64_t internal;
+    size_t i;
+} Pos;
+
+static int pos_cmp(const void *a, const void *b)
+{
+    const Pos *x = a, *y = b;
+    return x->internal < y->internal ? -1 : x->internal > y->internal;
+}
+
+/* Fills one resource from rows [r0, r1) of a result whose column 0 is the internal ID. */
+typedef bool (*FillFn)(StoError *err, const PGresult *r, int r0, int r1, IdxResource *res);
+
+static bool fill_tags(StoError *err, const PGresult *r, int r0, int r1, IdxResource *res)
+{
+    size_t n = (size_t)(r1 - r0);
+    res->tag_keys = calloc(n, sizeof *res->tag_keys);
+    res->tag_values = calloc(n, sizeof *res->tag_values);
+    if (!res->tag_keys || !res->tag_values)
+        return pg_nomem(err);
+    for (int i = r0; i < r1; i++) {
+        res->tag_keys[res->ntags] = (uint32_t)pg_int(r, i, 1);
+        if (!(res->tag_values[res->ntags] = pg_dup(r, i, 2)))
+            return pg_nomem(err);
+        res->ntags++;
+    }
+    return true;
+}
+
+static bool fill_meta(StoError *err, const PGresult *r, int r0, int r1, IdxResource *res)
+{
+    size_t n = (size_t)(r1 - r0);
+    res->meta_names = calloc(n, sizeof *res->meta_names);
+    res->meta_values = calloc(n, sizeof *res->meta_values);
+    if (!res->meta_names || !res->meta_values)
+        return pg_nomem(err);
+    for (int i = r0; i < r1; i++) {
+        res->meta_names[res->nmeta] = pg_dup(r, i, 1);
+        res->meta_values[res->nmeta] = pg_dup(r, i, 2);
+        res->nmeta++;
+        if (!res->meta_names[res->nmeta - 1] || !res->meta_values[res->nmeta - 1])
+            return pg_nomem(err);
+    }
+    return true;
+}
+
+static bool fill_children(StoError *err, const PGresult *r, int r0, int r1, IdxResource *res)
+{
+    res->children = calloc((size_t)(r1 - r0), sizeof *res->children);
+    if (!res->children)
+        return pg_nomem(err);
+    for (int i = r0; i < r1; i++) {
+        if (!(res->children[res->nchildren] = pg_dup(r, i, 1)))
+            return pg_nomem(err);
+        res->nchildren++;
+    }
+    return true;
+}
+
+static bool fill_nchildren(StoError *err, const PGresult *r, int r0, int r1, IdxResource *res)
+{
+    (void)err, (void)r1;
+    res->nchildren = (size_t)pg_int(r, r0, 1);
+    return true;
+}
+
+/* Runs stmt on the internal IDs and hands each ID's rows (ordered by ID) to fn, for every
+ * place that asked for that resource. */
+static bool fill_all(StoError *err, PgConn *c, PgStmt stmt, const char *idarr, const Pos *pos,
+                     size_t npos, IdxResource *out, FillFn fn)
+{
+    const char *p[1] = {idarr};
+    PGresult *r = pg_run(err, c, stmt, 1, p);
+    if (!r)
+        return false;
+    int rows = PQntuples(r);
+    bool ok = true;
+    for (int i = 0; ok && i < rows;) {
+        int64_t id = pg_int(r, i, 0);
+        int j = i + 1;
+        while (j < rows && pg_int(r, j, 0) == id)
+            j++;
+        size_t lo = 0, hi = npos; /* first place with this ID */
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (pos[mid].internal < id)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (size_t k = lo; ok && k < npos && pos[k].internal == id; k++)
+            ok = fn(err, r, i, j, &out[pos[k].i]);
+        i = j;
+    }
+    PQclear(r);
+    return ok;
+}
+
+/* The rows of all ids in one statement, then each part asked for (tags, metadata, children)
+ * in one statement for all of them: at most 4 round trips whatever n. */
 static bool get_many_once(StoError *err, PgConn *c, void *ctx)
 {
     GetCtx *g = ctx;
-    for (size_t i = 0; i < g->n; i++) {
-        IdxResource *res = &g->out[i];
-        idx_resource_cleanup(res); /* a retried transaction starts over */
-        StoError e = {0};
-        if (!g->ids[i] || !get_row(&e, c, g->level, g->ids[i], res)) {
-            idx_resource_cleanup(res);
-            if (g->ids[i] && e.code != STO_ERR_NOT_FOUND) {
-                *err = e;
-                return false;
-            }
-            continue; /* absent: left zeroed */
-        }
-        char num[24];
-        snprintf(num, sizeof num, "%lld", (long long)res->internal_id);
-        if (((g->what & IDX_GET_TAGS) && !get_tags(err, c, num, res)) ||
-            ((g->what & IDX_GET_META) && !get_meta(err, c, num, res)))
-            return false;
-        if (g->level != IDX_INSTANCE && (g->what & (IDX_GET_CHILDREN | IDX_GET_NCHILDREN)) &&
-            !get_children(err, c, num, !(g->what & IDX_GET_CHILDREN), res))
-            return false;
+    for (size_t i = 0; i < g->n; i++)
+        idx_resource_cleanup(&g->out[i]); /* a retried transaction starts over */
+    char *arr = pg_text_array(g->ids, g->n), *idarr = NULL; /* NULL ids match nothing */
+    Pos *pos = calloc(g->n ? g->n : 1, sizeof *pos);
+    int64_t *internals = calloc(g->n ? g->n : 1, sizeof *internals);
+    PGresult *r = NULL;
+    bool ok = false;
+    size_t npos = 0;
+    if (!arr || !pos || !internals) {
+        pg_nomem(err);
+        goto out;
     }
-    return true;
+    const char *p[1] = {arr};
+    if (!(r = pg_run(err, c, P_LOOKUP_ORDERED, 1, p)))
+        goto out;
+    for (int row = 0; row < PQntuples(r); row++) {
+        int64_t o = pg_int(r, row, 0) - 1;
+        int lv = (int)pg_int(r, row, 2);
+        if (o < 0 || (size_t)o >= g->n || !g->ids[o] || (g->level != -1 && lv != g->level))
+            continue; /* of another level: left zeroed, as an absent one */
+        IdxResource *res = &g->out[o];
+        res->internal_id = pg_int(r, row, 1);
+        res->level = lv;
+        pg_copy(res->parent_id, sizeof res->parent_id, r, row, 3);
+        snprintf(res->id, sizeof res->id, "%s", g->ids[o]);
+        pos[npos].internal = res->internal_id;
+        pos[npos].i = (size_t)o;
+        internals[npos++] = res->internal_id;
+    }
+    PQclear(r);
+    r = NULL;
+    ok = true;
+    if (npos == 0)
+        goto out;
+    qsort(pos, npos, sizeof *pos, pos_cmp);
+    if (!(idarr = pg_int_array(internals, npos))) {
+        ok = pg_nomem(err);
+        goto out;
+    }
+    bool kids = g->level != IDX_INSTANCE && (g->what & (IDX_GET_CHILDREN | IDX_GET_NCHILDREN));
+    ok = (!(g->what & IDX_GET_TAGS) ||
+          fill_all(err, c, P_MANY_TAGS, idarr, pos, npos, g->out, fill_tags)) &&
+         (!(g->what & IDX_GET_META) ||
+          fill_all(err, c, P_MANY_META, idarr, pos, npos, g->out, fill_meta)) &&
+         (!kids || ((g->what & IDX_GET_CHILDREN)
+                        ? fill_all(err, c, P_MANY_CHILDREN, idarr, pos, npos, g->out, fill_children)
+                        : fill_all(err, c, P_MANY_NCHILDREN, idarr, pos, npos, g->out,
+                                   fill_nchildren)));
+out:
+    PQclear(r);
+    free(arr);
+    free(idarr);
+    free(pos);
+    free(internals);
+    return ok;
 }
 
 bool pg_resources_get(StoError *err, void *be, int level, const char *const *ids, size_t n,
