@@ -1139,6 +1139,7 @@ struct JsonCtx {
     const uint32_t *ignore = nullptr; /* tags never TooLong (?ignore-length=) */
     size_t nignore = 0;
     bool has_pixel_data = false; /* the file has top-level PixelData: listed as a Null placeholder */
+    bool header = false; /* the file meta information: group 0002 listed, binary values left out */
 };
 
 cJSON *must(cJSON *j)
@@ -1218,8 +1219,10 @@ cJSON *item_json(DcmItem *item, const std::string &inherited, JsonCtx &ctx, bool
         uint32_t key = key_of(e);
         if (top && key >= 0x7FE00010)
             break;
-        if ((key >> 16) == 0x0002)
+        if ((key >> 16) == 0x0002 && !ctx.header)
             continue;
+        if (ctx.header && (e->ident() == EVR_OB || e->ident() == EVR_OW || e->ident() == EVR_UN))
+            continue; /* as Orthanc's /header (FileMetaInformationVersion is not listed) */
         char hex[10];
         snprintf(hex, sizeof hex, "%04x,%04x", key >> 16, key & 0xFFFF);
         const char *type = nullptr;
@@ -1286,6 +1289,21 @@ extern "C" cJSON *dcm_to_json_ex(DcmError *err, const DcmObject *cobj, int forma
         JsonCtx ctx{format, max_length, std::string(), ignore_length, nignore, cobj->has_pixel_data};
         std::lock_guard<std::mutex> g(obj->lock);
         return item_json(obj->ff->getDataset(), obj->charset, ctx, true, &obj->index);
+    }
+    DCM_CATCH(err, nullptr)
+}
+
+extern "C" cJSON *dcm_header_json(DcmError *err, const DcmObject *cobj, int format)
+{
+    try {
+        if (!cobj || (format != DCM_JSON_FULL && format != DCM_JSON_SIMPLIFY && format != DCM_JSON_SHORT)) {
+            dcm_int_fail(err, DCM_ERR_ARG, "dcm_header_json: bad arguments");
+            return nullptr;
+        }
+        DcmObject *obj = const_cast<DcmObject *>(cobj);
+        JsonCtx ctx{format, 0, std::string(), nullptr, 0, false, true};
+        std::lock_guard<std::mutex> g(obj->lock);
+        return item_json(obj->ff->getMetaInfo(), std::string(), ctx, true, nullptr);
     }
     DCM_CATCH(err, nullptr)
 }

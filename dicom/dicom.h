@@ -159,6 +159,10 @@ enum {
  * Returns a new cJSON tree (caller deletes) or NULL with err set. */
 cJSON *dcm_to_json(DcmError *err, const DcmObject *obj, int format, size_t max_length);
 
+/* The file meta information (group 0002) in dcm_to_json's formats, binary values (OB/OW/UN)
+ * left out, as Orthanc's /instances/{id}/header. */
+cJSON *dcm_header_json(DcmError *err, const DcmObject *obj, int format);
+
 /* dcm_to_json with a list of tags whose values are never TooLong (Orthanc's
  * ?ignore-length=tag,tag). */
 cJSON *dcm_to_json_ex(DcmError *err, const DcmObject *obj, int format, size_t max_length,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <zlib.h>
 
 #include "rest/rest_int.h"
 
@@ -95,6 +96,51 @@ static void reply_image(RestCall *call, const char *instance, uint32_t frame, in
     rest_reply_buffer(call, 200, mime, body, len);
 }
 
+/* The transfer-syntax parameter of the Accept header ("" when none): Orthanc 1.10.1 ignores
+ * Accept on /raw and answers the frame as stored; an explicit transfer-syntax (as DICOMweb
+ * writes it) asks for the stored syntax ("*" or its UID) or for decoded frames (.1.2.1). */
+static void accept_ts(RestCall *call, char *out, size_t size)
+{
+    out[0] = 0;
+    const char *a = MHD_lookup_connection_value(call->conn, MHD_HEADER_KIND, "Accept");
+    const char *p = a ? strcasestr(a, "transfer-syntax") : NULL;
+    if (!p) return;
+    p += 15;
+    while (*p == ' ') p++;
+    if (*p++ != '=') return;
+    while (*p == ' ' || *p == '"') p++;
+    size_t n = strcspn(p, "\"; ,");
+    snprintf(out, size, "%.*s", (int)n, p);
+}
+
+/* /raw.gz: the frame in gzip format (as Orthanc). Replaces *body; false with the reply sent. */
+static bool gzip_body(RestCall *call, void **body, size_t *len)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    uLong cap = compressBound((uLong)*len) + 32;
+    unsigned char *out = malloc(cap);
+    bool ok = out && deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+    if (ok) {
+        z.next_in = *body;
+        z.avail_in = (uInt)*len;
+        z.next_out = out;
+        z.avail_out = (uInt)cap;
+        ok = deflate(&z, Z_FINISH) == Z_STREAM_END;
+        deflateEnd(&z);
+    }
+    free(*body);
+    *body = NULL;
+    if (!ok) {
+        free(out);
+        rest_fail(call, SRV_NOT_ENOUGH_MEMORY, "cannot compress the frame");
+        return false;
+    }
+    *body = out;
+    *len = z.total_out;
+    return true;
+}
+
 static int kind_of(const char *name)
 {
     for (size_t i = 0; i < sizeof KINDS / sizeof KINDS[0]; i++)
@@ -108,16 +154,19 @@ static void h_frame_view(RestCall *call)
     uint32_t n;
     if (!frame_index(call, call->params[1], &n)) return;
     const char *what = call->seg[call->nseg - 1];
-    if (!strcmp(what, "raw")) {
+    if (!strcmp(what, "raw") || !strcmp(what, "raw.gz")) {
+        char ts[68];
+        accept_ts(call, ts, sizeof ts);
         SrvError e = { 0 };
         void *body = NULL;
         size_t len = 0;
         const char *mime = NULL;
-        if (!image_frame_raw(&e, call->srv, call->params[0], n, &body, &len, &mime)) {
+        if (!image_frame_raw(&e, call->srv, call->params[0], n, ts, &body, &len, &mime)) {
             rest_reply_error(call, &e);
             return;
         }
-        rest_reply_buffer(call, 200, mime, body, len);
+        if (what[3] == '.' && !gzip_body(call, &body, &len)) return;
+        rest_reply_buffer(call, 200, what[3] == '.' ? "application/gzip" : mime, body, len);
         return;
     }
     int kind = kind_of(what);
@@ -177,6 +226,7 @@ static void h_ordered_slices(RestCall *call)
 static const RestRoute routes[] = {
     { "GET", "/instances/{id}/frames", h_frames },
     { "GET", "/instances/{id}/frames/{n}/raw", h_frame_view },
+    { "GET", "/instances/{id}/frames/{n}/raw.gz", h_frame_view },
     { "GET", "/instances/{id}/frames/{n}/preview", h_frame_view },
     { "GET", "/instances/{id}/frames/{n}/rendered", h_frame_view },
     { "GET", "/instances/{id}/frames/{n}/image-uint8", h_frame_view },

@@ -252,5 +252,14 @@ void h_tags(RestCall *call)
     reply_tags(call, rest_tags_format(call));
 }
 
+/* GET /instances/{id}/header[?simplify|?short] */
+void h_header(RestCall *call)
+{
+    SrvError e = { 0 };
+    cJSON *j = srv_instance_header(&e, call->srv, call->params[0], rest_tags_format(call));
+    if (!j) rest_reply_error(call, &e);
+    else rest_reply_json(call, 200, j);
+}
+
 /* GET /instances/{id}/simplified-tags */
 void h_simplified_tags(RestCall *call) { reply_tags(call, SRV_TAGS_SIMPLIFY); }

@@ -205,6 +205,7 @@ void h_related(RestCall *call);
 void h_file(RestCall *call);
 void h_tags(RestCall *call);
 void h_simplified_tags(RestCall *call);
+void h_header(RestCall *call);
 void h_system(RestCall *call);
 void h_statistics(RestCall *call);
 void h_changes(RestCall *call);

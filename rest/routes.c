@@ -31,6 +31,7 @@ static const RestRoute core_routes[] = {
     { "GET", "/instances/{id}/file", h_file },
     { "GET", "/instances/{id}/tags", h_tags },
     { "GET", "/instances/{id}/simplified-tags", h_simplified_tags },
+    { "GET", "/instances/{id}/header", h_header },
     { "GET", "/system", h_system },
     { "GET", "/statistics", h_statistics },
     { "GET", "/changes", h_changes },

@@ -68,15 +68,53 @@ bool image_frame_count(SrvError *err, Srv *srv, const char *instance, uint32_t *
     return true;
 }
 
-bool image_frame_raw(SrvError *err, Srv *srv, const char *instance, uint32_t frame, void **body, size_t *len,
-                     const char **mime)
+static bool little_endian_native(const char *ts)
+{
+    return !strcmp(ts, "1.2.840.10008.1.2.1") || !strcmp(ts, "1.2.840.10008.1.2");
+}
+
+bool image_frame_raw(SrvError *err, Srv *srv, const char *instance, uint32_t frame, const char *want_ts,
+                     void **body, size_t *len, const char **mime)
 {
     DcmImageSource *src = NULL;
     if (!open_instance(err, srv, instance, &src)) return false;
     DcmError de = { 0 };
-    bool ok = dcm_image_frame_raw(&de, src, frame, body, len, mime);
+    bool ok = false, decode = false;
+    if (want_ts && *want_ts && strcmp(want_ts, "*") != 0) {
+        DcmImageInfo info;
+        if (!dcm_image_info(&de, src, &info)) {
+            fail_dcm(err, &de);
+            goto out;
+        }
+        if (little_endian_native(want_ts)) {
+            /* compressed or big endian frames are decoded; little endian ones are as stored */
+            decode = !little_endian_native(info.transfer_syntax);
+        } else if (strcmp(want_ts, info.transfer_syntax) != 0) {
+            srv_fail(err, SRV_NOT_ACCEPTABLE,
+                     "frame of instance %s cannot be sent in transfer syntax %s: it is stored in %s; ask for "
+                     "that one, \"*\", or 1.2.840.10008.1.2.1 (decoded)",
+                     instance, want_ts, info.transfer_syntax);
+            err->http_status = 406;
+            goto out;
+        }
+    }
+    if (decode) {
+        DcmFrame f = { 0 };
+        if (!dcm_image_frame(&de, src, frame, &f)) {
+            fail_dcm(err, &de);
+            goto out;
+        }
+        *body = f.data; /* taken */
+        *len = f.len;
+        *mime = "application/octet-stream";
+        ok = true;
+    } else {
+        ok = dcm_image_frame_raw(&de, src, frame, body, len, mime);
+        if (!ok) fail_dcm(err, &de);
+    }
+out:
     dcm_image_close(src);
-    return ok ? true : fail_dcm(err, &de);
+    return ok;
 }
 
 bool image_pdf(SrvError *err, Srv *srv, const char *instance, void **body, size_t *len)

@@ -308,9 +308,12 @@ bool image_frame_count(SrvError *err, Srv *srv, const char *instance, uint32_t *
 /* *mime: "image/png", "image/jpeg", "text/plain" (matlab), "application/octet-stream". */
 bool image_render(SrvError *err, Srv *srv, const char *instance, uint32_t frame,
                   const SrvImageRequest *req, void **body, size_t *len, const char **mime);
-/* The frame as stored (native bytes, or the compressed fragments joined; *mime says which). */
-bool image_frame_raw(SrvError *err, Srv *srv, const char *instance, uint32_t frame, void **body,
-                     size_t *len, const char **mime);
+/* The frame as stored (native bytes, or the compressed fragments joined; *mime says which).
+ * want_ts (an Accept's transfer-syntax; NULL, "" or "*": as stored): the stored UID gives the
+ * frame as stored, 1.2.840.10008.1.2.1 or .1.2 the decoded samples (as image_frames' decode);
+ * another UID is SRV_NOT_ACCEPTABLE/406, an undecodable frame 415. */
+bool image_frame_raw(SrvError *err, Srv *srv, const char *instance, uint32_t frame, const char *want_ts,
+                     void **body, size_t *len, const char **mime);
 /* Several frames of one instance (file opened once), each handed to fn (data borrowed for the
  * call): as stored (decode false; mime as image_frame_raw's) or decoded (native little-endian
  * interleaved samples, mime "application/octet-stream"). Frames are numbered from 0; one out of

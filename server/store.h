@@ -100,6 +100,8 @@ bool srv_tag_parse(const char *s, uint32_t *tag);
 /* GET /instances/{id}/tags: from the DICOM cache (full parse). */
 cJSON *srv_instance_tags(SrvError *err, Srv *srv, const char *instance_id,
                          const SrvTagsOptions *opt);
+/* GET /instances/{id}/header: the file meta information (group 0002), format SRV_TAGS_*. */
+cJSON *srv_instance_header(SrvError *err, Srv *srv, const char *instance_id, int format);
 /* GET /instances/{id}/content/{path...}: a listing (list, a JSON array) or a value (data,
  * malloc'd, len bytes; is_text for UTF-8 text). UnknownResource for a missing path,
  * UnknownDicomTag for a malformed one. */

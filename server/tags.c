@@ -41,6 +41,17 @@ cJSON *srv_instance_tags(SrvError *err, Srv *srv, const char *instance_id,
     return j;
 }
 
+cJSON *srv_instance_header(SrvError *err, Srv *srv, const char *instance_id, int format)
+{
+    CacheEntry *ce = cache_acquire(err, srv, instance_id);
+    if (!ce) return NULL;
+    DcmError de = { 0 };
+    cJSON *j = dcm_header_json(&de, cache_object(ce), format);
+    cache_release(ce);
+    if (!j) srv_error_from_dcm(err, &de);
+    return j;
+}
+
 bool srv_instance_content(SrvError *err, Srv *srv, const char *instance_id,
                           const char *const *path, size_t npath, SrvContent *out)
 {

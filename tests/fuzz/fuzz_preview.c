@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         void *raw = NULL;
         size_t len = 0;
         const char *mime = NULL;
-        if (image_frame_raw(&err, &fuzz_srv, id, n - 1, &raw, &len, &mime)) free(raw);
+        if (image_frame_raw(&err, &fuzz_srv, id, n - 1, NULL, &raw, &len, &mime)) free(raw);
     } else {
         render(id, 0, SRV_IMAGE_PREVIEW, false); /* the error path */
     }

@@ -23,3 +23,21 @@ id=$(http POST /tools/create-dicom -d "{\"Tags\":{\"PatientName\":\"PDF\"},\"Con
 curl -sf "$URL/instances/$id/pdf" -o "$T/back.pdf"
 cmp "$T/doc.pdf" "$T/back.pdf" || fail "pdf differs"
 pass "encapsulated PDF"
+# /header: the stored file's meta information (group 0002) as Orthanc's, in its three formats,
+# checked against pydicom's reading of /file; binary values (FileMetaInformationVersion) left out
+id=$(upload "$PYDICOM_FILES/SC_rgb_jpeg_gdcm.dcm" | json 'j["ID"]')
+curl -sf "$URL/instances/$id/file" -o "$T/meta.dcm"
+for q in "" "?simplify" "?short"; do curl -sf "$URL/instances/$id/header$q" -o "$T/header$q.json"; done
+$PY - "$T" <<'PY' || fail "/header"
+import json, sys, pydicom
+t = sys.argv[1]
+m = pydicom.dcmread(f'{t}/meta.dcm').file_meta
+want = {f'{e.tag.group:04x},{e.tag.element:04x}': (e.keyword, str(e.value)) for e in m if e.VR not in ('OB', 'OW', 'UN')}
+full, simple, short = (json.load(open(f'{t}/header{q}.json')) for q in ('', '?simplify', '?short'))
+assert len(want) >= 5 and '0002,0010' in want, want
+assert full == {k: {'Name': n, 'Type': 'String', 'Value': v} for k, (n, v) in want.items()}, full
+assert simple == {n: v for n, v in want.values()}, simple
+assert short == {k: v for k, (n, v) in want.items()}, short
+PY
+pass "/header"
+http GET "/instances/0000/header" > /dev/null; [ "$(status)" = 404 ] || fail "/header of an unknown instance"

@@ -9,7 +9,7 @@ handlers for compressed syntaxes). For every frame checked (the first, the last)
   /frames/k/preview is a PNG, /frames/k/preview with Accept: image/jpeg a JPEG, of the size.
 Files pydicom cannot decode are checked against DCMTK's dcmdjpeg output when dcmdjpeg
 decodes them, else only for a clean 415. Prints one line per file; exit 1 on a mismatch."""
-import io, json, os, subprocess, sys, tempfile, urllib.request
+import gzip, io, json, os, subprocess, sys, tempfile, urllib.request
 import numpy as np
 import pydicom
 from pydicom.pixel_data_handlers.util import convert_color_space
@@ -109,6 +109,7 @@ def png(b):
     arr = np.frombuffer(bytes(out), dtype='>u2' if depth == 16 else np.uint8)
     return (w, h), arr.reshape((h, w, ch) if ch > 1 else (h, w))
 
+OCTET = 'application/octet-stream; transfer-syntax='
 bad = 0
 checked = 0
 for path in sys.argv[2:]:
@@ -185,6 +186,24 @@ for path in sys.argv[2:]:
             arr = arr.reshape(want.shape)
             if not np.array_equal(arr.astype(np.int64), want):
                 problems.append(f'{route} values differ')
+        # /raw: as stored whatever the Accept (as Orthanc 1.10.1), unless it names a
+        # transfer-syntax: "*" or the stored one as stored, 1.2.840.10008.1.2.1 decoded (the
+        # samples numpy got, for compressed and big endian files), any other one 406
+        code, _, stored = get(f'/instances/{iid}/frames/{k}/raw', 'image/jpeg')
+        code2, _, dec = get(f'/instances/{iid}/frames/{k}/raw', OCTET + '1.2.840.10008.1.2.1')
+        native_le = ts in ('', '1.2.840.10008.1.2', '1.2.840.10008.1.2.1')
+        if code != 200 or code2 != 200 or dec != (stored if native_le else got.tobytes()):
+            problems.append(f'raw decoded {code} {code2} {len(dec)} bytes')
+        code3, _, same = get(f'/instances/{iid}/frames/{k}/raw', OCTET + '*')
+        if code3 != 200 or same != stored:
+            problems.append(f'raw transfer-syntax=* {code3}')
+        other = '1.2.840.10008.1.2.4.50' if ts != '1.2.840.10008.1.2.4.50' else '1.2.840.10008.1.2.5'
+        code4, _, b4 = get(f'/instances/{iid}/frames/{k}/raw', OCTET + other)
+        if code4 != 406 or json.loads(b4)['HttpStatus'] != 406 or other not in json.loads(b4)['Details']:
+            problems.append(f'raw transfer-syntax={other}: {code4} {b4[:100]!r}')
+        code5, ctype5, gz = get(f'/instances/{iid}/frames/{k}/raw.gz')
+        if code5 != 200 or ctype5 != 'application/gzip' or gzip.decompress(gz) != stored:
+            problems.append(f'raw.gz {code5} {ctype5}')
         for accept, fmt in ((None, 'PNG'), ('image/jpeg', 'JPEG')):
             code, ctype, b = get(f'/instances/{iid}/frames/{k}/preview', accept)
             if code != 200:

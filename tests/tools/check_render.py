@@ -133,6 +133,9 @@ bm = upload('bad_mpeg.dcm')['ID']
 error(f'/instances/{bm}/preview', 415, 'not supported')
 code, ctype, b = get(f'/instances/{bm}/frames/0/raw')
 check(code == 200 and len(b) == 64, 'raw frame of an undecodable syntax')
+code, ctype, b = get(f'/instances/{bm}/frames/0/raw', 'application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1')
+check(code == 415 and json.loads(b)['HttpStatus'] == 415 and 'not supported' in json.loads(b)['Details'],
+      f'raw frame of an undecodable syntax, decoded: {code} {b[:200]!r}')
 error(f"/instances/{gid}/pdf", 400, 'not an encapsulated PDF')
 code, _, _ = get('/system')
 check(code == 200, 'server still up')
