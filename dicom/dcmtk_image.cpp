@@ -63,6 +63,19 @@ struct DcmImageSource {
 
 namespace {
 
+/* std::vector's allocator without the zeroing of resize(): pixel buffers that are overwritten
+ * whole right away (hundreds of KB a preview) */
+template <class T> struct NoInitAlloc : std::allocator<T> {
+    template <class U> struct rebind {
+        using other = NoInitAlloc<U>;
+    };
+    NoInitAlloc() = default;
+    template <class U> NoInitAlloc(const NoInitAlloc<U> &) {}
+    template <class U> void construct(U *p) noexcept { ::new (static_cast<void *>(p)) U; }
+    template <class U, class... A> void construct(U *p, A &&...a) { ::new (static_cast<void *>(p)) U(std::forward<A>(a)...); }
+};
+using Bytes = std::vector<uint8_t, NoInitAlloc<uint8_t>>;
+
 std::once_flag g_codecs_once;
 
 void register_codecs()
@@ -334,7 +347,7 @@ OPJ_BOOL ms_seek(OPJ_OFF_T n, void *u)
 void opj_quiet(const char *, void *) {}
 
 /* Decodes a J2K/JP2 codestream into frame (samples interleaved, bytes per sample from ba). */
-bool decode_j2k(DcmError *err, const DcmImageSource *s, const std::vector<uint8_t> &bytes, std::vector<uint8_t> &px)
+bool decode_j2k(DcmError *err, const DcmImageSource *s, const std::vector<uint8_t> &bytes, Bytes &px)
 {
     if (bytes.size() < 12) return dcm_int_fail(err, DCM_ERR_FORMAT, "JPEG 2000 frame too short");
     static const uint8_t jp2sig[] = { 0, 0, 0, 0x0c, 'j', 'P', ' ', ' ' };
@@ -396,7 +409,7 @@ out:
 
 /* Raw (decoded) frame bytes, native byte order, plus the colour model they are in and the
  * planar configuration. */
-bool frame_bytes(DcmError *err, DcmImageSource *s, uint32_t n, std::vector<uint8_t> &px, std::string &color,
+bool frame_bytes(DcmError *err, DcmImageSource *s, uint32_t n, Bytes &px, std::string &color,
                  uint16_t &planar)
 {
     planar = s->planar;
@@ -408,7 +421,10 @@ bool frame_bytes(DcmError *err, DcmImageSource *s, uint32_t n, std::vector<uint8
         if (color == "YBR_ICT" || color == "YBR_RCT") color = "RGB"; /* OpenJPEG undoes the MCT */
         return true;
     }
-    px.assign(s->frame_bytes + (s->frame_bytes & 1), 0); /* DCMTK wants an even buffer */
+    /* DCMTK wants an even buffer. Native frames are read whole (or fail): no need to zero
+     * them first; a decoder's output is zeroed so that a short one never sends old heap bytes */
+    if (s->native) px.resize(s->frame_bytes + (s->frame_bytes & 1));
+    else px.assign(s->frame_bytes + (s->frame_bytes & 1), 0);
     Uint32 start = 0;
     OFString model;
     OFCondition c;
@@ -449,7 +465,7 @@ bool frame_bytes(DcmError *err, DcmImageSource *s, uint32_t n, std::vector<uint8
     if (s->native && s->spp == 3 && s->photometric == "YBR_FULL_422") {
         /* 4:2:2 as stored: Y1 Y2 Cb Cr for each pair of pixels -> YBR_FULL interleaved */
         size_t pairs = (size_t)s->rows * s->cols / 2;
-        std::vector<uint8_t> full((size_t)s->rows * s->cols * 3);
+        Bytes full((size_t)s->rows * s->cols * 3);
         for (size_t i = 0; i < pairs; i++) {
             const uint8_t *q = px.data() + i * 4;
             uint8_t *d = full.data() + i * 6;
@@ -465,7 +481,7 @@ bool frame_bytes(DcmError *err, DcmImageSource *s, uint32_t n, std::vector<uint8
 inline int clamp255(double v) { return v < 0 ? 0 : v > 255 ? 255 : (int)(v + 0.5); }
 
 /* Fills out from raw bytes: masks/sign-extends to bits stored, interleaves, converts colour. */
-bool canonical(DcmError *err, const DcmImageSource *s, std::vector<uint8_t> &px, const std::string &color,
+bool canonical(DcmError *err, const DcmImageSource *s, Bytes &px, const std::string &color,
                uint16_t planar, DcmFrame *out)
 {
     size_t npix = (size_t)s->rows * s->cols;
@@ -473,20 +489,46 @@ bool canonical(DcmError *err, const DcmImageSource *s, std::vector<uint8_t> &px,
     unsigned spp = s->spp;
     bool is_signed = s->pr == 1;
     unsigned shift = s->ba == 1 ? 0 : s->hb + 1 - s->bs;
-    /* normalize samples in place: value bits at [0, bs), sign-extended */
-    for (size_t i = 0; i < npix * spp; i++) {
-        uint8_t *p = px.data() + i * bps;
-        uint32_t v = 0;
-        memcpy(&v, p, bps);
-        v >>= shift;
-        if (s->bs < 32) {
-            uint32_t mask = (s->bs == 32) ? 0xffffffffu : ((1u << s->bs) - 1);
-            v &= mask;
-            if (is_signed && (v & (1u << (s->bs - 1)))) v |= ~mask;
+    /* normalize samples in place: value bits at [0, bs), sign-extended (one loop per sample
+     * size: this runs on every pixel of every preview) */
+    size_t ns = npix * spp;
+    if (bps == 2 && s->bs <= 16) {
+        uint16_t *q = reinterpret_cast<uint16_t *>(px.data()); /* vector storage: aligned */
+        const uint16_t mask = (uint16_t)(s->bs >= 16 ? 0xffffu : ((1u << s->bs) - 1));
+        const uint16_t sign = (uint16_t)(1u << (s->bs ? s->bs - 1 : 0));
+        if (shift || mask != 0xffffu) {
+            if (is_signed)
+                for (size_t i = 0; i < ns; i++) {
+                    uint16_t v = (uint16_t)((q[i] >> shift) & mask);
+                    q[i] = (v & sign) ? (uint16_t)(v | ~mask) : v;
+                }
+            else
+                for (size_t i = 0; i < ns; i++) q[i] = (uint16_t)((q[i] >> shift) & mask);
         }
-        memcpy(p, &v, bps);
+    } else if (bps == 1 && s->bs <= 8) {
+        uint8_t *q = px.data();
+        const uint8_t mask = (uint8_t)(s->bs >= 8 ? 0xffu : ((1u << s->bs) - 1));
+        const uint8_t sign = (uint8_t)(1u << (s->bs ? s->bs - 1 : 0));
+        if (shift || mask != 0xffu)
+            for (size_t i = 0; i < ns; i++) {
+                uint8_t v = (uint8_t)((q[i] >> shift) & mask);
+                q[i] = (is_signed && (v & sign)) ? (uint8_t)(v | ~mask) : v;
+            }
+    } else {
+        for (size_t i = 0; i < ns; i++) {
+            uint8_t *p = px.data() + i * bps;
+            uint32_t v = 0;
+            memcpy(&v, p, bps);
+            v >>= shift;
+            if (s->bs < 32) {
+                uint32_t mask = (1u << s->bs) - 1;
+                v &= mask;
+                if (is_signed && (v & (1u << (s->bs - 1)))) v |= ~mask;
+            }
+            memcpy(p, &v, bps);
+        }
     }
-    std::vector<uint8_t> tmp;
+    Bytes tmp;
     if (spp == 3 && planar == 1) {
         tmp.resize(px.size());
         for (size_t i = 0; i < npix; i++)
@@ -581,14 +623,28 @@ bool apply_palette(DcmError *err, DcmImageSource *s, DcmFrame *f)
     return true;
 }
 
-/* PNG writing into a growable buffer */
+/* PNG writing into a growable malloc'd buffer (handed over to the caller as it is) */
 struct PngOut {
-    std::vector<uint8_t> v;
+    uint8_t *p = nullptr;
+    size_t len = 0, cap = 0;
+    bool nomem = false;
+    ~PngOut() { free(p); }
 };
 void png_write_cb(png_structp png, png_bytep data, png_size_t n)
 {
     PngOut *o = static_cast<PngOut *>(png_get_io_ptr(png));
-    o->v.insert(o->v.end(), data, data + n);
+    if (o->len + n > o->cap) {
+        size_t cap = std::max(o->cap * 2, o->len + n);
+        uint8_t *q = static_cast<uint8_t *>(realloc(o->p, cap));
+        if (!q) {
+            o->nomem = true;
+            png_error(png, "out of memory");
+        }
+        o->p = q;
+        o->cap = cap;
+    }
+    memcpy(o->p + o->len, data, n);
+    o->len += n;
 }
 void png_flush_cb(png_structp) {}
 void png_err_cb(png_structp png, png_const_charp) { png_longjmp(png, 1); }
@@ -609,7 +665,10 @@ bool png_encode_rows(const DcmFrame *f, PngOut *o, const uint8_t *const *rows)
         return false;
     }
     png_set_write_fn(png, o, png_write_cb, png_flush_cb);
-    png_set_compression_level(png, 1); /* previews: speed over size */
+    /* previews: speed over size. One filter (Sub) instead of libpng's adaptive choice, which
+     * filters every row five ways; zlib's fastest level */
+    png_set_compression_level(png, 1);
+    png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_SUB);
     png_set_IHDR(png, info, f->width, f->height, f->bytes * 8, f->channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
@@ -737,7 +796,7 @@ extern "C" bool dcm_image_frame(DcmError *err, DcmImageSource *s, uint32_t n, Dc
         memset(out, 0, sizeof *out);
         if (!s->invalid.empty()) return fail_invalid(err, s);
         if (n >= s->frames) return dcm_int_fail(err, DCM_ERR_MISSING, "frame %u does not exist (%u frames)", n, s->frames);
-        std::vector<uint8_t> px;
+        Bytes px;
         std::string color;
         uint16_t planar = 0;
         if (!frame_bytes(err, s, n, px, color, planar)) return false;
@@ -835,16 +894,36 @@ extern "C" void dcm_frame_cleanup(DcmFrame *f)
 
 /* ---- rendering ---- */
 
+namespace {
+
+/* Calls fn(T *samples, n) with the frame's samples typed by size and sign. */
+template <class Fn> void with_samples(const DcmFrame *f, Fn fn)
+{
+    size_t n = (size_t)f->width * f->height * f->channels;
+    const void *d = f->data;
+    switch (f->bytes) {
+    case 1: f->is_signed ? fn(static_cast<const int8_t *>(d), n) : fn(static_cast<const uint8_t *>(d), n); break;
+    case 2: f->is_signed ? fn(static_cast<const int16_t *>(d), n) : fn(static_cast<const uint16_t *>(d), n); break;
+    default: f->is_signed ? fn(static_cast<const int32_t *>(d), n) : fn(static_cast<const uint32_t *>(d), n); break;
+    }
+}
+
+} // namespace
+
 extern "C" bool dcm_frame_minmax(const DcmFrame *f, int64_t *min, int64_t *max)
 {
     size_t n = (size_t)f->width * f->height * f->channels;
     if (!n) return false;
     int64_t lo = INT64_MAX, hi = INT64_MIN;
-    for (size_t i = 0; i < n; i++) {
-        int64_t v = dcm_frame_sample(f, i / f->channels, i % f->channels);
-        lo = std::min(lo, v);
-        hi = std::max(hi, v);
-    }
+    with_samples(f, [&](auto *p, size_t k) {
+        auto a = p[0], b = p[0];
+        for (size_t i = 1; i < k; i++) {
+            a = std::min(a, p[i]);
+            b = std::max(b, p[i]);
+        }
+        lo = (int64_t)a;
+        hi = (int64_t)b;
+    });
     *min = lo;
     *max = hi;
     return true;
@@ -867,9 +946,22 @@ extern "C" bool dcm_frame_render(DcmError *err, const DcmFrame *in, const DcmRen
             return dcm_int_fail(err, DCM_ERR_ARG, "rendered size %ux%u is too large", w, h);
         /* 8-bit lookup of each source sample */
         size_t n = (size_t)in->width * in->height;
-        std::vector<uint8_t> src8(n * in->channels);
+        /* the 8-bit samples go straight into the answer's buffer, unless resized (then into
+         * a temporary, and the answer holds the resized image) */
+        bool same = w == in->width && h == in->height;
+        std::unique_ptr<uint8_t, void (*)(void *)> res(nullptr, free);
+        Bytes tmp;
+        uint8_t *src8;
+        if (same) {
+            res.reset(static_cast<uint8_t *>(malloc(n * in->channels + 1)));
+            if (!res) return dcm_int_fail(err, DCM_ERR_NOMEM, "out of memory");
+            src8 = res.get();
+        } else {
+            tmp.resize(n * in->channels);
+            src8 = tmp.data();
+        }
         if (in->channels == 3 && in->bytes == 1 && r->mode != DCM_RENDER_WINDOW_FORCE) {
-            memcpy(src8.data(), in->data, src8.size());
+            memcpy(src8, in->data, n * in->channels);
         } else {
             double slope = r->slope, icpt = r->intercept;
             double lo, hi;
@@ -882,7 +974,7 @@ extern "C" bool dcm_frame_render(DcmError *err, const DcmFrame *in, const DcmRen
                     hi = c + ww / 2;
                     windowed = true;
                 } else {
-                    int64_t mn, mx;
+                    int64_t mn = 0, mx = 0;
                     dcm_frame_minmax(in, &mn, &mx);
                     double a = mn * slope + icpt, b = mx * slope + icpt;
                     lo = std::min(a, b);
@@ -893,8 +985,9 @@ extern "C" bool dcm_frame_render(DcmError *err, const DcmFrame *in, const DcmRen
                 hi = 255;
             }
             bool invert = in->monochrome1 && in->channels == 1;
-            for (size_t i = 0; i < n * in->channels; i++) {
-                double v = (double)dcm_frame_sample(in, i / in->channels, i % in->channels) * slope + icpt;
+            bool round = r->mode == DCM_RENDER_STRETCH || !windowed;
+            auto map8 = [&](int64_t sample) -> uint8_t {
+                double v = (double)sample * slope + icpt;
                 double o;
                 if (hi <= lo) o = v <= lo ? 0 : 255;
                 else if (v <= lo) o = 0;
@@ -902,14 +995,30 @@ extern "C" bool dcm_frame_render(DcmError *err, const DcmFrame *in, const DcmRen
                 else o = (v - lo) / (hi - lo) * 255.0;
                 /* min..max stretches round (as Orthanc's previews), windows truncate (as
                  * Orthanc's /rendered) */
-                int k = r->mode == DCM_RENDER_STRETCH || !windowed ? clamp255(o) : (int)std::min(255.0, std::max(0.0, o));
-                src8[i] = (uint8_t)(invert ? 255 - k : k);
+                int k = round ? clamp255(o) : (int)std::min(255.0, std::max(0.0, o));
+                return (uint8_t)(invert ? 255 - k : k);
+            };
+            if (in->bytes <= 2) {
+                /* one lookup table over the frame's value range (at most 65,536 entries)
+                 * instead of the arithmetic on every sample */
+                int64_t mn = 0, mx = 0;
+                dcm_frame_minmax(in, &mn, &mx);
+                std::vector<uint8_t> lut((size_t)(mx - mn + 1));
+                for (int64_t v = mn; v <= mx; v++) lut[(size_t)(v - mn)] = map8(v);
+                uint8_t *d = src8;
+                const uint8_t *t = lut.data();
+                with_samples(in, [&](auto *p, size_t k) {
+                    for (size_t i = 0; i < k; i++) d[i] = t[(int64_t)p[i] - mn];
+                });
+            } else {
+                for (size_t i = 0; i < n * in->channels; i++)
+                    src8[i] = map8(dcm_frame_sample(in, i / in->channels, i % in->channels));
             }
         }
-        std::vector<uint8_t> dst((size_t)w * h * in->channels);
-        if (w == in->width && h == in->height) {
-            dst.swap(src8);
-        } else {
+        if (!same) {
+            res.reset(static_cast<uint8_t *>(malloc((size_t)w * h * in->channels)));
+            if (!res) return dcm_int_fail(err, DCM_ERR_NOMEM, "out of memory");
+            uint8_t *dst = res.get();
             unsigned ch = in->channels;
             for (uint32_t y = 0; y < h; y++)
                 for (uint32_t x = 0; x < w; x++) {
@@ -942,10 +1051,8 @@ extern "C" bool dcm_frame_render(DcmError *err, const DcmFrame *in, const DcmRen
         out->channels = in->channels;
         out->bytes = 1;
         out->bits_stored = 8;
-        out->len = dst.size();
-        out->data = malloc(out->len ? out->len : 1);
-        if (!out->data) return dcm_int_fail(err, DCM_ERR_NOMEM, "out of memory");
-        memcpy(out->data, dst.data(), out->len);
+        out->len = (size_t)w * h * in->channels;
+        out->data = res.release();
         return true;
     }
     DCM_CATCH(err, false)
@@ -962,12 +1069,14 @@ extern "C" bool dcm_frame_encode_png(DcmError *err, const DcmFrame *f, void **bu
         size_t stride = (size_t)f->width * f->channels * f->bytes;
         for (uint32_t y = 0; y < f->height; y++) rows[y] = static_cast<const uint8_t *>(f->data) + y * stride;
         PngOut o;
-        o.v.reserve(stride * f->height / 2 + 1024);
-        if (!png_encode_rows(f, &o, rows.data())) return dcm_int_fail(err, DCM_ERR_INTERNAL, "PNG encoding failed");
-        *buf = malloc(o.v.size());
-        if (!*buf) return dcm_int_fail(err, DCM_ERR_NOMEM, "out of memory");
-        memcpy(*buf, o.v.data(), o.v.size());
-        *len = o.v.size();
+        o.cap = stride * f->height / 2 + 1024;
+        if (!(o.p = static_cast<uint8_t *>(malloc(o.cap)))) return dcm_int_fail(err, DCM_ERR_NOMEM, "out of memory");
+        if (!png_encode_rows(f, &o, rows.data()))
+            return o.nomem ? dcm_int_fail(err, DCM_ERR_NOMEM, "out of memory")
+                           : dcm_int_fail(err, DCM_ERR_INTERNAL, "PNG encoding failed");
+        *buf = o.p;
+        *len = o.len;
+        o.p = nullptr;
         return true;
     }
     DCM_CATCH(err, false)
