@@ -2,8 +2,11 @@
 """Generates a synthetic CT study: N instances of 512x512 16-bit (about 0.5 MB each), one
 patient, one study, `--series` series, explicit VR little endian Part-10 files.
 
-usage: gen_study.py OUTDIR N [--series K] [--patient ID] [--seed S] [--frames F]
-With --frames F > 1 writes one multi-frame instance of F frames instead (N ignored)."""
+usage: gen_study.py OUTDIR N [--series K] [--patient ID] [--seed S] [--frames F] [--noise SIGMA]
+With --frames F > 1 writes one multi-frame instance of F frames instead (N ignored).
+--noise SIGMA adds Gaussian noise (SIGMA grey levels, seeded) to each image: the plain pattern
+deflates to 3 % of its size, which flatters an archiver that compresses (real CT: 40-60 %);
+with SIGMA 8 it deflates to about 75 %."""
 import argparse
 import os
 import random
@@ -25,6 +28,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--frames", type=int, default=1)
     ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--noise", type=float, default=0.0)
     a = ap.parse_args()
     rnd = random.Random(a.seed)
     os.makedirs(a.outdir, exist_ok=True)
@@ -73,6 +77,9 @@ def main():
             ds.NumberOfFrames = a.frames
             frame = ((base + i) % 4096).tobytes()
             ds.PixelData = frame * a.frames
+        elif a.noise > 0:
+            noise = np.random.default_rng(a.seed * 1000003 + i).normal(0, a.noise, (rows, cols))
+            ds.PixelData = np.clip((base + i) % 4096 + noise, 0, 4095).astype(np.uint16).tobytes()
         else:
             ds.PixelData = ((base + i) % 4096).astype(np.uint16).tobytes()
         meta = FileMetaDataset()
