@@ -1,13 +1,13 @@
 /* assoc_check.c -- the structure of an A-ASSOCIATE-RQ or -AC PDU (PS3.8 9.3.2, 9.3.3), checked
- * before DCMTK parses it. DCMTK 3.6.7's parser (dulparse.cc) leaks the lists it has built whenever it stops
- * on a malformed item, and copies an SCP/SCU Role Selection UID into a 65-byte buffer without
- * checking its length: one hostile peer could grow the server's memory by 64 bytes per
- * connection for ever, or write past a heap block. So the listener hands DCMTK only requests
- * whose every item and sub-item lies inside its parent and fits the field DCMTK copies it into;
+ * before DCMTK parses it. DCMTK 3.6.7's parser (dulparse.cc) leaks the lists it has built
+ * whenever it stops on a malformed item, and copies an SCP/SCU Role Selection UID into a 65-byte
+ * buffer without checking its length: one hostile peer could grow the server's memory by 64
+ * bytes per connection for ever, or write past a heap block. So DCMTK is handed only PDUs whose
+ * every item and sub-item lies inside its parent and fits the field DCMTK copies it into;
  * anything else is answered with an A-ABORT (the listener for requests, dicom/dcmtk_scp.cpp; our
- * SCU for a remote SCP's answer, dicom/dcmtk_scu.cpp). The checks are the
- * standard's and are at least as strict as each of DCMTK's, so a request that passes here
- * never takes one of DCMTK's error paths. Plain C: no DCMTK type is involved. */
+ * SCU for a remote SCP's answer, dicom/dcmtk_scu.cpp). The checks are the standard's and are at
+ * least as strict as each of DCMTK's, so a PDU that passes here never takes one of DCMTK's error
+ * paths. Plain C: no DCMTK type is involved. */
 #include <stdarg.h>
 #include <stdio.h>
 

@@ -373,10 +373,6 @@ std::string trim(const char *s)
 struct Assoc;
 struct Conn;
 
-/* A TCP connection that counts what it reads against a budget the association thread sets
- * (0: none). DCMTK buffers a command set in memory as it arrives, however many fragments the
- * peer sends; with a budget armed around DIMSE_receiveCommand() a peer that never ends its
- * command gets a failed read (and an A-ABORT) instead of our memory. */
 /* ---- ScreenedConnection (dcmtk_net.h) --------------------------------------------------- */
 
 ssize_t ScreenedConnection::read(void *buf, size_t nbyte)
@@ -418,6 +414,10 @@ bool ScreenedConnection::refuse(const char *why)
     return false;
 }
 
+/* A TCP connection that counts what it reads against a budget the association thread sets
+ * (0: none). DCMTK buffers a command set in memory as it arrives, however many fragments the
+ * peer sends; with a budget armed around DIMSE_receiveCommand() a peer that never ends its
+ * command gets a failed read (and an A-ABORT) instead of our memory. */
 class MeteredConnection : public ScreenedConnection {
 public:
     /* over_flag (may be NULL) is set when a read is refused; it outlives the connection, which
