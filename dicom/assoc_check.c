@@ -134,6 +134,17 @@ static bool check_user_info(const unsigned char *p, size_t n, bool ac, char *why
     return r == 0;
 }
 
+/* An AE title field as DCMTK reads it: up to the first NUL, trailing spaces dropped. PS3.8
+ * 9.3.2: the value of 16 spaces ("no application name") shall not be used; DCMTK stops on such
+ * a request after parsing it, again without freeing its lists. */
+static bool ae_empty(const unsigned char *f)
+{
+    size_t n = 0;
+    while (n < 16 && f[n]) n++;
+    while (n > 0 && f[n - 1] == ' ') n--;
+    return n == 0;
+}
+
 bool dcm_assoc_pdu_check(int pdu_type, const unsigned char *body, size_t n, char *why, size_t why_size)
 {
     bool ac = pdu_type == 0x02;
@@ -142,6 +153,9 @@ bool dcm_assoc_pdu_check(int pdu_type, const unsigned char *body, size_t n, char
     if (n < 68) return fail(why, why_size, "A-ASSOCIATE-%s of %u bytes (at least 68)", ac ? "AC" : "RQ", (unsigned)n);
     if (!(be16(body) & 1))
         return fail(why, why_size, "protocol version 0x%04x (bit 0 must be set)", be16(body));
+    /* An -AC repeats the titles of the request and they "shall not be tested" (PS3.8 9.3.3). */
+    if (!ac && ae_empty(body + 4)) return fail(why, why_size, "an empty called AE title");
+    if (!ac && ae_empty(body + 20)) return fail(why, why_size, "an empty calling AE title");
     Walk w = { body + 68, n - 68, NULL };
     unsigned type, len;
     const unsigned char *v;

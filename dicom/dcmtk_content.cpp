@@ -274,8 +274,7 @@ bool walk(DcmError *err, DcmObject *obj, const uint8_t *file, size_t len, DcmIte
         return walk(err, obj, file, len, child, item_charset(child, charset), path + 2, npath - 2,
                     false, r);
     }
-    if (e->getTag().getEVR() == EVR_PixelData || e->ident() == EVR_PixelData) {
-        DcmPixelData *px = static_cast<DcmPixelData *>(e);
+    if (DcmPixelData *px = dynamic_cast<DcmPixelData *>(e)) {
         DcmPixelSequence *seq = nullptr;
         E_TransferSyntax x = DcmXfer(obj->ts.c_str()).getXfer();
         if (DcmXfer(x).isEncapsulated() && px->getEncapsulatedRepresentation(x, nullptr, seq).good() && seq) {

@@ -150,8 +150,14 @@ void describe(DcmImageSource *s)
         s->invalid = "the instance has no pixel data";
         return;
     }
+    /* A PixelData tag written with another VR (OV, UN...) is parsed by DCMTK into another class:
+     * never take it for pixel data. */
+    s->pixel = dynamic_cast<DcmPixelData *>(e);
+    if (!s->pixel) {
+        s->invalid = std::string("PixelData has VR ") + DcmVR(e->getVR()).getVRName();
+        return;
+    }
     s->has_pixels = true;
-    s->pixel = OFstatic_cast(DcmPixelData *, e);
     s->native = !DcmXfer(s->xfer).isEncapsulated();
     if (!s->native) {
         DcmPixelSequence *seq = nullptr;

@@ -721,6 +721,8 @@ private:
         size_t size; /* header bytes */
         bool un;     /* explicit VR UN: an undefined length holds implicit little endian */
         bool sq;     /* explicit VR SQ */
+        bool fixed;  /* explicit VR that DCMTK reads only with a defined length (OD, OF, OL, OV,
+                        SV, UV, UC, UR, UT): an undefined one fails its full read */
     };
 
     bool header(size_t p, Enc enc, Hdr &h) const
@@ -729,7 +731,7 @@ private:
             return false;
         h.g = rd16(b_ + p, enc.big);
         h.e = rd16(b_ + p + 2, enc.big);
-        h.un = h.sq = false;
+        h.un = h.sq = h.fixed = false;
         if (h.g == 0xFFFE || !enc.explicit_vr) {
             h.len = rd32(b_ + p + 4, enc.big);
             h.size = 8;
@@ -758,6 +760,15 @@ private:
             return false;
         h.un = v0 == 'U' && v1 == 'N';
         h.sq = v0 == 'S' && v1 == 'Q';
+        switch (v0 << 8 | v1) {
+        case 'O' << 8 | 'D': case 'O' << 8 | 'F': case 'O' << 8 | 'L': case 'O' << 8 | 'V':
+        case 'S' << 8 | 'V': case 'U' << 8 | 'V': case 'U' << 8 | 'C': case 'U' << 8 | 'R':
+        case 'U' << 8 | 'T':
+            h.fixed = true;
+            break;
+        default:
+            break;
+        }
         h.len = rd32(b_ + p + 8, enc.big);
         h.size = 12;
         return true;
@@ -806,6 +817,8 @@ private:
                 pixel_header_ = h.size;
             }
             if (h.len == UNDEFINED) {
+                if (h.fixed) /* the file would be stored and never read back */
+                    return fail_at("undefined length on a VR that cannot have one", p - h.size);
                 Enc inner = h.un || pixels ? Enc{false, false} : enc;
                 if (!items(p, end, inner, depth + 1, false, pixels))
                     return false;

@@ -4,8 +4,9 @@
 # on a crash, a leak or a sanitizer report; the reproducer is left in CORPUS_ROOT/crashes).
 # Seeds: small pydicom test files (ingest), option bodies (modify), paths with credentials and
 # POST/PUT/DELETE bodies (router), configuration texts (config), create-dicom bodies with PNG,
-# JPEG and PDF content made by python3 (create_dicom); nothing is committed, everything is
-# made here.
+# JPEG and PDF content made by python3 (create_dicom), all made here; plus, on every run, the
+# inputs that once failed (tests/fuzz/regress/<target>/, committed), so a regression fails at
+# once whatever the fuzzer's luck.
 set -euo pipefail
 bin=$(readlink -f "$1"); secs=$2; root=$(readlink -m "${3:-$(dirname "$bin")/corpus}")
 name=$(basename "$bin")
@@ -160,6 +161,8 @@ PY
     done
   fi
 fi
+regress="$(dirname "$0")/regress/$name"
+[ -d "$regress" ] && cp "$regress"/* "$corpus/"
 cd "$crashes"
 echo "fuzz: $name for ${secs}s, corpus $(ls "$corpus" | wc -l) inputs"
 # -malloc_limit_mb: DCMTK allocates an element's declared length (up to 4 GB) before it

@@ -129,6 +129,14 @@ error(f"/instances/{upload('bad_frames.dcm')['ID']}/preview", 400, '1000000 fram
 error(f"/instances/{upload('bad_length.dcm')['ID']}/preview", 400, 'PixelData holds')
 error(f"/instances/{upload('bad_huge.dcm')['ID']}/preview", 415, 'above the limit')
 error(f"/instances/{upload('bad_jpeg.dcm')['ID']}/preview", 400, 'cannot be decoded')
+# PixelData of VR OV with an undefined length: refused at the door (DCMTK could not read it back)
+req = urllib.request.Request(URL + '/instances', data=open(f'{DIR}/bad_vr.dcm', 'rb').read(), method='POST')
+try:
+    urllib.request.urlopen(req)
+    check(False, 'bad_vr.dcm stored')
+except urllib.error.HTTPError as e:
+    body = e.read()
+    check(e.code == 400 and b'undefined length on a VR' in body, f'bad_vr.dcm: HTTP {e.code} {body[:300]!r}')
 bm = upload('bad_mpeg.dcm')['ID']
 error(f'/instances/{bm}/preview', 415, 'not supported')
 code, ctype, b = get(f'/instances/{bm}/frames/0/raw')

@@ -12,6 +12,8 @@ tests (names are what each one checks):
   bad_huge.dcm    65535 x 65535 RGB 32-bit declared
   bad_jpeg.dcm    JPEG baseline syntax whose fragment is a truncated JPEG
   bad_mpeg.dcm    MPEG-2 syntax (we do not decode video: 415)
+  bad_vr.dcm      bad_jpeg.dcm with VR OV on its PixelData (DCMTK then reads it as another
+                  class than pixel data: found by the fuzzer)
 """
 import os, sys
 import numpy as np
@@ -105,3 +107,9 @@ ds = base(8, 8, 8, ts='1.2.840.10008.1.2.4.100')
 ds.PixelData = encapsulate([bytes(64)])
 ds['PixelData'].is_undefined_length = True
 save(ds, 'bad_mpeg.dcm')
+
+# bad_jpeg.dcm with the VR of its PixelData (encapsulated, undefined length) turned into OV
+raw = open(os.path.join(out, 'bad_jpeg.dcm'), 'rb').read()
+head = b'\xe0\x7f\x10\x00OB\x00\x00\xff\xff\xff\xff'
+assert raw.count(head) == 1
+open(os.path.join(out, 'bad_vr.dcm'), 'wb').write(raw.replace(head, head[:4] + b'OV' + head[6:]))

@@ -580,6 +580,21 @@ static void test_dicom_assoc_pdu_check(void)
     CHECK(!dcm_assoc_pdu_check(1, b2, n, why, sizeof why));
     CHECK(strstr(why, "protocol version") != NULL);
 
+    /* an AE title of 16 spaces, or empty before a NUL (DCMTK reads up to the NUL), as the
+     * called or the calling AE: the input CI's fuzzer found leaking DCMTK's lists */
+    memcpy(b2, body, n);
+    memset(b2 + 20, ' ', 16);
+    CHECK(!dcm_assoc_pdu_check(1, b2, n, why, sizeof why));
+    CHECK(strstr(why, "empty calling AE title") != NULL);
+    b2[20] = 0; b2[21] = 'X';
+    CHECK(!dcm_assoc_pdu_check(1, b2, n, why, sizeof why));
+    memcpy(b2, body, n);
+    memset(b2 + 4, ' ', 16);
+    CHECK(!dcm_assoc_pdu_check(1, b2, n, why, sizeof why));
+    CHECK(strstr(why, "empty called AE title") != NULL);
+    memcpy(b2 + 4, "  X", 3); /* leading spaces are not significant: a title */
+    CHECK(dcm_assoc_pdu_check(1, b2, n, why, sizeof why));
+
     /* a transfer syntax sub-item whose length runs past its presentation context: the input
      * the fuzzer found leaking DCMTK's lists */
     unsigned char bad_pc[256];
