@@ -60,17 +60,21 @@ static int walk_next(Walk *w, unsigned *type, unsigned *len, const unsigned char
     return 1;
 }
 
-/* The sub-items of a presentation context item (after its 4 bytes of ID/reserved). */
+/* The sub-items of a presentation context item (after its 4 bytes of ID/reserved). PS3.8
+ * 9.3.2.2, 9.3.3.2: a proposed context has one or more transfer syntaxes, an accepted one has
+ * one; DCMTK leaks its lists on a context without any. */
 static bool check_pc(const unsigned char *p, size_t n, char *why, size_t ws)
 {
     Walk w = { p, n, "presentation context" };
-    unsigned type, len;
+    unsigned type, len, ts = 0;
     const unsigned char *v;
     int r;
     while ((r = walk_next(&w, &type, &len, &v, why, ws)) > 0) {
         if ((type == 0x30 || type == 0x40) && len > UI_MAX)
             return fail(why, ws, "presentation context sub-item 0x%02x: a UID of %u bytes (at most 64)", type, len);
+        if (type == 0x40) ts++;
     }
+    if (r == 0 && ts == 0) return fail(why, ws, "a presentation context without a transfer syntax");
     return r == 0;
 }
 
@@ -79,10 +83,13 @@ static bool check_pc(const unsigned char *p, size_t n, char *why, size_t ws)
 static bool check_user_info(const unsigned char *p, size_t n, bool ac, char *why, size_t ws)
 {
     Walk w = { p, n, "user information" };
-    unsigned type, len;
+    unsigned type, len, idents = 0;
     const unsigned char *v;
     int r;
     while ((r = walk_next(&w, &type, &len, &v, why, ws)) > 0) {
+        /* PS3.7 D.3.3.7: one user identity sub-item; DCMTK leaks all but the last */
+        if ((type == 0x58 || type == 0x59) && ++idents > 1)
+            return fail(why, ws, "more than one user identity sub-item");
         switch (type) {
         case 0x51: /* maximum length */
             if (len != 4) return fail(why, ws, "maximum length sub-item 0x%02x of %u bytes (must be 4)", type, len);

@@ -595,6 +595,26 @@ static void test_dicom_assoc_pdu_check(void)
     memcpy(b2 + 4, "  X", 3); /* leading spaces are not significant: a title */
     CHECK(dcm_assoc_pdu_check(1, b2, n, why, sizeof why));
 
+    /* a presentation context without a transfer syntax (abstract syntax only, or nothing),
+     * and two user identity sub-items: DCMTK leaks on each (found by a sweep of such requests
+     * against fuzz_dimse) */
+    unsigned char abs_only[64];
+    size_t an0 = rq_item(abs_only, 0x30, "1.2.840.10008.1.1", 17);
+    n = rq_body(b2, abs_only, an0, ui, uin);
+    CHECK(!dcm_assoc_pdu_check(1, b2, n, why, sizeof why));
+    CHECK(strstr(why, "without a transfer syntax") != NULL);
+    n = rq_body(b2, abs_only, 0, ui, uin);
+    CHECK(!dcm_assoc_pdu_check(1, b2, n, why, sizeof why));
+    CHECK(strstr(why, "without a transfer syntax") != NULL);
+    {
+        unsigned char two_id[64];
+        size_t tn = rq_item(two_id, 0x58, ident, 12);
+        tn += rq_item(two_id + tn, 0x58, ident, 12);
+        n = rq_body(b2, pcs, pcn, two_id, tn);
+        CHECK(!dcm_assoc_pdu_check(1, b2, n, why, sizeof why));
+        CHECK(strstr(why, "more than one user identity") != NULL);
+    }
+
     /* a transfer syntax sub-item whose length runs past its presentation context: the input
      * the fuzzer found leaking DCMTK's lists */
     unsigned char bad_pc[256];
