@@ -18,7 +18,9 @@
  * of the main_tags_lower index: lower(value) IN (lower(v1), ...) for single values, lower(value)
  * in [lower(prefix), next prefix) for a wildcard. The bounds are implied by the match (case
  * folded or not), so the answer is the same; the index turns a scan of every resource of the
- * level into a seek. Other terms (ranges, leading wildcards) keep the correlated EXISTS.
+ * level into a seek. A range seeks too when its bounds hold no letter (dates, times; see
+ * no_letters()). Other terms (leading wildcards, several alternatives) keep the correlated
+ * EXISTS. With any seek, r0.level is written "+r0.level" (see build_sql()).
  */
 #include "storage/sqlite/sqlite_int.h"
 
@@ -65,13 +67,51 @@ static void bind_match(sqlite3_stmt *s, const IdxMatch *m, int *param)
  * folded (ASCII, as SQLite's lower()), hi NULL when no upper bound can be made; or, with
  * equal set, its alternatives are all single values. false: the term does not use the index. */
 typedef struct Bounds {
-    bool use, equal;
+    bool use, equal, range;
     char *lo, *hi; /* malloc'd */
 } Bounds;
+
+/* A range bound the index can take as it is: bytes below 'A' only (digits, '.', '-', ':', ' ',
+ * as dates and times are). Then value <= hi implies lower(value) <= hi, since lower() only
+ * raises 'A'..'Z' to 'a'..'z', above every byte of hi; and value >= lo implies lower(value) >= lo
+ * for any lo. */
+static bool no_letters(const char *v)
+{
+    for (; v && *v; v++)
+        if ((unsigned char)*v >= 'A')
+            return false;
+    return true;
+}
+
+static char *dup_or_null(const char *v, bool *nomem)
+{
+    if (!v)
+        return NULL;
+    char *d = strdup(v);
+    if (!d)
+        *nomem = true;
+    return d;
+}
 
 static bool term_bounds(const IdxFindTerm *t, Bounds *b)
 {
     memset(b, 0, sizeof *b);
+    if (t->nmatch == 1 && t->match[0].kind == IDX_MATCH_RANGE) {
+        const IdxMatch *m = &t->match[0];
+        if ((!m->text && !m->high) || !no_letters(m->high))
+            return true;
+        bool nomem = false;
+        b->lo = dup_or_null(m->text, &nomem);
+        b->hi = dup_or_null(m->high, &nomem);
+        if (nomem) {
+            free(b->lo);
+            free(b->hi);
+            b->lo = b->hi = NULL;
+            return false;
+        }
+        b->use = b->range = true;
+        return true;
+    }
     bool all_equal = t->nmatch > 0;
     for (size_t j = 0; j < t->nmatch; j++)
         all_equal = all_equal && t->match[j].kind == IDX_MATCH_EQUAL && t->match[j].text;
@@ -131,7 +171,14 @@ static char *build_sql(sqlite3 *db, int level, const IdxFindTerm *terms, size_t 
     for (int d = 1; d <= level; d++)
         sqlite3_str_appendf(q, " JOIN resources r%d ON r%d.internal_id = r%d.parent_id", d, d,
                             d - 1);
-    sqlite3_str_appendf(q, " WHERE r0.level = %d", level);
+    /* With a seek on main_tags, "+" keeps SQLite from walking r0 by the level index (which it
+     * picks for the ORDER BY when it has no statistics: every instance visited to answer an
+     * instance search on a PatientID); it then starts from the seek's few rows and comes down
+     * through resources_parent. */
+    bool seek = false;
+    for (size_t i = 0; i < nterms; i++)
+        seek = seek || bounds[i].use;
+    sqlite3_str_appendf(q, " WHERE %sr0.level = %d", seek ? "+" : "", level);
     for (size_t i = 0; i < nterms; i++) {
         const IdxFindTerm *t = &terms[i];
         const Bounds *b = &bounds[i];
@@ -145,6 +192,12 @@ static char *build_sql(sqlite3 *db, int level, const IdxFindTerm *terms, size_t 
                 for (size_t j = 0; j < t->nmatch; j++)
                     sqlite3_str_appendf(q, "%slower(?%d)", j ? ", " : "", param++);
                 sqlite3_str_appendall(q, ")");
+            } else if (b->range) {
+                sqlite3_str_appendall(q, "1");
+                if (b->lo)
+                    sqlite3_str_appendf(q, " AND lower(t.value) >= ?%d", param++);
+                if (b->hi)
+                    sqlite3_str_appendf(q, " AND lower(t.value) <= ?%d || char(127)", param++);
             } else {
                 sqlite3_str_appendf(q, "lower(t.value) >= ?%d", param++);
                 if (b->hi)
@@ -209,6 +262,11 @@ bool sql_find(StoError *err, void *be, int level, const IdxFindTerm *terms, size
         if (b->use && b->equal) {
             for (size_t j = 0; j < terms[i].nmatch; j++)
                 sql_bind_text(s, param++, terms[i].match[j].text);
+        } else if (b->use && b->range) {
+            if (b->lo)
+                sql_bind_text(s, param++, b->lo);
+            if (b->hi)
+                sql_bind_text(s, param++, b->hi);
         } else if (b->use) {
             sql_bind_text(s, param++, b->lo);
             if (b->hi)

@@ -1565,6 +1565,20 @@ static void test_storage_find(void)
     IdxFindConstraint absent = {.level = IDX_SERIES, .tag = 0x00081030, .pattern = "*"};
     CHECK(find_is(db, IDX_SERIES, &absent, 1, 0, 0, ""));
 
+    /* A range seeks the lower(value) index only when its bounds hold no letter, where a byte
+     * range implies the folded one. "-2020_" must not seek: "2020X" <= "2020_" byte-wise but
+     * "2020x" is not, so a seek would lose P5. */
+    CHECK(store_tagged(db, 5, "MIXED", "2020X", "OT"));
+    d.pattern = "-2020_";
+    CHECK(find_is(db, IDX_STUDY, &d, 1, 0, 0, "P1S1 P2S1 P4S1 P5S1"));
+    d.pattern = "2020-2021"; /* seeks; the capital in "2020X" does not lose it */
+    CHECK(find_is(db, IDX_STUDY, &d, 1, 0, 0, "P1S1 P2S1 P3S1 P4S1 P5S1"));
+    d.pattern = "2020Y-"; /* letters: compared byte-wise ("20210301" > "2020Y") */
+    CHECK(find_is(db, IDX_STUDY, &d, 1, 0, 0, "P3S1"));
+    CHECK(find_is(db, IDX_INSTANCE, &d, 1, 0, 0, "P3S1R1I1"));
+    d.pattern = "20201231-20201231"; /* a range on an ancestor, searched at the instance level */
+    CHECK(find_is(db, IDX_INSTANCE, &d, 1, 0, 0, "P2S1R1I1 P4S1R1I1"));
+
     /* bad constraints: deeper than the level searched, NULL pattern */
     char **ids = NULL;
     size_t n = 0;
