@@ -322,6 +322,9 @@ bool frame_compressed_bytes(DcmError *err, DcmImageSource *s, uint32_t n, std::v
 }
 
 /* ---- OpenJPEG ---- */
+/* 64x64 tiles of a 4096x4096 image; DICOM's JPEG 2000 frames have one tile as a rule. */
+enum { J2K_MAX_TILES = 4096 };
+
 struct MemStream {
     const uint8_t *p;
     size_t len, pos;
@@ -352,12 +355,59 @@ OPJ_BOOL ms_seek(OPJ_OFF_T n, void *u)
 }
 void opj_quiet(const char *, void *) {}
 
+uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+/* The tile count OpenJPEG's opj_read_header() allocates for, found in the SIZ marker segment
+ * (ITU-T T.800 A.5.1) that follows SOC at the start of the codestream; for JP2, the codestream
+ * is the jp2c box (T.800 I.5.4). OpenJPEG allocates several KB per tile before it can be asked
+ * anything: a 3 KB frame declaring 65,529 tiles made it calloc hundreds of MB and spend 10 s
+ * (found by fuzz_preview). The sizes themselves are checked against the DICOM header after
+ * opj_read_header(). false: no SIZ where it must be. */
+bool j2k_tiles(const uint8_t *p, size_t n, bool jp2, uint64_t *tiles)
+{
+    if (jp2) { /* boxes: length, type; length 1: a 64-bit length follows; 0: to the end */
+        size_t at = 0;
+        for (;;) {
+            if (n - at < 8) return false;
+            uint64_t len = be32(p + at), head = 8;
+            if (len == 1) {
+                if (n - at < 16) return false;
+                len = (uint64_t)be32(p + at + 8) << 32 | be32(p + at + 12);
+                head = 16;
+            } else if (len == 0) {
+                len = n - at;
+            }
+            if (len < head || len > n - at) return false;
+            if (memcmp(p + at + 4, "jp2c", 4) == 0) {
+                p += at + head;
+                n = (size_t)(len - head);
+                break;
+            }
+            at += (size_t)len;
+        }
+    }
+    /* SOC, SIZ: Lsiz Rsiz Xsiz Ysiz XOsiz YOsiz XTsiz YTsiz XTOsiz YTOsiz Csiz */
+    if (n < 4 + 38 || p[0] != 0xFF || p[1] != 0x4F || p[2] != 0xFF || p[3] != 0x51) return false;
+    const uint8_t *z = p + 4;
+    uint32_t x = be32(z + 4), y = be32(z + 8), xo = be32(z + 12), yo = be32(z + 16);
+    uint32_t xt = be32(z + 20), yt = be32(z + 24), xto = be32(z + 28), yto = be32(z + 32);
+    if (xt == 0 || yt == 0 || x <= xto || y <= yto || xo >= x || yo >= y) return false;
+    *tiles = ((uint64_t)(x - xto) + xt - 1) / xt * (((uint64_t)(y - yto) + yt - 1) / yt);
+    return true;
+}
+
 /* Decodes a J2K/JP2 codestream into frame (samples interleaved, bytes per sample from ba). */
 bool decode_j2k(DcmError *err, const DcmImageSource *s, const std::vector<uint8_t> &bytes, Bytes &px)
 {
     if (bytes.size() < 12) return dcm_int_fail(err, DCM_ERR_FORMAT, "JPEG 2000 frame too short");
     static const uint8_t jp2sig[] = { 0, 0, 0, 0x0c, 'j', 'P', ' ', ' ' };
     OPJ_CODEC_FORMAT fmt = memcmp(bytes.data(), jp2sig, 8) == 0 ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K;
+    uint64_t tiles = 0;
+    if (!j2k_tiles(bytes.data(), bytes.size(), fmt == OPJ_CODEC_JP2, &tiles))
+        return dcm_int_fail(err, DCM_ERR_FORMAT, "JPEG 2000 frame without a valid SIZ marker segment");
+    if (tiles > J2K_MAX_TILES)
+        return dcm_int_fail(err, DCM_ERR_FORMAT, "JPEG 2000 frame of %llu tiles (at most %d)",
+                            (unsigned long long)tiles, J2K_MAX_TILES);
     opj_codec_t *codec = opj_create_decompress(fmt);
     opj_image_t *img = nullptr;
     MemStream m{ bytes.data(), bytes.size(), 0 };

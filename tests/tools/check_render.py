@@ -129,6 +129,7 @@ error(f"/instances/{upload('bad_frames.dcm')['ID']}/preview", 400, '1000000 fram
 error(f"/instances/{upload('bad_length.dcm')['ID']}/preview", 400, 'PixelData holds')
 error(f"/instances/{upload('bad_huge.dcm')['ID']}/preview", 415, 'above the limit')
 error(f"/instances/{upload('bad_jpeg.dcm')['ID']}/preview", 400, 'cannot be decoded')
+error(f"/instances/{upload('bad_tiles.dcm')['ID']}/preview", 400, '8192 tiles (at most 4096)')
 # PixelData of VR OV with an undefined length: refused at the door (DCMTK could not read it back)
 req = urllib.request.Request(URL + '/instances', data=open(f'{DIR}/bad_vr.dcm', 'rb').read(), method='POST')
 try:

@@ -12,6 +12,8 @@ tests (names are what each one checks):
   bad_huge.dcm    65535 x 65535 RGB 32-bit declared
   bad_jpeg.dcm    JPEG baseline syntax whose fragment is a truncated JPEG
   bad_mpeg.dcm    MPEG-2 syntax (we do not decode video: 415)
+  bad_tiles.dcm   MR_small_jp2klossless.dcm (64x64) whose JPEG 2000 SIZ asks for 1x1 tiles and
+                  then a wider image: 8192 tiles (OpenJPEG would allocate for each: refused)
   bad_vr.dcm      bad_jpeg.dcm with VR OV on its PixelData (DCMTK then reads it as another
                   class than pixel data: found by the fuzzer)
 """
@@ -113,3 +115,16 @@ raw = open(os.path.join(out, 'bad_jpeg.dcm'), 'rb').read()
 head = b'\xe0\x7f\x10\x00OB\x00\x00\xff\xff\xff\xff'
 assert raw.count(head) == 1
 open(os.path.join(out, 'bad_vr.dcm'), 'wb').write(raw.replace(head, head[:4] + b'OV' + head[6:]))
+
+# JPEG 2000 with 1x1-pixel tiles: the SIZ's XTsiz, YTsiz (bytes 24..31 after SOC, SIZ marker and
+# Lsiz) set to 1, Xsiz doubled so that the tiles (128 x 64) pass the 4096 limit
+src = pydicom.dcmread(os.path.join(os.environ.get('PYDICOM_FILES', '/usr/lib/python3/dist-packages/pydicom/data/test_files'), 'MR_small_jp2klossless.dcm'))
+raw = bytearray(src.PixelData)
+i = raw.find(b'\xff\x4f\xff\x51')
+assert i > 0
+z = i + 4
+raw[z + 4:z + 8] = (128).to_bytes(4, 'big')
+raw[z + 20:z + 28] = (1).to_bytes(4, 'big') * 2
+src.PixelData = bytes(raw)
+src.Columns = 128
+src.save_as(os.path.join(out, 'bad_tiles.dcm'), write_like_original=True)
