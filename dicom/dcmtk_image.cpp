@@ -362,8 +362,9 @@ uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] <
  * is the jp2c box (T.800 I.5.4). OpenJPEG allocates several KB per tile before it can be asked
  * anything: a 3 KB frame declaring 65,529 tiles made it calloc hundreds of MB and spend 10 s
  * (found by fuzz_preview). The sizes themselves are checked against the DICOM header after
- * opj_read_header(). false: no SIZ where it must be. */
-bool j2k_tiles(const uint8_t *p, size_t n, bool jp2, uint64_t *tiles)
+ * opj_read_header(); the component count (Csiz) too, since OpenJPEG allocates per tile and
+ * component. false: no SIZ where it must be. */
+bool j2k_tiles(const uint8_t *p, size_t n, bool jp2, uint64_t *tiles, unsigned *comps)
 {
     if (jp2) { /* boxes: length, type; length 1: a 64-bit length follows; 0: to the end */
         size_t at = 0;
@@ -393,6 +394,7 @@ bool j2k_tiles(const uint8_t *p, size_t n, bool jp2, uint64_t *tiles)
     uint32_t xt = be32(z + 20), yt = be32(z + 24), xto = be32(z + 28), yto = be32(z + 32);
     if (xt == 0 || yt == 0 || x <= xto || y <= yto || xo >= x || yo >= y) return false;
     *tiles = ((uint64_t)(x - xto) + xt - 1) / xt * (((uint64_t)(y - yto) + yt - 1) / yt);
+    *comps = (unsigned)z[36] << 8 | z[37];
     return true;
 }
 
@@ -403,8 +405,12 @@ bool decode_j2k(DcmError *err, const DcmImageSource *s, const std::vector<uint8_
     static const uint8_t jp2sig[] = { 0, 0, 0, 0x0c, 'j', 'P', ' ', ' ' };
     OPJ_CODEC_FORMAT fmt = memcmp(bytes.data(), jp2sig, 8) == 0 ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K;
     uint64_t tiles = 0;
-    if (!j2k_tiles(bytes.data(), bytes.size(), fmt == OPJ_CODEC_JP2, &tiles))
+    unsigned comps = 0;
+    if (!j2k_tiles(bytes.data(), bytes.size(), fmt == OPJ_CODEC_JP2, &tiles, &comps))
         return dcm_int_fail(err, DCM_ERR_FORMAT, "JPEG 2000 frame without a valid SIZ marker segment");
+    if (comps != s->spp)
+        return dcm_int_fail(err, DCM_ERR_FORMAT, "JPEG 2000 frame of %u components, the header says %u",
+                            comps, (unsigned)s->spp);
     if (tiles > J2K_MAX_TILES)
         return dcm_int_fail(err, DCM_ERR_FORMAT, "JPEG 2000 frame of %llu tiles (at most %d)",
                             (unsigned long long)tiles, J2K_MAX_TILES);
