@@ -15,5 +15,7 @@ typedef struct WwwAsset {
 
 extern const WwwAsset www_assets[];
 extern const size_t www_nassets;
+/* 16 hex digits naming this set of files: index.html asks for them under /app/v/<version>/ */
+extern const char www_version[];
 
 #endif

@@ -3,11 +3,14 @@
 data, ~500 bytes each) through POST /instances, 8 keep-alive connections in parallel: the
 index of the list-performance check. One template file is written with pydicom; each copy
 only changes fixed-width numbers in it (names, IDs, UIDs, dates), so generating costs nothing
-next to the upload."""
+next to the upload. The HTTP client is a few lines over plain sockets (one request in flight
+a connection, the answer read by its Content-Length): http.client's header parsing cost a
+third of the scenario's CPU, on a machine where the server under test shares 2 cores."""
 import base64
 import warnings
-import http.client
 import io
+import re
+import socket
 import sys
 import threading
 import urllib.parse
@@ -55,13 +58,33 @@ errors = []
 
 
 def worker(k, n):
-    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    c = socket.create_connection((u.hostname, u.port), timeout=60)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    head = ("POST /instances HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/dicom\r\n%s"
+            "Content-Length: " % (u.hostname, u.port, "".join("%s: %s\r\n" % kv for kv in auth.items()))).encode()
+    pending = b""
     for i in range(k, count, n):
-        c.request("POST", "/instances", body=make(i), headers={"Content-Type": "application/dicom", **auth})
-        r = c.getresponse()
-        r.read()
-        if r.status != 200:
-            errors.append(r.status)
+        body = make(i)
+        c.sendall(b"%s%d\r\n\r\n%s" % (head, len(body), body))
+        while b"\r\n\r\n" not in pending:
+            chunk = c.recv(65536)
+            if not chunk:
+                errors.append("connection closed")
+                return
+            pending += chunk
+        top, pending = pending.split(b"\r\n\r\n", 1)
+        status = int(top.split(b" ", 2)[1])
+        m = re.search(rb"(?im)^content-length:\s*(\d+)", top)
+        want = int(m.group(1)) if m else 0
+        while len(pending) < want:
+            chunk = c.recv(65536)
+            if not chunk:
+                errors.append("connection closed")
+                return
+            pending += chunk
+        pending = pending[want:]
+        if status != 200:
+            errors.append(status)
     c.close()
 
 

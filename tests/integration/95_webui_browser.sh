@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # 95_webui_browser: the web interface (rest/www) in a real browser. Debian's chromium,
 # headless, driven by puppeteer-core (tests/browser, installed from its package-lock.json by
-# `npm ci`: it downloads no browser) against two real servers: an open one (walkthrough,
-# 10,000 studies in the list, the memory panel with a 1 s MemoryTrimmingInterval) and one
+# `npm ci`: it downloads no browser) against two real servers: an open one (walkthrough, the
+# memory panel with a 1 s MemoryTrimmingInterval) and one
 # with RemoteAccessAllowed and HTTP Basic auth, where the study actions run too (drag and drop
 # of a folder and a ZIP, Modify, custom anonymization, the jobs page's buttons on real jobs,
 # Send to a storescp started here). Screenshots go to <build>/webui-screenshots.
@@ -61,8 +61,22 @@ curl -s -D - -o /dev/null "$URL/app/js/main.js" | grep -qi '^content-type: text/
 curl -s -D - -o /dev/null "$URL/app/" | grep -qi '^content-type: text/html' || fail "/app/ is not HTML"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/app/nope.js")" = 404 ] || fail "an unknown file is not 404"
 pass "embedded files: ETag $etag, 304 on If-None-Match, Content-Types, 404"
+# The page asks for its files under /app/v/<version>/: cached for good (immutable); the page
+# itself is revalidated; another version, or the page under /v/, answers 404.
+page=$(curl -s -D "$T/page.h" "$URL/app/")
+ver=$(grep -o 'src="v/[0-9a-f]\{16\}/js/main.js"' <<<"$page" | cut -d/ -f2)
+[ -n "$ver" ] || fail "index.html does not name its files under v/<version>/"
+! grep -q '@WWW_VERSION@' <<<"$page" || fail "the version placeholder was left in index.html"
+grep -qi '^cache-control: no-cache' "$T/page.h" || fail "the page itself is not revalidated"
+curl -s -D "$T/v.h" -o "$T/v.js" "$URL/app/v/$ver/js/main.js"
+grep -qi '^cache-control: .*max-age=31536000.*immutable' "$T/v.h" || fail "a versioned file is not cached for good: $(grep -i cache-control "$T/v.h")"
+curl -s -o "$T/plain.js" "$URL/app/js/main.js"
+cmp -s "$T/v.js" "$T/plain.js" || fail "the versioned main.js differs from /app/js/main.js"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/app/v/0000000000000000/js/main.js")" = 404 ] || fail "another version is not 404"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/app/v/$ver/index.html")" = 404 ] || fail "the page under /v/ is not 404"
+pass "versioned files: index.html names v/$ver/, immutable there, no-cache for the page, 404 for another version"
 
 MP_URL="$URL" MP_AUTH_URL="$AUTH_URL" MP_SINK_DIR="$T/sink" MP_HOLE_PORT="$HOLE_PORT" MP_USER=alice MP_PASS="$PASS" MP_SHOTS="$SHOTS" \
-  MP_DATA="$PYDICOM_FILES" MP_BULK="${MP_BULK:-10000}" timeout 600 node "$BROWSER_DIR/walkthrough.mjs" || fail "browser walkthrough"
+  MP_DATA="$PYDICOM_FILES" timeout 600 node "$BROWSER_DIR/walkthrough.mjs" || fail "browser walkthrough"
 ls "$SHOTS"/*.png >/dev/null || fail "no screenshot"
 pass "browser walkthrough (screenshots in $SHOTS)"

@@ -30,7 +30,12 @@ export async function api(path, { method = 'GET', body, raw = false, signal } = 
       opts.headers['Content-Type'] = 'application/json';
     }
   }
-  const r = await fetch(url(path), opts);
+  return answer(await fetch(url(path), opts), method, path, raw);
+}
+
+// A fetch's Response as api() answers it: the JSON body, or an ApiError (also for early.js's
+// request, sent before this module was loaded).
+export async function answer(r, method, path, raw = false) {
   if (!r.ok) {
     let b = null;
     try { b = await r.json(); } catch { /* not JSON */ }

@@ -1,11 +1,10 @@
 // early.js -- the studies list's first request, sent while the other modules still load.
-// index.html loads this module `async` and first: as soon as it and api.js have arrived it
-// runs and, when the page opens on the studies list (the default page) with no modality
-// filter, posts the same /tools/find that studies.js would post once every module is loaded
-// and evaluated. studies.js takes the answer with takeEarly(body) when its body is the same.
-// The query and paging rules live here so that both build the body the same way.
-import { api } from './api.js';
-
+// index.html loads this module `async` and first; it imports nothing, so it runs as soon as
+// it has arrived and, when the page opens on the studies list (the default page) with no
+// modality filter, posts the same /tools/find that studies.js would post once every module
+// it needs is loaded and evaluated. studies.js takes the Response with takeEarly(body) when
+// its body is the same. The query and paging rules live here so that both build the body
+// the same way.
 export const PAGE_SIZES = [25, 50, 100];
 
 export function pageParams(q) {
@@ -36,13 +35,16 @@ let early = null;
   if (path === 'studies' && !q.get('mod')) {
     const { size, page } = pageParams(q);
     const body = findBody(q, page * size, size + 1);
-    const promise = api('tools/find', { method: 'POST', body });
+    // the same request as api.js's api('tools/find', ...): relative to the server's root
+    const promise = fetch(new URL('../tools/find', document.baseURI), { method: 'POST', credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
     promise.catch(() => {}); // whoever takes it sees the error; nobody taking it is no error
     early = { key: JSON.stringify(body), promise };
   }
 }
 
-// The early answer for this body, once; null when there is none (another page, another body).
+// The early Response (a promise) for this body, once; null when there is none (another page,
+// another body).
 export function takeEarly(body) {
   const e = early;
   early = null;

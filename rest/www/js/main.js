@@ -3,22 +3,21 @@
 import { api } from './api.js';
 import { clear, errorBox, h } from './ui.js';
 import * as studies from './studies.js';
-import * as study from './study.js';
-import * as instance from './instance.js';
-import * as upload from './upload.js';
-import * as jobs from './jobs.js';
-import * as system from './system.js';
 import { onSample, startSampler } from './memory.js';
 
+// The lists (the page most loads open on) are loaded with this module; every other page's
+// module when it is first shown (the browser keeps it: index.html asks for the files under a
+// versioned URL, cached for good), so that the first page is not held up by compiling them.
+const later = (file, fn) => async (...a) => (await import(file))[fn](...a);
 const pages = {
   studies: studies.renderStudies,
   patients: studies.renderPatients,
-  study: study.render,
-  series: study.renderSeries,
-  instance: instance.render,
-  upload: upload.render,
-  jobs: jobs.render,
-  system: system.render,
+  study: later('./study.js', 'render'),
+  series: later('./study.js', 'renderSeries'),
+  instance: later('./instance.js', 'render'),
+  upload: later('./upload.js', 'render'),
+  jobs: later('./jobs.js', 'render'),
+  system: later('./system.js', 'render'),
 };
 const titles = { studies: 'Studies', patients: 'Patients', study: 'Study', series: 'Series',
   instance: 'Instance', upload: 'Upload', jobs: 'Jobs', system: 'System' };

@@ -2,7 +2,7 @@
 // /tools/find (Since/Limit; one row more than the page tells whether a next page exists),
 // sorting of the page's rows by column. Orthanc 1.10's /tools/find has no ordering, so a
 // sort orders the rows of the page on screen, in the server's order otherwise.
-import { api, ApiError } from './api.js';
+import { answer, api, ApiError } from './api.js';
 import { clear, dicomDate, errorBox, h, personName } from './ui.js';
 import { findBody, PAGE_SIZES, pageParams, studyQuery, takeEarly } from './early.js';
 const MODALITIES = ['', 'CT', 'MR', 'US', 'CR', 'DX', 'MG', 'PT', 'NM', 'XA', 'RF', 'OT', 'SR', 'SEG'];
@@ -50,7 +50,8 @@ async function findStudies(q, since, limit) {
   const mod = q.get('mod');
   if (!mod) {
     const body = findBody(q, since, limit);
-    return takeEarly(body) || api('tools/find', { method: 'POST', body });
+    const early = takeEarly(body);
+    return early ? early.then(r => answer(r, 'POST', 'tools/find')) : api('tools/find', { method: 'POST', body });
   }
   try {
     return await api('tools/find', { method: 'POST', body: { Level: 'Study', Query: { ...query, ModalitiesInStudy: mod }, Expand: true, Since: since, Limit: limit } });
@@ -141,11 +142,20 @@ export async function renderStudies(main, _params, q) {
   if (!filtered) {
     api('statistics').then(s => { pg.querySelector('.range').textContent = rows.length ? `${page * size + 1}–${page * size + rows.length} of ${s.CountStudies}` : 'No results'; }).catch(() => {});
   }
-  // Modalities are a series-level tag: filled in after the page is shown.
-  for (const r of rows) {
-    api(`studies/${r.ID}/series`).then(series => {
-      const set = [...new Set(series.map(s => s.MainDicomTags?.Modality).filter(Boolean))];
-      mods.get(r.ID)?.replaceChildren(...set.map(m => h('span', { class: 'tag' }, m)));
+  // Modalities are a series-level tag: filled in after the page is shown, by one series-level
+  // find for the whole page (a '\\' list of the page's StudyInstanceUIDs), not a request a row.
+  const uids = rows.map(r => r.MainDicomTags?.StudyInstanceUID).filter(Boolean);
+  if (uids.length) {
+    api('tools/find', { method: 'POST', body: { Level: 'Series', Query: { StudyInstanceUID: uids.join('\\') }, Expand: true } }).then(series => {
+      const byStudy = new Map();
+      for (const s of series) {
+        const m = s.MainDicomTags?.Modality;
+        if (!m) continue;
+        if (!byStudy.has(s.ParentStudy)) byStudy.set(s.ParentStudy, new Set());
+        byStudy.get(s.ParentStudy).add(m);
+      }
+      for (const [id, span] of mods) span.replaceChildren(...[...byStudy.get(id) || []].map(m => h('span', { class: 'tag' }, m)));
+      results.dataset.modalities = 'done';
     }).catch(() => {});
   }
 }
