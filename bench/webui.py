@@ -18,7 +18,7 @@ Pages compared:
 Also each server's CPU time (utime+stime from /proc) over all its loads, per load: a figure
 that the machine's load does not inflate the way wall-clock times are.
 
-Both servers: "StableAge" 3600 (no stable-study processing in the middle of the figures),
+Both servers' storage and index under --work (default /dev/shm), "StableAge" 3600 (no stable-study processing in the middle of the figures),
 SyncStorageArea false, Orthanc with "Plugins": [] and TCP_NODELAY=1 (benchlib.Server), and
 "OrthancExplorerEnabled": true for Orthanc (the page being measured).
 
@@ -63,7 +63,12 @@ def main():
     ap.add_argument("--studies", type=int, default=10000)
     ap.add_argument("--loads", type=int, default=10)
     ap.add_argument("--out", default="")
+    ap.add_argument("--work", default="/dev/shm" if os.access("/dev/shm", os.W_OK) else "",
+                    help="parent folder of both servers' storage (default /dev/shm: tmpfs, so that the "
+                         "ingest of the studies is not bound by the disk's file creation)")
     a = ap.parse_args()
+    if a.work:
+        bl.WORK = a.work
     extra = {"StableAge": 3600}
     pages = {
         "minipacs": [("minipacs, 25 rows (default page)", "/app/#/studies", "table.list tbody tr", 25),
@@ -95,7 +100,8 @@ def main():
              "uptime at the end: %s" % subprocess.run(["uptime"], stdout=subprocess.PIPE, text=True).stdout.strip(),
              "(load average %s on %d cores: wall-clock figures are inflated by other work; ratios are same-run)"
              % (" ".join(load), os.cpu_count()),
-             "ingest of the studies (bulk_studies.py, 8 connections): %s" % ", ".join("%s %.1f s" % kv for kv in ingest.items()),
+             "ingest of the studies (bulk_studies.py, 8 connections, storage under %s): %s"
+             % (bl.WORK, ", ".join("%s %.1f s" % kv for kv in ingest.items())),
              ""]
     table = []
     for r in rows:
