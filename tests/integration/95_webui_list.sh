@@ -25,7 +25,9 @@ if [ "$INDEX_BACKEND" = sqlite ] && [ -w /dev/shm ] && [ "$(df -Pk /dev/shm | aw
   DB=$(mktemp -d /dev/shm/mp-it-list.XXXXXX)
   cleanup_hook() { rm -rf "$DB"; }
 fi
-write_config
+# StableAge an hour: no stable-resource processing (30,000 more changes) while the studies
+# arrive or the page is timed
+write_config '"StableAge": 3600'
 # (and warnings only: 10,000 "stored" lines would bury a failure's log)
 sed -i -e "s#\"$T/db\"#\"$DB\"#" -e 's#"LogLevel": "info"#"LogLevel": "warning"#' "$T/Orthanc.json"
 start_server
