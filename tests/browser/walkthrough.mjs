@@ -536,8 +536,12 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
     await page.click('#jobs-live');
     const press = async (id, action, want) => {
       const sel = `tr[data-job="${id}"] button[aria-label^="${action} "]`;
-      await page.waitForSelector(sel, { timeout: 10000 });
-      await page.click(sel);
+      // with the live refresh on, the row can be replaced between finding the button and
+      // clicking it: puppeteer then refuses before any mouse event, so trying again is safe
+      for (let i = 0; ; i++) {
+        await page.waitForSelector(sel, { timeout: 10000 });
+        try { await page.click(sel); break; } catch (e) { if (i >= 4 || !/detached/i.test(String(e))) throw e; }
+      }
       const states = [].concat(want).map(w => `tr[data-job="${id}"][data-state="${w}"]`).join(', ');
       await page.waitForSelector(states, { timeout: 15000 });
       return (await api(page, `jobs/${id}`)).body.State;
