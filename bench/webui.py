@@ -69,6 +69,7 @@ def main():
     a = ap.parse_args()
     if a.work:
         bl.WORK = a.work
+    os.makedirs(os.path.dirname(bl._LAST_CLEANUP), exist_ok=True)  # benchlib's marker stays in bench/work
     extra = {"StableAge": 3600}
     pages = {
         "minipacs": [("minipacs, 25 rows (default page)", "/app/#/studies", "table.list tbody tr", 25),
