@@ -12,7 +12,16 @@
  * SyncStorageArea, as every stored file): the bytes are never copied again. A malformed or
  * hostile body (no boundary, a part that never ends, nested multiparts, more than
  * STOW_MAX_PARTS parts, oversized part headers) gets a 400, its spool files are removed and
- * nothing is stored. One descriptor is open at a time (the part being received).
+ * nothing is stored. A finished part keeps its descriptor while fewer than STOW_OPEN_FDS are
+ * open (later parts are reopened when ingested).
+ * Durability (SyncStorageArea true): each part's writeback starts as soon as the part is
+ * complete (while the next ones arrive), and once the body is whole every part is fsync'ed,
+ * all of them, before the first one is parsed or renamed (stow_sync_parts): the first fsync
+ * commits the file system's journal for the whole batch and the others find nothing left to
+ * commit, where one fsync inside each ingest paid a journal commit per instance (reading the
+ * mapping dirtied the next file's atime in between). Every stored file is still fsync'ed
+ * before its rename and its index commit, as C-STORE's and POST /instances' are, so a 200
+ * promises exactly what it did.
  * The answer is PS3.18's (application/dicom+json): RetrieveURL of the study (when the request
  * names one, or all instances are of one study), ReferencedSOPSequence (class, instance,
  * RetrieveURL) of the stored and already stored instances, FailedSOPSequence (class, instance,
@@ -35,9 +44,11 @@
 
 #include "rest/rest_int.h"
 #include "server/multipart.h"
+#include "storage/storage.h"
 
 #define STOW_MAX_PARTS 5000           /* per request: send larger studies in several */
 #define STOW_MAX_PART_HEADERS (16 * 1024)
+#define STOW_OPEN_FDS 64              /* finished parts that keep their descriptor open */
 
 #define REASON_PROCESSING 0x0110
 #define REASON_OUT_OF_RESOURCES 0xA700
@@ -46,6 +57,8 @@
 typedef struct StowPart {
     char *path;         /* its spool file (malloc'd), NULL once ingested, removed or refused */
     uint64_t len;
+    int fd;             /* its descriptor while open (STOW_OPEN_FDS), else -1 */
+    bool synced;        /* fsync'ed by stow_sync_parts */
     int refused;        /* FailureReason decided before ingest (a part that is not DICOM) */
 } StowPart;
 
@@ -55,6 +68,7 @@ typedef struct Stow {
     SrvSpool cur;       /* the part being received (fd -1 between parts) */
     StowPart *parts;
     size_t nparts, cap;
+    size_t nopen;       /* finished parts whose fd is still open */
     const char *study;  /* the URL's study (call->params), NULL for /studies */
 } Stow;
 
@@ -67,6 +81,7 @@ static void stow_free(void *p)
     for (size_t i = 0; i < st->nparts; i++) {
         if (st->parts[i].path && unlink(st->parts[i].path) != 0 && errno != ENOENT)
             SRV_LOG_WARN("http", "cannot remove %s: %s", st->parts[i].path, strerror(errno));
+        if (st->parts[i].fd >= 0) close(st->parts[i].fd);
         free(st->parts[i].path);
     }
     free(st->parts);
@@ -93,7 +108,7 @@ static bool part_begin(void *cls, SrvError *err, size_t index, const MpartHeader
         st->parts = np;
         st->cap = cap;
     }
-    st->parts[st->nparts++] = (StowPart){ .refused = refused };
+    st->parts[st->nparts++] = (StowPart){ .refused = refused, .fd = -1 };
     if (refused) return true; /* its bytes are not kept */
     if (!srv_spool_open(err, st->srv, &st->cur)) return false;
     char *path = strdup(st->cur.path);
@@ -116,7 +131,13 @@ static bool part_end(void *cls, SrvError *err)
     StowPart *p = &st->parts[st->nparts - 1];
     if (p->refused) return true;
     p->len = st->cur.len;
-    close(st->cur.fd); /* the file stays: the part's path owns it now */
+    sto_area_spool_flush(st->srv->area, st->cur.fd, false);
+    if (st->nopen < STOW_OPEN_FDS) { /* the part keeps it */
+        p->fd = st->cur.fd;
+        st->nopen++;
+    } else {
+        close(st->cur.fd); /* the file stays: the part's path owns it now */
+    }
     st->cur.fd = -1;
     st->cur.path[0] = '\0';
     return true;
@@ -211,6 +232,27 @@ static int failure_reason(const SrvError *e, const IngestResult *res, const char
     return REASON_PROCESSING;
 }
 
+/* SyncStorageArea: every part fsync'ed before any is ingested (see the top). A part whose
+ * fsync fails is left unsynced: its ingest fsyncs again and reports the failure. */
+static void stow_sync_parts(Stow *st)
+{
+    for (int pass = 0; pass < 2; pass++) /* every part's data written, then every part fsync'ed */
+        for (size_t i = 0; i < st->nparts; i++) {
+            StowPart *p = &st->parts[i];
+            if (!p->path || !p->len) continue;
+            int fd = p->fd >= 0 ? p->fd : open(p->path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0) continue;
+            if (pass == 0) {
+                sto_area_spool_flush(st->srv->area, fd, true);
+            } else {
+                StoError se = { 0 };
+                p->synced = sto_area_spool_sync(&se, st->srv->area, fd);
+                if (!p->synced) SRV_LOG_WARN("http", "STOW-RS part %zu: %s", i + 1, se.message);
+            }
+            if (fd != p->fd) close(fd);
+        }
+}
+
 /* POST /dicom-web/studies and /dicom-web/studies/{study}: the body has been spooled. */
 static void h_stow(RestCall *call)
 {
@@ -220,6 +262,7 @@ static void h_stow(RestCall *call)
     if (!mpart_finish(&err, st->mp)) { rest_reply_error(call, &err); return; }
     if (!st->nparts) { rest_fail(call, SRV_BAD_REQUEST, "the multipart body holds no part"); return; }
 
+    if (call->srv->cfg.sync_storage) stow_sync_parts(st);
     char base[512];
     base_url(call, base, sizeof base);
     cJSON *answer = cJSON_CreateObject();
@@ -246,7 +289,9 @@ static void h_stow(RestCall *call)
         } else if (p->len == 0) {
             srv_fail(&e, SRV_BAD_FILE_FORMAT, "part %zu is empty", i + 1);
         } else {
-            SrvSpool sp = { .fd = open(p->path, O_RDWR | O_CLOEXEC), .len = p->len };
+            SrvSpool sp = { .fd = p->fd >= 0 ? p->fd : open(p->path, O_RDWR | O_CLOEXEC), .len = p->len,
+                            .synced = p->synced };
+            p->fd = -1; /* sp's now */
             snprintf(sp.path, sizeof sp.path, "%s", p->path);
             if (sp.fd < 0)
                 srv_fail(&e, SRV_CANNOT_WRITE_FILE, "cannot open the spool of part %zu: %s", i + 1, strerror(errno));

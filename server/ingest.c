@@ -296,7 +296,8 @@ static bool write_file(SrvError *err, Ingest *in)
     }
     in->pending = true;
     if (in->spool) { /* a rename: the bytes are already on disk, written once */
-        if (!sto_area_spool_adopt(&se, in->srv->area, in->uuid, in->spool->fd, in->spool->path)) {
+        if (!sto_area_spool_adopt(&se, in->srv->area, in->uuid, in->spool->fd, in->spool->path,
+                                  in->spool->synced)) {
             srv_error_from_sto(err, &se);
             return false;
         }

@@ -215,6 +215,7 @@ typedef struct SrvSpool {
     int fd;            /* read-write descriptor; -1: none */
     uint64_t len;      /* bytes written so far */
     char path[4096];   /* "" once adopted by ingest_spool or discarded */
+    bool synced;       /* sto_area_spool_sync succeeded after the last write: adopt skips the fsync */
 } SrvSpool;
 /* Creates an empty spool file. sp is the caller's (srv_spool_discard at the end). */
 bool srv_spool_open(SrvError *err, Srv *srv, SrvSpool *sp);

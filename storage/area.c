@@ -332,7 +332,27 @@ int sto_area_spool_open(StoError *err, StoArea *area, char *path, size_t size)
     return fd;
 }
 
-bool sto_area_spool_adopt(StoError *err, StoArea *area, const char *uuid, int fd, const char *path)
+void sto_area_spool_flush(StoArea *area, int fd, bool wait)
+{
+    if (area->sync) /* a hint: the fsync decides and reports */
+        (void)sync_file_range(fd, 0, 0, wait ? SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                                   SYNC_FILE_RANGE_WAIT_AFTER
+                                             : SYNC_FILE_RANGE_WRITE);
+}
+
+bool sto_area_spool_sync(StoError *err, StoArea *area, int fd)
+{
+    if (!area->sync)
+        return true;
+    if (fsync(fd) == 0)
+        return true;
+    int e = errno;
+    sto_set_err(err, errno_code(e), "storage fsync of a spool file: %s", strerror(e));
+    return false;
+}
+
+bool sto_area_spool_adopt(StoError *err, StoArea *area, const char *uuid, int fd, const char *path,
+                          bool synced)
 {
     char folder[4096], final[4096];
     if (!check_uuid(err, uuid))
@@ -344,7 +364,7 @@ bool sto_area_spool_adopt(StoError *err, StoArea *area, const char *uuid, int fd
         return false;
     }
     const char *step = "fsync";
-    if (area->sync && fsync(fd) != 0)
+    if (area->sync && !synced && fsync(fd) != 0)
         goto fail;
     step = "rename";
     if (rename(path, final) == 0)

@@ -90,8 +90,20 @@ bool sto_area_write(StoError *err, StoArea *area, const char *uuid, const void *
  * and unlink the path unless the spool was adopted. */
 int sto_area_spool_open(StoError *err, StoArea *area, char *path, size_t size);
 /* Moves the spool file at path (fd: its open descriptor, fsync'ed first when the area is
- * sync) to uuid's place. On success the path no longer exists; on failure it is untouched. */
-bool sto_area_spool_adopt(StoError *err, StoArea *area, const char *uuid, int fd, const char *path);
+ * sync, unless `synced`: sto_area_spool_sync already succeeded on it and it has not been
+ * written since) to uuid's place. On success the path no longer exists; on failure it is
+ * untouched. */
+bool sto_area_spool_adopt(StoError *err, StoArea *area, const char *uuid, int fd, const char *path,
+                          bool synced);
+/* Durability of a batch of spool files (STOW-RS), when the area is sync (else they do nothing
+ * and sync returns true): sto_area_spool_flush starts the writeback of fd's bytes, and with
+ * wait, waits until they are written (no fsync: a hint, errors are the fsync's to report);
+ * sto_area_spool_sync fsyncs. Flushing with wait every file of a batch, then fsyncing every
+ * one, before any is read or renamed, makes the first fsync commit the file system's journal
+ * for all of them (their block allocations are in it), so the others find little left to
+ * commit; each file is still fsync'ed before its rename. */
+void sto_area_spool_flush(StoArea *area, int fd, bool wait);
+bool sto_area_spool_sync(StoError *err, StoArea *area, int fd);
 /* Removes every leftover spool file (start-up: uploads a crash interrupted). Returns how many. */
 size_t sto_area_spool_sweep(StoArea *area);
 /* Reads the whole file. *buf is malloc'd (caller frees with free()). */
