@@ -9,9 +9,10 @@
 3. WADO-RS frames of the series, 6 parallel clients, frame 1 of every instance with OHIF's
    Accept (multipart/related; type="application/octet-stream"; transfer-syntax=*): frames/s.
 
-usage: bench/dicomweb.py [--series 2000] [--studies 10000] [--repeat 30] [--clients 6] [--no-build]
+usage: bench/dicomweb.py [--series 2000] [--studies 10000] [--repeat 30] [--clients 6]
+                         [--only metadata|qido] [--results FILE] [--no-build]
 Environment: MINIPACS_BIN (default build-release/minipacs, built first unless --no-build or
-MINIPACS_BIN is set). The tables are also appended to bench/results/dicomweb-run.txt. Orthanc runs with the DICOMweb plugin
+MINIPACS_BIN is set). The tables are also appended to bench/results/dicomweb-run.txt (or FILE). Orthanc runs with the DICOMweb plugin
 (its defaults: StudiesMetadata/SeriesMetadata "Full"), both with SyncStorageArea false and
 TCP_NODELAY=1. Figures are same-run ratios; the machine load is printed (uptime)."""
 import argparse
@@ -164,6 +165,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--clients", type=int, default=6)
     ap.add_argument("--only", choices=["metadata", "qido"], default=None)
+    ap.add_argument("--results", default=None, help="append the tables here (default results/dicomweb-run.txt)")
     ap.add_argument("--no-build", action="store_true", help="use the existing build-release/minipacs")
     ARGS = ap.parse_args()
     if not ARGS.no_build and "MINIPACS_BIN" not in os.environ:
@@ -209,8 +211,9 @@ def main():
     out.append("# end: " + subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     text = "\n".join(out)
     print(text)
-    os.makedirs(bl.RESULTS, exist_ok=True)
-    with open(os.path.join(bl.RESULTS, "dicomweb-run.txt"), "a") as f:
+    res_file = ARGS.results or os.path.join(bl.RESULTS, "dicomweb-run.txt")
+    os.makedirs(os.path.dirname(os.path.abspath(res_file)), exist_ok=True)
+    with open(res_file, "a") as f:
         f.write(text + "\n\n")
 
 

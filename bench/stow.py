@@ -3,12 +3,15 @@
 through POST /dicom-web/studies in batches of 50 instances (multipart/related;
 type="application/dicom"), with 1 and 4 parallel keep-alive clients, into minipacs and into
 Debian's Orthanc 1.10.1 + orthanc-dicomweb in the same run (same SyncStorageArea,
-TCP_NODELAY=1); prints instances/s, the ratio and each server's peak RSS. The bodies are built
-before the clock starts; every answer must list the batch's 50 instances as stored.
+TCP_NODELAY=1); prints instances/s, the ratio, each server's CPU time per instance (utime +
+stime over the run: steadier than wall time on a loaded machine) and peak RSS. The bodies are
+built before the clock starts; every answer must list the batch's 50 instances as stored.
 
-usage: bench/stow.py [--n 2000] [--batch 50] [--sync both|true|false] [--no-build]
+usage: bench/stow.py [--n 2000] [--batch 50] [--sync both|true|false] [--clients 1,4]
+                     [--results FILE] [--no-build]
 (default: both SyncStorageArea values, one after the other; the table is also appended to
-bench/results/stow-run.txt with the machine's uptime before and after)."""
+bench/results/stow-run.txt, or FILE, with the machine's uptime before and after).
+Environment: MINIPACS_BIN (default build-release/minipacs, built first unless --no-build)."""
 import argparse
 import json
 import os
@@ -19,6 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as B
+import qr  # noqa: E402  (cpu_s)
 
 BOUNDARY = b"minipacs-bench-boundary-7f3a"
 CT = 'multipart/related; type="application/dicom"; boundary=%s' % BOUNDARY.decode()
@@ -82,6 +86,8 @@ def main():
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--sync", default="both", choices=["both", "true", "false"])
+    ap.add_argument("--clients", default="1,4")
+    ap.add_argument("--results", default=os.path.join(B.RESULTS, "stow-run.txt"))
     ap.add_argument("--no-build", action="store_true")
     a = ap.parse_args()
     if not a.no_build:
@@ -92,12 +98,14 @@ def main():
            "# start: " + subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()]
     for sync in ([True, False] if a.sync == "both" else [a.sync == "true"]):
         rows = []
-        for clients in (1, 4):
+        for clients in [int(c) for c in a.clients.split(",")]:
             rates = {}
             for kind in ("minipacs", "orthanc"):
                 s = B.Server(kind, sync=sync, extra=DICOMWEB if kind == "orthanc" else None)
                 try:
+                    c0 = qr.cpu_s(s.proc.pid)
                     rates[kind] = stow_all(s, batches, clients)
+                    rates[kind + "_cpu"] = (qr.cpu_s(s.proc.pid) - c0) * 1000 / len(files)
                     st = s.get("/statistics")
                     assert st["CountInstances"] == len(files), st
                     rates[kind + "_rss"] = s.hwm_kb() // 1024
@@ -105,16 +113,18 @@ def main():
                     s.stop()
             rows.append([clients, "%.0f" % rates["minipacs"], "%.0f" % rates["orthanc"],
                          "%.2fx" % (rates["minipacs"] / rates["orthanc"]),
+                         "%.2f" % rates["minipacs_cpu"], "%.2f" % rates["orthanc_cpu"],
                          rates["minipacs_rss"], rates["orthanc_rss"]])
         out.append("STOW-RS of %d CT instances (512x512x16-bit) in batches of %d, SyncStorageArea=%s"
                    % (len(files), a.batch, sync))
         out.append(B.table(rows, ["clients", "minipacs inst/s", "orthanc inst/s", "ratio",
+                                  "minipacs CPU ms/inst", "orthanc CPU ms/inst",
                                   "minipacs peak MB", "orthanc peak MB"]))
         print("\n".join(out[-2:]), flush=True)
     out.append("# end: " + subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     print(out[-1])
-    os.makedirs(B.RESULTS, exist_ok=True)
-    with open(os.path.join(B.RESULTS, "stow-run.txt"), "a") as f:
+    os.makedirs(os.path.dirname(os.path.abspath(a.results)), exist_ok=True)
+    with open(a.results, "a") as f:
         f.write("\n".join(out) + "\n\n")
 
 
