@@ -65,7 +65,7 @@ static void fuzz_open_store_at(const char *parent)
 }
 
 /* Empties the store (same folder): closes it, removes its content, opens it again. */
-static void fuzz_reset_store(void)
+static inline void fuzz_reset_store(void)
 {
     SrvError se = { 0 };
     srv_close(&fuzz_srv);
@@ -76,7 +76,7 @@ static void fuzz_reset_store(void)
 }
 
 /* The store in /tmp with one instance (CT_small.dcm from pydicom) stored. */
-static void fuzz_open_store(void)
+static inline void fuzz_open_store(void)
 {
     SrvError se = { 0 };
     fuzz_open_store_at("/tmp");

@@ -3,7 +3,9 @@
  * entries, user metadata), handed to cfg_load through a memfd so that it takes the same path as
  * a file on disk. Every input either loads (then is freed) or fails with a message; nothing
  * leaks, nothing reads outside the text. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
