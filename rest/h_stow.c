@@ -44,7 +44,6 @@
 
 #include "rest/rest_int.h"
 #include "server/multipart.h"
-#include "storage/storage.h"
 
 #define STOW_MAX_PARTS 5000           /* per request: send larger studies in several */
 #define STOW_MAX_PART_HEADERS (16 * 1024)
@@ -131,7 +130,7 @@ static bool part_end(void *cls, SrvError *err)
     StowPart *p = &st->parts[st->nparts - 1];
     if (p->refused) return true;
     p->len = st->cur.len;
-    sto_area_spool_flush(st->srv->area, st->cur.fd, false);
+    srv_spool_flush(st->srv, st->cur.fd, false);
     if (st->nopen < STOW_OPEN_FDS) { /* the part keeps it */
         p->fd = st->cur.fd;
         st->nopen++;
@@ -243,10 +242,10 @@ static void stow_sync_parts(Stow *st)
             int fd = p->fd >= 0 ? p->fd : open(p->path, O_RDONLY | O_CLOEXEC);
             if (fd < 0) continue;
             if (pass == 0) {
-                sto_area_spool_flush(st->srv->area, fd, true);
+                srv_spool_flush(st->srv, fd, true);
             } else {
-                StoError se = { 0 };
-                p->synced = sto_area_spool_sync(&se, st->srv->area, fd);
+                SrvError se = { 0 };
+                p->synced = srv_spool_sync(&se, st->srv, fd);
                 if (!p->synced) SRV_LOG_WARN("http", "STOW-RS part %zu: %s", i + 1, se.message);
             }
             if (fd != p->fd) close(fd);

@@ -221,6 +221,11 @@ typedef struct SrvSpool {
 bool srv_spool_open(SrvError *err, Srv *srv, SrvSpool *sp);
 /* Appends n bytes (all of them, or false: SRV_FULL_STORAGE on ENOSPC, else CANNOT_WRITE_FILE). */
 bool srv_spool_write(SrvError *err, SrvSpool *sp, const void *buf, size_t n);
+/* Durability of a batch of spool files (STOW-RS) when SyncStorageArea is on, else nothing:
+ * flush starts (wait: and waits for) the writeback of fd's bytes, sync fsyncs it. See
+ * sto_area_spool_flush for why a batch is flushed, then synced, before any is renamed. */
+void srv_spool_flush(Srv *srv, int fd, bool wait);
+bool srv_spool_sync(SrvError *err, Srv *srv, int fd);
 /* Reads up to max bytes at offset (pread); bytes read, 0 at the end, -1 on error. */
 ssize_t srv_spool_read(SrvSpool *sp, uint64_t offset, void *buf, size_t max);
 /* Closes the descriptor and removes the file unless it was adopted. Safe on a zeroed or

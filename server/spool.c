@@ -26,6 +26,16 @@ bool srv_spool_open(SrvError *err, Srv *srv, SrvSpool *sp)
     return true;
 }
 
+void srv_spool_flush(Srv *srv, int fd, bool wait) { sto_area_spool_flush(srv->area, fd, wait); }
+
+bool srv_spool_sync(SrvError *err, Srv *srv, int fd)
+{
+    StoError se = { 0 };
+    if (sto_area_spool_sync(&se, srv->area, fd)) return true;
+    srv_error_from_sto(err, &se);
+    return false;
+}
+
 bool srv_spool_write(SrvError *err, SrvSpool *sp, const void *buf, size_t n)
 {
     const char *p = buf;
