@@ -95,10 +95,13 @@ private:
  * converted). false: network failure (err set; the association is unusable). Otherwise
  * *status is the peer's, or 0x0122 when no context fits (nothing sent).
  * cancel_id != 0 (C-GET): a C-CANCEL-RQ for that message arriving while we wait for the
- * C-STORE-RSP sets *canceled. */
+ * C-STORE-RSP sets *canceled.
+ * prefix (C-GET, may be null): whole PDUs waiting to be sent on this association (the pending
+ * C-GET-RSP of the previous sub-operation); they leave first, in the same send() as the
+ * C-STORE-RQ, and prefix is emptied. */
 bool net_store(DcmError *err, T_ASC_Association *a, int timeout_s, const DcmStoreFile *f,
                const char *move_aet, uint16_t move_id, uint16_t *status, uint16_t cancel_id,
-               bool *canceled);
+               bool *canceled, std::vector<unsigned char> *prefix = nullptr);
 
 /* Largest C-FIND/C-MOVE/C-GET identifier we take (bytes on the wire). Real identifiers are a
  * few hundred bytes; a long UID list a few hundred KB. */

@@ -225,6 +225,13 @@ bool send_progress_raw(DcmQrOp *op, unsigned remaining, unsigned completed, unsi
     c.us(0x1022, (uint16_t)failed);
     c.us(0x1023, (uint16_t)warning);
     std::string cmd = c.bytes();
+    if (op->kind == DIMSE_C_GET_RQ) {
+        /* C-GET: the response waits in op->out and leaves with the next sub-operation's
+         * C-STORE-RQ (net_store's prefix) or before the final response: one send() and one
+         * wake-up of the peer less per instance. */
+        net_pdus(op->out, op->pid, true, cmd.data(), cmd.size(), true, op->max_pdv);
+        return true;
+    }
     std::vector<unsigned char> pdu;
     net_pdus(pdu, op->pid, true, cmd.data(), cmd.size(), true, op->max_pdv);
     if (!net_send(op->a, pdu.data(), pdu.size())) {
@@ -455,7 +462,8 @@ extern "C" bool dcm_qr_get_store(DcmError *err, DcmQrOp *op, const DcmStoreFile 
     try {
         if (op->broken) return dcm_int_fail(err, DCM_ERR_NETWORK, "association failed");
         bool canceled = false;
-        if (!net_store(err, op->a, op->timeout_s, f, nullptr, 0, status, op->msg_id, &canceled)) {
+        if (!net_store(err, op->a, op->timeout_s, f, nullptr, 0, status, op->msg_id, &canceled,
+                       op->raw ? &op->out : nullptr)) {
             op->broken = true;
             return false;
         }

@@ -43,6 +43,7 @@
 #include <vector>
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -190,19 +191,30 @@ bool pread_all(int fd, void *buf, size_t n, uint64_t off)
  * header, 0 otherwise (files stored without one). */
 bool dataset_offset(int fd, uint64_t size, uint64_t *off)
 {
-    unsigned char b[12];
+    /* The meta header is walked in a copy of the file's first 2 KB (one read: it is nearly
+     * always shorter); an element past the copy is read from the file. */
+    unsigned char head[2048];
+    size_t have = (size_t)(size < sizeof head ? size : sizeof head);
     *off = 0;
-    if (size < 132 || !pread_all(fd, b, 4, 128) || memcmp(b, "DICM", 4) != 0) return true;
+    if (size < 132 || !pread_all(fd, head, have, 0) || memcmp(head + 128, "DICM", 4) != 0) return true;
+    auto get = [&](unsigned char *b, size_t n, uint64_t p) {
+        if (p + n <= have) {
+            memcpy(b, head + p, n);
+            return true;
+        }
+        return pread_all(fd, b, n, p);
+    };
+    unsigned char b[12];
     uint64_t p = 132;
     while (p + 8 <= size) {
-        if (!pread_all(fd, b, 8, p)) return false;
+        if (!get(b, 8, p)) return false;
         uint16_t group = (uint16_t)(b[0] | b[1] << 8);
         if (group != 0x0002) break;
         bool long_form = (b[4] == 'O' && (b[5] == 'B' || b[5] == 'W' || b[5] == 'F')) ||
                          (b[4] == 'S' && b[5] == 'Q') || (b[4] == 'U' && (b[5] == 'T' || b[5] == 'N'));
         uint64_t len;
         if (long_form) {
-            if (p + 12 > size || !pread_all(fd, b, 12, p)) return false;
+            if (p + 12 > size || !get(b, 12, p)) return false;
             len = (uint64_t)b[8] | (uint64_t)b[9] << 8 | (uint64_t)b[10] << 16 | (uint64_t)b[11] << 24;
             p += 12 + len;
         } else {
@@ -279,9 +291,104 @@ T_ASC_PresentationContextID find_context(T_ASC_Association *a, const char *cls, 
 
 } // namespace
 
+namespace {
+
+/* Appends to out the PDUs of the next batch of a file's dataset: up to 64 PDVs from [pos,
+ * pos + left), read by one preadv straight into their places. *n gets the bytes taken. false
+ * (errno set) when the file cannot be read; out is then left as it was. */
+bool frame_batch(std::vector<unsigned char> &out, int fd, T_ASC_PresentationContextID pid,
+                 uint64_t pos, uint64_t left, size_t max_pdv, size_t *taken)
+{
+    const uint64_t batch = 64 * (uint64_t)max_pdv;
+    size_t n = (size_t)(left < batch ? left : batch);
+    bool final = n == left;
+    size_t k = (n + max_pdv - 1) / max_pdv, base = out.size();
+    out.resize(base + 12 * k + n + 1);
+    struct iovec iov[64];
+    for (size_t i = 0, done = 0; i < k; i++) {
+        size_t c = n - done < max_pdv ? n - done : max_pdv;
+        iov[i].iov_base = out.data() + base + 12 * (i + 1) + done;
+        iov[i].iov_len = c;
+        done += c;
+    }
+    ssize_t r = preadv(fd, iov, (int)k, (off_t)pos);
+    if (r != (ssize_t)n) { /* short read: finish chunk by chunk */
+        for (size_t i = 0, done = 0; i < k; i++) {
+            if (!pread_all(fd, iov[i].iov_base, iov[i].iov_len, pos + done)) {
+                int e = errno ? errno : EIO;
+                out.resize(base);
+                errno = e;
+                return false;
+            }
+            done += iov[i].iov_len;
+        }
+    }
+    size_t at = base;
+    for (size_t i = 0; i < k; i++) {
+        size_t c = iov[i].iov_len;
+        bool last = final && i + 1 == k;
+        if (last && (c & 1)) { /* deflate: pad to even length, as DCMTK does */
+            out[at + 12 + c] = 0;
+            c++;
+        }
+        pdu_head(out.data() + at, pid, false, last, c);
+        at += 12 + c;
+    }
+    out.resize(at);
+    *taken = n;
+    return true;
+}
+
+/* The first batch of the file that comes next, read while the peer stores the current one
+ * (its C-STORE-RSP is what we wait for: reading the next file then costs no wall time). Kept
+ * per thread; used only by the same association, for the same file (device, inode, size),
+ * context and PDV size. At most one batch (64 PDVs, ~1 MB with 16 KB PDUs). */
+struct Staged {
+    bool valid = false;
+    T_ASC_Association *a = nullptr;
+    dev_t dev = 0;
+    ino_t ino = 0;
+    uint64_t size = 0, pos = 0;
+    size_t n = 0, max_pdv = 0;
+    T_ASC_PresentationContextID pid = 0;
+    std::vector<unsigned char> pdus;
+};
+thread_local Staged t_staged;
+
+bool same_file(int fd, uint64_t size, dev_t *dev, ino_t *ino)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != size) return false;
+    *dev = st.st_dev;
+    *ino = st.st_ino;
+    return true;
+}
+
+void stage_next(T_ASC_Association *a, const DcmStoreFile *next, size_t max_pdv)
+{
+    Staged &s = t_staged;
+    s.valid = false;
+    if (!next || next->fd < 0) return;
+    const char *ts = next->transfer_syntax ? next->transfer_syntax : "";
+    T_ASC_PresentationContextID pid = find_context(a, next->sop_class_uid, ts);
+    uint64_t off = 0;
+    if (!pid || !dataset_offset(next->fd, next->size, &off) || off >= next->size) return;
+    if (!same_file(next->fd, next->size, &s.dev, &s.ino)) return;
+    s.pdus.clear();
+    if (!frame_batch(s.pdus, next->fd, pid, off, next->size - off, max_pdv, &s.n)) return;
+    s.a = a;
+    s.size = next->size;
+    s.pos = off;
+    s.pid = pid;
+    s.max_pdv = max_pdv;
+    s.valid = true;
+}
+
+} // namespace
+
 bool net_store(DcmError *err, T_ASC_Association *a, int timeout_s, const DcmStoreFile *f,
                const char *move_aet, uint16_t move_id, uint16_t *status, uint16_t cancel_id,
-               bool *canceled)
+               bool *canceled, std::vector<unsigned char> *prefix)
 {
     *status = 0x0122;
     const char *ts = f->transfer_syntax ? f->transfer_syntax : "";
@@ -290,6 +397,7 @@ bool net_store(DcmError *err, T_ASC_Association *a, int timeout_s, const DcmStor
     if (pid) {
         uint64_t off = 0;
         if (!dataset_offset(f->fd, f->size, &off)) {
+            t_staged.valid = false;
             *status = 0xA700; /* our file is unreadable: a failed sub-operation, not the link */
             dcm_int_log(DCM_LOG_WARNING, "dicom: stored file of %s is unreadable", f->sop_instance_uid);
             return true;
@@ -298,49 +406,37 @@ bool net_store(DcmError *err, T_ASC_Association *a, int timeout_s, const DcmStor
         if (left == 0) return dcm_int_fail(err, DCM_ERR_FORMAT, "empty dataset");
         /* The command and the dataset as whole PDUs, read from the file straight into their
          * places (one preadv per batch) and sent with one send() per batch of up to 64 PDUs.
-         * The buffer stays with the thread: no allocation (and no page faults) per file. */
+         * The buffers stay with the thread: no allocation (and no page faults) per file. */
         size_t max_pdv = net_max_pdv(a);
         std::string cmd = store_command(msg_id, f->sop_class_uid, f->sop_instance_uid, move_aet,
                                         move_id);
         thread_local std::vector<unsigned char> out;
         out.clear();
+        if (prefix) {
+            out.swap(*prefix); /* the waiting PDUs first, in the same send() */
+            prefix->clear();
+        }
         net_pdus(out, pid, true, cmd.data(), cmd.size(), true, max_pdv);
-        const uint64_t batch = 64 * (uint64_t)max_pdv;
+        /* the first batch may have been read while the previous file was being stored */
+        Staged &sg = t_staged;
+        dev_t dev = 0;
+        ino_t ino = 0;
+        bool use_staged = sg.valid && sg.a == a && sg.pid == pid && sg.max_pdv == max_pdv &&
+                          sg.pos == pos && sg.size == f->size && same_file(f->fd, f->size, &dev, &ino) &&
+                          dev == sg.dev && ino == sg.ino;
+        sg.valid = false;
         while (left > 0) {
-            size_t n = (size_t)(left < batch ? left : batch);
-            bool final = n == left;
-            size_t k = (n + max_pdv - 1) / max_pdv, base = out.size();
-            out.resize(base + 12 * k + n + 1);
-            struct iovec iov[64];
-            for (size_t i = 0, done = 0; i < k; i++) {
-                size_t c = n - done < max_pdv ? n - done : max_pdv;
-                iov[i].iov_base = out.data() + base + 12 * (i + 1) + done;
-                iov[i].iov_len = c;
-                done += c;
+            size_t n = 0;
+            if (use_staged) {
+                out.insert(out.end(), sg.pdus.begin(), sg.pdus.end());
+                n = sg.n;
+                use_staged = false;
+            } else if (!frame_batch(out, f->fd, pid, pos, left, max_pdv, &n)) {
+                int e = errno;
+                ASC_abortAssociation(a);
+                return dcm_int_fail(err, DCM_ERR_INTERNAL, "reading the stored file of %s: %s",
+                                    f->sop_instance_uid, strerror(e));
             }
-            ssize_t r = preadv(f->fd, iov, (int)k, (off_t)pos);
-            if (r != (ssize_t)n) { /* short read: finish chunk by chunk */
-                for (size_t i = 0, done = 0; i < k; i++) {
-                    if (!pread_all(f->fd, iov[i].iov_base, iov[i].iov_len, pos + done)) {
-                        ASC_abortAssociation(a);
-                        return dcm_int_fail(err, DCM_ERR_INTERNAL, "reading the stored file of %s: %s",
-                                            f->sop_instance_uid, strerror(errno));
-                    }
-                    done += iov[i].iov_len;
-                }
-            }
-            size_t at = base;
-            for (size_t i = 0; i < k; i++) {
-                size_t c = iov[i].iov_len;
-                bool last = final && i + 1 == k;
-                if (last && (c & 1)) { /* deflate: pad to even length, as DCMTK does */
-                    out[at + 12 + c] = 0;
-                    c++;
-                }
-                pdu_head(out.data() + at, pid, false, last, c);
-                at += 12 + c;
-            }
-            out.resize(at);
             pos += n;
             left -= n;
             if (!net_send(a, out.data(), out.size()))
@@ -349,17 +445,28 @@ bool net_store(DcmError *err, T_ASC_Association *a, int timeout_s, const DcmStor
             out.clear();
         }
         if (out.capacity() > ((size_t)4 << 20)) std::vector<unsigned char>().swap(out);
+        stage_next(a, f->next, max_pdv);
+        if (sg.pdus.capacity() > ((size_t)4 << 20)) std::vector<unsigned char>().swap(sg.pdus);
         OFCondition c;
         c = wait_store_rsp(a, timeout_s, msg_id, status, cancel_id, canceled);
-        if (c.bad())
+        if (c.bad()) {
+            sg.valid = false;
             return dcm_int_fail(err, DCM_ERR_NETWORK, "no C-STORE response for %s: %s",
                                 f->sop_instance_uid, c.text());
+        }
         return true;
     }
+    t_staged.valid = false;
     /* fall back to an uncompressed context, through DCMTK */
     const char *target = nullptr;
     for (const char *u : k_uncompressed)
         if ((pid = find_context(a, f->sop_class_uid, u))) { target = u; break; }
+    if (prefix && !prefix->empty()) { /* the waiting PDUs leave before DCMTK writes */
+        bool sent = net_send(a, prefix->data(), prefix->size());
+        prefix->clear();
+        if (!sent)
+            return dcm_int_fail(err, DCM_ERR_NETWORK, "C-GET response: %s", strerror(errno));
+    }
     if (!pid) return true; /* 0x0122: SOP class not supported by the peer */
     register_decoders();
     std::vector<unsigned char> file(f->size);

@@ -481,6 +481,9 @@ typedef struct DcmStoreFile {
     const char *sop_class_uid;
     const char *sop_instance_uid;
     const char *transfer_syntax;   /* as stored */
+    /* The file sent after this one on the same association, or NULL: the first part of its
+     * dataset is read while the peer stores this one. Its fd is only read during the call. */
+    const struct DcmStoreFile *next;
 } DcmStoreFile;
 
 /* C-GET: C-STORE of one file over the requesting association (the peer took the SCP role for

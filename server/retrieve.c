@@ -204,11 +204,21 @@ bool retrieve_run(SrvError *err, Srv *srv, const RetrieveList *list, size_t from
     if (canceled) *canceled = false;
     for (size_t i = 0; i < from && i < list->n; i++) st.completed++; /* done in an earlier run */
     bool ok = true;
+    /* Each file is opened one turn ahead, so that the sink can read it ahead (RetrieveFile.next). */
+    int fd = -1, next_fd = -1;
+    uint64_t size = 0, next_size = 0;
+    StoError next_se = { 0 };
+    if (from < list->n) next_fd = sto_area_open_fd(&next_se, srv->area, list->items[from].uuid, &next_size);
     for (size_t i = from; i < list->n; i++) {
         const RetrieveItem *it = &list->items[i];
-        StoError se = { 0 };
-        uint64_t size = 0;
-        int fd = sto_area_open_fd(&se, srv->area, it->uuid, &size);
+        StoError se = next_se;
+        fd = next_fd;
+        size = next_size;
+        next_fd = -1;
+        next_size = 0;
+        memset(&next_se, 0, sizeof next_se);
+        if (i + 1 < list->n)
+            next_fd = sto_area_open_fd(&next_se, srv->area, list->items[i + 1].uuid, &next_size);
         int r;
         if (fd < 0) {
             SRV_LOG_WARN("retrieve", "instance %s: file %s cannot be opened: %s", it->id, it->uuid,
@@ -219,7 +229,8 @@ bool retrieve_run(SrvError *err, Srv *srv, const RetrieveList *list, size_t from
             sto_area_path(srv->area, it->uuid, path, sizeof path);
             RetrieveItem cur = *it;
             cur.size = size; /* the file as it is now */
-            RetrieveFile f = { &cur, i, fd, path };
+            RetrieveFile f = { &cur, i, fd, path, i + 1 < list->n ? &list->items[i + 1] : NULL,
+                               next_fd, next_size };
             r = sink->file(sink->ctx, err, &f);
             close(fd);
         }
@@ -235,6 +246,7 @@ bool retrieve_run(SrvError *err, Srv *srv, const RetrieveList *list, size_t from
             break;
         }
     }
+    if (next_fd >= 0) close(next_fd);
     if (stats) *stats = st;
     return ok;
 }

@@ -51,6 +51,11 @@ typedef struct RetrieveFile {
     size_t index;          /* position in the list */
     int fd;
     const char *path;      /* the file's path (for libraries that open files themselves) */
+    /* The item the walk sends next and its open file (-1: none or unreadable), for sinks that
+     * read ahead while the peer takes this one. Borrowed: the engine closes it after its turn. */
+    const RetrieveItem *next;
+    int next_fd;
+    uint64_t next_size;
 } RetrieveFile;
 
 /* Counts as C-MOVE/C-GET report them. */
