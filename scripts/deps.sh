@@ -7,7 +7,8 @@ libcjson-dev zlib1g-dev curl python3 python3-pydicom python3-pytest python3-nump
 libopenjp2-7-dev libpng-dev libarchive-dev python3-pil python3-gdcm"  # orthanc: 92_qr_scu queries it
 PKGS="$PKGS nettle-dev"  # SHA-1/MD5/base64 (server/util.c)
 PKGS="$PKGS libcurl4-openssl-dev"  # the HTTP client of peers and DICOMweb servers (server/httpc.c)
-if [ "${1:-}" = "--bench" ]; then PKGS="$PKGS orthanc gnuplot-nox"; fi
+PKGS="$PKGS orthanc-dicomweb"  # 93_dicomweb_client: our DICOMweb client against Orthanc's plugin
+if [ "${1:-}" = "--bench" ]; then PKGS="$PKGS orthanc gnuplot-nox orthanc-postgresql"; fi  # bench/pg.py
 if [ "${1:-}" = "--fuzz" ]; then PKGS="$PKGS clang libclang-rt-14-dev"; fi  # scripts/fuzz.sh
 # The browser tests of the web interface (tests/browser) need Debian's chromium and nodejs;
 # not where those tests are absent (the Docker build stage copies this script alone).
