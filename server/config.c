@@ -452,6 +452,7 @@ static bool parse_modalities(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
         d->host = dup_or_die(host->valuestring);
         d->port = p;
         d->allow_echo = d->allow_find = d->allow_move = d->allow_get = d->allow_store = true;
+        d->parallel = 1;
         if (cJSON_IsObject(m)) {
             static const char *const flags[] = { "AllowEcho", "AllowFind", "AllowMove", "AllowGet", "AllowStore" };
             bool *dst[] = { &d->allow_echo, &d->allow_find, &d->allow_move, &d->allow_get, &d->allow_store };
@@ -470,6 +471,14 @@ static bool parse_modalities(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
             if (cJSON_IsString(x) && *x->valuestring) d->local_aet = dup_or_die(x->valuestring);
             x = cJSON_GetObjectItem(m, "Timeout");
             if (cJSON_IsNumber(x) && x->valuedouble >= 0) d->timeout = (int)x->valuedouble;
+            x = cJSON_GetObjectItem(m, "ParallelAssociations");
+            if (x && (!cJSON_IsNumber(x) || x->valuedouble < 1 || x->valuedouble > CFG_MAX_PARALLEL_ASSOCIATIONS ||
+                      x->valuedouble != (double)(int)x->valuedouble)) {
+                fail_at(ctx, 3, "modality \"%s\": ParallelAssociations must be an integer from 1 to %d",
+                        m->string, CFG_MAX_PARALLEL_ASSOCIATIONS);
+                return false;
+            }
+            if (x) d->parallel = (int)x->valuedouble;
         }
     }
     return true;

@@ -24,6 +24,8 @@ typedef struct CfgUser {
     char *password;
 } CfgUser;
 
+#define CFG_MAX_PARALLEL_ASSOCIATIONS 8 /* "ParallelAssociations" ceiling */
+
 typedef struct CfgModality {
     char *name;  /* key in DicomModalities */
     char *aet;
@@ -35,6 +37,8 @@ typedef struct CfgModality {
     char *manufacturer;  /* "Manufacturer", "Generic" */
     char *local_aet;     /* "LocalAet": our AET toward it; NULL = DicomAet */
     int timeout;         /* "Timeout" (s); 0 = DicomScuTimeout */
+    int parallel;        /* "ParallelAssociations" (ours, 1..8): C-MOVE sub-associations at
+                          * once toward it; 0 or 1 = one, as Orthanc */
 } CfgModality;
 
 typedef struct CfgDictEntry {  /* one "Dictionary" entry: "0009,1001": ["LO", "Name", 1, 1, "Creator"] */

@@ -36,6 +36,7 @@ static void from_cfg(const CfgModality *c, SrvModality *m)
     snprintf(m->manufacturer, sizeof m->manufacturer, "%s", c->manufacturer ? c->manufacturer : "Generic");
     snprintf(m->local_aet, sizeof m->local_aet, "%s", c->local_aet ? c->local_aet : "");
     m->timeout = c->timeout;
+    m->parallel = c->parallel > 1 ? c->parallel : 1;
 }
 
 /* Parses Orthanc's two forms into m (name set by the caller). */
@@ -43,6 +44,7 @@ bool modality_parse(SrvError *err, const cJSON *v, SrvModality *m)
 {
     const cJSON *aet, *host, *port;
     m->allow_echo = m->allow_find = m->allow_move = m->allow_get = m->allow_store = true;
+    m->parallel = 1;
     snprintf(m->manufacturer, sizeof m->manufacturer, "Generic");
     if (cJSON_IsArray(v) && cJSON_GetArraySize(v) >= 3) {
         aet = cJSON_GetArrayItem(v, 0);
@@ -67,6 +69,13 @@ bool modality_parse(SrvError *err, const cJSON *v, SrvModality *m)
         if (cJSON_IsString(x)) snprintf(m->local_aet, sizeof m->local_aet, "%s", x->valuestring);
         x = cJSON_GetObjectItem(v, "Timeout");
         if (cJSON_IsNumber(x) && x->valuedouble >= 0) m->timeout = (int)x->valuedouble;
+        x = cJSON_GetObjectItem(v, "ParallelAssociations");
+        if (x && (!cJSON_IsNumber(x) || x->valuedouble < 1 ||
+                  x->valuedouble > CFG_MAX_PARALLEL_ASSOCIATIONS ||
+                  x->valuedouble != (double)(int)x->valuedouble))
+            return srv_fail(err, SRV_BAD_REQUEST, "ParallelAssociations must be an integer from 1 to %d",
+                            CFG_MAX_PARALLEL_ASSOCIATIONS);
+        if (x) m->parallel = (int)x->valuedouble;
     } else {
         return srv_fail(err, SRV_BAD_REQUEST, "a modality is [AET, host, port] or {\"AET\", \"Host\", \"Port\"}");
     }
@@ -103,6 +112,8 @@ cJSON *modality_json(const SrvModality *m)
     cJSON_AddStringToObject(o, "Host", m->host);
     cJSON_AddStringToObject(o, "LocalAet", m->local_aet);
     cJSON_AddStringToObject(o, "Manufacturer", m->manufacturer);
+    /* ours: shown only when set, so Orthanc's shape stays as it is by default */
+    if (m->parallel > 1) cJSON_AddNumberToObject(o, "ParallelAssociations", m->parallel);
     cJSON_AddNumberToObject(o, "Port", m->port);
     cJSON_AddNumberToObject(o, "Timeout", m->timeout);
     cJSON_AddBoolToObject(o, "UseDicomTls", false);

@@ -21,6 +21,7 @@ typedef struct SrvModality {
     char manufacturer[64];   /* "Generic" */
     char local_aet[65];      /* "" = DicomAet */
     int timeout;             /* 0 = DicomScuTimeout */
+    int parallel;            /* "ParallelAssociations": C-MOVE sub-associations at once; 0 = 1 */
 } SrvModality;
 
 /* Loads the REST-added modalities (start-up, main thread, after srv_open). */

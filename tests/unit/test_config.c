@@ -183,6 +183,22 @@ static void test_config_strictness(void)
     CHECK_REJECTED("{\"DicomModalities\": {\"a\": [\"A\", \"h\"]}}", "DicomModalities", "\"a\"");
     CHECK_REJECTED("{\"DicomModalities\": {\"a\": {\"AET\": \"A\", \"Port\": 104}}}", "DicomModalities", "host");
     CHECK(load_text("{\"DicomModalities\": {\"a\": [\"A\", \"h\", \"104\", \"GE\"]}}", &e));
+    /* ParallelAssociations (ours): an integer 1..8, default 1 */
+    CHECK_REJECTED("{\"DicomModalities\": {\"a\": {\"AET\": \"A\", \"Host\": \"h\", \"Port\": 104, "
+                   "\"ParallelAssociations\": 9}}}", "ParallelAssociations", "1 to 8");
+    CHECK_REJECTED("{\"DicomModalities\": {\"a\": {\"AET\": \"A\", \"Host\": \"h\", \"Port\": 104, "
+                   "\"ParallelAssociations\": 0}}}", "DicomModalities", "\"a\"");
+    CHECK_REJECTED("{\"DicomModalities\": {\"a\": {\"AET\": \"A\", \"Host\": \"h\", \"Port\": 104, "
+                   "\"ParallelAssociations\": 2.5}}}", "DicomModalities", "ParallelAssociations");
+    CHECK_REJECTED("{\"DicomModalities\": {\"a\": {\"AET\": \"A\", \"Host\": \"h\", \"Port\": 104, "
+                   "\"ParallelAssociations\": \"3\"}}}", "DicomModalities", "ParallelAssociations");
+    memset(&e, 0, sizeof e);
+    CHECK(cfg_load(&e, write_tmp("t.json", "{\"DicomModalities\": {\"a\": [\"A\", \"h\", 104], \"b\": "
+                                       "{\"AET\": \"B\", \"Host\": \"h\", \"Port\": 104}, \"c\": {\"AET\": "
+                                       "\"C\", \"Host\": \"h\", \"Port\": 104, \"ParallelAssociations\": 8}}}"), &c));
+    CHECK(c.nmodalities == 3 && c.modalities[0].parallel == 1 && c.modalities[1].parallel == 1 &&
+          c.modalities[2].parallel == 8);
+    cfg_cleanup(&c);
     CHECK_REJECTED("{\"UserMetadata\": {\"X\": 2000.7}}", "UserMetadata", "1024");
     CHECK_REJECTED("{\"UserMetadata\": {\"X\": 99}}", "UserMetadata", "\"X\"");
     CHECK_REJECTED("{\"RegisteredUsers\": {\"alice\": 1}}", "RegisteredUsers", "alice");
