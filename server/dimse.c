@@ -14,10 +14,12 @@
  * - thread_start: names the listener's threads in our log.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "common/buf.h"
 #include "dicom/dicom.h"
@@ -354,6 +356,191 @@ static uint16_t run_subops(Srv *srv, SendCtx *sc, const RetrieveList *list, DcmQ
     return 0x0000;
 }
 
+/* ---- parallel C-MOVE (the destination's ParallelAssociations > 1) ------------------------
+ * The C-MOVE thread keeps its own sub-association and its duties (pending responses, C-CANCEL);
+ * workers each open one more association to the destination (DCMTK associations are not
+ * thread-safe: one per thread, never shared) and all take the next instance from one atomic
+ * cursor. Counts are shared atomics. A cancel or a network failure anywhere sets `stop`; a
+ * worker that cannot open its association logs it and leaves the work to the others.
+ * Release before join: a receiver serving one association at a time keeps the workers' requests
+ * in its backlog until ours is released, so the C-MOVE thread releases its association as soon
+ * as the cursor is exhausted, then waits for the workers (which find nothing left and release
+ * at once). */
+typedef struct MovePar {
+    Srv *srv;
+    const RetrieveList *list;
+    const DcmScuParams *params; /* shared read-only; arrays live until every worker is joined */
+    const char *move_aet;
+    uint16_t move_id;
+    atomic_size_t next;          /* the cursor over list->items */
+    atomic_size_t completed, failed, warning;
+    atomic_bool stop;            /* cancel or network failure: nobody takes another instance */
+    atomic_bool network_failed;
+    atomic_int opened;           /* worker associations that were accepted */
+    pthread_mutex_t lock;        /* guards active, changes; cond signals them */
+    pthread_cond_t cond;
+    int active;                  /* workers still running */
+    unsigned long changes;       /* instances finished by workers */
+} MovePar;
+
+/* Pending C-MOVE response with the shared totals (the C-MOVE thread only). false: cancel or a
+ * broken requesting association. */
+static bool par_progress(MovePar *mp, DcmQrOp *op)
+{
+    size_t c = atomic_load(&mp->completed), f = atomic_load(&mp->failed),
+           w = atomic_load(&mp->warning);
+    size_t done = c + f + w;
+    return dcm_qr_progress(op, (unsigned)(mp->list->n - done), (unsigned)c, (unsigned)f, (unsigned)w);
+}
+
+/* Takes instances until the cursor is exhausted or stop; op non-NULL on the C-MOVE thread
+ * (reports after each instance). Returns false on a cancel seen by op. */
+static bool par_loop(MovePar *mp, SendCtx *sc, DcmQrOp *op)
+{
+    RetrieveSink sink = { send_file, NULL, sc };
+    while (!atomic_load(&mp->stop)) {
+        size_t i = atomic_fetch_add(&mp->next, 1);
+        if (i >= mp->list->n) break;
+        SrvError err = { 0 };
+        int r = retrieve_send(&err, mp->srv, mp->list, i, &sink);
+        if (r == RETRIEVE_ABORT) {
+            SRV_LOG_WARN("dicom", "C-MOVE sub-association to %s: %s", mp->params->remote_aet,
+                         err.message);
+            atomic_store(&mp->network_failed, true);
+            atomic_store(&mp->stop, true);
+            break;
+        }
+        atomic_fetch_add(r == RETRIEVE_SENT ? &mp->completed
+                         : r == RETRIEVE_WARNING ? &mp->warning : &mp->failed, 1);
+        if (op) {
+            if (!par_progress(mp, op)) {
+                atomic_store(&mp->stop, true);
+                return false;
+            }
+        } else {
+            pthread_mutex_lock(&mp->lock);
+            mp->changes++;
+            pthread_cond_signal(&mp->cond);
+            pthread_mutex_unlock(&mp->lock);
+        }
+    }
+    return true;
+}
+
+static void *par_worker(void *arg)
+{
+    MovePar *mp = arg;
+    srv_thread_name("move-sub");
+    if (!atomic_load(&mp->stop) && atomic_load(&mp->next) < mp->list->n) {
+        DcmError de = { 0 };
+        DcmScu *scu = dcm_scu_open(&de, mp->params);
+        if (!scu) {
+            SRV_LOG_INFO("dicom", "C-MOVE: an extra association to %s (%s:%d) could not be opened, "
+                         "the others carry the work: %s", mp->params->remote_aet, mp->params->host,
+                         mp->params->port, de.message);
+        } else {
+            atomic_fetch_add(&mp->opened, 1);
+            SendCtx sc = { NULL, scu, mp->move_aet, mp->move_id, false, { 0 } };
+            par_loop(mp, &sc, NULL);
+            dcm_scu_close(scu); /* released at once when nothing was left */
+        }
+    }
+    pthread_mutex_lock(&mp->lock);
+    mp->active--;
+    pthread_cond_signal(&mp->cond);
+    pthread_mutex_unlock(&mp->lock);
+    return NULL;
+}
+
+/* The sub-operations over scu (the C-MOVE thread's, open; closed here) plus up to nworkers more
+ * associations. */
+static uint16_t run_parallel(Srv *srv, DcmQrOp *op, DcmScu *scu, const DcmScuParams *p,
+                             const RetrieveList *list, int nworkers, DcmQrCounts *counts,
+                             const DcmAssocInfo *info)
+{
+    MovePar mp = { .srv = srv, .list = list, .params = p, .move_aet = info->calling_aet,
+                   .move_id = dcm_qr_message_id(op) };
+    atomic_init(&mp.next, 0);
+    atomic_init(&mp.completed, 0);
+    atomic_init(&mp.failed, 0);
+    atomic_init(&mp.warning, 0);
+    atomic_init(&mp.stop, false);
+    atomic_init(&mp.network_failed, false);
+    atomic_init(&mp.opened, 0);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    SRV_ASSERT(pthread_mutex_init(&mp.lock, NULL) == 0 && pthread_cond_init(&mp.cond, &ca) == 0);
+    pthread_condattr_destroy(&ca);
+
+    bool canceled = !dcm_qr_progress(op, (unsigned)list->n, 0, 0, 0);
+    pthread_t tids[CFG_MAX_PARALLEL_ASSOCIATIONS];
+    int started = 0;
+    for (int k = 0; !canceled && k < nworkers; k++) {
+        pthread_mutex_lock(&mp.lock);
+        mp.active++;
+        pthread_mutex_unlock(&mp.lock);
+        int e = pthread_create(&tids[started], NULL, par_worker, &mp);
+        if (e != 0) {
+            SRV_LOG_WARN("dicom", "C-MOVE: cannot start a sub-association thread: %s", strerror(e));
+            pthread_mutex_lock(&mp.lock);
+            mp.active--;
+            pthread_mutex_unlock(&mp.lock);
+            break;
+        }
+        started++;
+    }
+    SendCtx sc = { op, scu, info->calling_aet, mp.move_id, false, { 0 } };
+    if (!canceled && !par_loop(&mp, &sc, op)) canceled = true;
+    if (canceled) atomic_store(&mp.stop, true);
+    /* release before join (see above) */
+    dcm_scu_close(scu);
+
+    /* the workers' progress, reported as it comes; a C-CANCEL is seen with it */
+    unsigned long seen = 0;
+    pthread_mutex_lock(&mp.lock);
+    while (mp.active > 0) {
+        if (mp.changes == seen) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_nsec += 200 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&mp.cond, &mp.lock, &ts);
+        }
+        if (mp.changes != seen && mp.active > 0) {
+            seen = mp.changes;
+            pthread_mutex_unlock(&mp.lock);
+            if (!canceled && !par_progress(&mp, op)) {
+                canceled = true;
+                atomic_store(&mp.stop, true);
+            }
+            pthread_mutex_lock(&mp.lock);
+        }
+    }
+    pthread_mutex_unlock(&mp.lock);
+    for (int k = 0; k < started; k++) pthread_join(tids[k], NULL);
+    pthread_cond_destroy(&mp.cond);
+    pthread_mutex_destroy(&mp.lock);
+
+    bool net = atomic_load(&mp.network_failed);
+    size_t c = atomic_load(&mp.completed), w = atomic_load(&mp.warning), f = atomic_load(&mp.failed);
+    if (net) f = list->n - c - w; /* the rest could not be sent */
+    counts->completed = (unsigned)c;
+    counts->failed = (unsigned)f;
+    counts->warning = (unsigned)w;
+    SRV_LOG_INFO("dicom", "C-MOVE for %s@%s: %zu instance(s), %zu sent, %zu warning, %zu failed%s%s"
+                 " (%d of %d association(s))", info->calling_aet, info->peer_host, list->n, c, w, f,
+                 canceled ? ", canceled" : "", net ? ", stopped on a network error" : "",
+                 1 + atomic_load(&mp.opened), 1 + started);
+    if (canceled) return 0xFE00;
+    if (net) return 0xA702;
+    if (f || w) return 0xB000;
+    return 0x0000;
+}
+
 static uint16_t on_move(void *ctx, const DcmAssocInfo *info, int model, int level,
                         const DcmQrKey *keys, size_t n, const char *dest_aet, DcmQrOp *op,
                         DcmQrCounts *counts)
@@ -393,14 +580,27 @@ static uint16_t on_move(void *ctx, const DcmAssocInfo *info, int model, int leve
                        classes, syntaxes, list.n };
     DcmError de = { 0 };
     DcmScu *scu = dcm_scu_open(&de, &p);
-    free(classes);
-    free(syntaxes);
+    /* ParallelAssociations: workers open the same associations, so the arrays stay */
+    int nworkers = m.parallel > 1 ? m.parallel - 1 : 0;
+    if ((size_t)nworkers > list.n - 1) nworkers = (int)(list.n - 1);
+    if (!scu || nworkers == 0) {
+        free(classes);
+        free(syntaxes);
+        classes = syntaxes = NULL;
+    }
     if (!scu) {
         SRV_LOG_WARN("dicom", "C-MOVE from %s@%s to %s (%s:%d): %s", info->calling_aet,
                      info->peer_host, m.aet, m.host, m.port, de.message);
         counts->failed = (unsigned)list.n;
         retrieve_list_cleanup(&list);
         return 0xA702;
+    }
+    if (nworkers > 0) {
+        st = run_parallel(srv, op, scu, &p, &list, nworkers, counts, info);
+        free(classes);
+        free(syntaxes);
+        retrieve_list_cleanup(&list);
+        return st;
     }
     SendCtx sc = { op, scu, info->calling_aet, dcm_qr_message_id(op), false, { 0 } };
     st = run_subops(srv, &sc, &list, counts, info, "C-MOVE");

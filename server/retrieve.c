@@ -197,6 +197,28 @@ int retrieve_open(SrvError *err, Srv *srv, const RetrieveItem *it, uint64_t *siz
     return fd;
 }
 
+int retrieve_send(SrvError *err, Srv *srv, const RetrieveList *list, size_t i,
+                  const RetrieveSink *sink)
+{
+    const RetrieveItem *it = &list->items[i];
+    StoError se = { 0 };
+    uint64_t size = 0;
+    int fd = sto_area_open_fd(&se, srv->area, it->uuid, &size);
+    if (fd < 0) {
+        SRV_LOG_WARN("retrieve", "instance %s: file %s cannot be opened: %s", it->id, it->uuid,
+                     se.message);
+        return RETRIEVE_FAILED;
+    }
+    char path[PATH_MAX];
+    sto_area_path(srv->area, it->uuid, path, sizeof path);
+    RetrieveItem cur = *it;
+    cur.size = size; /* the file as it is now */
+    RetrieveFile f = { &cur, i, fd, path, NULL, -1, 0 }; /* the next one is not known: no read-ahead */
+    int r = sink->file(sink->ctx, err, &f);
+    close(fd);
+    return r;
+}
+
 bool retrieve_run(SrvError *err, Srv *srv, const RetrieveList *list, size_t from,
                   const RetrieveSink *sink, RetrieveStats *stats, bool *canceled)
 {

@@ -81,6 +81,12 @@ typedef struct RetrieveSink {
 bool retrieve_run(SrvError *err, Srv *srv, const RetrieveList *list, size_t from,
                   const RetrieveSink *sink, RetrieveStats *stats, bool *canceled);
 
+/* One file: item i of list opened and handed to sink->file (progress is not called; no
+ * read-ahead: RetrieveFile.next is NULL); RETRIEVE_FAILED when the file cannot be opened
+ * (logged). For the parallel C-MOVE (server/dimse.c): several threads, one index each. */
+int retrieve_send(SrvError *err, Srv *srv, const RetrieveList *list, size_t i,
+                  const RetrieveSink *sink);
+
 /* Pull model, for senders that stream several files into one request (STOW-RS multipart):
  * opens the file of one item read-only; *size its size now. -1 and err (SRV_INEXISTENT_FILE)
  * when it is gone. The caller closes the fd. */
