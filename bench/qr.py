@@ -13,8 +13,13 @@ keys StudyInstanceUID and StudyDate. Two figures per server:
 C-MOVE and C-GET: one MOVE_N-instance CT study (512x512, ~0.5 MB each) to storescp / getscu:
 instances/s, the server's RSS growth (VmHWM after - VmRSS before) scaled to 1 GB moved, and
 CPU per instance.
+--receiver-fork: the C-MOVE also to a forking storescp (--fork: one process per association),
+our destination with "ParallelAssociations" N for each N of --parallel (default 2,3,4; ours
+only: Orthanc 1.10.1 has no such key and moves over one association, its config is otherwise
+the same); both figures printed, plain storescp and forking storescp.
 
-usage: bench/qr.py [--studies 10000] [--repeat 50] [--move 2000] [--only find|move|get]
+usage: bench/qr.py [--studies 10000] [--repeat 50] [--move 2000] [--only find|retrieve|move]
+                   [--receiver-fork [--parallel 2,3,4]]
 Environment: MINIPACS_BIN (default build-release/minipacs)."""
 import argparse
 import os
@@ -113,15 +118,17 @@ def cfind_assoc(server, repeat):
             statistics.median(client_ms))
 
 
-def retrieve(server, files, kind, port):
-    """C-MOVE to storescp on port (kind "move") or C-GET by getscu: (instances/s, RSS growth MB,
-    server CPU ms/instance)."""
+def retrieve(server, files, kind, port, aet="DEST", fork=False):
+    """C-MOVE to storescp on port (kind "move"; fork: storescp --fork, called aet) or C-GET by
+    getscu: (instances/s, RSS growth MB, server CPU ms/instance)."""
     out = tempfile.mkdtemp(prefix="qr-recv-", dir=bl.WORK)
     scp = None
     env = dict(os.environ, TCP_NODELAY="1")
     if kind == "move":
-        scp = subprocess.Popen(["storescp", "-B", "-aet", "DEST", "-od", out, str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        scp = subprocess.Popen(["storescp"] + (["--fork"] if fork else []) +
+                               ["-B", "-aet", aet, "-od", out, str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)  # its --fork children in its group
         time.sleep(0.5)
     import pydicom
     study = pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID
@@ -134,7 +141,7 @@ def retrieve(server, files, kind, port):
     c0 = cpu_s(server.proc.pid)
     t0 = time.perf_counter()
     if kind == "move":
-        cmd = ["movescu", "-S", "-aet", "MOVER", "-aec", "ORTHANC", "-aem", "DEST"]
+        cmd = ["movescu", "-S", "-aet", "MOVER", "-aec", "ORTHANC", "-aem", aet]
     else:
         cmd = ["getscu", "-S", "-aet", "GETTER", "-aec", "ORTHANC", "-od", out]
     subprocess.run(cmd + ["-k", "QueryRetrieveLevel=STUDY", "-k", "StudyInstanceUID=" + study,
@@ -145,7 +152,7 @@ def retrieve(server, files, kind, port):
     hwm = server.hwm_kb()
     got = len(os.listdir(out))
     if scp:
-        scp.terminate()
+        os.killpg(scp.pid, 15)
         scp.wait()
     shutil.rmtree(out, ignore_errors=True)
     if got != len(files):
@@ -159,12 +166,17 @@ def main():
     ap.add_argument("--repeat", type=int, default=50)
     ap.add_argument("--findscu-repeat", type=int, default=20)
     ap.add_argument("--move", type=int, default=2000)
-    ap.add_argument("--only", choices=("find", "retrieve"), default=None)
+    ap.add_argument("--only", choices=("find", "retrieve", "move"), default=None)
+    ap.add_argument("--receiver-fork", action="store_true",
+                    help="also C-MOVE to storescp --fork, ours with ParallelAssociations (--parallel)")
+    ap.add_argument("--parallel", default="2,3,4", help="ParallelAssociations values to try")
     ap.add_argument("--baseline", default=None,
                     help="another minipacs binary (e.g. main's) run in the same session: before/after")
     a = ap.parse_args()
     do_find = a.only in (None, "find")
-    do_ret = a.only in (None, "retrieve")
+    do_ret = a.only in (None, "retrieve", "move")
+    do_get = a.only in (None, "retrieve")
+    pars = [int(x) for x in a.parallel.split(",")] if a.receiver_fork else []
     small = gen_small_studies(a.studies) if do_find else []
     big = bl.gen_study("qr-move-%d" % a.move, a.move, series=4) if do_ret else []
     big_bytes = sum(os.path.getsize(f) for f in big)
@@ -174,13 +186,20 @@ def main():
             "DicomAlwaysAllowFind": True, "DicomAlwaysAllowMove": True, "DicomAlwaysAllowGet": True,
             # no "stable" processing of the 10,000 new studies in the middle of the figures
             "StableAge": 3600}
+    for n in pars:  # one destination per value, same storescp port; the key is ours only
+        mods["DicomModalities"]["fork%d" % n] = {"AET": "FORK%d" % n, "Host": "127.0.0.1", "Port": dest_port,
+                                                 "ParallelAssociations": n}
     kinds = [("minipacs", "minipacs", None)]
     if a.baseline:
         kinds.append(("baseline", "minipacs", a.baseline))
     kinds.append(("orthanc", "orthanc", None))
     rows = []
     for label, kind, exe in kinds:
-        s = bl.Server(kind, extra=mods, exe=exe)
+        m = mods
+        if kind == "orthanc":  # the same destinations without our key
+            m = dict(mods, DicomModalities={k: ([v["AET"], v["Host"], v["Port"]] if isinstance(v, dict) else v)
+                                            for k, v in mods["DicomModalities"].items()})
+        s = bl.Server(kind, extra=m, exe=exe)
         try:
             r = {"label": label}
             if do_find:
@@ -190,7 +209,11 @@ def main():
             if do_ret:
                 bl.upload_all(s, big, 4)
                 r["move"] = retrieve(s, big, "move", dest_port)
-                r["get"] = retrieve(s, big, "get", dest_port)
+                if do_get:
+                    r["get"] = retrieve(s, big, "get", dest_port)
+                # Orthanc has one figure (no key): its first FORK destination
+                for n in (pars[:1] if kind == "orthanc" else pars):
+                    r["fork%d" % n] = retrieve(s, big, "move", dest_port, "FORK%d" % n, fork=True)
             rows.append(r)
         finally:
             s.stop()
@@ -216,7 +239,8 @@ def main():
                   % (r["label"], orth["findscu"][0] / r["findscu"][0], orth["findscu"][1] / r["findscu"][1]))
     if do_ret:
         gb = big_bytes / float(1 << 30)
-        for key, what in (("move", "C-MOVE to storescp"), ("get", "C-GET by getscu")):
+        figures = [("move", "C-MOVE to storescp")] + ([("get", "C-GET by getscu")] if do_get else [])
+        for key, what in figures:
             print("%s of a %d-instance study (%.2f GB):" % (what, a.move, gb))
             for r in rows:
                 ips, rss, cpu = r[key]
@@ -225,6 +249,18 @@ def main():
             for r in rows[:-1]:
                 print("  ratio %s/Orthanc: %.2fx (throughput), CPU per instance %.2fx less"
                       % (r["label"], r[key][0] / orth[key][0], orth[key][2] / max(r[key][2], 1e-6)))
+        if pars:
+            okey = "fork%d" % pars[0]
+            print("C-MOVE to storescp --fork of a %d-instance study (%.2f GB); Orthanc: one association per"
+                  " C-MOVE, ours: ParallelAssociations N:" % (a.move, gb))
+            ips, rss, cpu = orth[okey]
+            print("  %-9s %7.1f instances/s, RSS growth %6.1f MB, server CPU %5.2f ms/instance"
+                  % (orth["label"], ips, rss, cpu))
+            for r in rows[:-1]:
+                for n in pars:
+                    ips, rss, cpu = r["fork%d" % n]
+                    print("  %-9s N=%d %7.1f instances/s, RSS growth %6.1f MB, server CPU %5.2f ms/instance,"
+                          " ratio %.2fx Orthanc" % (r["label"], n, ips, rss, cpu, ips / orth[okey][0]))
 
 
 if __name__ == "__main__":
