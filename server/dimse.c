@@ -398,11 +398,15 @@ static bool par_progress(MovePar *mp, DcmQrOp *op)
 static bool par_loop(MovePar *mp, SendCtx *sc, DcmQrOp *op)
 {
     RetrieveSink sink = { send_file, NULL, sc };
-    while (!atomic_load(&mp->stop)) {
-        size_t i = atomic_fetch_add(&mp->next, 1);
-        if (i >= mp->list->n) break;
+    size_t n = mp->list->n;
+    /* each thread takes one instance ahead, so the sink reads it while the peer stores the
+     * current one (an instance taken but not sent when stop comes is never sent) */
+    size_t i = atomic_load(&mp->stop) ? n : atomic_fetch_add(&mp->next, 1);
+    while (i < n && !atomic_load(&mp->stop)) {
+        size_t next = atomic_fetch_add(&mp->next, 1);
         SrvError err = { 0 };
-        int r = retrieve_send(&err, mp->srv, mp->list, i, &sink);
+        int r = retrieve_send(&err, mp->srv, mp->list, i, next, &sink);
+        i = next;
         if (r == RETRIEVE_ABORT) {
             SRV_LOG_WARN("dicom", "C-MOVE sub-association to %s: %s", mp->params->remote_aet,
                          err.message);

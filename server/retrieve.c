@@ -197,7 +197,7 @@ int retrieve_open(SrvError *err, Srv *srv, const RetrieveItem *it, uint64_t *siz
     return fd;
 }
 
-int retrieve_send(SrvError *err, Srv *srv, const RetrieveList *list, size_t i,
+int retrieve_send(SrvError *err, Srv *srv, const RetrieveList *list, size_t i, size_t next,
                   const RetrieveSink *sink)
 {
     const RetrieveItem *it = &list->items[i];
@@ -209,13 +209,20 @@ int retrieve_send(SrvError *err, Srv *srv, const RetrieveList *list, size_t i,
                      se.message);
         return RETRIEVE_FAILED;
     }
+    /* the next one opened too, for the sink's read-ahead (opened again at its own turn: the
+     * sink recognises it by device, inode and size) */
+    const RetrieveItem *nit = next < list->n ? &list->items[next] : NULL;
+    uint64_t next_size = 0;
+    StoError nse = { 0 };
+    int next_fd = nit ? sto_area_open_fd(&nse, srv->area, nit->uuid, &next_size) : -1;
     char path[PATH_MAX];
     sto_area_path(srv->area, it->uuid, path, sizeof path);
     RetrieveItem cur = *it;
     cur.size = size; /* the file as it is now */
-    RetrieveFile f = { &cur, i, fd, path, NULL, -1, 0 }; /* the next one is not known: no read-ahead */
+    RetrieveFile f = { &cur, i, fd, path, next_fd >= 0 ? nit : NULL, next_fd, next_size };
     int r = sink->file(sink->ctx, err, &f);
     close(fd);
+    if (next_fd >= 0) close(next_fd);
     return r;
 }
 

@@ -81,10 +81,11 @@ typedef struct RetrieveSink {
 bool retrieve_run(SrvError *err, Srv *srv, const RetrieveList *list, size_t from,
                   const RetrieveSink *sink, RetrieveStats *stats, bool *canceled);
 
-/* One file: item i of list opened and handed to sink->file (progress is not called; no
- * read-ahead: RetrieveFile.next is NULL); RETRIEVE_FAILED when the file cannot be opened
- * (logged). For the parallel C-MOVE (server/dimse.c): several threads, one index each. */
-int retrieve_send(SrvError *err, Srv *srv, const RetrieveList *list, size_t i,
+/* One file: item i of list opened and handed to sink->file (progress is not called), with
+ * item next (>= list->n: none) as RetrieveFile.next for the sink's read-ahead;
+ * RETRIEVE_FAILED when the file cannot be opened (logged). For the parallel C-MOVE
+ * (server/dimse.c): several threads, each with the items it took from a shared cursor. */
+int retrieve_send(SrvError *err, Srv *srv, const RetrieveList *list, size_t i, size_t next,
                   const RetrieveSink *sink);
 
 /* Pull model, for senders that stream several files into one request (STOW-RS multipart):
