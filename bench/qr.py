@@ -14,12 +14,13 @@ C-MOVE and C-GET: one MOVE_N-instance CT study (512x512, ~0.5 MB each) to stores
 instances/s, the server's RSS growth (VmHWM after - VmRSS before) scaled to 1 GB moved, and
 CPU per instance.
 --receiver-fork: the C-MOVE also to a forking storescp (--fork: one process per association),
-our destination with "ParallelAssociations" N for each N of --parallel (default 2,3,4; ours
-only: Orthanc 1.10.1 has no such key and moves over one association, its config is otherwise
-the same); both figures printed, plain storescp and forking storescp.
+our destination with "ParallelAssociations" N for each N of --parallel (default 2, the best of
+2, 3 and 4 on this 2-core machine: bench/results/qr-2026-12-01-s6.txt). The key is ours only:
+Orthanc 1.10.1 moves over one association, its config is otherwise the same. Both figures are
+printed, plain storescp and forking storescp.
 
 usage: bench/qr.py [--studies 10000] [--repeat 50] [--move 2000] [--only find|retrieve|move]
-                   [--receiver-fork [--parallel 2,3,4]]
+                   [--receiver-fork [--parallel 2[,3,4]]]
 Environment: MINIPACS_BIN (default build-release/minipacs)."""
 import argparse
 import os
@@ -122,6 +123,7 @@ def retrieve(server, files, kind, port, aet="DEST", fork=False):
     """C-MOVE to storescp on port (kind "move"; fork: storescp --fork, called aet) or C-GET by
     getscu: (instances/s, RSS growth MB, server CPU ms/instance)."""
     out = tempfile.mkdtemp(prefix="qr-recv-", dir=bl.WORK)
+    os.sync()  # the previous run's 1 GB written back first, not during this one
     scp = None
     env = dict(os.environ, TCP_NODELAY="1")
     if kind == "move":
@@ -154,7 +156,9 @@ def retrieve(server, files, kind, port, aet="DEST", fork=False):
     if scp:
         os.killpg(scp.pid, 15)
         scp.wait()
-    shutil.rmtree(out, ignore_errors=True)
+    # removed at exit, like the servers' storage (benchlib: inodes freed just before slowed
+    # the next run's file creation; seen here as the later of several moves running slower)
+    bl._to_remove.append(out)
     if got != len(files):
         raise RuntimeError("%s received %d of %d" % (kind, got, len(files)))
     return len(files) / dt, max(0, hwm - rss0) / 1024.0, cpu_ms
@@ -169,7 +173,7 @@ def main():
     ap.add_argument("--only", choices=("find", "retrieve", "move"), default=None)
     ap.add_argument("--receiver-fork", action="store_true",
                     help="also C-MOVE to storescp --fork, ours with ParallelAssociations (--parallel)")
-    ap.add_argument("--parallel", default="2,3,4", help="ParallelAssociations values to try")
+    ap.add_argument("--parallel", default="2", help="ParallelAssociations values to try (2,3,4)")
     ap.add_argument("--baseline", default=None,
                     help="another minipacs binary (e.g. main's) run in the same session: before/after")
     a = ap.parse_args()
