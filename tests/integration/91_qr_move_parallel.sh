@@ -5,7 +5,8 @@
 # 30-instance study arrives byte-identical over more than one association. To a plain storescp
 # (one association at a time) the move still completes in well under DicomScuTimeout: the
 # C-MOVE thread releases its association before waiting for the extra ones, which wait in the
-# receiver's backlog (joining first would cost the whole timeout). A C-CANCEL and a receiver
+# receiver's backlog (joining first would cost the whole timeout). Extra associations the
+# receiver refuses are logged, not failures. A C-CANCEL and a receiver
 # killed mid-move end the move with Cancel / 0xA702 and leave no thread or descriptor behind.
 source "$(dirname "$0")/lib.sh"
 RAW="$MP_SRC/tests/tools/dicom_raw.py"
@@ -14,8 +15,9 @@ write_config "\"DicomModalities\": {
     \"par\": {\"AET\": \"PAR\", \"Host\": \"127.0.0.1\", \"Port\": $PAR_PORT, \"ParallelAssociations\": 3},
     \"mover\": [\"MOVESCU\", \"127.0.0.1\", 1] },
   \"DicomScuTimeout\": 10"
-RECV_PID=""
-trap 'rc=$?; set +e; [ -n "$RECV_PID" ] && kill -KILL -- -$RECV_PID 2>/dev/null; (exit $rc); on_exit' EXIT
+RECV_PID=""; PROXY_PID=""
+trap 'rc=$?; set +e; [ -n "$RECV_PID" ] && kill -KILL -- -$RECV_PID 2>/dev/null; [ -n "$PROXY_PID" ] && kill $PROXY_PID 2>/dev/null
+  (exit $rc); on_exit' EXIT
 # storescp in its own process group (its --fork children die with it)
 start_recv() { # log, storescp options...
   local log=$1; shift
@@ -101,6 +103,52 @@ grep -q "Completed Suboperations *: 30" "$T/move2.log" || fail "final counts: $(
 stop_recv
 no_leftovers "after the moves"
 pass "ParallelAssociations 3 to a plain storescp: all 30 received in $ms ms (< 5 s, timeout 10 s)"
+
+# ---- extra associations refused: not a failure ------------------------------------------------
+# A front on PAR_PORT passes the first connection to storescp and closes every later one at once.
+REAL_PORT=$(free_port)
+rm -f "$T"/recv/*
+setsid storescp -aet PAR -od "$T/recv" "$REAL_PORT" >"$T/front.log" 2>&1 &
+RECV_PID=$!
+$PY - "$PAR_PORT" "$REAL_PORT" >"$T/proxy.log" 2>&1 <<'PY' &
+import socket, sys, threading, time
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", int(sys.argv[1]))); ls.listen(8)
+def pipe(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d: break
+            b.sendall(d)
+    except OSError: pass
+    for s in (a, b):
+        try: s.shutdown(socket.SHUT_RDWR)
+        except OSError: pass
+first = True
+while True:
+    c, _ = ls.accept()
+    if not first:
+        c.close(); print("refused", flush=True); continue
+    first = False
+    for _ in range(100):
+        try: r = socket.create_connection(("127.0.0.1", int(sys.argv[2]))); break
+        except OSError: time.sleep(0.05)
+    threading.Thread(target=pipe, args=(c, r), daemon=True).start()
+    threading.Thread(target=pipe, args=(r, c), daemon=True).start()
+PY
+PROXY_PID=$!
+sleep 0.5
+move "$T/move5.log" || fail "movescu (extra associations refused): $(tail -5 "$T/move5.log")"
+kill $PROXY_PID 2>/dev/null || true; wait $PROXY_PID 2>/dev/null || true; PROXY_PID=""
+grep -q "Completed Suboperations *: 30" "$T/move5.log" || fail "final counts: $(tail -8 "$T/move5.log")"
+[ "$(received | wc -l)" = 30 ] || fail "received $(received | wc -l) instances, not 30"
+grep -q "refused" "$T/proxy.log" || fail "no extra association was tried"
+grep -q "C-MOVE for MOVESCU@127.0.0.1: 30 instance(s), 30 sent, 0 warning, 0 failed (1 of 3 association(s))" \
+  "$T/server.log" || fail "refused associations: $(grep 'C-MOVE for' "$T/server.log" | tail -1)"
+grep -q " I .*could not be opened, the others carry the work" "$T/server.log" || fail "refusal not logged at info"
+stop_recv
+no_leftovers "after refused associations"
+pass "extra associations refused: logged at info, the move succeeds over the one left"
 
 # ---- C-CANCEL during a parallel move --------------------------------------------------------
 start_recv "$T/slow.log" --fork --sleep-during 1
