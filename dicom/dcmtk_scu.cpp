@@ -395,9 +395,17 @@ bool net_store(DcmError *err, T_ASC_Association *a, int timeout_s, const DcmStor
     T_ASC_PresentationContextID pid = find_context(a, f->sop_class_uid, ts);
     uint16_t msg_id = a->nextMsgID++;
     if (pid) {
-        uint64_t off = 0;
-        if (!dataset_offset(f->fd, f->size, &off)) {
-            t_staged.valid = false;
+        /* the first batch may have been read while the previous file was being stored */
+        size_t max_pdv = net_max_pdv(a);
+        Staged &sg = t_staged;
+        dev_t dev = 0;
+        ino_t ino = 0;
+        bool use_staged = sg.valid && sg.a == a && sg.pid == pid && sg.max_pdv == max_pdv &&
+                          sg.size == f->size && same_file(f->fd, f->size, &dev, &ino) &&
+                          dev == sg.dev && ino == sg.ino;
+        sg.valid = false;
+        uint64_t off = use_staged ? sg.pos : 0;
+        if (!use_staged && !dataset_offset(f->fd, f->size, &off)) {
             *status = 0xA700; /* our file is unreadable: a failed sub-operation, not the link */
             dcm_int_log(DCM_LOG_WARNING, "dicom: stored file of %s is unreadable", f->sop_instance_uid);
             return true;
@@ -407,7 +415,6 @@ bool net_store(DcmError *err, T_ASC_Association *a, int timeout_s, const DcmStor
         /* The command and the dataset as whole PDUs, read from the file straight into their
          * places (one preadv per batch) and sent with one send() per batch of up to 64 PDUs.
          * The buffers stay with the thread: no allocation (and no page faults) per file. */
-        size_t max_pdv = net_max_pdv(a);
         std::string cmd = store_command(msg_id, f->sop_class_uid, f->sop_instance_uid, move_aet,
                                         move_id);
         thread_local std::vector<unsigned char> out;
@@ -417,14 +424,6 @@ bool net_store(DcmError *err, T_ASC_Association *a, int timeout_s, const DcmStor
             prefix->clear();
         }
         net_pdus(out, pid, true, cmd.data(), cmd.size(), true, max_pdv);
-        /* the first batch may have been read while the previous file was being stored */
-        Staged &sg = t_staged;
-        dev_t dev = 0;
-        ino_t ino = 0;
-        bool use_staged = sg.valid && sg.a == a && sg.pid == pid && sg.max_pdv == max_pdv &&
-                          sg.pos == pos && sg.size == f->size && same_file(f->fd, f->size, &dev, &ino) &&
-                          dev == sg.dev && ino == sg.ino;
-        sg.valid = false;
         while (left > 0) {
             size_t n = 0;
             if (use_staged) {

@@ -303,11 +303,8 @@ static int status_kind(uint16_t st)
 static int send_file(void *ctx, SrvError *err, const RetrieveFile *f)
 {
     SendCtx *sc = ctx;
-    DcmStoreFile next = { f->next_fd, f->next_size, f->next ? f->next->sop_class_uid : NULL,
-                          f->next ? f->next->sop_instance_uid : NULL,
-                          f->next ? f->next->transfer_syntax : NULL, NULL };
-    DcmStoreFile sf = { f->fd, f->item->size, f->item->sop_class_uid, f->item->sop_instance_uid,
-                        f->item->transfer_syntax, f->next && f->next_fd >= 0 ? &next : NULL };
+    DcmStoreFile sf, next;
+    retrieve_store_file(f, &sf, &next);
     DcmError de = { 0 };
     uint16_t st = 0;
     bool ok = sc->scu ? dcm_scu_store(&de, sc->scu, &sf, sc->move_aet, sc->move_id, &st)

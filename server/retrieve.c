@@ -5,8 +5,8 @@
  * together), and reads the instances' rows (a batch at a time, idx_resources_get) for their SOP
  * Instance UID (main tag) and TransferSyntax / SopClassUid metadata, so senders can negotiate
  * before opening any file.
- * retrieve_run() opens one file at a time and hands the descriptor to the sink; it never reads
- * the file itself.
+ * retrieve_run() hands one file at a time to the sink, with the next one already open for the
+ * sink's read-ahead; it never reads the files itself.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dicom/dicom.h"
 #include "server/retrieve.h"
 #include "storage/storage.h"
 
@@ -197,33 +198,62 @@ int retrieve_open(SrvError *err, Srv *srv, const RetrieveItem *it, uint64_t *siz
     return fd;
 }
 
+/* An item's file, opened (fd -1 and se set when it cannot be). */
+typedef struct Opened {
+    int fd;
+    uint64_t size;
+    StoError se;
+} Opened;
+
+static Opened open_item(Srv *srv, const RetrieveList *list, size_t i)
+{
+    Opened o = { -1, 0, { 0 } };
+    if (i < list->n) o.fd = sto_area_open_fd(&o.se, srv->area, list->items[i].uuid, &o.size);
+    return o;
+}
+
+/* Hands item i's opened file to the sink, with item next_i's (next, borrowed) for its
+ * read-ahead; closes cur. RETRIEVE_FAILED (logged) when cur could not be opened. */
+static int hand_over(SrvError *err, Srv *srv, const RetrieveList *list, size_t i, Opened *cur,
+                     size_t next_i, const Opened *next, const RetrieveSink *sink)
+{
+    const RetrieveItem *it = &list->items[i];
+    if (cur->fd < 0) {
+        SRV_LOG_WARN("retrieve", "instance %s: file %s cannot be opened: %s", it->id, it->uuid,
+                     cur->se.message);
+        return RETRIEVE_FAILED;
+    }
+    char path[PATH_MAX];
+    sto_area_path(srv->area, it->uuid, path, sizeof path);
+    RetrieveItem item = *it;
+    item.size = cur->size; /* the file as it is now */
+    bool ahead = next->fd >= 0;
+    RetrieveFile f = { &item, i, cur->fd, path, ahead ? &list->items[next_i] : NULL,
+                       ahead ? next->fd : -1, ahead ? next->size : 0 };
+    int r = sink->file(sink->ctx, err, &f);
+    close(cur->fd);
+    cur->fd = -1;
+    return r;
+}
+
 int retrieve_send(SrvError *err, Srv *srv, const RetrieveList *list, size_t i, size_t next,
                   const RetrieveSink *sink)
 {
-    const RetrieveItem *it = &list->items[i];
-    StoError se = { 0 };
-    uint64_t size = 0;
-    int fd = sto_area_open_fd(&se, srv->area, it->uuid, &size);
-    if (fd < 0) {
-        SRV_LOG_WARN("retrieve", "instance %s: file %s cannot be opened: %s", it->id, it->uuid,
-                     se.message);
-        return RETRIEVE_FAILED;
-    }
-    /* the next one opened too, for the sink's read-ahead (opened again at its own turn: the
-     * sink recognises it by device, inode and size) */
-    const RetrieveItem *nit = next < list->n ? &list->items[next] : NULL;
-    uint64_t next_size = 0;
-    StoError nse = { 0 };
-    int next_fd = nit ? sto_area_open_fd(&nse, srv->area, nit->uuid, &next_size) : -1;
-    char path[PATH_MAX];
-    sto_area_path(srv->area, it->uuid, path, sizeof path);
-    RetrieveItem cur = *it;
-    cur.size = size; /* the file as it is now */
-    RetrieveFile f = { &cur, i, fd, path, next_fd >= 0 ? nit : NULL, next_fd, next_size };
-    int r = sink->file(sink->ctx, err, &f);
-    close(fd);
-    if (next_fd >= 0) close(next_fd);
+    /* the next one is opened here for the read-ahead and again at its own turn (another
+     * thread's, maybe): the sink recognises it by device, inode and size */
+    Opened cur = open_item(srv, list, i), ahead = open_item(srv, list, next);
+    int r = hand_over(err, srv, list, i, &cur, next, &ahead, sink);
+    if (ahead.fd >= 0) close(ahead.fd);
     return r;
+}
+
+void retrieve_store_file(const RetrieveFile *f, DcmStoreFile *sf, DcmStoreFile *next)
+{
+    *next = (DcmStoreFile){ f->next_fd, f->next_size, f->next ? f->next->sop_class_uid : NULL,
+                            f->next ? f->next->sop_instance_uid : NULL,
+                            f->next ? f->next->transfer_syntax : NULL, NULL };
+    *sf = (DcmStoreFile){ f->fd, f->item->size, f->item->sop_class_uid, f->item->sop_instance_uid,
+                          f->item->transfer_syntax, f->next ? next : NULL };
 }
 
 bool retrieve_run(SrvError *err, Srv *srv, const RetrieveList *list, size_t from,
@@ -234,35 +264,11 @@ bool retrieve_run(SrvError *err, Srv *srv, const RetrieveList *list, size_t from
     for (size_t i = 0; i < from && i < list->n; i++) st.completed++; /* done in an earlier run */
     bool ok = true;
     /* Each file is opened one turn ahead, so that the sink can read it ahead (RetrieveFile.next). */
-    int fd = -1, next_fd = -1;
-    uint64_t size = 0, next_size = 0;
-    StoError next_se = { 0 };
-    if (from < list->n) next_fd = sto_area_open_fd(&next_se, srv->area, list->items[from].uuid, &next_size);
+    Opened next = open_item(srv, list, from);
     for (size_t i = from; i < list->n; i++) {
-        const RetrieveItem *it = &list->items[i];
-        StoError se = next_se;
-        fd = next_fd;
-        size = next_size;
-        next_fd = -1;
-        next_size = 0;
-        memset(&next_se, 0, sizeof next_se);
-        if (i + 1 < list->n)
-            next_fd = sto_area_open_fd(&next_se, srv->area, list->items[i + 1].uuid, &next_size);
-        int r;
-        if (fd < 0) {
-            SRV_LOG_WARN("retrieve", "instance %s: file %s cannot be opened: %s", it->id, it->uuid,
-                         se.message);
-            r = RETRIEVE_FAILED;
-        } else {
-            char path[PATH_MAX];
-            sto_area_path(srv->area, it->uuid, path, sizeof path);
-            RetrieveItem cur = *it;
-            cur.size = size; /* the file as it is now */
-            RetrieveFile f = { &cur, i, fd, path, i + 1 < list->n ? &list->items[i + 1] : NULL,
-                               next_fd, next_size };
-            r = sink->file(sink->ctx, err, &f);
-            close(fd);
-        }
+        Opened cur = next;
+        next = open_item(srv, list, i + 1);
+        int r = hand_over(err, srv, list, i, &cur, i + 1, &next, sink);
         if (r == RETRIEVE_ABORT) {
             ok = false;
             break;
@@ -275,7 +281,7 @@ bool retrieve_run(SrvError *err, Srv *srv, const RetrieveList *list, size_t from
             break;
         }
     }
-    if (next_fd >= 0) close(next_fd);
+    if (next.fd >= 0) close(next.fd);
     if (stats) *stats = st;
     return ok;
 }

@@ -51,8 +51,9 @@ typedef struct RetrieveFile {
     size_t index;          /* position in the list */
     int fd;
     const char *path;      /* the file's path (for libraries that open files themselves) */
-    /* The item the walk sends next and its open file (-1: none or unreadable), for sinks that
-     * read ahead while the peer takes this one. Borrowed: the engine closes it after its turn. */
+    /* The item the walk sends next and its open file, for sinks that read ahead while the peer
+     * takes this one; NULL and -1 when there is none or it cannot be opened. Borrowed: the
+     * engine closes it after its turn. */
     const RetrieveItem *next;
     int next_fd;
     uint64_t next_size;
@@ -87,6 +88,11 @@ bool retrieve_run(SrvError *err, Srv *srv, const RetrieveList *list, size_t from
  * (server/dimse.c): several threads, each with the items it took from a shared cursor. */
 int retrieve_send(SrvError *err, Srv *srv, const RetrieveList *list, size_t i, size_t next,
                   const RetrieveSink *sink);
+
+/* The DcmStoreFile of f for a C-STORE sink, and of f->next for its read-ahead (in *next, which
+ * must live as long as *sf; sf->next is NULL when there is nothing to read ahead). */
+struct DcmStoreFile;
+void retrieve_store_file(const RetrieveFile *f, struct DcmStoreFile *sf, struct DcmStoreFile *next);
 
 /* Pull model, for senders that stream several files into one request (STOW-RS multipart):
  * opens the file of one item read-only; *size its size now. -1 and err (SRV_INEXISTENT_FILE)

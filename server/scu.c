@@ -158,11 +158,8 @@ typedef struct StoreSink {
 static int store_file(void *ctx, SrvError *err, const RetrieveFile *f)
 {
     StoreSink *k = ctx;
-    DcmStoreFile next = { f->next_fd, f->next_size, f->next ? f->next->sop_class_uid : NULL,
-                          f->next ? f->next->sop_instance_uid : NULL,
-                          f->next ? f->next->transfer_syntax : NULL, NULL };
-    DcmStoreFile sf = { f->fd, f->item->size, f->item->sop_class_uid, f->item->sop_instance_uid,
-                        f->item->transfer_syntax, f->next && f->next_fd >= 0 ? &next : NULL };
+    DcmStoreFile sf, next;
+    retrieve_store_file(f, &sf, &next);
     DcmError de = { 0 };
     uint16_t st = 0;
     if (!dcm_scu_store(&de, k->s->scu, &sf, k->s->move_aet[0] ? k->s->move_aet : NULL,
