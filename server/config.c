@@ -410,6 +410,17 @@ static bool parse_users(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
     return true;
 }
 
+bool cfg_parallel_associations(const cJSON *x, int *out)
+{
+    *out = 1;
+    if (!x) return true;
+    if (!cJSON_IsNumber(x) || x->valuedouble < 1 || x->valuedouble > CFG_MAX_PARALLEL_ASSOCIATIONS ||
+        x->valuedouble != (double)(int)x->valuedouble)
+        return false;
+    *out = (int)x->valuedouble;
+    return true;
+}
+
 static bool parse_modalities(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
 {
     if (!cJSON_IsObject(v)) {
@@ -471,14 +482,11 @@ static bool parse_modalities(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
             if (cJSON_IsString(x) && *x->valuestring) d->local_aet = dup_or_die(x->valuestring);
             x = cJSON_GetObjectItem(m, "Timeout");
             if (cJSON_IsNumber(x) && x->valuedouble >= 0) d->timeout = (int)x->valuedouble;
-            x = cJSON_GetObjectItem(m, "ParallelAssociations");
-            if (x && (!cJSON_IsNumber(x) || x->valuedouble < 1 || x->valuedouble > CFG_MAX_PARALLEL_ASSOCIATIONS ||
-                      x->valuedouble != (double)(int)x->valuedouble)) {
+            if (!cfg_parallel_associations(cJSON_GetObjectItem(m, "ParallelAssociations"), &d->parallel)) {
                 fail_at(ctx, 3, "modality \"%s\": ParallelAssociations must be an integer from 1 to %d",
                         m->string, CFG_MAX_PARALLEL_ASSOCIATIONS);
                 return false;
             }
-            if (x) d->parallel = (int)x->valuedouble;
         }
     }
     return true;

@@ -174,6 +174,11 @@ typedef struct CfgError {
  * message names the file, the line when known, and the option. *out is filled on success
  * and must be released with cfg_cleanup(). */
 bool cfg_load(CfgError *err, const char *path, Cfg *out);
+/* A modality's "ParallelAssociations" value (a cJSON item, or NULL: absent -> 1): false when it
+ * is not an integer from 1 to CFG_MAX_PARALLEL_ASSOCIATIONS. Shared by the configuration and
+ * PUT /modalities/{name}. */
+struct cJSON;
+bool cfg_parallel_associations(const struct cJSON *x, int *out);
 void cfg_cleanup(Cfg *cfg);
 
 #endif

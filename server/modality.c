@@ -69,13 +69,9 @@ bool modality_parse(SrvError *err, const cJSON *v, SrvModality *m)
         if (cJSON_IsString(x)) snprintf(m->local_aet, sizeof m->local_aet, "%s", x->valuestring);
         x = cJSON_GetObjectItem(v, "Timeout");
         if (cJSON_IsNumber(x) && x->valuedouble >= 0) m->timeout = (int)x->valuedouble;
-        x = cJSON_GetObjectItem(v, "ParallelAssociations");
-        if (x && (!cJSON_IsNumber(x) || x->valuedouble < 1 ||
-                  x->valuedouble > CFG_MAX_PARALLEL_ASSOCIATIONS ||
-                  x->valuedouble != (double)(int)x->valuedouble))
+        if (!cfg_parallel_associations(cJSON_GetObjectItem(v, "ParallelAssociations"), &m->parallel))
             return srv_fail(err, SRV_BAD_REQUEST, "ParallelAssociations must be an integer from 1 to %d",
                             CFG_MAX_PARALLEL_ASSOCIATIONS);
-        if (x) m->parallel = (int)x->valuedouble;
     } else {
         return srv_fail(err, SRV_BAD_REQUEST, "a modality is [AET, host, port] or {\"AET\", \"Host\", \"Port\"}");
     }
