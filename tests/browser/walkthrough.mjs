@@ -281,8 +281,15 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
   seen.push(card.value);
   ok(card.state === 'Success' && card.value === '100', `${label}: anonymization job: ${card.state}, progress bar at ${card.value} %`);
   if (shots) await shot(page, 'study-anonymized');
+  // The new URL alone does not mean the new page: the old study's page stays in the document
+  // until the hashchange handler replaces it (once it did, and the next lookup met the "Loading"
+  // placeholder). So wait for the page that shows another Study UID, with its series.
+  const studyUid = await page.$eval('.card code', e => e.textContent);
   await page.click('.job-card a.result');
-  await page.waitForFunction(u => location.href !== u && document.querySelector('.series'), { timeout: 10000 }, studyUrl);
+  await page.waitForFunction((u, uid) => {
+    const code = document.querySelector('.card code');
+    return location.href !== u && code && code.textContent && code.textContent !== uid && document.querySelector('.series');
+  }, { timeout: 10000 }, studyUrl, studyUid);
   const anonId = page.url().split('#/study/')[1];
   const anonName = await page.$eval('.card dl.kv dd', e => e.textContent);
   ok(anonId && !NAMES.includes(anonName), `${label}: the anonymized study opens (${anonId}, patient "${anonName}")`);
