@@ -28,6 +28,23 @@ function ok(cond, what) {
 }
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 
+// page.goto for a route of the app already open (#/a -> #/b): the navigation ends before the
+// app's hashchange handler has replaced the old page, so a selector the old page also has (a
+// toolbar, a .series, the kv lists) could be read from it. Mark the old page's elements first
+// and wait until the router has put something new in <main>. A full load or the same URL go
+// straight through.
+async function go(page, url, opts) {
+  const cur = page.url();
+  const sameDoc = cur !== url && cur.split('#')[0] === url.split('#')[0];
+  if (sameDoc) await page.evaluate(() => { for (const c of document.getElementById('main')?.children || []) c.dataset.mpOld = ''; });
+  const resp = await page.goto(url, opts);
+  if (sameDoc) {
+    await page.waitForFunction(() => [...(document.getElementById('main')?.children || [])].some(c => !('mpOld' in c.dataset)),
+      { timeout: 10000, polling: 'mutation' });
+  }
+  return resp;
+}
+
 // A page that records console errors (except the feature probes' expected 404/405), page
 // errors, and every request to another origin.
 async function watchedPage(ctx, base) {
@@ -155,7 +172,7 @@ async function walkthrough(page, base, label, { shots }) {
   await page.waitForSelector('main .empty, main table.list');
 
   // upload three files through the file input
-  await page.goto(base + '/app/#/upload');
+  await go(page, base + '/app/#/upload');
   const input = await page.waitForSelector('#files');
   await input.uploadFile(...FILES);
   await page.waitForSelector('.summary[data-done="true"]', { timeout: 20000 });
@@ -192,7 +209,7 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
   if (shots) await contrast(page, `${label}: upload page`);
 
   // listed with the right patient names
-  await page.goto(base + '/app/#/studies');
+  await go(page, base + '/app/#/studies');
   await page.waitForSelector('table.list tbody tr');
   const names = await rowsNames(page);
   ok(JSON.stringify([...names].sort()) === JSON.stringify([...NAMES].sort()), `${label}: studies listed with the patient names ${JSON.stringify(names)}`);
@@ -204,7 +221,7 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
   await page.click('form.search button[type=submit]');
   await page.waitForFunction(() => location.hash.includes('name=lestrade') && document.querySelectorAll('table.list tbody tr').length === 1, { timeout: 5000 });
   ok((await rowsNames(page))[0] === 'Lestrade, G', `${label}: search by patient name finds one study`);
-  await page.goto(base + '/app/#/studies?sort=name&dir=desc');
+  await go(page, base + '/app/#/studies?sort=name&dir=desc');
   await page.waitForSelector('table.list tbody tr');
   const desc = await rowsNames(page);
   ok(JSON.stringify(desc) === JSON.stringify([...NAMES].sort().reverse()), `${label}: sorting by patient name, descending`);
@@ -213,14 +230,14 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
   // (a hash change re-renders the page: the form of the page before is marked, so as not to
   // pick its list while it is being replaced)
   await page.$$eval('main > *', els => els.forEach(e => { e.dataset.stale = '1'; }));
-  await page.goto(base + '/app/#/studies');
+  await go(page, base + '/app/#/studies');
   await page.waitForSelector('main > form.search:not([data-stale]) #f-mod');
   await page.select('#f-mod', 'MR');
   await page.click('form.search button[type=submit]');
   await page.waitForFunction(() => location.hash.includes('mod=MR') && !document.querySelector('.results[aria-busy]') &&
     document.querySelectorAll('table.list tbody tr').length === 1, { timeout: 10000 });
   const byMod = await listed();
-  await page.goto(base + '/app/#/studies?from=2004-01-01&to=2004-12-31');
+  await go(page, base + '/app/#/studies?from=2004-01-01&to=2004-12-31');
   await page.waitForFunction(() => location.hash.includes('from=') && !document.querySelector('.results[aria-busy]') &&
     document.querySelectorAll('table.list tbody tr').length === 2, { timeout: 10000 });
   const byDate = (await listed()).sort();
@@ -228,7 +245,7 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
   ok(byMod.join() === 'CompressedSamples, MR1' && byDate.join('|') === 'CompressedSamples, CT1|CompressedSamples, MR1' && dateField === '2004-01-01',
     `${label}: search by modality MR (${byMod.join()}) and by study dates 2004 (${byDate.join(', ')})`);
   // the patients list; a patient's row opens that patient's studies
-  await page.goto(base + '/app/#/patients');
+  await go(page, base + '/app/#/patients');
   await page.waitForFunction(() => location.hash.startsWith('#/patients') && document.querySelectorAll('table.list tbody tr').length === 3, { timeout: 10000 });
   const pats = (await listed()).sort();
   await page.$$eval('table.list a.row-link', as => as.find(a => a.textContent === 'Lestrade, G').click());
@@ -239,7 +256,7 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
   if (shots) await contrast(page, `${label}: patient's studies`);
 
   // open a study with the keyboard alone: Tab from the top of the page to its row, Enter
-  await page.goto(base + '/app/#/studies?name=CT1');
+  await go(page, base + '/app/#/studies?name=CT1');
   await page.waitForSelector('table.list tbody tr');
   await page.evaluate(() => document.activeElement?.blur());
   let tabs = 0;
@@ -293,12 +310,12 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
   const anonId = page.url().split('#/study/')[1];
   const anonName = await page.$eval('.card dl.kv dd', e => e.textContent);
   ok(anonId && !NAMES.includes(anonName), `${label}: the anonymized study opens (${anonId}, patient "${anonName}")`);
-  await page.goto(base + '/app/#/studies');
+  await go(page, base + '/app/#/studies');
   await page.waitForSelector('table.list tbody tr');
   ok((await rowsNames(page)).length === 4, `${label}: the anonymized study appears in the list (4 studies)`);
 
   // download its ZIP, when the server offers archives
-  await page.goto(`${base}/app/#/study/${anonId}`);
+  await go(page, `${base}/app/#/study/${anonId}`);
   await page.waitForSelector('.toolbar');
   await page.waitForFunction(() => document.querySelector('.toolbar a[data-action="zip"], .toolbar button[disabled][title]'), { timeout: 5000 });
   const zipLink = await page.$('.toolbar a[data-action="zip"]');
@@ -353,7 +370,7 @@ print(len(names), len(dicm))`, path.join(dir, file)], { encoding: 'utf8' }) : nu
   ok(gone.status === 404 && (await rowsNames(page)).length === 3, `${label}: the anonymized study is deleted (GET answers ${gone.status}, 3 studies listed)`);
 
   // an instance: tags, metadata, attachments
-  await page.goto(studyUrl);
+  await go(page, studyUrl);
   await page.waitForSelector('.thumb');
   await page.click('.thumb');
   await page.waitForSelector('ul.tags');
@@ -368,7 +385,7 @@ print(len(names), len(dicm))`, path.join(dir, file)], { encoding: 'utf8' }) : nu
   if (shots) await named(page, `${label}: instance page`);
   if (shots) await contrast(page, `${label}: instance page`);
 
-  await page.goto(base + '/app/#/jobs');
+  await go(page, base + '/app/#/jobs');
   await page.waitForSelector('table.jobs tbody tr');
   const jobs = await page.$$eval('table.jobs tbody tr', trs => trs.map(t => t.dataset.state));
   ok(jobs.includes('Success'), `${label}: jobs page lists the anonymization (${jobs.join(', ')})`);
@@ -389,7 +406,7 @@ async function searchAndProgress(page, base, label) {
   const cell = (col) => page.$$eval(`table.list tbody td[data-label="${col}"]`, tds => tds.map(td => td.textContent.trim()));
   const search = async (field, value, hashKey) => {
     await page.$$eval('main > *', els => els.forEach(e => { e.dataset.stale = '1'; }));
-    await page.goto(base + '/app/#/studies');
+    await go(page, base + '/app/#/studies');
     await page.waitForSelector(`main > form.search:not([data-stale]) ${field}`);
     await page.type(field, value);
     await page.click('form.search button[type=submit]');
@@ -439,7 +456,7 @@ async function searchAndProgress(page, base, label) {
   ok(state === 'Success' && between.length > 0 && seen.at(-1) === 100 && seen.every((v, i) => !i || v >= seen[i - 1]),
     `${label}: the anonymization's progress bar went through ${seen.join(' → ')} % (${between.length} values between 0 and 100${paused !== null ? `; the job was held at ${paused} % until the page showed it` : ''})`);
   const anon = await page.$eval('.job-card a.result', a => a.getAttribute('href').split('#/study/')[1]).catch(() => null);
-  await page.goto(base + '/app/#/jobs');
+  await go(page, base + '/app/#/jobs');
   await page.waitForSelector('table.jobs');
   for (const id of [studyId, anon].filter(Boolean)) await api(page, `studies/${id}`, 'DELETE');
 }
@@ -485,7 +502,7 @@ async function actions(page, base, label) {
 with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
     z.write(sys.argv[2], 'x/rtdose.dcm'); z.write(sys.argv[3], 'CT.dcm')`, zip, path.join(DATA, 'rtdose.dcm'), FILES[0]]);
   const before = (await api(page, 'statistics')).body.CountInstances;
-  await page.goto(base + '/app/#/upload');
+  await go(page, base + '/app/#/upload');
   await page.waitForSelector('#drop');
   await page.$$eval('section.card button', bs => bs.find(b => b.textContent === 'Clear finished')?.click());
   await page.waitForFunction(() => !document.querySelector('.upload-item'));
@@ -523,7 +540,7 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
     for (let i = 0; i < 100 && !held.length; i++) await sleep(50);
 
     // 3. Send to "sink" from the study page: the job waits behind H
-    await page.goto(`${base}/app/#/study/${ct}`);
+    await go(page, `${base}/app/#/study/${ct}`);
     const send = await page.waitForFunction(() => [...document.querySelectorAll('.toolbar button')].find(b => b.textContent === 'Send…' && !b.disabled), { timeout: 10000 });
     await send.click();
     await page.waitForSelector('dialog[open] #d-mod');
@@ -538,7 +555,7 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
     // 4. the jobs page's buttons on those real jobs. Live refresh off while clicking (a button
     // replaced by the refresh between mouse down and up would lose the click); each action
     // refreshes the table itself.
-    await page.goto(base + '/app/#/jobs');
+    await go(page, base + '/app/#/jobs');
     await page.waitForSelector(`tr[data-job="${S}"]`);
     await page.click('#jobs-live');
     const press = async (id, action, want) => {
@@ -586,7 +603,7 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
     ok(['Pending', 'Running'].includes(again), `${label}: jobs page: Resubmit of the canceled send (now ${again})`);
     await jobUntil(page, H, j => j.State === 'Running', 'ran again');
     for (let i = 0; i < 100 && !held.length; i++) await sleep(50);
-    await page.goto(`${base}/app/#/study/${mr}`);
+    await go(page, `${base}/app/#/study/${mr}`);
     await page.waitForSelector('.toolbar');
     await page.$$eval('.toolbar button', bs => bs.find(b => b.textContent === 'Modify…').click());
     await page.waitForSelector('dialog[open] #d-replace');
@@ -626,7 +643,7 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
   }
 
   // 6. DICOMDIR and the viewer: links on the study page to the routes any client uses
-  await page.goto(`${base}/app/#/study/${ct}`);
+  await go(page, `${base}/app/#/study/${ct}`);
   await page.waitForFunction(() => [...document.querySelectorAll('.toolbar a, .toolbar button')].filter(b => /DICOMDIR|Open viewer/.test(b.textContent)).length === 2 &&
     ![...document.querySelectorAll('.toolbar button[disabled]')].some(b => b.title === 'Checking…'), { timeout: 10000 });
   const links = await page.$$eval('.toolbar a', as => Object.fromEntries(as.map(a => [a.textContent, a.href])));
@@ -651,7 +668,7 @@ print(sum(1 for x in n if x.upper().endswith('DICOMDIR')), sum(1 for x in n if n
 
   // 7. custom anonymization (Keep/Replace/Remove in the form) next to the basic profile
   const basic = (await api(page, `studies/${ct}/anonymize`, 'POST', {})).body.ID;
-  await page.goto(`${base}/app/#/study/${ct}`);
+  await go(page, `${base}/app/#/study/${ct}`);
   await page.waitForSelector('.toolbar button.primary');
   await page.click('.toolbar button.primary');
   await page.waitForSelector('dialog[open] input[value=custom]');
@@ -675,7 +692,7 @@ print(sum(1 for x in n if x.upper().endswith('DICOMDIR')), sum(1 for x in n if n
   `${label}: custom anonymization from the form: ${row(cu)}; the basic profile on the same study: ${row(bt)}`);
   // away from the study before deleting it (its lazy thumbnails would answer 404 in the console)
   await page.waitForFunction(() => [...document.querySelectorAll('.thumb img')].every(i => i.complete), { timeout: 10000 });
-  await page.goto(base + '/app/#/jobs');
+  await go(page, base + '/app/#/jobs');
   await page.waitForSelector('table.jobs');
   for (const id of [basic, custom]) await api(page, `studies/${id}`, 'DELETE');
 }
@@ -696,7 +713,7 @@ async function listWithBulk(page, base) {
     served.length = 0;
     page.on('request', note);
     page.on('response', noteResponse);
-    await page.goto(base + '/app/#/studies', { waitUntil: 'domcontentloaded' });
+    await go(page, base + '/app/#/studies', { waitUntil: 'domcontentloaded' });
     await page.waitForFunction(() => window.mpStudiesRenderedAt, { timeout: 20000 });
     figures.push(await page.evaluate(() => window.mpStudiesRenderedAt));
     await page.waitForSelector('.results[data-modalities="done"]', { timeout: 20000 });
@@ -728,7 +745,7 @@ async function listWithBulk(page, base) {
   ok(true, 'the next page comes from the server (Since=25)');
   await shot(page, 'studies-10000');
   await page.setViewport({ width: 820, height: 1180 });
-  await page.goto(base + '/app/#/studies?page=0');
+  await go(page, base + '/app/#/studies?page=0');
   await page.waitForSelector('table.list tbody tr');
   await shot(page, 'studies-tablet');
   await page.setViewport({ width: 1280, height: 860 });

@@ -14,10 +14,10 @@ SERVER_PID=""
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "PASS: $*"; }
 
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# a port for a listener this test starts (never one given before in this test): see the tool
+free_port() { $PY "$MP_SRC/tests/tools/free_port.py" "$T/.ports"; }
 HTTP_PORT=$(free_port)
 DICOM_PORT=$(free_port)
-while [ "$DICOM_PORT" = "$HTTP_PORT" ]; do DICOM_PORT=$(free_port); done
 URL="http://127.0.0.1:$HTTP_PORT"
 
 # The index backend under test: sqlite (default) or postgresql, set by ctest when the build
