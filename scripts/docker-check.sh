@@ -418,8 +418,8 @@ PY
   local port dport pid child uid gid
   uid=$(chroot "$R" id -u "$user") && gid=$(chroot "$R" id -g "$user") \
     || { echo "FAIL: USER $user does not exist in the image"; return 1; }
-  port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  dport=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$($PY "$SRC/tests/tools/free_port.py" "$TMP/ports")   # below the ephemeral range: see there
+  dport=$($PY "$SRC/tests/tools/free_port.py" "$TMP/ports")
   local envs=(ORTHANC__HTTP_PORT="$port" ORTHANC__DICOM_PORT="$dport" ORTHANC__SYNC_STORAGE_AREA=false
               ORTHANC__REGISTERED_USERS='{"check": "check-pw"}')
   env "${envs[@]}" unshare --pid --mount --fork --mount-proc="$R/proc" \
