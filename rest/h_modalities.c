@@ -11,23 +11,44 @@
 static bool lookup(RestCall *call, SrvModality *m)
 {
     if (modality_by_name(call->srv, call->params[0], m)) return true;
-    rest_fail(call, SRV_UNKNOWN_RESOURCE, "unknown modality: %s", call->params[0]);
+    rest_fail(call, SRV_INEXISTENT_ITEM, "No modality with symbolic name: %s", call->params[0]);
     return false;
 }
 
-/* GET /modalities[?expand] */
-static void h_modalities_list(RestCall *call)
+/* The body as JSON, or NULL after answering Orthanc's 400 BadFileFormat (details as given:
+ * Orthanc's PUT gives none, its echo routes "Cannot parse the JSON body"). An empty body is
+ * "none" (NULL, no answer) when empty_ok. */
+static cJSON *body_json(RestCall *call, const char *details, bool empty_ok, bool *answered)
 {
-    rest_reply_json(call, 200, modality_list_json(call->srv, rest_arg_bool(call, "expand")));
+    *answered = false;
+    if (!call->body_len && empty_ok) return NULL;
+    cJSON *j = call->body_len ? cJSON_ParseWithLength(call->body, call->body_len) : NULL;
+    if (!j) {
+        rest_fail(call, SRV_BAD_FILE_FORMAT, "%s", details);
+        *answered = true;
+    }
+    return j;
 }
 
-/* GET /modalities/{name}: Orthanc 1.10 answers the operations of the modality */
+/* GET /modalities[?expand]: Orthanc expands whenever the argument is there, whatever its value */
+static void h_modalities_list(RestCall *call)
+{
+    rest_reply_json(call, 200, modality_list_json(call->srv, rest_arg(call, "expand") != NULL));
+}
+
+/* GET /modalities/{name}: Orthanc 1.10.1's list of the modality's operations (some of them
+ * are not ours: docs/compatibility.md); an unknown name is a bare 404, as there */
 static void h_get_one(RestCall *call)
 {
     SrvModality m;
-    if (!lookup(call, &m)) return;
+    if (!modality_by_name(call->srv, call->params[0], &m)) {
+        rest_reply_text(call, 404, NULL, "");
+        return;
+    }
     cJSON *a = cJSON_CreateArray();
-    const char *const ops[] = { "echo", "find-worklist", "move", "query", "storage-commitment", "store", "store-straight" };
+    const char *const ops[] = { "configuration", "echo", "find", "find-instance", "find-patient",
+                                "find-series", "find-study", "find-worklist", "move", "query",
+                                "storage-commitment", "store", "store-straight" };
     for (size_t i = 0; a && i < sizeof ops / sizeof ops[0]; i++) cJSON_AddItemToArray(a, cJSON_CreateString(ops[i]));
     rest_reply_json(call, 200, a);
 }
@@ -40,14 +61,15 @@ static void h_configuration(RestCall *call)
     rest_reply_json(call, 200, modality_json(&m));
 }
 
-/* PUT /modalities/{name} */
+/* PUT /modalities/{name}: Orthanc answers an empty text body */
 static void h_put(RestCall *call)
 {
-    cJSON *body = rest_body_json(call);
+    bool answered;
+    cJSON *body = body_json(call, "", false, &answered);
     if (!body) return;
     SrvError err = { 0 };
     if (!modality_put(&err, call->srv, call->params[0], body)) rest_reply_error(call, &err);
-    else rest_reply_json(call, 200, cJSON_CreateObject());
+    else rest_reply_text(call, 200, "text/plain", "");
     cJSON_Delete(body);
 }
 
@@ -56,54 +78,79 @@ static void h_delete_one(RestCall *call)
 {
     SrvError err = { 0 };
     if (!modality_delete(&err, call->srv, call->params[0])) rest_reply_error(call, &err);
-    else rest_reply_json(call, 200, cJSON_CreateObject());
+    else rest_reply_text(call, 200, "text/plain", "");
 }
 
-/* The optional {"Timeout": s} of echo bodies. */
-static int body_timeout(RestCall *call)
+/* The options of an echo body, as Orthanc reads them: "Timeout" (an unsigned integer) and
+ * "CheckFind" (a boolean; absent: DicomEchoChecksFind) when the body is an object; any other
+ * JSON is no options. false after answering 400. */
+static bool echo_options(RestCall *call, const cJSON *body, int *timeout, bool *check_find)
 {
-    if (!call->body_len) return 0;
-    cJSON *b = cJSON_ParseWithLength(call->body, call->body_len);
-    const cJSON *t = cJSON_GetObjectItem(b, "Timeout");
-    int v = cJSON_IsNumber(t) && t->valuedouble > 0 ? (int)t->valuedouble : 0;
-    cJSON_Delete(b);
-    return v;
+    *timeout = 0;
+    *check_find = call->srv->cfg.dicom_echo_checks_find;
+    if (!cJSON_IsObject(body)) return true;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "Timeout");
+    if (t) {
+        if (!cJSON_IsNumber(t) || t->valuedouble != (double)(int)t->valuedouble) {
+            rest_fail(call, SRV_BAD_FILE_FORMAT, "Integer value expected in field: Timeout");
+            return false;
+        }
+        if (t->valuedouble < 0) {
+            rest_fail(call, SRV_BAD_FILE_FORMAT, "Unsigned integer value expected in field: Timeout");
+            return false;
+        }
+        *timeout = (int)t->valuedouble;
+    }
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(body, "CheckFind");
+    if (c) {
+        if (!cJSON_IsBool(c)) {
+            rest_fail(call, SRV_BAD_FILE_FORMAT, "Boolean value expected in field: CheckFind");
+            return false;
+        }
+        *check_find = cJSON_IsTrue(c);
+    }
+    return true;
 }
 
-/* POST /modalities/{name}/echo */
-static void h_echo(RestCall *call)
+static void echo_reply(RestCall *call, const SrvModality *m, int timeout, bool check_find)
 {
-    SrvModality m;
-    if (!lookup(call, &m)) return;
     SrvError err = { 0 };
-    if (!scu_echo(&err, call->srv, &m, body_timeout(call))) {
-        err.http_status = 500;
+    if (!scu_echo(&err, call->srv, m, timeout, check_find)) {
+        if (!err.http_status) err.http_status = 500;
         rest_reply_error(call, &err);
         return;
     }
     rest_reply_json(call, 200, cJSON_CreateObject());
 }
 
-/* POST /tools/dicom-echo {"AET", "Host", "Port"} or [AET, host, port] */
+/* POST /modalities/{name}/echo [{"Timeout": s, "CheckFind": bool}] */
+static void h_echo(RestCall *call)
+{
+    bool answered;
+    cJSON *body = body_json(call, "Cannot parse the JSON body", true, &answered);
+    if (answered) return;
+    int timeout;
+    bool check_find;
+    SrvModality m;
+    if (echo_options(call, body, &timeout, &check_find) && lookup(call, &m))
+        echo_reply(call, &m, timeout, check_find);
+    cJSON_Delete(body);
+}
+
+/* POST /tools/dicom-echo: a modality ({"AET", "Host", "Port", ...} or [AET, host, port]),
+ * its "Timeout" (the modality's own key) and "CheckFind" */
 static void h_tools_echo(RestCall *call)
 {
-    cJSON *body = rest_body_json(call);
+    bool answered;
+    cJSON *body = body_json(call, "Cannot parse the JSON body", false, &answered);
     if (!body) return;
     SrvError err = { 0 };
     SrvModality m = { 0 };
-    if (!modality_parse(&err, body, &m)) {
-        rest_reply_error(call, &err);
-        cJSON_Delete(body);
-        return;
-    }
-    const cJSON *t = cJSON_GetObjectItem(body, "Timeout");
+    int timeout;
+    bool check_find;
+    if (!modality_parse(&err, body, &m)) rest_reply_error(call, &err);
+    else if (echo_options(call, body, &timeout, &check_find)) echo_reply(call, &m, 0, check_find);
     cJSON_Delete(body);
-    if (!scu_echo(&err, call->srv, &m, cJSON_IsNumber(t) ? (int)t->valuedouble : 0)) {
-        err.http_status = 500;
-        rest_reply_error(call, &err);
-        return;
-    }
-    rest_reply_json(call, 200, cJSON_CreateObject());
 }
 
 /* POST /modalities/{name}/store */

@@ -19,6 +19,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +114,7 @@ static const CfgOption options[] = {
     { "DicomAlwaysAllowMove", CFG_BOOL, OFF(dicom_always_allow_move), 0, NULL, 0, 1, NULL },
     { "DicomAlwaysAllowGet", CFG_BOOL, OFF(dicom_always_allow_get), 0, NULL, 0, 1, NULL },
     { "DicomScuTimeout", CFG_INT, OFF(dicom_scu_timeout), 10, NULL, 0, 86400, NULL },
+    { "DicomEchoChecksFind", CFG_BOOL, OFF(dicom_echo_checks_find), 0, NULL, 0, 1, NULL },
     { "LimitFindResults", CFG_U64, OFF(limit_find_results), 0, NULL, 0, 1LL << 40, NULL },
     { "LimitFindInstances", CFG_U64, OFF(limit_find_instances), 0, NULL, 0, 1LL << 40, NULL },
     { "CaseSensitivePN", CFG_BOOL, OFF(case_sensitive_pn), 0, NULL, 0, 1, NULL },
@@ -152,7 +154,7 @@ static const char *const ignored[] = {
     "SynchronousCMove", "UnknownSopClassAccepted", "DeidentifyLogs", "DeidentifyLogsDicomVersion",
     "ExecuteLuaEnabled", "DicomTlsEnabled", "HttpTimeout", 
     
-    "DicomEchoChecksFind", "CheckRevisions", "SslVerifyPeers", "SslTrustedClientCertificates",
+    "CheckRevisions", "SslVerifyPeers", "SslTrustedClientCertificates",
     "WebDavEnabled", "WebDavDeleteAllowed", "WebDavUploadAllowed", "AcceptedTransferSyntaxes",
     "IngestTranscoding", "IngestTranscodingOfUncompressed", "IngestTranscodingOfCompressed",
     "BuiltinDecoderTranscoderOrder", "DicomLossyTranscodingQuality",
@@ -421,73 +423,176 @@ bool cfg_parallel_associations(const cJSON *x, int *out)
     return true;
 }
 
+/* ---- one modality (shared with server/modality.c) ---- */
+
+/* Orthanc 1.10's manufacturers: the current names, then the obsolete ones it still reads
+ * (mapped, as there, to the name it shows). Exact case. */
+static const struct { const char *name, *canonical; } manufacturers[] = {
+    { "Generic", "Generic" },
+    { "GenericNoWildcardInDates", "GenericNoWildcardInDates" },
+    { "GenericNoUniversalWildcard", "GenericNoUniversalWildcard" },
+    { "Vitrea", "Vitrea" },
+    { "GE", "GE" },
+    { "AgfaImpax", "GenericNoWildcardInDates" },
+    { "SyngoVia", "GenericNoWildcardInDates" },
+    { "EFilm2", "Generic" },
+    { "MedInria", "Generic" },
+    { "ClearCanvas", "Generic" },
+    { "Dcm4Chee", "Generic" },
+};
+
+/* An integral value that fits an int (JSON's integers as Orthanc's JsonCpp reads them). */
+static bool is_int(double d) { return d >= INT_MIN && d <= INT_MAX && d == (double)(int)d; }
+
+/* Orthanc's port rule: an integer, or a string holding one (optional sign, digits only), in
+ * 1..65534 (ParameterOutOfRange with the value); anything else is BadFileFormat. */
+static bool modality_port(SrvError *err, const cJSON *x, int *out)
+{
+    double d;
+    if (cJSON_IsNumber(x)) {
+        d = x->valuedouble;
+        if (!is_int(d)) return srv_fail(err, SRV_BAD_FILE_FORMAT, "%s", "");
+    } else if (cJSON_IsString(x)) {
+        const char *s = x->valuestring;
+        const char *digits = s + (*s == '+' || *s == '-');
+        if (!*digits || strspn(digits, "0123456789") != strlen(digits) || strlen(digits) > 10)
+            return srv_fail(err, SRV_BAD_FILE_FORMAT, "%s", "");
+        d = strtod(s, NULL);
+        if (d < INT_MIN || d > INT_MAX) return srv_fail(err, SRV_BAD_FILE_FORMAT, "%s", "");
+    } else {
+        return srv_fail(err, SRV_BAD_FILE_FORMAT, "%s", "");
+    }
+    if (d < 1 || d > 65534)
+        return srv_fail(err, SRV_PARAMETER_OUT_OF_RANGE,
+                        "A TCP port number must be in range [1..65534], but found: %d", (int)d);
+    *out = (int)d;
+    return true;
+}
+
+/* A string member (absent: *out untouched unless required) no longer than max bytes. */
+static bool modality_string(SrvError *err, const cJSON *o, const char *key, bool required, size_t max,
+                            const char **out)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!x && !required) return true;
+    if (!cJSON_IsString(x)) return srv_fail(err, SRV_BAD_FILE_FORMAT, "String value expected in field: %s", key);
+    if (strlen(x->valuestring) > max) /* ours: Orthanc has no limit */
+        return srv_fail(err, SRV_PARAMETER_OUT_OF_RANGE, "%s is longer than %zu characters", key, max);
+    *out = x->valuestring;
+    return true;
+}
+
+static bool modality_manufacturer(SrvError *err, const char *name, const char **out)
+{
+    for (size_t i = 0; i < sizeof manufacturers / sizeof manufacturers[0]; i++)
+        if (!strcmp(name, manufacturers[i].name)) {
+            *out = manufacturers[i].canonical;
+            return true;
+        }
+    return srv_fail(err, SRV_PARAMETER_OUT_OF_RANGE, "Unknown modality manufacturer: \"%s\"", name);
+}
+
+bool cfg_modality_parse(SrvError *err, const cJSON *v, CfgModality *out)
+{
+    const char *aet = NULL, *host = NULL, *manufacturer = "Generic", *local_aet = NULL;
+    CfgModality m = { .allow_echo = true, .allow_find = true, .allow_move = true, .allow_get = true,
+                      .allow_store = true, .allow_find_worklist = true, .allow_n_action = true,
+                      .allow_event_report = true, .allow_transcoding = true, .parallel = 1 };
+    if (cJSON_IsArray(v)) {
+        int n = cJSON_GetArraySize(v);
+        const cJSON *a = cJSON_GetArrayItem(v, 0), *h = cJSON_GetArrayItem(v, 1);
+        const cJSON *p = cJSON_GetArrayItem(v, 2), *man = cJSON_GetArrayItem(v, 3);
+        if ((n != 3 && n != 4) || !cJSON_IsString(a) || !cJSON_IsString(h) ||
+            (!cJSON_IsString(p) && !cJSON_IsNumber(p)) || (n == 4 && !cJSON_IsString(man)))
+            return srv_fail(err, SRV_BAD_FILE_FORMAT, "%s", "");
+        if (strlen(a->valuestring) >= CFG_MODALITY_AET_MAX || strlen(h->valuestring) >= CFG_MODALITY_HOST_MAX)
+            return srv_fail(err, SRV_PARAMETER_OUT_OF_RANGE, "AET or host too long");
+        aet = a->valuestring;
+        host = h->valuestring;
+        if (!modality_port(err, p, &m.port)) return false;
+        if (n == 4 && !modality_manufacturer(err, man->valuestring, &manufacturer)) return false;
+    } else if (cJSON_IsObject(v)) {
+        if (!modality_string(err, v, "AET", true, CFG_MODALITY_AET_MAX - 1, &aet) ||
+            !modality_string(err, v, "Host", true, CFG_MODALITY_HOST_MAX - 1, &host))
+            return false;
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(v, "Port");
+        if (!p) return srv_fail(err, SRV_BAD_FILE_FORMAT, "%s", "");
+        if (!modality_port(err, p, &m.port)) return false;
+        const char *man = NULL;
+        if (!modality_string(err, v, "Manufacturer", false, 64, &man)) return false;
+        if (man && !modality_manufacturer(err, man, &manufacturer)) return false;
+        /* AllowStorageCommitment last: it sets both of its flags whatever they said, as Orthanc */
+        static const char *const flags[] = { "AllowEcho", "AllowFind", "AllowFindWorklist", "AllowGet",
+                                             "AllowMove", "AllowStore", "AllowNAction", "AllowEventReport",
+                                             "AllowTranscoding", "UseDicomTls", "AllowStorageCommitment" };
+        bool commitment = true;
+        bool *dst[] = { &m.allow_echo, &m.allow_find, &m.allow_find_worklist, &m.allow_get, &m.allow_move,
+                        &m.allow_store, &m.allow_n_action, &m.allow_event_report, &m.allow_transcoding,
+                        &m.use_dicom_tls, &commitment };
+        for (size_t f = 0; f < sizeof flags / sizeof flags[0]; f++) {
+            const cJSON *b = cJSON_GetObjectItemCaseSensitive(v, flags[f]);
+            if (!b) continue;
+            if (!cJSON_IsBool(b)) return srv_fail(err, SRV_BAD_FILE_FORMAT, "Boolean value expected in field: %s", flags[f]);
+            *dst[f] = cJSON_IsTrue(b);
+            if (dst[f] == &commitment) m.allow_n_action = m.allow_event_report = commitment;
+        }
+        if (!modality_string(err, v, "LocalAet", false, CFG_MODALITY_AET_MAX - 1, &local_aet)) return false;
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(v, "Timeout");
+        if (t) {
+            if (!cJSON_IsNumber(t) || !is_int(t->valuedouble))
+                return srv_fail(err, SRV_BAD_FILE_FORMAT, "Integer value expected in field: Timeout");
+            if (t->valuedouble < 0)
+                return srv_fail(err, SRV_BAD_FILE_FORMAT, "Unsigned integer value expected in field: Timeout");
+            m.timeout = (int)t->valuedouble;
+        }
+        if (!cfg_parallel_associations(cJSON_GetObjectItemCaseSensitive(v, "ParallelAssociations"), &m.parallel))
+            return srv_fail(err, SRV_PARAMETER_OUT_OF_RANGE, "ParallelAssociations must be an integer from 1 to %d",
+                            CFG_MAX_PARALLEL_ASSOCIATIONS);
+    } else {
+        return srv_fail(err, SRV_BAD_FILE_FORMAT, "%s", "");
+    }
+    m.aet = dup_or_die(aet);
+    m.host = dup_or_die(host);
+    m.manufacturer = dup_or_die(manufacturer);
+    m.local_aet = local_aet && *local_aet ? dup_or_die(local_aet) : NULL;
+    *out = m;
+    return true;
+}
+
+void cfg_modality_free(CfgModality *m)
+{
+    free(m->name);
+    free(m->aet);
+    free(m->host);
+    free(m->manufacturer);
+    free(m->local_aet);
+    memset(m, 0, sizeof *m);
+}
+
 static bool parse_modalities(CfgCtx *ctx, const cJSON *v, Cfg *cfg)
 {
     if (!cJSON_IsObject(v)) {
         fail_at(ctx, 3, "expected an object {\"name\": [\"AET\", \"host\", port]}");
         return false;
     }
-    for (size_t i = 0; i < cfg->nmodalities; i++) {
-        free(cfg->modalities[i].name); free(cfg->modalities[i].aet); free(cfg->modalities[i].host);
-        free(cfg->modalities[i].manufacturer); free(cfg->modalities[i].local_aet);
-    }
+    for (size_t i = 0; i < cfg->nmodalities; i++) cfg_modality_free(&cfg->modalities[i]);
     free(cfg->modalities);
     cfg->nmodalities = 0;
     size_t n = (size_t)cJSON_GetArraySize(v);
     cfg->modalities = calloc(n ? n : 1, sizeof *cfg->modalities);
     SRV_ASSERT(cfg->modalities);
     for (const cJSON *m = v->child; m; m = m->next) {
-        const cJSON *aet, *host, *port;
-        if (cJSON_IsArray(m) && cJSON_GetArraySize(m) >= 3) {
-            aet = cJSON_GetArrayItem(m, 0); host = cJSON_GetArrayItem(m, 1); port = cJSON_GetArrayItem(m, 2);
-        } else if (cJSON_IsObject(m)) {
-            aet = cJSON_GetObjectItem(m, "AET"); host = cJSON_GetObjectItem(m, "Host"); port = cJSON_GetObjectItem(m, "Port");
-        } else {
-            fail_at(ctx, 3, "modality \"%s\" must be [AET, host, port] or {\"AET\",\"Host\",\"Port\"}", m->string);
+        SrvError e = { 0 };
+        CfgModality d;
+        if (!cfg_modality_parse(&e, m, &d)) {
+            fail_at(ctx, 3, "modality \"%s\": %s", m->string,
+                    e.message[0] ? e.message
+                                 : "must be [AET, host, port(, manufacturer)] or {\"AET\", \"Host\", \"Port\", ...}"
+                                   " with a port 1-65534");
             return false;
         }
-        int p = -1; /* a number, or a string of digits as some Orthanc files have */
-        if (cJSON_IsNumber(port) && port->valuedouble >= 1 && port->valuedouble <= 65535 &&
-            port->valuedouble == (double)(int)port->valuedouble)
-            p = (int)port->valuedouble;
-        else if (cJSON_IsString(port) && strspn(port->valuestring, "0123456789") ==
-                 strlen(port->valuestring) && strlen(port->valuestring) - 1 < 5)
-            p = atoi(port->valuestring);
-        if (!cJSON_IsString(aet) || !cJSON_IsString(host) || p < 1 || p > 65535) {
-            fail_at(ctx, 3, "modality \"%s\" needs a string AET, a string host and a port 1-65535", m->string);
-            return false;
-        }
-        CfgModality *d = &cfg->modalities[cfg->nmodalities++];
-        d->name = dup_or_die(m->string);
-        d->aet = dup_or_die(aet->valuestring);
-        d->host = dup_or_die(host->valuestring);
-        d->port = p;
-        d->allow_echo = d->allow_find = d->allow_move = d->allow_get = d->allow_store = true;
-        d->parallel = 1;
-        if (cJSON_IsObject(m)) {
-            static const char *const flags[] = { "AllowEcho", "AllowFind", "AllowMove", "AllowGet", "AllowStore" };
-            bool *dst[] = { &d->allow_echo, &d->allow_find, &d->allow_move, &d->allow_get, &d->allow_store };
-            for (size_t f = 0; f < 5; f++) {
-                const cJSON *b = cJSON_GetObjectItem(m, flags[f]);
-                if (!b) continue;
-                if (!cJSON_IsBool(b)) {
-                    fail_at(ctx, 3, "modality \"%s\": %s must be true or false", m->string, flags[f]);
-                    return false;
-                }
-                *dst[f] = cJSON_IsTrue(b);
-            }
-            const cJSON *x = cJSON_GetObjectItem(m, "Manufacturer");
-            if (cJSON_IsString(x)) d->manufacturer = dup_or_die(x->valuestring);
-            x = cJSON_GetObjectItem(m, "LocalAet");
-            if (cJSON_IsString(x) && *x->valuestring) d->local_aet = dup_or_die(x->valuestring);
-            x = cJSON_GetObjectItem(m, "Timeout");
-            if (cJSON_IsNumber(x) && x->valuedouble >= 0) d->timeout = (int)x->valuedouble;
-            if (!cfg_parallel_associations(cJSON_GetObjectItem(m, "ParallelAssociations"), &d->parallel)) {
-                fail_at(ctx, 3, "modality \"%s\": ParallelAssociations must be an integer from 1 to %d",
-                        m->string, CFG_MAX_PARALLEL_ASSOCIATIONS);
-                return false;
-            }
-        }
+        d.name = dup_or_die(m->string);
+        cfg->modalities[cfg->nmodalities++] = d;
     }
     return true;
 }
@@ -931,10 +1036,7 @@ void cfg_cleanup(Cfg *cfg)
         if (options[i].type == CFG_STRING) free(*(char **)(base + options[i].offset));
     for (size_t i = 0; i < cfg->nusers; i++) { free(cfg->users[i].name); free(cfg->users[i].password); }
     free(cfg->users);
-    for (size_t i = 0; i < cfg->nmodalities; i++) {
-        free(cfg->modalities[i].name); free(cfg->modalities[i].aet); free(cfg->modalities[i].host);
-        free(cfg->modalities[i].manufacturer); free(cfg->modalities[i].local_aet);
-    }
+    for (size_t i = 0; i < cfg->nmodalities; i++) cfg_modality_free(&cfg->modalities[i]);
     free(cfg->modalities);
     for (size_t i = 0; i < cfg->ndictionary; i++) {
         free(cfg->dictionary[i].vr); free(cfg->dictionary[i].name); free(cfg->dictionary[i].private_creator);

@@ -25,6 +25,10 @@ typedef struct CfgUser {
 } CfgUser;
 
 #define CFG_MAX_PARALLEL_ASSOCIATIONS 8 /* "ParallelAssociations" ceiling */
+/* Sizes (with the NUL) of a modality's AE titles and host, as SrvModality holds them: longer
+ * ones are refused (ours; Orthanc takes any length). */
+#define CFG_MODALITY_AET_MAX 65
+#define CFG_MODALITY_HOST_MAX 256
 
 typedef struct CfgModality {
     char *name;  /* key in DicomModalities */
@@ -32,9 +36,13 @@ typedef struct CfgModality {
     char *host;
     int port;
     /* Orthanc's per-modality flags (object form; all true by default). AllowEcho/AllowStore
-     * only matter when DicomAlwaysAllowEcho/Store is false. */
+     * only matter when DicomAlwaysAllowEcho/Store is false. AllowFindWorklist, AllowNAction,
+     * AllowEventReport (both set by AllowStorageCommitment), AllowTranscoding and UseDicomTls
+     * are kept and shown as Orthanc does; nothing of ours acts on them yet. */
     bool allow_echo, allow_find, allow_move, allow_get, allow_store;
-    char *manufacturer;  /* "Manufacturer", "Generic" */
+    bool allow_find_worklist, allow_n_action, allow_event_report, allow_transcoding;
+    bool use_dicom_tls;  /* false by default */
+    char *manufacturer;  /* "Manufacturer", Orthanc's canonical name, "Generic" by default */
     char *local_aet;     /* "LocalAet": our AET toward it; NULL = DicomAet */
     int timeout;         /* "Timeout" (s); 0 = DicomScuTimeout */
     int parallel;        /* "ParallelAssociations" (ours, 1..8): C-MOVE sub-associations at
@@ -141,6 +149,7 @@ typedef struct Cfg {
     bool dicom_always_allow_move;     /* DicomAlwaysAllowMove, false */
     bool dicom_always_allow_get;      /* DicomAlwaysAllowGet, false */
     int dicom_scu_timeout;            /* DicomScuTimeout, 10 (s) */
+    bool dicom_echo_checks_find;      /* DicomEchoChecksFind, false: echo's CheckFind default */
     uint64_t limit_find_results;      /* LimitFindResults, 0 = no limit */
     uint64_t limit_find_instances;    /* LimitFindInstances, 0 = no limit */
     bool case_sensitive_pn;           /* CaseSensitivePN, false */
@@ -179,6 +188,18 @@ bool cfg_load(CfgError *err, const char *path, Cfg *out);
  * PUT /modalities/{name}. */
 struct cJSON;
 bool cfg_parallel_associations(const struct cJSON *x, int *out);
+/* One modality as Orthanc 1.10 reads it (RemoteModalityParameters::Unserialize): [AET, host,
+ * port] or [AET, host, port, manufacturer], or the object form (AET, Host, Port required;
+ * Manufacturer, the Allow* flags, UseDicomTls, LocalAet, Timeout, our ParallelAssociations;
+ * other keys ignored). The one parser of DicomModalities, PUT /modalities/{name},
+ * POST /tools/dicom-echo and the saved modalities. On success fills *out (name left NULL,
+ * strings malloc'd: cfg_modality_free). On failure *out is untouched and err (a struct
+ * SrvError, server.h) holds Orthanc's error: SRV_BAD_FILE_FORMAT or SRV_PARAMETER_OUT_OF_RANGE,
+ * and as message Orthanc's details, empty where Orthanc gives none. */
+struct SrvError;
+bool cfg_modality_parse(struct SrvError *err, const struct cJSON *v, CfgModality *out);
+/* Frees the strings of m (not m itself); m is zeroed. */
+void cfg_modality_free(CfgModality *m);
 void cfg_cleanup(Cfg *cfg);
 
 #endif

@@ -35,6 +35,7 @@ static const struct {
     { SRV_BAD_SEQUENCE_OF_CALLS, 400, "Bad sequence of calls" },
     { SRV_INEXISTENT_ITEM, 404, "Accessing an inexistent item" },
     { SRV_BAD_REQUEST, 400, "Bad request" },
+    { SRV_DICOM_FIND_UNAVAILABLE, 500, "DicomUserConnection: The C-FIND command is not supported by the remote SCP" },
     { SRV_CREATE_DICOM_USE_CONTENT, 400,
       "The payload of the DICOM instance must be specified according to Data URI scheme" },
     { SRV_NETWORK_PROTOCOL, 500, "Error in the network protocol" },

@@ -35,8 +35,25 @@ static bool net_fail(SrvError *err, const DcmError *de)
     return srv_fail(err, SRV_NETWORK_PROTOCOL, "%s", de->message);
 }
 
-bool scu_echo(SrvError *err, Srv *srv, const SrvModality *m, int timeout_s)
+/* We have no DICOM TLS: a modality with UseDicomTls gets no association rather than a clear
+ * one (Orthanc without TLS settings refuses too, with BadSequenceOfCalls). */
+static bool tls_refused(SrvError *err, const SrvModality *m)
 {
+    if (!m->use_dicom_tls) return false;
+    srv_fail(err, SRV_BAD_SEQUENCE_OF_CALLS, "DICOM TLS is not supported: modality with AET %s has UseDicomTls", m->aet);
+    if (err) err->http_status = 500;
+    return true;
+}
+
+static void ignore_answer(void *ctx, const struct DcmObject *obj)
+{
+    (void)ctx;
+    (void)obj;
+}
+
+bool scu_echo(SrvError *err, Srv *srv, const SrvModality *m, int timeout_s, bool check_find)
+{
+    if (tls_refused(err, m)) return false;
     DcmScuParams p = { local_aet(srv, m), m->aet, m->host, m->port,
                        timeout_s ? timeout_s : timeout_of(srv, m), DCM_SCU_ECHO, NULL, NULL, 0 };
     DcmError de = { 0 };
@@ -44,7 +61,27 @@ bool scu_echo(SrvError *err, Srv *srv, const SrvModality *m, int timeout_s)
     if (!s) return net_fail(err, &de);
     bool ok = dcm_scu_echo(&de, s);
     dcm_scu_close(s);
-    return ok || net_fail(err, &de);
+    if (!ok) return net_fail(err, &de);
+    if (!check_find) return true;
+    /* Orthanc's CheckFind: a study-level C-FIND for a made-up Study Instance UID (no answer
+     * expected), over a second association, since ours propose only what they will use */
+    char uuid[SRV_UUID_LEN], uid[64];
+    srv_uuid_new(uuid);
+    unsigned long long r = 0;
+    for (const char *c = uuid; *c; c++)
+        if (*c != '-') r = r * 16 + (unsigned long long)(*c <= '9' ? *c - '0' : (*c | 0x20) - 'a' + 10);
+    snprintf(uid, sizeof uid, "2.25.%llu", r);
+    DcmQrKey key = { 0x0020000d, uid };
+    p.services = DCM_SCU_FIND;
+    s = dcm_scu_open(&de, &p);
+    uint16_t st = 0;
+    ok = s && dcm_scu_find(&de, s, DCM_QR_STUDY_ROOT, IDX_STUDY, &key, 1, ignore_answer, NULL, &st);
+    dcm_scu_close(s);
+    if (!ok) {
+        SRV_LOG_INFO("scu", "echo to %s: C-FIND check failed: %s", m->aet, de.message);
+        return srv_fail(err, SRV_DICOM_FIND_UNAVAILABLE, "Remote AET is %s", m->aet);
+    }
+    return true;
 }
 
 /* ---- store ------------------------------------------------------------------------------ */
@@ -130,6 +167,7 @@ int scu_store_priority(const ScuStore *s) { return s->priority; }
 static bool store_open(SrvError *err, ScuStore *s)
 {
     if (s->scu) return true;
+    if (tls_refused(err, &s->m)) return false;
     size_t n = s->list.n;
     const char **cls = calloc(n ? n : 1, sizeof *cls), **ts = calloc(n ? n : 1, sizeof *ts);
     if (!cls || !ts) {
@@ -365,6 +403,7 @@ bool scu_query(SrvError *err, Srv *srv, const SrvModality *m, const cJSON *body,
     int level = cJSON_IsString(lv) ? scu_level_parse(lv->valuestring) : -1;
     if (level < 0 || (q && !cJSON_IsObject(q)))
         return srv_fail(err, SRV_BAD_REQUEST, "a query needs \"Level\" (Patient, Study, Series, Instance) and \"Query\" (an object)");
+    if (tls_refused(err, m)) return false;
     DcmQrKey *keys = NULL;
     size_t n = 0;
     if (!keys_of(err, q, &keys, &n)) return false;
@@ -531,6 +570,7 @@ static const char *answer_value(const cJSON *a, uint32_t tag)
 static bool scu_move(SrvError *err, Srv *srv, const SrvModality *m, int level, const DcmQrKey *keys,
                      size_t n, const char *target, cJSON **result)
 {
+    if (tls_refused(err, m)) return false;
     DcmScuParams p = { local_aet(srv, m), m->aet, m->host, m->port, timeout_of(srv, m),
                        DCM_SCU_MOVE, NULL, NULL, 0 };
     DcmError de = { 0 };

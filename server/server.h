@@ -69,6 +69,7 @@ typedef enum SrvErrorCode {
     SRV_CANCELED_JOB = 37,
     SRV_REVISION = 43,             /* HTTP 409: If-Match names another revision */
     SRV_DATABASE_UNAVAILABLE = 44, /* HTTP 503: the PostgreSQL index is away, try again */
+    SRV_DICOM_FIND_UNAVAILABLE = 2016,   /* echo's CheckFind: the peer did not take a C-FIND */
     SRV_CREATE_DICOM_USE_CONTENT = 2023, /* create-dicom: an item of Content is no data URI */
 } SrvErrorCode;
 

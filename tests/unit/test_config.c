@@ -181,7 +181,27 @@ static void test_config_strictness(void)
     CHECK_REJECTED("{\"DicomModalities\": {\"a\": [\"A\", \"h\", \"104abc\"]}}", "DicomModalities", "\"a\"");
     CHECK_REJECTED("{\"DicomModalities\": {\"a\": [\"A\", \"h\", 104.5]}}", "DicomModalities", "port");
     CHECK_REJECTED("{\"DicomModalities\": {\"a\": [\"A\", \"h\"]}}", "DicomModalities", "\"a\"");
-    CHECK_REJECTED("{\"DicomModalities\": {\"a\": {\"AET\": \"A\", \"Port\": 104}}}", "DicomModalities", "host");
+    CHECK_REJECTED("{\"DicomModalities\": {\"a\": {\"AET\": \"A\", \"Port\": 104}}}", "DicomModalities", "Host");
+    /* Orthanc 1.10's rules (cfg_modality_parse, also PUT /modalities): port 1..65534, a known
+     * Manufacturer, Timeout an unsigned integer, booleans, at most 4 array items */
+    CHECK_REJECTED("{\"DicomModalities\": {\"a\": [\"A\", \"h\", 65535]}}", "DicomModalities", "[1..65534]");
+    CHECK_REJECTED("{\"DicomModalities\": {\"a\": [\"A\", \"h\", 104, \"Acme\"]}}", "DicomModalities", "Acme");
+    CHECK_REJECTED("{\"DicomModalities\": {\"a\": [\"A\", \"h\", 104, \"GE\", 1]}}", "DicomModalities", "\"a\"");
+    CHECK_REJECTED("{\"DicomModalities\": {\"a\": {\"AET\": \"A\", \"Host\": \"h\"}}}", "DicomModalities", "\"a\"");
+    CHECK_REJECTED("{\"DicomModalities\": {\"a\": {\"AET\": \"A\", \"Host\": \"h\", \"Port\": 1, "
+                   "\"Timeout\": -1}}}", "DicomModalities", "Unsigned integer value expected in field: Timeout");
+    CHECK_REJECTED("{\"DicomModalities\": {\"a\": {\"AET\": \"A\", \"Host\": \"h\", \"Port\": 1, "
+                   "\"AllowTranscoding\": 1}}}", "DicomModalities", "AllowTranscoding");
+    memset(&e, 0, sizeof e);
+    CHECK(cfg_load(&e, write_tmp("t.json", "{\"DicomModalities\": {\"a\": [\"\", \"h\", \"+12\", \"AgfaImpax\"], "
+                                       "\"b\": {\"AET\": \"B\", \"Host\": \"h\", \"Port\": 1, \"AllowNAction\": true, "
+                                       "\"AllowStorageCommitment\": false, \"UseDicomTls\": true, \"Timeout\": 9}}}"), &c));
+    CHECK(c.nmodalities == 2 && c.modalities[0].port == 12 && !strcmp(c.modalities[0].aet, "") &&
+          !strcmp(c.modalities[0].manufacturer, "GenericNoWildcardInDates") && c.modalities[0].allow_n_action &&
+          !c.modalities[0].use_dicom_tls);
+    CHECK(c.nmodalities == 2 && !c.modalities[1].allow_n_action && !c.modalities[1].allow_event_report &&
+          c.modalities[1].use_dicom_tls && c.modalities[1].timeout == 9 && c.modalities[1].allow_transcoding);
+    cfg_cleanup(&c);
     CHECK(load_text("{\"DicomModalities\": {\"a\": [\"A\", \"h\", \"104\", \"GE\"]}}", &e));
     /* ParallelAssociations (ours): an integer 1..8, default 1 */
     CHECK_REJECTED("{\"DicomModalities\": {\"a\": {\"AET\": \"A\", \"Host\": \"h\", \"Port\": 104, "
@@ -296,7 +316,7 @@ static void test_config_env_names(void)
         { "DicomAlwaysAllowFind", "DICOM_ALWAYS_ALLOW_FIND" },
         { "DicomAlwaysAllowMove", "DICOM_ALWAYS_ALLOW_MOVE" },
         { "DicomAlwaysAllowGet", "DICOM_ALWAYS_ALLOW_GET" },
-        { "DicomScuTimeout", "DICOM_SCU_TIMEOUT" }, { "LimitFindResults", "LIMIT_FIND_RESULTS" },
+        { "DicomScuTimeout", "DICOM_SCU_TIMEOUT" }, { "DicomEchoChecksFind", "DICOM_ECHO_CHECKS_FIND" }, { "LimitFindResults", "LIMIT_FIND_RESULTS" },
         { "LimitFindInstances", "LIMIT_FIND_INSTANCES" }, { "CaseSensitivePN", "CASE_SENSITIVE_PN" },
         { "QueryRetrieveSize", "QUERY_RETRIEVE_SIZE" },
         { "DicomModalitiesInDatabase", "DICOM_MODALITIES_IN_DATABASE" },
