@@ -123,7 +123,8 @@ static void echo_reply(RestCall *call, const SrvModality *m, int timeout, bool c
     rest_reply_json(call, 200, cJSON_CreateObject());
 }
 
-/* POST /modalities/{name}/echo [{"Timeout": s, "CheckFind": bool}] */
+/* POST /modalities/{name}/echo [{"Timeout": s, "CheckFind": bool}]: Orthanc parses the body,
+ * then looks the modality up, then reads the options */
 static void h_echo(RestCall *call)
 {
     bool answered;
@@ -132,7 +133,7 @@ static void h_echo(RestCall *call)
     int timeout;
     bool check_find;
     SrvModality m;
-    if (echo_options(call, body, &timeout, &check_find) && lookup(call, &m))
+    if (lookup(call, &m) && echo_options(call, body, &timeout, &check_find))
         echo_reply(call, &m, timeout, check_find);
     cJSON_Delete(body);
 }
@@ -156,23 +157,32 @@ static void h_tools_echo(RestCall *call)
 /* POST /modalities/{name}/store */
 static void h_store(RestCall *call)
 {
-    SrvModality m;
-    if (!lookup(call, &m)) return;
-    cJSON *body = NULL;
-    if (call->body_len && (call->body[0] == '{' || call->body[0] == '[' || call->body[0] == '"')) {
-        body = rest_body_json(call);
-        if (!body) return;
-    } else {
-        /* a bare ID, as Orthanc accepts */
-        char *id = strndup(call->body ? call->body : "", call->body_len);
-        body = id ? cJSON_CreateString(srv_strip(id)) : NULL;
+    /* Orthanc reads the body and finds its resources before it looks the modality up: an
+     * unknown modality is 404 only for a body that names existing resources */
+    SrvModality m = { 0 };
+    bool known = modality_by_name(call->srv, call->params[0], &m);
+    /* JSON, or a bare ID as Orthanc accepts; anything else is its BadFileFormat */
+    cJSON *body = call->body_len && call->body_len <= REST_MAX_JSON_BODY
+                      ? cJSON_ParseWithLength(call->body, call->body_len) : NULL;
+    if (!body) {
+        char *id = strndup(call->body ? call->body : "", call->body_len < 256 ? call->body_len : 256);
+        if (id && srv_is_orthanc_id(srv_strip(id))) body = cJSON_CreateString(id);
         free(id);
+        if (!body) {
+            rest_fail(call, SRV_BAD_FILE_FORMAT, "Must provide a JSON value");
+            return;
+        }
     }
     SrvError err = { 0 };
     ScuStore *s = scu_store_new(&err, call->srv, &m, body);
     cJSON_Delete(body);
     if (!s) {
         rest_reply_error(call, &err);
+        return;
+    }
+    if (!known) {
+        scu_store_free(s);
+        lookup(call, &m);
         return;
     }
     if (scu_store_async(s)) {
@@ -197,10 +207,27 @@ static void h_store(RestCall *call)
 /* POST /modalities/{name}/query {"Level", "Query"} -> {"ID", "Path"} */
 static void h_query(RestCall *call)
 {
-    SrvModality m;
-    if (!lookup(call, &m)) return;
-    cJSON *body = rest_body_json(call);
+    bool answered;
+    cJSON *body = body_json(call, "Must provide a JSON object", false, &answered);
     if (!body) return;
+    if (!cJSON_IsObject(body) || !cJSON_GetObjectItem(body, "Level")) {
+        rest_fail(call, SRV_BAD_FILE_FORMAT, "%s", cJSON_IsObject(body) ? "The JSON body must contain field Level"
+                                                                        : "Must provide a JSON object");
+        cJSON_Delete(body);
+        return;
+    }
+    /* Orthanc wants a "Level" before it looks the modality up, and reads it after */
+    SrvModality m = { 0 };
+    if (cJSON_GetObjectItem(body, "Level") && !lookup(call, &m)) {
+        cJSON_Delete(body);
+        return;
+    }
+    const cJSON *lv = cJSON_GetObjectItem(body, "Level");
+    if (!cJSON_IsString(lv) || scu_level_parse(lv->valuestring) < 0) {
+        rest_fail(call, SRV_PARAMETER_OUT_OF_RANGE, "%s", "");
+        cJSON_Delete(body);
+        return;
+    }
     SrvError err = { 0 };
     char id[SRV_UUID_LEN];
     bool ok = scu_query(&err, call->srv, &m, body, id);
@@ -222,8 +249,9 @@ static void h_query(RestCall *call)
 static void h_move(RestCall *call)
 {
     SrvModality m;
-    if (!lookup(call, &m)) return;
-    cJSON *body = rest_body_json(call);
+    bool answered;
+    const char *shape = "Must provide a JSON body containing fields Resources and Level";
+    cJSON *body = body_json(call, shape, false, &answered);
     if (!body) return;
     const cJSON *lv = cJSON_GetObjectItem(body, "Level");
     const cJSON *res = cJSON_GetObjectItem(body, "Resources");
@@ -231,10 +259,16 @@ static void h_move(RestCall *call)
     int level = cJSON_IsString(lv) ? scu_level_parse(lv->valuestring) : -1;
     SrvError err = { 0 };
     cJSON *all = cJSON_CreateArray();
-    if (level < 0 || !cJSON_IsArray(res)) {
-        rest_fail(call, SRV_BAD_REQUEST, "a move needs \"Level\" and \"Resources\" (a list of objects of keys)");
+    if (!lv || !res) {
+        rest_fail(call, SRV_BAD_FILE_FORMAT, "%s", shape);
         goto out;
     }
+    if (level < 0 || !cJSON_IsArray(res)) {
+        rest_fail(call, level < 0 ? SRV_PARAMETER_OUT_OF_RANGE : SRV_BAD_FILE_FORMAT, "%s",
+                  level < 0 ? "" : "\"Resources\" must be a list of objects of keys");
+        goto out;
+    }
+    if (!lookup(call, &m)) goto out; /* after the body's checks, as Orthanc */
     const cJSON *r;
     cJSON_ArrayForEach(r, res) {
         cJSON *one = NULL;

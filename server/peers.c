@@ -111,16 +111,6 @@ void peers_store_free(PeerStore *s)
     free(s);
 }
 
-static bool is_orthanc_id(const char *s)
-{
-    if (strlen(s) != SRV_ID_LEN - 1) return false;
-    for (size_t i = 0; s[i]; i++) {
-        bool dash = i % 9 == 8;
-        if (dash ? s[i] != '-' : !strchr("0123456789abcdef", s[i])) return false;
-    }
-    return true;
-}
-
 PeerStore *peers_store_new(SrvError *err, Srv *srv, const char *name, const HttpcRemote *peer,
                            const cJSON *body)
 {
@@ -166,7 +156,7 @@ PeerStore *peers_store_new(SrvError *err, Srv *srv, const char *name, const Http
     }
     for (size_t i = 0; i < n; i++) {
         const cJSON *it = cJSON_IsArray(res) ? cJSON_GetArrayItem(res, (int)i) : res;
-        if (!cJSON_IsString(it) || !is_orthanc_id(it->valuestring)) {
+        if (!cJSON_IsString(it) || !srv_is_orthanc_id(it->valuestring)) {
             srv_fail(err, SRV_BAD_FILE_FORMAT, "This string is not a valid Orthanc identifier: %.100s",
                      cJSON_IsString(it) ? it->valuestring : "(not a string)");
             goto fail;

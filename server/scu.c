@@ -65,12 +65,8 @@ bool scu_echo(SrvError *err, Srv *srv, const SrvModality *m, int timeout_s, bool
     if (!check_find) return true;
     /* Orthanc's CheckFind: a study-level C-FIND for a made-up Study Instance UID (no answer
      * expected), over a second association, since ours propose only what they will use */
-    char uuid[SRV_UUID_LEN], uid[64];
-    srv_uuid_new(uuid);
-    unsigned long long r = 0;
-    for (const char *c = uuid; *c; c++)
-        if (*c != '-') r = r * 16 + (unsigned long long)(*c <= '9' ? *c - '0' : (*c | 0x20) - 'a' + 10);
-    snprintf(uid, sizeof uid, "2.25.%llu", r);
+    char uid[SRV_UID_2_25_LEN];
+    srv_uid_2_25_random(uid);
     DcmQrKey key = { 0x0020000d, uid };
     p.services = DCM_SCU_FIND;
     s = dcm_scu_open(&de, &p);
@@ -130,28 +126,42 @@ ScuStore *scu_store_new(SrvError *err, Srv *srv, const SrvModality *m, const cJS
         const cJSON *mi = cJSON_GetObjectItem(body, "MoveOriginatorID");
         if (cJSON_IsNumber(mi)) s->move_id = (uint16_t)mi->valuedouble;
     }
+    /* Orthanc's rules and errors (all BadFileFormat): an ID, a list of IDs, or an object
+     * whose "Resources" is a list; an empty list stores nothing */
+    const char *bad = NULL;
+    if (cJSON_IsObject(body) && !res) bad = "Missing field in JSON: \"Resources\"";
+    else if (cJSON_IsObject(body) && !cJSON_IsArray(res)) bad = "JSON field \"Resources\" must contain an array";
+    else if (!cJSON_IsArray(res) && !cJSON_IsString(res)) bad = "Must provide a JSON object, or a JSON array of strings";
+    if (bad) {
+        scu_store_free(s);
+        srv_fail(err, SRV_BAD_FILE_FORMAT, "%s", bad);
+        return NULL;
+    }
     s->parents = cJSON_CreateArray();
-    size_t n = cJSON_IsArray(res) ? (size_t)cJSON_GetArraySize(res) : cJSON_IsString(res) ? 1 : 0;
+    size_t n = cJSON_IsArray(res) ? (size_t)cJSON_GetArraySize(res) : 1;
     RetrieveResource *rr = calloc(n ? n : 1, sizeof *rr);
-    if (!s->parents || !rr || n == 0) {
+    if (!s->parents || !rr) {
         free(rr);
         scu_store_free(s);
-        srv_fail(err, SRV_BAD_REQUEST, "the body must name resources: an ID, a list of IDs, or {\"Resources\": [...]}");
+        srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
         return NULL;
     }
     for (size_t i = 0; i < n; i++) {
         const cJSON *it = cJSON_IsArray(res) ? cJSON_GetArrayItem(res, (int)i) : res;
-        if (!cJSON_IsString(it)) {
+        if (!cJSON_IsString(it) || !srv_is_orthanc_id(it->valuestring)) {
             free(rr);
             scu_store_free(s);
-            srv_fail(err, SRV_BAD_REQUEST, "resources must be IDs (strings)");
+            if (!cJSON_IsString(it))
+                srv_fail(err, SRV_BAD_FILE_FORMAT, "Resources to be exported must be specified as a JSON array of strings");
+            else
+                srv_fail(err, SRV_BAD_FILE_FORMAT, "This string is not a valid Orthanc identifier: %.100s", it->valuestring);
             return NULL;
         }
         rr[i].level = -1;
         rr[i].id = it->valuestring;
         cJSON_AddItemToArray(s->parents, cJSON_CreateString(it->valuestring));
     }
-    bool ok = retrieve_list(err, srv, rr, n, &s->list);
+    bool ok = n == 0 || retrieve_list(err, srv, rr, n, &s->list);
     free(rr);
     if (!ok) {
         scu_store_free(s);
@@ -216,6 +226,7 @@ static int store_file(void *ctx, SrvError *err, const RetrieveFile *f)
 /* Sends items [s->next, s->next + count). */
 static bool store_some(SrvError *err, ScuStore *s, size_t count)
 {
+    if (s->next >= s->list.n) return true; /* nothing (left) to send: no association */
     if (!store_open(err, s)) return false;
     RetrieveList part = s->list;
     part.n = s->next + count < s->list.n ? s->next + count : s->list.n;
@@ -240,7 +251,8 @@ cJSON *scu_store_result(const ScuStore *s)
     cJSON_AddNumberToObject(o, "FailedInstancesCount", (double)s->failed);
     cJSON_AddNumberToObject(o, "InstancesCount", (double)s->list.n);
     cJSON_AddStringToObject(o, "LocalAet", local_aet(s->srv, &s->m));
-    cJSON_AddItemToObject(o, "ParentResources", cJSON_Duplicate(s->parents, true));
+    if (cJSON_GetArraySize(s->parents)) /* Orthanc leaves it out when there were none */
+        cJSON_AddItemToObject(o, "ParentResources", cJSON_Duplicate(s->parents, true));
     cJSON_AddStringToObject(o, "RemoteAet", s->m.aet);
     return o;
 }

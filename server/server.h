@@ -132,6 +132,8 @@ void srv_uid_2_25_random(char out[SRV_UID_2_25_LEN]);
 void srv_now_iso(char out[16]);
 /* Strips leading and trailing spaces (and NULs) in place; returns s. */
 char *srv_strip(char *s);
+/* Whether s is spelled as an Orthanc ID (five groups of 8 lowercase hex digits, dashes). */
+bool srv_is_orthanc_id(const char *s);
 
 /* ---- Main DICOM tags (server/maintags.c): Orthanc 1.10's defaults per level ------------- */
 typedef struct SrvMainTag {

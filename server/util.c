@@ -126,6 +126,16 @@ char *srv_strip(char *s)
     return s;
 }
 
+bool srv_is_orthanc_id(const char *s)
+{
+    if (strlen(s) != SRV_ID_LEN - 1) return false;
+    for (size_t i = 0; s[i]; i++) {
+        bool dash = i % 9 == 8;
+        if (dash ? s[i] != '-' : !strchr("0123456789abcdef", s[i])) return false;
+    }
+    return true;
+}
+
 static const char *const level_names[IDX_LEVELS] = { "Patient", "Study", "Series", "Instance" };
 static const char *const level_routes[IDX_LEVELS] = { "patients", "studies", "series",
                                                       "instances" };
