@@ -1,10 +1,14 @@
 /* modality.c -- the registry of remote modalities (see modality.h).
  *
- * DESIGN: one array of modalities behind one mutex, filled at start-up as Orthanc 1.10 does:
- * with DicomModalitiesInDatabase false from DicomModalities (PUT and DELETE change it in memory
- * only, a restart brings the file's back); with it true from IndexDirectory/modalities.json
- * (DicomModalities ignored), saved as one JSON object (temp file, fsync, rename) after each
- * change. Every modality, wherever it comes from, is read by cfg_modality_parse (config.c).
+ * DESIGN: one array of modalities behind one mutex, filled at start-up. The modalities put
+ * through REST are kept in IndexDirectory/modalities.json, one JSON object saved after each
+ * change (temp file, fsync, rename), whatever DicomModalitiesInDatabase says: issue #13 asks
+ * for REST-added modalities that survive a restart, where Orthanc 1.10 forgets them unless
+ * that option is true. With it false (the default) the registry is DicomModalities plus the
+ * saved ones (a saved one replaces a configured one of the same name; DELETE of a configured
+ * one lasts until the restart brings the file's back); with it true, as Orthanc, only the saved
+ * ones (DicomModalities ignored). Every modality, wherever it comes from, is read by
+ * cfg_modality_parse (config.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +24,6 @@
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static SrvModality *g_list; /* sorted by name (strcmp) */
 static size_t g_n;
-static bool g_persist;      /* DicomModalitiesInDatabase: save after each change */
 static char g_path[4096];
 
 static void from_cfg(const CfgModality *c, SrvModality *m)
@@ -114,13 +117,12 @@ static bool insert_locked(SrvError *err, const SrvModality *m)
     return true;
 }
 
-/* Saves g_list if DicomModalitiesInDatabase (g_mu held). */
+/* Saves the REST ones of g_list (g_mu held). */
 static bool save_locked(SrvError *err)
 {
-    if (!g_persist) return true;
     cJSON *root = cJSON_CreateObject();
     for (size_t i = 0; root && i < g_n; i++)
-        cJSON_AddItemToObject(root, g_list[i].name, modality_json(&g_list[i]));
+        if (g_list[i].saved) cJSON_AddItemToObject(root, g_list[i].name, modality_json(&g_list[i]));
     char *text = root ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
     if (!text) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
@@ -150,17 +152,11 @@ static bool save_locked(SrvError *err)
 bool modality_init(SrvError *err, Srv *srv)
 {
     snprintf(g_path, sizeof g_path, "%s/modalities.json", srv->cfg.index_dir ? srv->cfg.index_dir : srv->cfg.storage_dir);
-    g_persist = srv->cfg.dicom_modalities_in_database;
-    if (!g_persist) {
-        for (size_t i = 0; i < srv->cfg.nmodalities; i++) {
-            SrvModality m;
-            from_cfg(&srv->cfg.modalities[i], &m);
-            if (!insert_locked(err, &m)) return false;
-        }
-        if (access(g_path, F_OK) == 0)
-            SRV_LOG_WARN("modality", "%s ignored: DicomModalitiesInDatabase is false, the modalities are "
-                         "those of DicomModalities", g_path);
-        return true;
+    bool in_db = srv->cfg.dicom_modalities_in_database; /* as Orthanc: the saved ones only */
+    for (size_t i = 0; !in_db && i < srv->cfg.nmodalities; i++) {
+        SrvModality m;
+        from_cfg(&srv->cfg.modalities[i], &m);
+        if (!insert_locked(err, &m)) return false;
     }
     FILE *f = fopen(g_path, "rb");
     if (!f) return true;
@@ -191,6 +187,7 @@ bool modality_init(SrvError *err, Srv *srv)
             continue;
         }
         snprintf(x.name, sizeof x.name, "%s", m->string);
+        x.saved = true;
         ok = insert_locked(err, &x);
     }
     cJSON_Delete(root);
@@ -254,6 +251,7 @@ bool modality_put(SrvError *err, Srv *srv, const char *name, const cJSON *body)
         return srv_fail(err, SRV_PARAMETER_OUT_OF_RANGE, "bad modality name");
     if (!modality_parse(err, body, &m)) return false;
     snprintf(m.name, sizeof m.name, "%s", name);
+    m.saved = true;
     pthread_mutex_lock(&g_mu);
     bool ok = insert_locked(err, &m) && save_locked(err);
     pthread_mutex_unlock(&g_mu);

@@ -25,10 +25,11 @@ typedef struct SrvModality {
     char local_aet[CFG_MODALITY_AET_MAX]; /* "" = DicomAet */
     int timeout;             /* 0 = DicomScuTimeout */
     int parallel;            /* "ParallelAssociations": C-MOVE sub-associations at once; 0 = 1 */
+    bool saved;              /* put through REST (or read back from modalities.json): kept there */
 } SrvModality;
 
-/* Fills the registry: DicomModalities, or the saved ones (start-up, main thread, after
- * srv_open). */
+/* Fills the registry: DicomModalities (unless DicomModalitiesInDatabase) and then the ones
+ * saved by PUT (start-up, main thread, after srv_open). */
 bool modality_init(SrvError *err, Srv *srv);
 void modality_cleanup(void);
 /* By name (the key of DicomModalities / the REST route). false if unknown. */

@@ -8,8 +8,9 @@
 # DELETE (a configured one too), echo (reachable storescp, closed port, Timeout, CheckFind and
 # DicomEchoChecksFind, bad bodies, UseDicomTls), /tools/dicom-echo, store/query/move bodies
 # checked before the modality, unknown names on every route, and what a restart keeps with
-# DicomModalitiesInDatabase false (the file's modalities, PUT/DELETE forgotten) and true (the
-# PUT ones, DicomModalities ignored). Then ours only: "ParallelAssociations" (not Orthanc's).
+# DicomModalitiesInDatabase true (the PUT ones, DicomModalities ignored, as Orthanc) and false:
+# there Orthanc forgets PUT/DELETE, we keep the PUT ones (issue #13: REST-added modalities are
+# persisted) and bring the file's back. Then ours only: "ParallelAssociations" (not Orthanc's).
 source "$(dirname "$0")/lib.sh"
 SCP_PORT=$(free_port); O_HTTP=$(free_port); O_DICOM=$(free_port); DEAD_PORT=$(free_port)
 MODS="\"arr\": [\"ARRAET\", \"127.0.0.1\", $SCP_PORT], \"arr4\": [\"ARR4\", \"localhost\", \"104\", \"GE\"],
@@ -115,8 +116,8 @@ if phase == "false":
     r("POST", "/modalities/nope/store", []); r("POST", "/modalities/nope/query", {"Level": "Study"})
     r("POST", "/modalities/nope/move", {"Level": "Study", "Resources": []})
     r("PUT", "/modalities/obj/configuration", "{}"); r("POST", "/modalities/obj", "{}")
-elif phase == "false-restarted":
-    r("GET", "/modalities?expand"); r("GET", "/modalities/zz")
+elif phase == "false-restarted":  # the configured ones as Orthanc (a DELETE forgotten); zz deleted
+    for n in ["arr", "arr4", "obj", "objmin", "zz"]: r("GET", "/modalities/%s/configuration" % n)
 elif phase == "true":  # DicomModalitiesInDatabase and DicomEchoChecksFind true
     r("GET", "/modalities"); r("GET", "/modalities?expand"); r("GET", "/modalities/arr/configuration")
     r("DELETE", "/modalities/arr")
@@ -162,9 +163,17 @@ compare false
 pass "DicomModalitiesInDatabase false: every request answered as Orthanc 1.10.1"
 restart_both
 compare false-restarted
-pass "DicomModalitiesInDatabase false: a restart brings the file's modalities back, PUT/DELETE forgotten, as Orthanc"
+# ours keeps what PUT added or replaced, with every value; Orthanc has only its file's
+[ "$(curl -sf "http://127.0.0.1:$O_HTTP/modalities" | json 'sorted(j)')" = '["arr", "arr4", "obj", "objmin"]' ] || fail "Orthanc after restart"
+[ "$(http GET /modalities | json 'sorted(j)')" = '["arr", "arr4", "dead", "obj", "objmin", "p2", "p3", "p4", "tls"]' ] || fail "ours after restart: $(cat "$T/body")"
+[ "$(http GET /modalities/p3/configuration | json '(j["AET"], j["Host"], j["Port"], j["Manufacturer"], j["AllowEcho"], j["AllowEventReport"], j["LocalAet"], j["Timeout"])')" = \
+  "('P3', 'h3', 11112, 'GenericNoWildcardInDates', False, True, 'LAET', 3)" ] || fail "p3 after restart: $(cat "$T/body")"
+pass "DicomModalitiesInDatabase false: a restart keeps the PUT ones (ours; Orthanc forgets them) and brings the file's back (a DELETE of one forgotten, as Orthanc)"
 
 stop_server; stop_orthanc KILL
+# (Orthanc kept nothing of the false phase; our file of PUT ones would be the true mode's list)
+[ -s "$T/db/modalities.json" ] || fail "no modalities.json after PUTs"
+rm -f "$T/db/modalities.json"
 configure true '"DicomEchoChecksFind": true'
 start_both
 compare true

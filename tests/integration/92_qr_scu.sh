@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The SCU side through REST: /modalities (list, expand, PUT/DELETE, configuration; the
+# The SCU side through REST: /modalities (list, expand, PUT/DELETE kept across a restart, configuration; the
 # routes in detail: 92_modalities_routes), echo (and its errors as Orthanc's JSON), /modalities/{x}/store to DCMTK's
 # storescp synchronously (byte-identical) and as a job to a second instance of our server,
 # /modalities/{x}/query -> /queries/{id} (answers, content, level, modality, query) and
@@ -43,9 +43,12 @@ http PUT /modalities/extra -d '{"AET": "EXTRA", "Host": "127.0.0.1", "Port": 1, 
 [ "$(http GET /modalities/extra/configuration | json 'j["AET"], j["AllowFind"]')" = "('EXTRA', False)" ] || fail "configuration"
 http PUT /modalities/bad -d '{"AET": "X", "Port": 1}' >/dev/null
 [ "$(status)" = 400 ] && [ "$(json 'j["OrthancError"]' < "$T/body")" = "Bad file format" ] || fail "bad PUT: $(status) $(cat "$T/body")"
+# a PUT modality survives a restart (issue #13; Orthanc keeps it only with DicomModalitiesInDatabase)
+stop_server; start_server
+[ "$(http GET /modalities | json 'sorted(j)')" = '["b", "extra", "orthanc", "scp"]' ] || fail "REST modality lost at restart"
 http DELETE /modalities/extra >/dev/null; [ "$(status)" = 200 ] || fail "DELETE"
 http DELETE /modalities/extra >/dev/null; [ "$(status)" = 404 ] || fail "DELETE unknown: $(status)"
-pass "/modalities: list, expand, PUT, configuration, DELETE, 400/404 (more in 92_modalities_routes)"
+pass "/modalities: list, expand, PUT (kept across a restart), configuration, DELETE, 400/404 (more in 92_modalities_routes)"
 
 # echo
 http POST /modalities/scp/echo -d '' >/dev/null; [ "$(status)" = 200 ] || fail "echo storescp: $(cat "$T/body")"
