@@ -261,14 +261,28 @@ PY
   return $rc
 }
 
-# dpkg owner of a library path, trying the usrmerge aliases (/lib vs /usr/lib).
-owner() {
-  local p=$1 r
-  r=$(readlink -f "$p")
-  for q in "$p" "$r" "${p#/usr}" "/usr$p" "${r#/usr}" "/usr$r"; do
-    dpkg -S "$q" 2>/dev/null | head -1 | cut -d: -f1 && return 0
-  done
-  return 1
+# dpkg owners of library paths, trying the usrmerge aliases (/lib vs /usr/lib): reads paths
+# on stdin, prints "path package" for each path some package owns. One dpkg -S for all (one
+# call per alias took minutes on a loaded machine: dpkg reads its whole file list each time).
+owners() {
+  $PY -c '
+import os, subprocess, sys
+paths = [l.strip() for l in sys.stdin if l.strip()]
+alias = {}
+for p in paths:
+    r = os.path.realpath(p)
+    alias[p] = [q for q in dict.fromkeys([p, r, p.removeprefix("/usr"), "/usr" + p, r.removeprefix("/usr"), "/usr" + r])
+                if q.startswith("/")]
+qs = sorted({q for v in alias.values() for q in v})
+out = subprocess.run(["dpkg", "-S"] + qs, capture_output=True, text=True).stdout if qs else ""
+own = {}
+for line in out.splitlines():
+    pkgs, _, path = line.partition(": ")
+    if path and path not in own: own[path] = pkgs.split(",")[0].split(":")[0].strip()
+for p in paths:
+    pkg = next((own[q] for q in alias[p] if q in own), None)
+    if pkg: print(p, pkg)
+'
 }
 
 # Packages that debian:bookworm-slim always holds (priority required, or needed by apt) and
@@ -285,11 +299,13 @@ check_libs() {
   objdump -p "$bin" | awk '$1 == "NEEDED" {print $2}' > "$TMP/needed.txt"
   : > "$TMP/map.txt"
   local so arrow path rest
+  awk '$1 !~ /^linux-(vdso|gate)/ { print ($2 == "=>" ? $3 : $1) }' "$TMP/ldd.txt" | owners > "$TMP/owners.txt"
   while read -r so arrow path rest; do
     case "$so" in linux-vdso*|linux-gate*) continue ;; esac
     [ "$arrow" = "=>" ] || path=$so                               # the dynamic loader line
     local pkg
-    pkg=$(owner "$path") || { echo "FAIL: no Debian package owns $path"; rc=1; continue; }
+    pkg=$(awk -v p="$path" '$1 == p { print $2; exit }' "$TMP/owners.txt")
+    [ -n "$pkg" ] || { echo "FAIL: no Debian package owns $path"; rc=1; continue; }
     case "$(basename "$so")" in
       lib[atlu]san.so*|libubsan.so*)  # a sanitizer build: the image never carries these
         echo "note: ignoring sanitizer runtime $(basename "$so") ($pkg): the image builds Release"; continue ;;
@@ -303,14 +319,20 @@ runtime = open(sys.argv[1]).read().split()
 needed = set(open(sys.argv[2]).read().split())
 lib2pkg = dict(l.split() for l in open(sys.argv[3]) if l.strip())
 base = set(sys.argv[4].split())
+# every installed package's Depends and Pre-Depends, from one dpkg-query
+db = {}
+q = subprocess.run(["dpkg-query", "-W", "-f=${Package}\t${db:Status-Status}\t${Depends}, ${Pre-Depends}\n"],
+                   capture_output=True, text=True).stdout
+for line in q.splitlines():
+    name, status, dep = (line.split("\t") + ["", ""])[:3]
+    if status == "installed": db[name] = dep
 def deps(p):
-    r = subprocess.run(["dpkg-query", "-W", "-f=${Depends}, ${Pre-Depends}", p], capture_output=True, text=True)
+    if p not in db: return None
     out = set()
-    if r.returncode: return None
-    for alt in r.stdout.split(","):
+    for alt in db[p].split(","):
         names = [re.sub(r"[\s(:].*", "", a.strip()) for a in alt.split("|") if a.strip()]
         for n in names:       # the alternative that is installed
-            if subprocess.run(["dpkg-query", "-W", n], capture_output=True).returncode == 0:
+            if n in db:
                 out.add(n); break
     return out
 closure, todo, bad = set(), list(runtime), []
@@ -406,7 +428,7 @@ PY
   eval "$(grep -E '^(user|workdir|entrypoint|cmd|healthcheck)=' "$TMP/replay.sh")"
   # A sanitizer build (MINIPACS_SANITIZE / TSan) needs its runtime, which the image never has.
   local san
-  san=$(ldd "$bin" | awk '$1 ~ /^lib(a|t|l|ub)san\.so/ {print $3}' | while read -r l; do owner "$l"; done | sort -u | tr '\n' ' ')
+  san=$(ldd "$bin" | awk '$1 ~ /^lib(a|t|l|ub)san\.so/ {print $3}' | owners | awk '{print $2}' | sort -u | tr '\n' ' ')
   if [ -n "$san" ]; then
     echo "note: sanitizer build: adding $san to the tree (not part of the image)"
     chroot "$R" /bin/sh -c "apt-get update -q && apt-get install -y -q --no-install-recommends $san" > "$TMP/replay.log" 2>&1 \
