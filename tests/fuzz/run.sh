@@ -3,10 +3,10 @@
 # runs it for SECONDS under ASan+UBSan (leak detection on). Exit status: libFuzzer's (non-zero
 # on a crash, a leak or a sanitizer report; the reproducer is left in CORPUS_ROOT/crashes).
 # Seeds: small pydicom test files (ingest), option bodies (modify), paths with credentials and
-# POST/PUT/DELETE bodies (router), configuration texts (config), create-dicom bodies with PNG,
-# JPEG and PDF content made by python3 (create_dicom), all made here; plus, on every run, the
-# inputs that once failed (tests/fuzz/regress/<target>/, committed), so a regression fails at
-# once whatever the fuzzer's luck.
+# POST/PUT/DELETE bodies (router), answers of a remote SCP (scu), configuration texts (config),
+# create-dicom bodies with PNG, JPEG and PDF content made by python3 (create_dicom), all made
+# here; plus, on every run, the inputs that once failed (tests/fuzz/regress/<target>/,
+# committed), so a regression fails at once whatever the fuzzer's luck.
 set -euo pipefail
 bin=$(readlink -f "$1"); secs=$2; root=$(readlink -m "${3:-$(dirname "$bin")/corpus}")
 name=$(basename "$bin")
@@ -47,6 +47,75 @@ open(os.path.join(d, "echo2"), "wb").write(b"\2" + frag(1, 1, echo[:20]) + frag(
 store = cmd([(0x0002, "1.2.840.10008.5.1.4.1.1.2"), (0x0100, 0x0001), (0x0110, 2), (0x0700, 0), (0x0800, 0), (0x1000, "1.2.3.4")])
 open(os.path.join(d, "store"), "wb").write(b"\2" + frag(3, 3, store) + frag(3, 0, b"\x08\x00\x18\x00UI\x08\x001.2.3.4\0") + frag(3, 0, b"\0" * 64) + frag(3, 2, b""))
 open(os.path.join(d, "endless"), "wb").write(b"\2" + frag(3, 3, store) + frag(3, 0, b"\0" * 2000) * 8)
+PY
+      ;;
+    fuzz_scu)
+      # byte 0: op | mode << 3 | level << 5 (see fuzz_scu.c); modes 1 and 2 then a negotiation
+      # byte (0: accept the first proposed syntax). Answers a real SCP gives: C-ECHO-RSP,
+      # C-FIND-RSP pending with an identifier then success, C-MOVE-RSP pending then final
+      # counts, C-STORE-RSP (one file, two files), then A-RELEASE-RP; as raw PDUs (mode 1),
+      # as PDV fragments (mode 2), and behind a whole A-ASSOCIATE-AC (mode 0); an -RJ; an
+      # A-ABORT in the middle of a C-FIND.
+      "$PY" - "$corpus" <<'PY'
+import os, struct, sys
+d = sys.argv[1]
+def elem(e, v):
+    if isinstance(v, int): v = struct.pack("<H", v)
+    elif isinstance(v, tuple): v = struct.pack("<I", v[0])
+    else:
+        v = v.encode(); v += b"\0" * (len(v) % 2)
+    return struct.pack("<HHI", 0, e, len(v)) + v
+def cmd(fields):
+    b = b"".join(elem(e, v) for e, v in sorted(fields))
+    return struct.pack("<HHI", 0, 0, 4) + struct.pack("<I", len(b)) + b
+def delem(g, e, vr, v):
+    v = v.encode(); v += (b"\0" if vr == b"UI" else b" ") * (len(v) % 2)
+    return struct.pack("<HH", g, e) + vr + struct.pack("<H", len(v)) + v
+def pdv(ctx, flags, b): return struct.pack(">IBB", len(b) + 2, ctx, flags) + b
+def pdata(*pdvs): b = b"".join(pdvs); return struct.pack(">BBI", 4, 0, len(b)) + b
+def frag(ctx, fl, b): return bytes([ctx, fl]) + struct.pack(">H", len(b)) + b
+RP = struct.pack(">BBI", 6, 0, 4) + b"\0" * 4
+ABORT = struct.pack(">BBI", 7, 0, 4) + b"\0\0\2\0"
+FIND_S, MOVE_S, CT = "1.2.840.10008.5.1.4.1.2.2.1", "1.2.840.10008.5.1.4.1.2.2.2", "1.2.840.10008.5.1.4.1.1.2"
+SC = "1.2.840.10008.5.1.4.1.1.7"
+def rsp(cls, field, msg, ds, status, extra=()):
+    return cmd([(0x0002, cls), (0x0100, field), (0x0120, msg), (0x0800, 0x0000 if ds else 0x0101),
+                (0x0900, status)] + list(extra))
+echo = rsp("1.2.840.10008.1.1", 0x8030, 1, False, 0)
+ident = delem(8, 0x52, b"CS", "STUDY") + delem(0x10, 0x10, b"PN", "Doe^Jane") + \
+        delem(0x10, 0x20, b"LO", "P1") + delem(0x20, 0x0d, b"UI", "1.2.3.4.5")
+find_p = rsp(FIND_S, 0x8020, 1, True, 0xFF00)
+find_f = rsp(FIND_S, 0x8020, 1, False, 0)
+counts = lambda r, c: [(0x1020, r), (0x1021, c), (0x1022, 0), (0x1023, 0)]
+move_p = rsp(MOVE_S, 0x8021, 1, False, 0xFF00, counts(1, 1))
+move_f = rsp(MOVE_S, 0x8021, 1, False, 0, counts(0, 2)[1:])
+store = lambda msg, cls, inst: rsp(cls, 0x8001, msg, False, 0, [(0x1000, inst)])
+st1 = store(1, CT, "1.2.826.0.1.3680043.2.1125.3")
+st2 = store(2, SC, "1.2.826.0.1.3680043.2.1125.4")
+def seed(name, op, mode, level, body):
+    open(os.path.join(d, name), "wb").write(bytes([op | mode << 3 | level << 5]) + (b"\0" if mode else b"") + body)
+seed("echo1", 0, 1, 0, pdata(pdv(1, 3, echo)) + RP)
+seed("find1", 2, 1, 1, pdata(pdv(5, 3, find_p)) + pdata(pdv(5, 2, ident)) + pdata(pdv(5, 3, find_f)) + RP)
+seed("findp1", 1, 1, 0, pdata(pdv(3, 3, find_p.replace(FIND_S.encode(), b"1.2.840.10008.5.1.4.1.2.1.1"))) + pdata(pdv(3, 2, ident)) + pdata(pdv(3, 3, find_f)) + RP)
+seed("move1", 3, 1, 1, pdata(pdv(9, 3, move_p)) + pdata(pdv(9, 3, move_f)) + RP)
+seed("store1", 5, 1, 0, pdata(pdv(11, 3, st1)) + RP)
+seed("storetwo1", 6, 1, 0, pdata(pdv(11, 3, st1)) + pdata(pdv(13, 3, st2)) + RP)
+seed("echofind1", 7, 1, 2, pdata(pdv(1, 3, echo)) + pdata(pdv(5, 3, rsp(FIND_S, 0x8020, 2, True, 0xFF00))) +
+     pdata(pdv(5, 2, ident)) + pdata(pdv(5, 3, rsp(FIND_S, 0x8020, 2, False, 0))) + RP)
+seed("echoecho1", 0x80, 1, 0, pdata(pdv(1, 3, echo)) + pdata(pdv(1, 3, rsp("1.2.840.10008.1.1", 0x8030, 2, False, 0))) + RP)
+seed("echo2", 0, 2, 0, frag(1, 1, echo[:20]) + frag(1, 3, echo[20:]))
+seed("find2", 2, 2, 3, frag(5, 3, find_p) + frag(5, 0, ident[:16]) + frag(5, 2, ident[16:]) + frag(5, 3, find_f))
+seed("findcut2", 2, 2, 1, frag(5, 3, find_p) + frag(5, 2, ident[:-6]) + frag(5, 3, find_f))
+seed("move2", 4, 2, 0, frag(7, 3, move_p.replace(MOVE_S.encode(), b"1.2.840.10008.5.1.4.1.2.1.2")) + frag(7, 3, move_f))
+seed("storetwo2", 6, 2, 0, frag(11, 3, st1) + frag(13, 3, st2))
+seed("abort1", 2, 1, 1, pdata(pdv(5, 3, find_p)) + pdata(pdv(5, 0, ident[:10])) + ABORT)
+# mode 0: a whole A-ASSOCIATE-AC of our own (Verification on context 1), or an -RJ
+def item(t, b): return struct.pack(">BBH", t, 0, len(b)) + b
+ac = struct.pack(">HH", 1, 0) + b"FUZZSCP".ljust(16) + b"FUZZSCU".ljust(16) + b"\0" * 32 + item(0x10, b"1.2.840.10008.3.1.1.1")
+ac += item(0x21, bytes([1, 0, 0, 0]) + item(0x40, b"1.2.840.10008.1.2"))
+ac += item(0x50, item(0x51, struct.pack(">I", 16384)) + item(0x52, b"1.2.3.4"))
+seed("echo0", 0, 0, 0, struct.pack(">BBI", 2, 0, len(ac)) + ac + pdata(pdv(1, 3, echo)) + RP)
+seed("reject0", 0, 0, 0, struct.pack(">BBI", 3, 0, 4) + b"\0\1\1\3")
 PY
       ;;
     fuzz_preview)
