@@ -49,12 +49,25 @@
 #define SCU_TIMEOUT_S 1
 #define CALL_SLACK_MS 5000 /* on top of the SCU timeout */
 
+/* DCMTK allocates an element's declared length (up to 4 GB) before it finds the PDV too short,
+ * in command sets too; it does so with new (std::nothrow) and fails cleanly when that returns
+ * NULL. Under ASan a 4 GB block costs ~1 GB of shadow writes (seconds: the watchdog would
+ * fire), so here allocations above 256 MB fail, as they may on a host without overcommit:
+ * DCMTK's clean failure is what runs. A throwing allocation of our own above it is still
+ * reported (ASan's out-of-memory error). */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "max_allocation_size_mb=256:allocator_may_return_null=1";
+}
+
 static int listen_fd = -1;
 static bool verbose; /* FUZZ_SCU_VERBOSE=1: each call's result on stderr (to check seeds) */
 static int listen_port;
 
 /* ---- watchdog ------------------------------------------------------------------------------ */
 
+static pthread_t fuzz_thread;        /* the thread making the SCU calls */
 static _Atomic long long wd_deadline; /* monotonic ms; 0: no call running */
 static const char *_Atomic wd_what;
 
@@ -74,6 +87,9 @@ static void *watchdog(void *arg)
         if (d && now_ms() > d) {
             fprintf(stderr, "fuzz_scu: %s still running %d ms after the SCU timeout\n",
                     atomic_load(&wd_what), CALL_SLACK_MS);
+            /* libFuzzer's handler then prints where the fuzz thread hangs */
+            pthread_kill(fuzz_thread, SIGABRT);
+            sleep(5);
             abort();
         }
     }
@@ -497,6 +513,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     listen_port = ntohs(a.sin_port);
     file_ct = make_file(CT_CLASS, "1.2.826.0.1.3680043.2.1125.3", EXPLICIT_LE, 3000);
     file_sc = make_file(SC_CLASS, "1.2.826.0.1.3680043.2.1125.4", RLE_TS, 100);
+    fuzz_thread = pthread_self();
     pthread_t t;
     if (pthread_create(&t, NULL, watchdog, NULL) != 0) abort();
     pthread_detach(t);
