@@ -113,6 +113,7 @@ typedef struct Out {
 
 static void out_put(Out *o, const void *p, size_t n)
 {
+    if (n == 0) return;
     if (o->n + n > o->cap) {
         o->cap = (o->n + n) * 2 + 256;
         o->b = realloc(o->b, o->cap);
