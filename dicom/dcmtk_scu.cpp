@@ -18,6 +18,9 @@
  *   contexts (the protocol's limit); files of classes left out fail with 0x0122.
  * - Every call uses the association's timeout for the DIMSE reads (DIMSE_NONBLOCKING); a peer
  *   that stops answering makes the call fail after timeout_s, and the association is aborted.
+ * - C-FIND and C-MOVE responses are read here (read_responses), not by DIMSE_findUser/moveUser:
+ *   identifiers go through net_receive_identifier, bounded and parsed whole, as the listener
+ *   reads requests; a remote SCP can neither grow our memory nor hand us a truncated answer.
  */
 #include "dcmtk/config/osconfig.h"
 
@@ -771,20 +774,77 @@ extern "C" bool dcm_scu_store(DcmError *err, DcmScu *s, const DcmStoreFile *f,
 }
 
 namespace {
-struct FindCtx {
-    void (*answer)(void *ctx, const DcmObject *obj);
-    void *ctx;
-};
 
-void find_cb(void *data, T_DIMSE_C_FindRQ *, int, T_DIMSE_C_FindRSP *, DcmDataset *ids)
+/* The responses to a C-FIND-RQ or C-MOVE-RQ we sent (msg_id), read until a final one. DCMTK's
+ * DIMSE_findUser/DIMSE_moveUser are not used: they read each answer's identifier with
+ * DIMSE_receiveDataSetInMemory, which has no size limit (a peer that keeps sending fragments
+ * grows our memory for as long as it likes) and takes a dataset cut inside an element as
+ * complete (the partial element is dropped, or kept with a value never received), so a
+ * truncated answer reached the caller as a well-formed one. Here every identifier goes through
+ * net_receive_identifier: at most k_identifier_max bytes, parsed whole, refused when cut.
+ * Pending statuses: 0xFF00, 0xFF01 for C-FIND (with an identifier, read even when the command
+ * says none, as DCMTK does), 0xFF00 for C-MOVE (counts only). Which responses carry an
+ * identifier is DCMTK's choice too (peers get DataSetType wrong): a pending C-FIND always, a
+ * final C-FIND never, a final C-MOVE when its command says so (the failed instances: read and
+ * dropped).
+ * answer: called with each pending C-FIND identifier that is not empty (NULL for C-MOVE). *final gets the last
+ * response's command. false: err set, the association is unusable. */
+bool read_responses(DcmError *err, DcmScu *s, const char *what, T_DIMSE_Command field,
+                    uint16_t msg_id, void (*answer)(void *ctx, const DcmObject *obj), void *ctx,
+                    T_DIMSE_Message *final)
 {
-    FindCtx *fc = (FindCtx *)data;
-    if (!ids) return;
-    std::unique_ptr<DcmFileFormat> ff(new DcmFileFormat(ids));
-    DcmObject *obj = dcm_int_object_from(std::move(ff));
-    fc->answer(fc->ctx, obj);
-    dcm_object_destroy(obj);
+    for (;;) {
+        T_ASC_PresentationContextID pid = 0;
+        T_DIMSE_Message rsp;
+        memset(&rsp, 0, sizeof rsp);
+        DcmDataset *detail = nullptr;
+        OFCondition c = DIMSE_receiveCommand(s->a, mode(s), s->timeout_s, &pid, &rsp, &detail);
+        delete detail;
+        if (c.bad()) return net_fail(err, s, what, c);
+        if (rsp.CommandField != field) {
+            s->broken = true;
+            return dcm_int_fail(err, DCM_ERR_NETWORK, "%s: unexpected response command 0x%04x",
+                                what, (unsigned)rsp.CommandField);
+        }
+        bool find = field == DIMSE_C_FIND_RSP;
+        uint16_t answered = find ? rsp.msg.CFindRSP.MessageIDBeingRespondedTo
+                                 : rsp.msg.CMoveRSP.MessageIDBeingRespondedTo;
+        if (answered != msg_id) {
+            s->broken = true;
+            return dcm_int_fail(err, DCM_ERR_NETWORK, "%s: response to message %u (expected %u)",
+                                what, (unsigned)answered, (unsigned)msg_id);
+        }
+        uint16_t st = find ? rsp.msg.CFindRSP.DimseStatus : rsp.msg.CMoveRSP.DimseStatus;
+        bool pending = st == 0xFF00 || (find && st == 0xFF01);
+        T_DIMSE_DataSetType dst = find ? rsp.msg.CFindRSP.DataSetType : rsp.msg.CMoveRSP.DataSetType;
+        if (find ? pending : !pending && dst != DIMSE_DATASET_NULL) {
+            DcmDataset *ids = nullptr;
+            bool too_large = false;
+            if (!net_receive_identifier(s->a, s->timeout_s, k_identifier_max, &ids, &too_large, &c)) {
+                if (too_large) {
+                    s->broken = true;
+                    return dcm_int_fail(err, DCM_ERR_NETWORK, "%s: a response identifier larger than %llu bytes",
+                                        what, (unsigned long long)k_identifier_max);
+                }
+                return net_fail(err, s, find ? "C-FIND answer" : "C-MOVE response identifier", c);
+            }
+            std::unique_ptr<DcmDataset> owned(ids);
+            /* an empty identifier answers nothing (it is what DCMTK made of an answer cut
+             * inside its first element): not handed on */
+            if (find && pending && answer && ids->card() > 0) {
+                std::unique_ptr<DcmFileFormat> ff(new DcmFileFormat(ids));
+                DcmObject *obj = dcm_int_object_from(std::move(ff));
+                answer(ctx, obj);
+                dcm_object_destroy(obj);
+            }
+        }
+        if (!pending) {
+            *final = rsp;
+            return true;
+        }
+    }
 }
+
 } // namespace
 
 extern "C" bool dcm_scu_find(DcmError *err, DcmScu *s, int model, int level, const DcmQrKey *keys,
@@ -792,31 +852,29 @@ extern "C" bool dcm_scu_find(DcmError *err, DcmScu *s, int model, int level, con
                              uint16_t *status)
 {
     try {
+        if (s->broken) return dcm_int_fail(err, DCM_ERR_NETWORK, "association already failed");
         const char *as = find_model(model);
         T_ASC_PresentationContextID pid = ASC_findAcceptedPresentationContextID(s->a, as);
         if (!pid) return dcm_int_fail(err, DCM_ERR_NETWORK, "the peer does not accept C-FIND (%s)",
                                       model == DCM_QR_PATIENT_ROOT ? "Patient Root" : "Study Root");
         DcmDataset ds;
         if (!build_identifier(err, ds, level, keys, n)) return false;
-        T_DIMSE_C_FindRQ rq;
+        T_DIMSE_Message rq;
         memset(&rq, 0, sizeof rq);
-        rq.MessageID = s->a->nextMsgID++;
-        OFStandard::strlcpy(rq.AffectedSOPClassUID, as, sizeof rq.AffectedSOPClassUID);
-        rq.DataSetType = DIMSE_DATASET_PRESENT;
-        rq.Priority = DIMSE_PRIORITY_MEDIUM;
-        T_DIMSE_C_FindRSP rsp;
-        memset(&rsp, 0, sizeof rsp);
-        DcmDataset *detail = nullptr;
-        int count = 0;
-        FindCtx fc = { answer, ctx };
-        OFCondition c = DIMSE_findUser(s->a, pid, &rq, &ds, count, find_cb, &fc, mode(s),
-                                       s->timeout_s, &rsp, &detail);
-        delete detail;
+        rq.CommandField = DIMSE_C_FIND_RQ;
+        T_DIMSE_C_FindRQ &fr = rq.msg.CFindRQ;
+        fr.MessageID = s->a->nextMsgID++;
+        OFStandard::strlcpy(fr.AffectedSOPClassUID, as, sizeof fr.AffectedSOPClassUID);
+        fr.DataSetType = DIMSE_DATASET_PRESENT;
+        fr.Priority = DIMSE_PRIORITY_MEDIUM;
+        OFCondition c = DIMSE_sendMessageUsingMemoryData(s->a, pid, &rq, nullptr, &ds, nullptr, nullptr);
         if (c.bad()) return net_fail(err, s, "C-FIND", c);
-        *status = rsp.DimseStatus;
-        if (rsp.DimseStatus != 0x0000 && rsp.DimseStatus != 0xFE00)
-            return dcm_int_fail(err, DCM_ERR_NETWORK, "C-FIND failed with status 0x%04x",
-                                rsp.DimseStatus);
+        T_DIMSE_Message rsp;
+        if (!read_responses(err, s, "C-FIND", DIMSE_C_FIND_RSP, fr.MessageID, answer, ctx, &rsp))
+            return false;
+        *status = rsp.msg.CFindRSP.DimseStatus;
+        if (*status != 0x0000 && *status != 0xFE00)
+            return dcm_int_fail(err, DCM_ERR_NETWORK, "C-FIND failed with status 0x%04x", *status);
         return true;
     }
     DCM_CATCH(err, false)
@@ -826,27 +884,28 @@ extern "C" bool dcm_scu_move(DcmError *err, DcmScu *s, int model, int level, con
                              size_t n, const char *dest_aet, uint16_t *status, DcmQrCounts *counts)
 {
     try {
+        if (s->broken) return dcm_int_fail(err, DCM_ERR_NETWORK, "association already failed");
         const char *as = move_model(model);
         T_ASC_PresentationContextID pid = ASC_findAcceptedPresentationContextID(s->a, as);
         if (!pid) return dcm_int_fail(err, DCM_ERR_NETWORK, "the peer does not accept C-MOVE (%s)",
                                       model == DCM_QR_PATIENT_ROOT ? "Patient Root" : "Study Root");
         DcmDataset ds;
         if (!build_identifier(err, ds, level, keys, n)) return false;
-        T_DIMSE_C_MoveRQ rq;
+        T_DIMSE_Message rq;
         memset(&rq, 0, sizeof rq);
-        rq.MessageID = s->a->nextMsgID++;
-        OFStandard::strlcpy(rq.AffectedSOPClassUID, as, sizeof rq.AffectedSOPClassUID);
-        OFStandard::strlcpy(rq.MoveDestination, dest_aet, sizeof rq.MoveDestination);
-        rq.DataSetType = DIMSE_DATASET_PRESENT;
-        rq.Priority = DIMSE_PRIORITY_MEDIUM;
-        T_DIMSE_C_MoveRSP rsp;
-        memset(&rsp, 0, sizeof rsp);
-        DcmDataset *detail = nullptr, *rspids = nullptr;
-        OFCondition c = DIMSE_moveUser(s->a, pid, &rq, &ds, nullptr, nullptr, mode(s), s->timeout_s,
-                                       nullptr, nullptr, nullptr, &rsp, &detail, &rspids, OFFalse);
-        delete detail;
-        delete rspids;
+        rq.CommandField = DIMSE_C_MOVE_RQ;
+        T_DIMSE_C_MoveRQ &mr = rq.msg.CMoveRQ;
+        mr.MessageID = s->a->nextMsgID++;
+        OFStandard::strlcpy(mr.AffectedSOPClassUID, as, sizeof mr.AffectedSOPClassUID);
+        OFStandard::strlcpy(mr.MoveDestination, dest_aet, sizeof mr.MoveDestination);
+        mr.DataSetType = DIMSE_DATASET_PRESENT;
+        mr.Priority = DIMSE_PRIORITY_MEDIUM;
+        OFCondition c = DIMSE_sendMessageUsingMemoryData(s->a, pid, &rq, nullptr, &ds, nullptr, nullptr);
         if (c.bad()) return net_fail(err, s, "C-MOVE", c);
+        T_DIMSE_Message last;
+        if (!read_responses(err, s, "C-MOVE", DIMSE_C_MOVE_RSP, mr.MessageID, nullptr, nullptr, &last))
+            return false;
+        const T_DIMSE_C_MoveRSP &rsp = last.msg.CMoveRSP;
         *status = rsp.DimseStatus;
         if (counts) {
             counts->completed = rsp.NumberOfCompletedSubOperations;
