@@ -18,13 +18,16 @@
  * Every association proposes the same contexts (IDs 1 Verification, 3/5 FIND patient/study
  * root, 7/9 MOVE patient/study root, 11 CT storage, 13/15 secondary capture storage in RLE /
  * uncompressed), so seeds can name them.
- * After its bytes the fake SCP half-closes and reads until the SCU closes the connection.
+ * After its bytes the fake SCP half-closes and reads until the SCU closes the connection (or,
+ * for one value of byte 1, stays silent with the connection open: the SCU's timeout must end
+ * the call).
  *
  * Invariants (abort() otherwise, so libFuzzer keeps the input):
  * - every SCU call returns within the SCU timeout (1 s) + 5 s (a watchdog thread);
  * - a failed call says why: DcmError code and message set;
- * - a C-FIND answer handed to our callback is a whole dataset: it converts to JSON, and a
- *   copy written as a Part-10 file parses again (no truncated element, item or sequence);
+ * - a C-FIND answer handed to our callback is a whole dataset: not empty (DCMTK's reader made
+ *   an empty one of an answer cut inside its first element), it converts to JSON, and a copy
+ *   written as a Part-10 file parses again (no truncated element, item or sequence);
  * - the SCU closes its connection once dcm_scu_close returned (no descriptor left open);
  * - no leak, no UB (ASan+UBSan build, libFuzzer's leak check per input). */
 #include <arpa/inet.h>
@@ -62,7 +65,6 @@ const char *__asan_default_options(void)
 }
 
 static int listen_fd = -1;
-static bool verbose; /* FUZZ_SCU_VERBOSE=1: each call's result on stderr (to check seeds) */
 static int listen_port;
 
 /* ---- watchdog ------------------------------------------------------------------------------ */
@@ -102,7 +104,15 @@ static void call_begin(const char *what)
     atomic_store(&wd_deadline, now_ms() + SCU_TIMEOUT_S * 1000 + CALL_SLACK_MS);
 }
 
-static void call_end(void) { atomic_store(&wd_deadline, 0); }
+static bool verbose; /* FUZZ_SCU_VERBOSE=1: each call's result and time on stderr */
+
+static void call_end(void)
+{
+    long long d = atomic_exchange(&wd_deadline, 0);
+    if (verbose)
+        fprintf(stderr, "fuzz_scu: %s took %lld ms\n", atomic_load(&wd_what),
+                now_ms() - (d - SCU_TIMEOUT_S * 1000 - CALL_SLACK_MS));
+}
 
 /* ---- a stored file to send ------------------------------------------------------------------ */
 
@@ -248,7 +258,9 @@ static bool read_full(int s, unsigned char *b, size_t n, int ms)
  * with one of its transfer syntaxes. flags (byte 1 of the modes that send one):
  *   bit 0: accept the last proposed transfer syntax instead of the first;
  *   bit 1: refuse every second context (result 3, abstract syntax not supported);
- *   bits 2-3: the maximum length we announce: 16384, 0 (unlimited), flags >> 4 (tiny), 2^32-1.
+ *   bits 2-3: the maximum length we announce: 16384, 0 (unlimited), flags >> 4 (tiny), 2^32-1;
+ *   exactly 0xF0: the fake SCP then stays silent after its bytes, without closing (rare: each
+ *   such input costs the SCU timeout, 1 s).
  * false if the request cannot be read (then only raw bytes are sent). */
 static bool associate_ac(const unsigned char *rq, size_t n, unsigned flags, Out *ac)
 {
@@ -322,20 +334,21 @@ static void pdata_pdus(const uint8_t *d, size_t n, Out *o)
 }
 
 /* Sends o while reading (and dropping) what the SCU sends, so neither side can block the other
- * on a full socket; then half-closes and reads until the SCU closes. */
-static void exchange(int s, const Out *o, long long end)
+ * on a full socket; then half-closes (unless hold: then it says nothing more, a silent peer the
+ * SCU's timeout must end) and reads until the SCU closes. */
+static void exchange(int s, const Out *o, bool hold, long long end)
 {
     size_t sent = 0;
     bool wr_open = true;
     char buf[65536];
     for (;;) {
-        if (wr_open && sent == o->n) {
+        if (wr_open && sent == o->n && !hold) {
             shutdown(s, SHUT_WR);
             wr_open = false;
         }
         long long left = end - now_ms();
         if (left <= 0) return;
-        struct pollfd p = { s, (short)(POLLIN | (wr_open ? POLLOUT : 0)), 0 };
+        struct pollfd p = { s, (short)(POLLIN | (wr_open && sent < o->n ? POLLOUT : 0)), 0 };
         int r = poll(&p, 1, (int)left);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) return;
@@ -379,7 +392,9 @@ static void *fake_scp(void *arg)
             rqn = be32(h + 2);
         const uint8_t *d = pe->data;
         size_t n = pe->size;
+        bool hold = false;
         if (pe->mode > 0 && n > 0 && rqn && associate_ac(rq, rqn, d[0], &o)) {
+            hold = d[0] == 0xF0;
             d++;
             n--;
             if (pe->mode == 1) out_put(&o, d, n);
@@ -387,7 +402,7 @@ static void *fake_scp(void *arg)
         } else {
             out_put(&o, d, n);
         }
-        exchange(s, &o, end);
+        exchange(s, &o, hold, end);
         free(o.b);
         close(s);
     }
@@ -420,7 +435,9 @@ static void on_answer(void *ctx, const DcmObject *obj)
         fprintf(stderr, "fuzz_scu: a C-FIND answer does not convert to JSON: %s\n", e.message);
         abort();
     }
+    bool empty = cJSON_GetArraySize(j) == 0;
     cJSON_Delete(j);
+    if (empty) { fprintf(stderr, "fuzz_scu: an empty C-FIND answer\n"); abort(); }
     DcmObject *copy = NULL, *again = NULL;
     void *buf = NULL;
     size_t len = 0;
