@@ -45,6 +45,7 @@
 #include <string>
 #include <vector>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -525,14 +526,47 @@ bool net_store(DcmError *err, T_ASC_Association *a, int timeout_s, const DcmStor
 /* ---- the SCU ------------------------------------------------------------------------------ */
 
 /* Our SCU's connections are screened: a remote SCP's A-ASSOCIATE-AC is checked before DCMTK
- * parses it (ScreenedConnection, dcmtk_net.h). */
+ * parses it (ScreenedConnection, dcmtk_net.h). And every read waits at most the association's
+ * timeout: DCMTK waits for the start of a PDU with the DIMSE timeout but reads the rest of it
+ * (and an A-RELEASE-RP, an A-ABORT's close) with plain blocking reads, so a remote SCP that
+ * stopped in the middle of a PDU held the call for DCMTK's socket timeout (60 s) whatever
+ * DicomScuTimeout said (fuzz_scu). A read that times out fails with ETIMEDOUT and notes it in
+ * *timed_out (the layer's, which outlives the connection DCMTK deletes on failure). */
+class ScuConnection : public ScreenedConnection {
+public:
+    ScuConnection(DcmNativeSocketType sock, char *why, size_t why_size, int timeout_s, bool *timed_out)
+        : ScreenedConnection(sock, why, why_size), timeout_s_(timeout_s), timed_out_(timed_out) {}
+
+protected:
+    ssize_t raw_read(void *buf, size_t nbyte) override
+    {
+        if (timeout_s_ > 0) {
+            struct pollfd p = { (int)getSocket(), POLLIN, 0 };
+            int r;
+            do r = poll(&p, 1, timeout_s_ * 1000); while (r < 0 && errno == EINTR);
+            if (r == 0) {
+                *timed_out_ = true;
+                errno = ETIMEDOUT;
+                return -1;
+            }
+        }
+        return ScreenedConnection::raw_read(buf, nbyte);
+    }
+
+private:
+    int timeout_s_;
+    bool *timed_out_;
+};
+
 class ScuLayer : public DcmTransportLayer {
 public:
     char bad_ac[160] = ""; /* why the answer was refused unparsed */
+    int timeout_s = 0;     /* DcmScuParams.timeout_s, for each read */
+    bool timed_out = false; /* a read waited timeout_s in vain */
     DcmTransportConnection *createConnection(DcmNativeSocketType sock, OFBool secure) override
     {
         if (secure) return nullptr;
-        return new (std::nothrow) ScreenedConnection(sock, bad_ac, sizeof bad_ac);
+        return new (std::nothrow) ScuConnection(sock, bad_ac, sizeof bad_ac, timeout_s, &timed_out);
     }
 };
 
@@ -599,7 +633,7 @@ bool build_identifier(DcmError *err, DcmDataset &ds, int level, const DcmQrKey *
 bool net_fail(DcmError *err, DcmScu *s, const char *what, const OFCondition &c)
 {
     s->broken = true;
-    if (c == DIMSE_NODATAAVAILABLE)
+    if (c == DIMSE_NODATAAVAILABLE || s->layer.timed_out)
         return dcm_int_fail(err, DCM_ERR_NETWORK, "%s: timeout (DicomScuTimeout %d s)", what, s->timeout_s);
     return dcm_int_fail(err, DCM_ERR_NETWORK, "%s: %s", what, c.text());
 }
@@ -617,6 +651,7 @@ extern "C" DcmScu *dcm_scu_open(DcmError *err, const DcmScuParams *p)
         }
         s = new DcmScu;
         s->timeout_s = p->timeout_s;
+        s->layer.timeout_s = p->timeout_s;
         int acse = p->timeout_s > 0 ? p->timeout_s : 30;
         OFCondition c = ASC_initializeNetwork(NET_REQUESTOR, 0, acse, &s->net);
         if (c.bad()) {
@@ -699,6 +734,9 @@ extern "C" DcmScu *dcm_scu_open(DcmError *err, const DcmScuParams *p)
             } else if (s->layer.bad_ac[0]) {
                 dcm_int_fail(err, DCM_ERR_NETWORK, "malformed A-ASSOCIATE-AC from %s@%s:%d: %s",
                              p->remote_aet, p->host, p->port, s->layer.bad_ac);
+            } else if (s->layer.timed_out) {
+                dcm_int_fail(err, DCM_ERR_NETWORK, "cannot associate with %s@%s:%d: timeout (DicomScuTimeout %d s)",
+                             p->remote_aet, p->host, p->port, p->timeout_s);
             } else {
                 dcm_int_fail(err, DCM_ERR_NETWORK, "cannot associate with %s@%s:%d: %s",
                              p->remote_aet, p->host, p->port, c.text());
