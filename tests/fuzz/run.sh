@@ -105,6 +105,9 @@ seed("echofind1", 7, 1, 2, pdata(pdv(1, 3, echo)) + pdata(pdv(5, 3, rsp(FIND_S, 
 seed("echoecho1", 0x80, 1, 0, pdata(pdv(1, 3, echo)) + pdata(pdv(1, 3, rsp("1.2.840.10008.1.1", 0x8030, 2, False, 0))) + RP)
 seed("echo2", 0, 2, 0, frag(1, 1, echo[:20]) + frag(1, 3, echo[20:]))
 seed("find2", 2, 2, 3, frag(5, 3, find_p) + frag(5, 0, ident[:16]) + frag(5, 2, ident[16:]) + frag(5, 3, find_f))
+# the identifier in 2-byte fragments: one flipped "last" bit is an answer cut short
+seed("findfrag2", 2, 2, 1, frag(5, 3, find_p) + b"".join(frag(5, 0, ident[i:i + 2]) for i in range(0, len(ident) - 2, 2)) +
+     frag(5, 2, ident[-2:]) + frag(5, 3, find_f))
 seed("findcut2", 2, 2, 1, frag(5, 3, find_p) + frag(5, 2, ident[:-6]) + frag(5, 3, find_f))
 seed("move2", 4, 2, 0, frag(7, 3, move_p.replace(MOVE_S.encode(), b"1.2.840.10008.5.1.4.1.2.1.2")) + frag(7, 3, move_f))
 seed("storetwo2", 6, 2, 0, frag(11, 3, st1) + frag(13, 3, st2))
