@@ -47,8 +47,10 @@ async function go(page, url, opts) {
 
 // A page that records console errors (except the feature probes' expected 404/405), page
 // errors, and every request to another origin.
+let lastPage = null; // the page a failure is reported for
 async function watchedPage(ctx, base) {
   const page = await ctx.newPage();
+  lastPage = page;
   await page.setViewport({ width: 1280, height: 860 });
   const origin = new URL(base).origin;
   page.mp = { errors: [], foreign: [], expectFailures: false };
@@ -404,6 +406,24 @@ async function searchAndProgress(page, base, label) {
   const gen = spawnSync('/usr/bin/python3', [path.join(HERE, 'big_study.py'), base, '80', path.join(DATA, 'MR_small.dcm')], { encoding: 'utf8' });
   if (!ok(gen.status === 0, `${label}: a study of 80 instances stored (${(gen.stderr || '').trim().slice(0, 200)})`)) return;
   const cell = (col) => page.$$eval(`table.list tbody td[data-label="${col}"]`, tds => tds.map(td => td.textContent.trim()));
+  // Typing into the search form while the list still loads: when the page has loaded, the router
+  // must not move the focus away (it did: the rest of the keystrokes were lost; CI met it when
+  // the answer came mid-typing). The page's requests are held 600 ms to make that certain.
+  await page.evaluate(() => {
+    window.mpFetch = window.fetch;
+    window.fetch = (...a) => new Promise(r => setTimeout(r, 600)).then(() => window.mpFetch(...a));
+  });
+  await go(page, base + '/app/#/studies');
+  await page.type('#f-name', 'Lest');
+  await page.waitForFunction(() => !document.querySelector('.results[aria-busy]'), { timeout: 10000 });
+  await page.keyboard.type('rade');
+  const kept = await page.evaluate(() => { window.fetch = window.mpFetch; return [document.activeElement?.id, document.getElementById('f-name')?.value]; });
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => location.hash.includes('name=Lestrade') && !document.querySelector('.results[aria-busy]') &&
+    document.querySelector('table.list tbody tr, .results .empty'), { timeout: 10000 });
+  const found = await rowsNames(page);
+  ok(kept[0] === 'f-name' && kept[1] === 'Lestrade' && found.join() === 'Lestrade, G',
+    `${label}: typing in the search form while the list loads: the focus stays there (${kept[0] || 'none'}: "${kept[1]}"), Enter finds ${found.join(', ') || 'nothing'}`);
   const search = async (field, value, hashKey) => {
     await page.$$eval('main > *', els => els.forEach(e => { e.dataset.stale = '1'; }));
     await go(page, base + '/app/#/studies');
@@ -809,6 +829,12 @@ try {
   }
 } catch (e) {
   ok(false, `walkthrough stopped: ${e.stack || e}`);
+  // what the page showed then: its URL, the text of <main>, a screenshot next to the others
+  if (lastPage) {
+    const seen = await lastPage.evaluate(() => `${location.href} | ${(document.getElementById('main')?.innerText || '').replace(/\s+/g, ' ').slice(0, 600)}`).catch(x => String(x));
+    console.log(`NOTE: at the failure: ${seen}`);
+    if (SHOTS) await lastPage.screenshot({ path: path.join(SHOTS, 'failure.png') }).catch(() => {});
+  }
 } finally {
   await browser.close();
 }

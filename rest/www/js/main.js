@@ -44,7 +44,9 @@ async function route() {
     console.warn(e);
     clear(main, h('h1', {}, titles[page]), errorBox(e));
   }
-  if (!first) main.focus({ preventScroll: true }); // keyboard and screen-reader users land on the new page
+  // keyboard and screen-reader users land on the new page, unless they already went into it
+  // while it loaded (typing in its search form): their focus and keystrokes stay where they are
+  if (!first && !main.contains(document.activeElement)) main.focus({ preventScroll: true });
   first = false;
 }
 
