@@ -123,30 +123,7 @@ static bool save_locked(SrvError *err)
     cJSON *root = cJSON_CreateObject();
     for (size_t i = 0; root && i < g_n; i++)
         if (g_list[i].saved) cJSON_AddItemToObject(root, g_list[i].name, modality_json(&g_list[i]));
-    char *text = root ? cJSON_Print(root) : NULL;
-    cJSON_Delete(root);
-    if (!text) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", g_path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    bool ok = fd >= 0;
-    size_t n = strlen(text), off = 0;
-    while (ok && off < n) {
-        ssize_t w = write(fd, text + off, n - off);
-        if (w < 0 && errno == EINTR) continue;
-        ok = w > 0;
-        if (ok) off += (size_t)w;
-    }
-    if (ok) ok = fsync(fd) == 0;
-    if (fd >= 0) close(fd);
-    if (ok) ok = rename(tmp, g_path) == 0;
-    int e = errno;
-    free(text);
-    if (!ok) {
-        unlink(tmp);
-        return srv_fail(err, SRV_CANNOT_WRITE_FILE, "cannot save %s: %s", g_path, strerror(e));
-    }
-    return true;
+    return srv_save_json(err, g_path, root);
 }
 
 bool modality_init(SrvError *err, Srv *srv)

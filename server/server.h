@@ -132,6 +132,9 @@ void srv_uid_2_25_random(char out[SRV_UID_2_25_LEN]);
 void srv_now_iso(char out[16]);
 /* Strips leading and trailing spaces (and NULs) in place; returns s. */
 char *srv_strip(char *s);
+/* Writes root as JSON text to path atomically (path.tmp, fsync, rename) and frees root (NULL:
+ * out of memory). A failure leaves path as it was. */
+bool srv_save_json(SrvError *err, const char *path, cJSON *root);
 /* Whether s is spelled as an Orthanc ID (five groups of 8 lowercase hex digits, dashes). */
 bool srv_is_orthanc_id(const char *s);
 

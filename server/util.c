@@ -3,6 +3,8 @@
  * digests are not security boundaries here, only identifiers and checksums compatible with
  * Orthanc's. */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
@@ -12,6 +14,8 @@
 #include <nettle/base64.h>
 #include <nettle/md5.h>
 #include <nettle/sha1.h>
+
+#include <cjson/cJSON.h>
 
 #include "server/server.h"
 #include "storage/storage.h"
@@ -146,4 +150,32 @@ const char *srv_level_name(int level)
 const char *srv_level_route(int level)
 {
     return level >= 0 && level < IDX_LEVELS ? level_routes[level] : "?";
+}
+
+bool srv_save_json(SrvError *err, const char *path, cJSON *root)
+{
+    char *text = root ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
+    if (!text) return srv_fail(err, SRV_NOT_ENOUGH_MEMORY, "out of memory");
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool ok = fd >= 0;
+    size_t n = strlen(text), off = 0;
+    while (ok && off < n) {
+        ssize_t w = write(fd, text + off, n - off);
+        if (w < 0 && errno == EINTR) continue;
+        ok = w > 0;
+        if (ok) off += (size_t)w;
+    }
+    if (ok) ok = fsync(fd) == 0;
+    if (fd >= 0) close(fd);
+    if (ok) ok = rename(tmp, path) == 0;
+    int e = errno;
+    free(text);
+    if (!ok) {
+        unlink(tmp);
+        return srv_fail(err, SRV_CANNOT_WRITE_FILE, "cannot save %s: %s", path, strerror(e));
+    }
+    return true;
 }
